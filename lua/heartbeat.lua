@@ -1,0 +1,30 @@
+-- Extend a live session.
+-- KEYS: 1 meta, 2 live, 3 fps, 4 info
+-- ARGV: 1 session token
+-- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
+-- in the same step) or {'ok', expiry_ms, ttl_s}.
+local meta, live, fps, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local token = ARGV[1]
+
+local score = redis.call('ZSCORE', live, token)
+if not score then return {'not_found'} end
+
+local now = now_ms()
+-- An expired session is gone for good: a heartbeat must never revive it,
+-- because its seat may already belong to someone else.
+if tonumber(score) <= now then
+  drop_session(live, fps, info, token)
+  return {'not_found'}
+end
+
+local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl')
+if not m[1] then return {'no_meta'} end
+local exp, ttl = tonumber(m[3]), tonumber(m[4])
+if license_state(m[1], m[2], exp, now) ~= 'active' then
+  drop_session(live, fps, info, token)
+  return {'inactive'}
+end
+
+local expiry = session_expiry(now, ttl, exp)
+redis.call('ZADD', live, 'XX', expiry, token)
+return {'ok', expiry, ttl}

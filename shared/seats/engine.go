@@ -1,0 +1,352 @@
+// Package seats counts floating-license seats in Redis.
+//
+// Every seat change is one Lua script (package lua) run atomically by Redis,
+// so no interleaving of function instances can hand out more seats than a
+// license has. Each method here is a typed wrapper around one script: the
+// KEYS/ARGV order is written down only in this package.
+package seats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/lua"
+	"github.com/coditect-ai/license-server/shared/tokens"
+)
+
+// Errors a caller maps to API answers.
+var (
+	ErrLicenseNotFound = errors.New("license not found")
+	ErrLicenseInactive = errors.New("license inactive")
+	ErrNoSeats         = errors.New("no seats available")
+	ErrSessionNotFound = errors.New("session not found")
+)
+
+// NoSeatsError tells how full the license is. It matches ErrNoSeats.
+type NoSeatsError struct{ Used, Seats int }
+
+func (e *NoSeatsError) Error() string {
+	return fmt.Sprintf("all %d seats are in use (%d live sessions)", e.Seats, e.Used)
+}
+
+// Is makes errors.Is(err, ErrNoSeats) true.
+func (e *NoSeatsError) Is(target error) bool { return target == ErrNoSeats }
+
+// License is the metadata the scripts need, written through from PostgreSQL.
+type License struct {
+	ID           string
+	TenantID     string
+	KeyHash      string
+	Status       string // active, suspended or deleted
+	TenantStatus string // active, suspended or deleted
+	Seats        int
+	LeaseTTL     time.Duration
+	ExpiresAt    time.Time // zero: never
+	Revision     int64
+}
+
+// Loader reads a license's metadata from the system of record. It returns
+// ErrLicenseNotFound when there is no such license. The engine calls it only
+// when Redis has no metadata for a license (first use, or Redis lost its data),
+// so the hot path makes no database round trip in steady state.
+type Loader func(ctx context.Context, licenseID string) (License, error)
+
+// Engine runs the seat scripts.
+type Engine struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	load    Loader
+	scripts map[string]*redis.Script
+}
+
+// New returns an engine using rdb (a single node or a cluster). Every key it
+// touches starts with prefix, so tests and tenants of one Redis never collide.
+func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error) {
+	if rdb == nil {
+		return nil, errors.New("seats: nil redis client")
+	}
+	if load == nil {
+		return nil, errors.New("seats: nil loader")
+	}
+	scripts := make(map[string]*redis.Script)
+	for name, src := range lua.Source() {
+		scripts[name] = redis.NewScript(src)
+	}
+	return &Engine{rdb: rdb, prefix: prefix, load: load, scripts: scripts}, nil
+}
+
+// keys of one license; the {id} hash tag keeps them in one cluster slot.
+type licenseKeys struct{ meta, live, fps, info string }
+
+func (e *Engine) keys(licenseID string) licenseKeys {
+	base := e.prefix + "{" + licenseID + "}:"
+	return licenseKeys{meta: base + "m", live: base + "l", fps: base + "f", info: base + "i"}
+}
+
+// Grant is a seat held by a session.
+type Grant struct {
+	SessionID  string
+	ExpiresAt  time.Time
+	LeaseTTL   time.Duration
+	SeatsUsed  int
+	SeatsTotal int
+	Resumed    bool // the workstation already held this session
+}
+
+// AcquireRequest names a license by id and the hash of the key presented.
+type AcquireRequest struct {
+	LicenseID   string
+	KeyHash     string
+	Fingerprint string
+	Hostname    string
+	User        string
+}
+
+// Acquire takes a seat, or resumes the workstation's live session.
+func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error) {
+	sessionID, token, err := tokens.NewSessionID(req.LicenseID)
+	if err != nil {
+		return Grant{}, fmt.Errorf("acquire: %w", ErrLicenseNotFound)
+	}
+	k := e.keys(req.LicenseID)
+	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
+		[]string{k.meta, k.live, k.fps, k.info},
+		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User)
+	if err != nil {
+		return Grant{}, err
+	}
+	switch res.status {
+	case "granted", "resumed":
+		if res.status == "resumed" {
+			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
+		}
+		return Grant{
+			SessionID:  sessionID,
+			ExpiresAt:  time.UnixMilli(res.int(2)).UTC(),
+			SeatsUsed:  int(res.int(3)),
+			SeatsTotal: int(res.int(4)),
+			LeaseTTL:   time.Duration(res.int(5)) * time.Second,
+			Resumed:    res.status == "resumed",
+		}, res.err
+	case "no_seats":
+		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
+	case "not_found":
+		return Grant{}, ErrLicenseNotFound
+	case "inactive":
+		return Grant{}, ErrLicenseInactive
+	}
+	return Grant{}, res.unexpected()
+}
+
+// Heartbeat extends a live session. A session of a license that is no longer
+// usable is revoked and ErrLicenseInactive returned.
+func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error) {
+	licenseID, token, err := tokens.ParseSessionID(sessionID)
+	if err != nil {
+		return Grant{}, ErrSessionNotFound
+	}
+	k := e.keys(licenseID)
+	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
+		[]string{k.meta, k.live, k.fps, k.info}, token)
+	if errors.Is(err, ErrLicenseNotFound) {
+		return Grant{}, ErrSessionNotFound
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	switch res.status {
+	case "ok":
+		return Grant{
+			SessionID: sessionID,
+			ExpiresAt: time.UnixMilli(res.int(1)).UTC(),
+			LeaseTTL:  time.Duration(res.int(2)) * time.Second,
+		}, res.err
+	case "not_found":
+		return Grant{}, ErrSessionNotFound
+	case "inactive":
+		return Grant{}, ErrLicenseInactive
+	}
+	return Grant{}, res.unexpected()
+}
+
+// Release ends a session. It reports whether a live session was released;
+// releasing one that is already gone is not an error.
+func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
+	licenseID, token, err := tokens.ParseSessionID(sessionID)
+	if err != nil {
+		return false, nil
+	}
+	k := e.keys(licenseID)
+	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.fps, k.info}, token).Int()
+	if err != nil {
+		return false, fmt.Errorf("release script: %w", err)
+	}
+	return n == 1, nil
+}
+
+// SyncLicense writes license metadata through to Redis. An older revision
+// than the one Redis holds is ignored, so racing writers converge on the
+// newest; it reports whether it wrote.
+func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
+	var exp int64
+	if !l.ExpiresAt.IsZero() {
+		exp = l.ExpiresAt.UnixMilli()
+	}
+	ttl := int64(l.LeaseTTL / time.Second)
+	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{e.keys(l.ID).meta},
+		l.Revision,
+		"kh", l.KeyHash,
+		"status", l.Status,
+		"tstatus", l.TenantStatus,
+		"seats", l.Seats,
+		"exp", exp,
+		"ttl", ttl,
+		"tenant", l.TenantID,
+	).Int()
+	if err != nil {
+		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
+	}
+	return n == 1, nil
+}
+
+// Session is one live session as listed to admins.
+type Session struct {
+	SessionID   string    `json:"session_id"`
+	Fingerprint string    `json:"fingerprint"`
+	Hostname    string    `json:"hostname"`
+	User        string    `json:"user"`
+	AcquiredAt  time.Time `json:"acquired_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// Sessions lists up to limit live sessions of a license, soonest expiry first.
+func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]Session, error) {
+	k := e.keys(licenseID)
+	rows, err := e.scripts[lua.NameSessions].Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("sessions script: %w", err)
+	}
+	out := make([]Session, 0, len(rows)/3)
+	for i := 0; i+2 < len(rows); i += 3 {
+		s, err := decodeSession(licenseID, rows[i], rows[i+1], rows[i+2])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Count returns the number of live sessions of each license.
+func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int, error) {
+	out := make(map[string]int, len(licenseIDs))
+	if len(licenseIDs) == 0 {
+		return out, nil
+	}
+	script := e.scripts[lua.NameCount]
+	run := func() ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, len(licenseIDs))
+		_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range licenseIDs {
+				cmds[i] = script.EvalSha(ctx, p, []string{e.keys(id).live})
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis lost its script cache (restart, failover): load and retry once.
+		if err := script.Load(ctx, e.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("load count script: %w", err)
+		}
+		cmds, err = run()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("count script: %w", err)
+	}
+	for i, id := range licenseIDs {
+		n, err := cmds[i].Int()
+		if err != nil {
+			return nil, fmt.Errorf("count script: %w", err)
+		}
+		out[id] = n
+	}
+	return out, nil
+}
+
+// runWithMeta runs a script that may find the license's metadata missing in
+// Redis; it then loads it from the system of record, writes it through and
+// runs the script once more.
+func (e *Engine) runWithMeta(ctx context.Context, licenseID, script string, keys []string, args ...any) (result, error) {
+	for attempt := 0; ; attempt++ {
+		raw, err := e.scripts[script].Run(ctx, e.rdb, keys, args...).Slice()
+		if err != nil {
+			return result{}, fmt.Errorf("%s script: %w", script, err)
+		}
+		res := parseResult(script, raw)
+		if res.status != "no_meta" {
+			return res, nil
+		}
+		if attempt > 0 {
+			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", script, licenseID)
+		}
+		l, err := e.load(ctx, licenseID)
+		if err != nil {
+			return result{}, fmt.Errorf("load license %s: %w", licenseID, err)
+		}
+		if _, err := e.SyncLicense(ctx, l); err != nil {
+			return result{}, err
+		}
+	}
+}
+
+// result is a script's reply: a status word, then values.
+type result struct {
+	script string
+	status string
+	vals   []any
+	err    error // set when a value had the wrong type
+}
+
+func parseResult(script string, raw []any) result {
+	r := result{script: script, vals: raw}
+	if len(raw) > 0 {
+		r.status, _ = raw[0].(string)
+	}
+	return r
+}
+
+func (r *result) str(i int) string {
+	if i < len(r.vals) {
+		if s, ok := r.vals[i].(string); ok {
+			return s
+		}
+	}
+	r.err = r.unexpected()
+	return ""
+}
+
+func (r *result) int(i int) int64 {
+	if i < len(r.vals) {
+		switch v := r.vals[i].(type) {
+		case int64:
+			return v
+		case string:
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	r.err = r.unexpected()
+	return 0
+}
+
+func (r *result) unexpected() error {
+	return fmt.Errorf("%s script: unexpected reply %v", r.script, r.vals)
+}

@@ -1,0 +1,485 @@
+package seats_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
+)
+
+// The seat contract holds on every Redis the service meets: a single node
+// (development, Memorystore basic), a 3-master cluster (every key of a script
+// must share one slot, or the cluster refuses it), and the embedded Redis of
+// `make run`.
+func backends(t *testing.T) map[string]func(t *testing.T) (redis.UniversalClient, string) {
+	return map[string]func(t *testing.T) (redis.UniversalClient, string){
+		"redis": func(t *testing.T) (redis.UniversalClient, string) {
+			c, prefix := testenv.Redis(t)
+			return c, prefix
+		},
+		"cluster": func(t *testing.T) (redis.UniversalClient, string) {
+			return testenv.RedisCluster(t), "lic:"
+		},
+		"miniredis": func(t *testing.T) (redis.UniversalClient, string) {
+			return testenv.MiniRedis(t), "lic:"
+		},
+	}
+}
+
+// fixture is an engine whose "system of record" is a map, so a test can put
+// a license there, take it out of Redis, and watch the engine load it.
+type fixture struct {
+	t      *testing.T
+	rdb    redis.UniversalClient
+	prefix string
+	engine *seats.Engine
+	mu     sync.Mutex
+	stored map[string]seats.License
+	loads  atomic.Int64
+}
+
+func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string) *fixture {
+	f := &fixture{t: t, rdb: rdb, prefix: prefix, stored: map[string]seats.License{}}
+	e, err := seats.New(rdb, prefix, func(ctx context.Context, id string) (seats.License, error) {
+		f.loads.Add(1)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		l, ok := f.stored[id]
+		if !ok {
+			return seats.License{}, seats.ErrLicenseNotFound
+		}
+		return l, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.engine = e
+	return f
+}
+
+// license creates a license with a key, stores it and syncs it.
+func (f *fixture) license(seatCount int, ttl time.Duration, mod ...func(*seats.License)) (seats.License, string) {
+	f.t.Helper()
+	id := newUUID()
+	key, hash, err := tokens.NewLicenseKey(id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	l := seats.License{ID: id, TenantID: newUUID(), KeyHash: hash, Status: "active", TenantStatus: "active",
+		Seats: seatCount, LeaseTTL: ttl, Revision: 1}
+	for _, m := range mod {
+		m(&l)
+	}
+	f.put(l)
+	return l, key
+}
+
+func (f *fixture) put(l seats.License) {
+	f.t.Helper()
+	f.mu.Lock()
+	f.stored[l.ID] = l
+	f.mu.Unlock()
+	if _, err := f.engine.SyncLicense(context.Background(), l); err != nil {
+		f.t.Fatalf("SyncLicense: %v", err)
+	}
+}
+
+func (f *fixture) acquire(l seats.License, fp string) (seats.Grant, error) {
+	return f.engine.Acquire(context.Background(), seats.AcquireRequest{
+		LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, Hostname: "host-" + fp, User: "user-" + fp})
+}
+
+func (f *fixture) mustAcquire(l seats.License, fp string) seats.Grant {
+	f.t.Helper()
+	g, err := f.acquire(l, fp)
+	if err != nil {
+		f.t.Fatalf("acquire %s: %v", fp, err)
+	}
+	return g
+}
+
+func (f *fixture) count(l seats.License) int {
+	f.t.Helper()
+	n, err := f.engine.Count(context.Background(), []string{l.ID})
+	if err != nil {
+		f.t.Fatalf("Count: %v", err)
+	}
+	return n[l.ID]
+}
+
+func TestSeatContract(t *testing.T) {
+	t.Parallel()
+	for name, backend := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := backend(t)
+			for _, c := range contract {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					c.run(t, newFixture(t, rdb, prefix))
+				})
+			}
+		})
+	}
+}
+
+var contract = []struct {
+	name string
+	run  func(t *testing.T, f *fixture)
+}{
+	{"grants up to the seat count then denies", func(t *testing.T, f *fixture) {
+		l, _ := f.license(3, time.Minute)
+		for i := range 3 {
+			g := f.mustAcquire(l, fmt.Sprint("ws", i))
+			if g.SeatsUsed != i+1 || g.SeatsTotal != 3 || g.Resumed {
+				t.Fatalf("grant %d = %+v", i, g)
+			}
+			if d := time.Until(g.ExpiresAt); d < 50*time.Second || d > 70*time.Second {
+				t.Fatalf("expiry %v is not one TTL away", g.ExpiresAt)
+			}
+		}
+		_, err := f.acquire(l, "ws-extra")
+		var full *seats.NoSeatsError
+		if !errors.As(err, &full) || !errors.Is(err, seats.ErrNoSeats) || full.Used != 3 || full.Seats != 3 {
+			t.Fatalf("4th acquire: %v, want NoSeatsError{3,3}", err)
+		}
+	}},
+	{"acquire is idempotent per fingerprint", func(t *testing.T, f *fixture) {
+		l, _ := f.license(2, time.Minute)
+		g1 := f.mustAcquire(l, "ws")
+		g2 := f.mustAcquire(l, "ws")
+		if g2.SessionID != g1.SessionID || !g2.Resumed || g2.SeatsUsed != 1 {
+			t.Fatalf("re-acquire = %+v, want the same session and one seat (first %+v)", g2, g1)
+		}
+		if f.count(l) != 1 {
+			t.Fatalf("count = %d, want 1", f.count(l))
+		}
+	}},
+	{"expired sessions never count, without any cleanup", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Second)
+		old := f.mustAcquire(l, "ws-a")
+		if _, err := f.acquire(l, "ws-b"); !errors.Is(err, seats.ErrNoSeats) {
+			t.Fatalf("second acquire while the seat is held: %v", err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if n := f.count(l); n != 0 {
+			t.Fatalf("count after expiry = %d", n)
+		}
+		g := f.mustAcquire(l, "ws-b")
+		if g.SessionID == old.SessionID || g.SeatsUsed != 1 {
+			t.Fatalf("acquire after expiry = %+v", g)
+		}
+		// The dead session is not revived by a heartbeat, even now that its
+		// seat is someone else's.
+		if _, err := f.engine.Heartbeat(context.Background(), old.SessionID); !errors.Is(err, seats.ErrSessionNotFound) {
+			t.Fatalf("heartbeat of expired session: %v, want ErrSessionNotFound", err)
+		}
+		if n := f.count(l); n != 1 {
+			t.Fatalf("count = %d, want 1", n)
+		}
+	}},
+	{"a workstation re-acquiring after expiry gets a new session", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Second)
+		old := f.mustAcquire(l, "ws")
+		time.Sleep(1100 * time.Millisecond)
+		g := f.mustAcquire(l, "ws")
+		if g.SessionID == old.SessionID || g.Resumed {
+			t.Fatalf("re-acquire after expiry = %+v, want a new session", g)
+		}
+	}},
+	{"heartbeat extends a live session", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, 2*time.Second)
+		g := f.mustAcquire(l, "ws")
+		time.Sleep(1200 * time.Millisecond)
+		hb, err := f.engine.Heartbeat(context.Background(), g.SessionID)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		if !hb.ExpiresAt.After(g.ExpiresAt) || hb.LeaseTTL != 2*time.Second {
+			t.Fatalf("heartbeat = %+v, want expiry after %v", hb, g.ExpiresAt)
+		}
+		time.Sleep(1200 * time.Millisecond) // past the first expiry, within the second
+		if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); err != nil {
+			t.Fatalf("second heartbeat: %v", err)
+		}
+		if f.count(l) != 1 {
+			t.Fatal("the heartbeated session does not count")
+		}
+	}},
+	{"heartbeat of unknown or malformed sessions", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Minute)
+		unknown, _, _ := tokens.NewSessionID(l.ID)
+		otherLicense, _, _ := tokens.NewSessionID(newUUID())
+		for _, sid := range []string{unknown, otherLicense, "", "garbage", "{x}:l"} {
+			if _, err := f.engine.Heartbeat(context.Background(), sid); !errors.Is(err, seats.ErrSessionNotFound) {
+				t.Errorf("heartbeat(%q) = %v, want ErrSessionNotFound", sid, err)
+			}
+		}
+	}},
+	{"suspending revokes at the next heartbeat and blocks acquire", func(t *testing.T, f *fixture) {
+		l, _ := f.license(2, time.Minute)
+		g := f.mustAcquire(l, "ws")
+		l.Status, l.Revision = "suspended", 2
+		f.put(l)
+		if _, err := f.acquire(l, "ws-2"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("acquire on suspended license: %v", err)
+		}
+		if _, err := f.acquire(l, "ws"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("re-acquire on suspended license: %v", err)
+		}
+		if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("heartbeat on suspended license: %v", err)
+		}
+		if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); !errors.Is(err, seats.ErrSessionNotFound) {
+			t.Fatalf("heartbeat after revocation: %v, want ErrSessionNotFound", err)
+		}
+		if n := f.count(l); n != 0 {
+			t.Fatalf("revoked session still counts: %d", n)
+		}
+		l.Status, l.Revision = "active", 3
+		f.put(l)
+		f.mustAcquire(l, "ws")
+	}},
+	{"a suspended tenant makes its licenses inactive", func(t *testing.T, f *fixture) {
+		l, _ := f.license(2, time.Minute, func(l *seats.License) { l.TenantStatus = "suspended" })
+		if _, err := f.acquire(l, "ws"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("acquire: %v, want ErrLicenseInactive", err)
+		}
+	}},
+	{"a deleted license is not found and revokes its sessions", func(t *testing.T, f *fixture) {
+		l, _ := f.license(2, time.Minute)
+		g := f.mustAcquire(l, "ws")
+		l.Status, l.Revision = "deleted", 2
+		f.put(l)
+		if _, err := f.acquire(l, "ws-2"); !errors.Is(err, seats.ErrLicenseNotFound) {
+			t.Fatalf("acquire on deleted license: %v", err)
+		}
+		if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("heartbeat on deleted license: %v", err)
+		}
+	}},
+	{"an expired license refuses acquire and caps session expiry", func(t *testing.T, f *fixture) {
+		past, _ := f.license(2, time.Minute, func(l *seats.License) { l.ExpiresAt = time.Now().Add(-time.Second) })
+		if _, err := f.acquire(past, "ws"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("acquire on expired license: %v", err)
+		}
+		end := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+		soon, _ := f.license(2, time.Minute, func(l *seats.License) { l.ExpiresAt = end })
+		g := f.mustAcquire(soon, "ws")
+		if !g.ExpiresAt.Equal(end) {
+			t.Fatalf("session expiry %v, want the license expiry %v", g.ExpiresAt, end)
+		}
+		time.Sleep(time.Until(end) + 100*time.Millisecond)
+		if _, err := f.acquire(soon, "ws-2"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Fatalf("acquire after the license expired: %v", err)
+		}
+		if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); err == nil {
+			t.Fatal("heartbeat after the license expired succeeded")
+		}
+	}},
+	{"lowering seats keeps live sessions and blocks new ones", func(t *testing.T, f *fixture) {
+		l, _ := f.license(3, time.Minute)
+		a, b := f.mustAcquire(l, "a"), f.mustAcquire(l, "b")
+		f.mustAcquire(l, "c")
+		l.Seats, l.Revision = 2, 2
+		f.put(l)
+		if _, err := f.engine.Heartbeat(context.Background(), a.SessionID); err != nil {
+			t.Fatalf("heartbeat over the new limit: %v", err)
+		}
+		if g, err := f.acquire(l, "c"); err != nil || !g.Resumed {
+			t.Fatalf("resume over the new limit: %+v, %v", g, err)
+		}
+		if _, err := f.acquire(l, "d"); !errors.Is(err, seats.ErrNoSeats) {
+			t.Fatalf("new acquire at 3 live / 2 seats: %v", err)
+		}
+		if ok, err := f.engine.Release(context.Background(), a.SessionID); err != nil || !ok {
+			t.Fatalf("release: %v %v", ok, err)
+		}
+		if _, err := f.acquire(l, "d"); !errors.Is(err, seats.ErrNoSeats) {
+			t.Fatalf("new acquire at 2 live / 2 seats: %v", err)
+		}
+		if ok, _ := f.engine.Release(context.Background(), b.SessionID); !ok {
+			t.Fatal("release b")
+		}
+		f.mustAcquire(l, "d")
+	}},
+	{"a wrong key is not found", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Minute)
+		other := l
+		_, other.KeyHash, _ = tokens.NewLicenseKey(l.ID)
+		if _, err := f.acquire(other, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+			t.Fatalf("acquire with a wrong key: %v", err)
+		}
+	}},
+	{"metadata missing from Redis is loaded once", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Minute)
+		if err := f.rdb.Del(context.Background(), f.prefix+"{"+l.ID+"}:m").Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.mustAcquire(l, "ws")
+		f.mustAcquire(l, "ws")
+		if n := f.loads.Load(); n != 1 {
+			t.Fatalf("loader called %d times, want 1", n)
+		}
+		unknown := seats.License{ID: newUUID(), KeyHash: l.KeyHash}
+		if _, err := f.acquire(unknown, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+			t.Fatalf("acquire of a license nowhere: %v", err)
+		}
+	}},
+	{"release frees the seat once", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Minute)
+		g := f.mustAcquire(l, "ws")
+		if ok, err := f.engine.Release(context.Background(), g.SessionID); err != nil || !ok {
+			t.Fatalf("release = %v, %v", ok, err)
+		}
+		if ok, err := f.engine.Release(context.Background(), g.SessionID); err != nil || ok {
+			t.Fatalf("second release = %v, %v; want false", ok, err)
+		}
+		if ok, err := f.engine.Release(context.Background(), "nonsense"); err != nil || ok {
+			t.Fatalf("release of garbage = %v, %v", ok, err)
+		}
+		g2 := f.mustAcquire(l, "other")
+		if g2.SeatsUsed != 1 {
+			t.Fatalf("after release: %+v", g2)
+		}
+		// The released workstation gets a new session, not its old one.
+		if ok, _ := f.engine.Release(context.Background(), g2.SessionID); !ok {
+			t.Fatal("release 2")
+		}
+		if g3 := f.mustAcquire(l, "ws"); g3.SessionID == g.SessionID || g3.Resumed {
+			t.Fatalf("re-acquire after release = %+v", g3)
+		}
+	}},
+	{"release of an expired session reports false", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Second)
+		g := f.mustAcquire(l, "ws")
+		time.Sleep(1100 * time.Millisecond)
+		if ok, err := f.engine.Release(context.Background(), g.SessionID); err != nil || ok {
+			t.Fatalf("release of expired = %v, %v", ok, err)
+		}
+	}},
+	{"an older revision never overwrites a newer one", func(t *testing.T, f *fixture) {
+		l, _ := f.license(5, time.Minute)
+		newer := l
+		newer.Seats, newer.Revision = 1, 7
+		if ok, err := f.engine.SyncLicense(context.Background(), newer); err != nil || !ok {
+			t.Fatalf("sync newer: %v %v", ok, err)
+		}
+		older := l
+		older.Seats, older.Revision = 9, 6
+		if ok, err := f.engine.SyncLicense(context.Background(), older); err != nil || ok {
+			t.Fatalf("sync older = %v, %v; want ignored", ok, err)
+		}
+		f.mustAcquire(l, "a")
+		if _, err := f.acquire(l, "b"); !errors.Is(err, seats.ErrNoSeats) {
+			t.Fatalf("seats came from the older revision: %v", err)
+		}
+	}},
+	{"sessions and counts", func(t *testing.T, f *fixture) {
+		l, _ := f.license(5, time.Minute)
+		other, _ := f.license(5, time.Minute)
+		g := f.mustAcquire(l, "ws-1")
+		f.mustAcquire(l, "ws-2")
+		f.mustAcquire(other, "ws-1")
+		list, err := f.engine.Sessions(context.Background(), l.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 {
+			t.Fatalf("sessions = %+v, want 2", list)
+		}
+		// Sessions with the same expiry (same millisecond) come in either order.
+		s := list[0]
+		if s.SessionID != g.SessionID {
+			s = list[1]
+		}
+		if s.SessionID != g.SessionID || s.Fingerprint != "ws-1" || s.Hostname != "host-ws-1" ||
+			s.User != "user-ws-1" || !s.ExpiresAt.Equal(g.ExpiresAt) || time.Since(s.AcquiredAt) > time.Minute {
+			t.Fatalf("sessions = %+v", list)
+		}
+		counts, err := f.engine.Count(context.Background(), []string{l.ID, other.ID, newUUID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts[l.ID] != 2 || counts[other.ID] != 1 || len(counts) != 3 {
+			t.Fatalf("counts = %v", counts)
+		}
+	}},
+	{"strings with Lua and Redis metacharacters are data", func(t *testing.T, f *fixture) {
+		l, _ := f.license(2, time.Minute)
+		fp := "ws'); redis.call('FLUSHALL') --\x00{x}\"\\\n"
+		g, err := f.engine.Acquire(context.Background(), seats.AcquireRequest{
+			LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, Hostname: "h]]..'", User: "ü\u2028"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := f.engine.Sessions(context.Background(), l.ID, 10)
+		if err != nil || len(list) != 1 || list[0].Fingerprint != fp || list[0].User != "ü\u2028" {
+			t.Fatalf("sessions = %+v, %v", list, err)
+		}
+		if g2 := f.mustAcquire(l, fp); g2.SessionID != g.SessionID {
+			t.Fatal("fingerprint with metacharacters did not resume")
+		}
+	}},
+}
+
+// TestConcurrentAcquireNeverOverAllocates is the core promise: however many
+// clients race, a 10-seat license grants exactly 10.
+func TestConcurrentAcquireNeverOverAllocates(t *testing.T) {
+	t.Parallel()
+	reps := map[string]int{"redis": 50, "cluster": 10, "miniredis": 10}
+	for name, backend := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := backend(t)
+			f := newFixture(t, rdb, prefix)
+			for rep := range reps[name] {
+				l, _ := f.license(10, time.Minute)
+				var granted, denied atomic.Int64
+				var wg sync.WaitGroup
+				for i := range 200 {
+					wg.Go(func() {
+						_, err := f.acquire(l, fmt.Sprintf("ws-%d", i))
+						switch {
+						case err == nil:
+							granted.Add(1)
+						case errors.Is(err, seats.ErrNoSeats):
+							denied.Add(1)
+						default:
+							t.Errorf("acquire: %v", err)
+						}
+					})
+				}
+				wg.Wait()
+				if granted.Load() != 10 || denied.Load() != 190 {
+					t.Fatalf("rep %d: granted %d, denied %d; want 10 and 190", rep, granted.Load(), denied.Load())
+				}
+				if n := f.count(l); n != 10 {
+					t.Fatalf("rep %d: %d live sessions", rep, n)
+				}
+			}
+		})
+	}
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
