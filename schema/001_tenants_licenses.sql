@@ -8,6 +8,9 @@ CREATE TABLE tenants (
     slug        text NOT NULL CHECK (slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
     status      text NOT NULL DEFAULT 'active'
                 CHECK (status IN ('active', 'suspended', 'deleted')),
+    -- Bumped on every change. A license's copy in Redis carries
+    -- licenses.revision + tenants.revision, which grows whenever either does.
+    revision    bigint NOT NULL DEFAULT 1,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,

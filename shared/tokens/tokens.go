@@ -173,3 +173,16 @@ func isB64(s string) bool {
 	}
 	return true
 }
+
+// NewUUID returns a random (version 4) UUID in canonical form. Licenses get
+// their id before they are stored because the key embeds it.
+func NewUUID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}

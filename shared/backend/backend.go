@@ -1,0 +1,103 @@
+// Package backend connects to the services behind the functions (Redis and
+// PostgreSQL) and builds the stores and the seat engine on them, once per
+// process, so every function gets its dependencies explicitly.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
+)
+
+// Backend holds the connections and what is built on them.
+type Backend struct {
+	Redis    redis.UniversalClient
+	DB       *database.DB
+	Seats    *seats.Engine
+	Tenants  *tenants.Store
+	Licenses *licenses.Store
+}
+
+// Open connects to Redis and PostgreSQL as the configuration says.
+func Open(ctx context.Context, c config.Config) (*Backend, error) {
+	rdb, err := OpenRedis(ctx, c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, c.Database.URL)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	b, err := New(rdb, db, c.Redis.KeyPrefix)
+	if err != nil {
+		rdb.Close()
+		db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// New builds a backend on open connections.
+func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string) (*Backend, error) {
+	ls, err := licenses.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tenants.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := seats.New(rdb, keyPrefix, ls.SeatLicense)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{Redis: rdb, DB: db, Seats: engine, Tenants: ts, Licenses: ls}, nil
+}
+
+// Close closes the connections.
+func (b *Backend) Close() {
+	b.Redis.Close()
+	b.DB.Close()
+}
+
+// OpenRedis connects to a single Redis or a Redis Cluster. Every call is
+// bounded by the configured timeout, so a Redis that is down or frozen fails
+// requests fast (a 503 the SDK retries) instead of piling them up.
+func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, error) {
+	if c.URL == "" {
+		return nil, errors.New("no Redis URL")
+	}
+	var rdb redis.UniversalClient
+	if c.Cluster {
+		opts, err := redis.ParseClusterURL(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		rdb = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		rdb = redis.NewClient(opts)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connecting to redis: %w", err)
+	}
+	return rdb, nil
+}

@@ -1,0 +1,138 @@
+// Package config reads the service's settings from the environment once, at
+// start, into one struct made of small per-concern parts, and validates them.
+// Tests pass a map instead of the real environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/logging"
+)
+
+// Lookup reads one setting; os.LookupEnv is the production one.
+type Lookup func(key string) (string, bool)
+
+// MapLookup reads settings from a map, for tests.
+func MapLookup(m map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Env reads settings from the process environment.
+func Env(key string) (string, bool) { return os.LookupEnv(key) }
+
+// Config is everything the service reads from its environment.
+type Config struct {
+	Port      int
+	ProjectID string // GOOGLE_CLOUD_PROJECT, for trace links in logs
+	LogLevel  slog.Level
+	Redis     Redis
+	Database  Database
+	Admin     Admin
+}
+
+// Redis settings.
+type Redis struct {
+	URL       string // REDIS_URL, redis:// or rediss://
+	Cluster   bool   // REDIS_CLUSTER: the URL names a Redis Cluster
+	KeyPrefix string // REDIS_KEY_PREFIX, default "lic:"
+	// Timeout bounds each Redis call, so a dead Redis fails requests fast.
+	Timeout time.Duration // REDIS_TIMEOUT, default 1s
+}
+
+// Database settings.
+type Database struct {
+	URL string // DATABASE_URL
+}
+
+// Admin settings.
+type Admin struct {
+	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least 32 characters
+}
+
+// Load reads and validates the configuration. The backends' URLs are
+// optional here: the local server fills in embedded ones.
+func Load(get Lookup) (Config, error) {
+	c := Config{
+		ProjectID: str(get, "GOOGLE_CLOUD_PROJECT", ""),
+		Redis: Redis{
+			URL:       str(get, "REDIS_URL", ""),
+			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
+		},
+		Database: Database{URL: str(get, "DATABASE_URL", "")},
+		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
+	}
+	var errs []error
+	var err error
+	if c.Port, err = integer(get, "PORT", 8080); err != nil || c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT must be a port number"))
+	}
+	if c.LogLevel, err = logging.ParseLevel(str(get, "LOG_LEVEL", "")); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if c.Redis.Cluster, err = boolean(get, "REDIS_CLUSTER"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Redis.Timeout, err = duration(get, "REDIS_TIMEOUT", time.Second); err != nil || c.Redis.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("REDIS_TIMEOUT must be a positive duration such as 500ms"))
+	}
+	if t := c.Admin.BootstrapToken; t != "" && len(t) < auth.MinTokenLen {
+		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", auth.MinTokenLen))
+	}
+	return c, errors.Join(errs...)
+}
+
+// RequireBackends checks the settings production cannot run without.
+func (c Config) RequireBackends() error {
+	var errs []error
+	if c.Redis.URL == "" {
+		errs = append(errs, errors.New("REDIS_URL is required"))
+	}
+	if c.Database.URL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is required"))
+	}
+	if c.Admin.BootstrapToken == "" {
+		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN is required"))
+	}
+	return errors.Join(errs...)
+}
+
+func str(get Lookup, k, def string) string {
+	if v, ok := get(k); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func integer(get Lookup, k string, def int) (int, error) {
+	v, ok := get(k)
+	if !ok || v == "" {
+		return def, nil
+	}
+	return strconv.Atoi(v)
+}
+
+func boolean(get Lookup, k string) (bool, error) {
+	v, ok := get(k)
+	if !ok || v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s must be true or false", k)
+	}
+	return b, nil
+}
+
+func duration(get Lookup, k string, def time.Duration) (time.Duration, error) {
+	v, ok := get(k)
+	if !ok || v == "" {
+		return def, nil
+	}
+	return time.ParseDuration(v)
+}

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(MapLookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.Redis.KeyPrefix != "lic:" || c.Redis.Timeout != time.Second || c.Redis.Cluster {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if err := c.RequireBackends(); err == nil ||
+		!strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "DATABASE_URL") ||
+		!strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") {
+		t.Fatalf("RequireBackends = %v, want all three named", err)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	t.Parallel()
+	c, err := Load(MapLookup(map[string]string{
+		"PORT": "9090", "REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER": "true", "REDIS_TIMEOUT": "250ms",
+		"DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends() != nil {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	t.Parallel()
+	for k, v := range map[string]string{
+		"PORT": "http", "REDIS_CLUSTER": "maybe", "REDIS_TIMEOUT": "-1s",
+		"BOOTSTRAP_ADMIN_TOKEN": "short", "LOG_LEVEL": "loud",
+	} {
+		if _, err := Load(MapLookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%q: err = %v, want one naming %s", k, v, err, k)
+		}
+	}
+}

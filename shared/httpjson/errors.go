@@ -1,0 +1,91 @@
+// Package httpjson is the one place requests are decoded and responses and
+// errors are written. Every error a client sees is the envelope
+// {"error":{"code":"snake_case","message":"..."}}; internal details are
+// logged, never sent.
+package httpjson
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"github.com/coditect-ai/license-server/shared/logging"
+)
+
+// Error is an error with an answer for the client.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
+	RetryAfter int
+	// Extra fields are added to the envelope beside "error".
+	Extra map[string]any
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Errorf makes an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 400 invalid_request.
+func Invalid(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "invalid_request", format, args...)
+}
+
+// NotFound is a 404 with the given code.
+func NotFound(code, what string) *Error {
+	return Errorf(http.StatusNotFound, code, "%s not found", what)
+}
+
+type envelope struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError answers with err. An *Error is sent as it is. An error from a
+// backend that is down or slow is a 503 unavailable with Retry-After; anything
+// else is a 500 internal whose detail goes only to the log.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case Unavailable(err):
+		logging.RecordError(r.Context(), err)
+		e = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "a backing service is unavailable; retry shortly", RetryAfter: 1}
+	default:
+		logging.RecordError(r.Context(), err)
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	body := map[string]any{"error": envelope{Code: e.Code, Message: e.Message}}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	Write(w, e.Status, body)
+}
+
+// Unavailable reports whether err means a backend could not be reached in
+// time, so that retrying later may succeed.
+func Unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}

@@ -1,0 +1,104 @@
+// Package route puts functions on HTTP paths. A function (one Cloud Function
+// / Knative service) owns a few path patterns; the same routes serve it alone
+// behind functions-framework (FUNCTION_TARGET) and together with every other
+// function in the local server, so both see the same paths.
+package route
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/logging"
+)
+
+// Methods maps an HTTP method to its handler.
+type Methods map[string]http.HandlerFunc
+
+// Route is a path pattern (Go 1.22 ServeMux syntax, without a method) and the
+// methods it answers.
+type Route struct {
+	Pattern string
+	Methods Methods
+}
+
+// Function is a named, separately deployable set of routes.
+type Function struct {
+	Name   string
+	Routes []Route
+}
+
+// Options are what every served function shares.
+type Options struct {
+	Logger    *slog.Logger
+	ProjectID string // for trace links in logs; may be empty
+}
+
+// Handler serves one function: its routes, a JSON 404 for any other path,
+// a JSON 405 for a wrong method, one log line per request, and a 500 envelope
+// instead of a crash on panic.
+func Handler(o Options, f Function) http.Handler {
+	return Mux(o, f)
+}
+
+// Mux serves several functions on one server, as the local server does.
+func Mux(o Options, fns ...Function) http.Handler {
+	mux := http.NewServeMux()
+	for _, f := range fns {
+		for _, rt := range f.Routes {
+			mux.Handle(rt.Pattern, logging.Requests(o.Logger, f.Name, o.ProjectID, recoverer(rt.Methods)))
+		}
+	}
+	mux.Handle("/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{})))
+	return mux
+}
+
+func (m Methods) allow() string {
+	names := make([]string, 0, len(m)+1)
+	for k := range m {
+		names = append(names, k)
+	}
+	if _, ok := m[http.MethodGet]; ok {
+		names = append(names, http.MethodHead)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// ServeHTTP dispatches on the method. A route with no methods is the
+// catch-all: every path that matched no route.
+func (m Methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(m) == 0 {
+		httpjson.WriteError(w, r, httpjson.Errorf(http.StatusNotFound, "not_found", "no such endpoint: %s", r.URL.Path))
+		return
+	}
+	h, ok := m[r.Method]
+	if !ok && r.Method == http.MethodHead {
+		h, ok = m[http.MethodGet]
+	}
+	if !ok {
+		w.Header().Set("Allow", m.allow())
+		httpjson.WriteError(w, r, httpjson.Errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+			"%s is not allowed here; use %s", r.Method, m.allow()))
+		return
+	}
+	h(w, r)
+}
+
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				httpjson.WriteError(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
