@@ -101,3 +101,6 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 	}
 	return rdb, nil
 }
+
+// PingRedis checks Redis answers.
+func (b *Backend) PingRedis(ctx context.Context) error { return b.Redis.Ping(ctx).Err() }

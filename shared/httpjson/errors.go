@@ -26,6 +26,8 @@ type Error struct {
 	RetryAfter int
 	// Extra fields are added to the envelope beside "error".
 	Extra map[string]any
+	// Cause, when set, is logged with the request, never sent.
+	Cause error
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -38,6 +40,13 @@ func Errorf(status int, code, format string, args ...any) *Error {
 // Invalid is a 400 invalid_request.
 func Invalid(format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, "invalid_request", format, args...)
+}
+
+// NotInEffect answers a change that was saved in PostgreSQL but could not be
+// written through to Redis: a 503 the client retries, which applies it.
+func NotInEffect(cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: 1, Cause: cause,
+		Message: "the change is saved but not yet in effect; retry the request"}
 }
 
 // NotFound is a 404 with the given code.
@@ -57,6 +66,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+		if e.Cause != nil {
+			logging.RecordError(r.Context(), e.Cause)
+		}
 	case Unavailable(err):
 		logging.RecordError(r.Context(), err)
 		e = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",

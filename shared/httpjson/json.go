@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -106,3 +107,10 @@ func kind(k string) string {
 	}
 	return "a " + k
 }
+
+// TimeFormat is how every time in the API is written: RFC 3339 in UTC with
+// milliseconds, because seat expiries are kept to the millisecond.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Time formats t as the API writes times.
+func Time(t time.Time) string { return t.UTC().Format(TimeFormat) }

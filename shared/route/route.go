@@ -38,11 +38,26 @@ type Options struct {
 	ProjectID string // for trace links in logs; may be empty
 }
 
-// Handler serves one function: its routes, a JSON 404 for any other path,
-// a JSON 405 for a wrong method, one log line per request, and a 500 envelope
-// instead of a crash on panic.
+// LivenessPattern is the liveness path every served function answers, so a
+// probe can reach each function's container.
+const LivenessPattern = "/health/{$}"
+
+// Live answers a liveness probe; it depends on nothing.
+func Live(w http.ResponseWriter, _ *http.Request) {
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Handler serves one function: its routes, liveness, a JSON 404 for any other
+// path, a JSON 405 for a wrong method, one log line per request, and a 500
+// envelope instead of a crash on panic.
 func Handler(o Options, f Function) http.Handler {
-	return Mux(o, f)
+	for _, rt := range f.Routes {
+		if rt.Pattern == LivenessPattern {
+			return Mux(o, f)
+		}
+	}
+	live := Function{Name: f.Name, Routes: []Route{{Pattern: LivenessPattern, Methods: Methods{http.MethodGet: Live}}}}
+	return Mux(o, f, live)
 }
 
 // Mux serves several functions on one server, as the local server does.

@@ -350,3 +350,13 @@ func (r *result) int(i int) int64 {
 func (r *result) unexpected() error {
 	return fmt.Errorf("%s script: unexpected reply %v", r.script, r.vals)
 }
+
+// HeartbeatInterval is how often a client should heartbeat: three beats per
+// lease, so one lost beat never costs the seat.
+func (g Grant) HeartbeatInterval() int {
+	n := int(g.LeaseTTL / time.Second / 3)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}

@@ -1,0 +1,188 @@
+package catalog_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/testenv"
+)
+
+const adminToken = "test-admin-token-0123456789abcdefghij"
+
+// api is every function on one httptest server, on real Redis and a fresh
+// PostgreSQL database, as the local server runs them.
+type api struct {
+	t      *testing.T
+	srv    *httptest.Server
+	prefix string
+	b      *backend.Backend
+	log    *lockedWriter
+}
+
+// logs is everything the server logged so far.
+func (a *api) logs() string {
+	a.log.mu.Lock()
+	defer a.log.mu.Unlock()
+	return a.log.w.(*bytes.Buffer).String()
+}
+
+func newAPI(t *testing.T) *api {
+	t.Helper()
+	rdb, prefix := testenv.Redis(t)
+	b, err := backend.New(rdb, testenv.Postgres(t), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := auth.NewAdmin(adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := catalog.All(b, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(logs, slog.LevelInfo)}, fns...))
+	t.Cleanup(srv.Close)
+	return &api{t: t, srv: srv, prefix: prefix, b: b, log: logs}
+}
+
+// reply is a decoded answer.
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (r reply) str(k string) string { s, _ := r.body[k].(string); return s }
+
+func (r reply) num(k string) int { f, _ := r.body[k].(float64); return int(f) }
+
+// code is the error envelope's code, "" when there is none.
+func (r reply) code() string {
+	e, _ := r.body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// call sends a request. body may be a string (sent as is) or a value
+// (encoded as JSON); JSON requests get the JSON content type.
+func (a *api) call(method, path, token string, body any) reply {
+	a.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, a.srv.URL+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return a.do(req)
+}
+
+func (a *api) do(req *http.Request) reply {
+	a.t.Helper()
+	resp, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			a.t.Fatalf("%s %s: answer is not a JSON object: %q", req.Method, req.URL.Path, raw)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			a.t.Fatalf("%s %s: Content-Type %q", req.Method, req.URL.Path, ct)
+		}
+	}
+	if r.status >= 400 {
+		e, ok := r.body["error"].(map[string]any)
+		if !ok || e["code"] == "" || e["message"] == "" || len(e) != 2 {
+			a.t.Fatalf("%s %s: %d without the error envelope: %s", req.Method, req.URL.Path, r.status, raw)
+		}
+	}
+	return r
+}
+
+// expect checks status and, for errors, the envelope's code.
+func (a *api) expect(r reply, status int, code string) reply {
+	a.t.Helper()
+	if r.status != status || r.code() != code {
+		a.t.Fatalf("got %d %q, want %d %q: %s", r.status, r.code(), status, code, r.raw)
+	}
+	return r
+}
+
+func (a *api) admin(method, path string, body any) reply {
+	a.t.Helper()
+	return a.call(method, path, adminToken, body)
+}
+
+// tenant creates a tenant and returns its id.
+func (a *api) tenant(slug string) string {
+	a.t.Helper()
+	return a.expect(a.admin("POST", "/v1/tenants", map[string]any{"name": "Tenant " + slug, "slug": slug}), 201, "").str("id")
+}
+
+// license creates a license and returns its id and key.
+func (a *api) license(tenantID string, fields map[string]any) (string, string) {
+	a.t.Helper()
+	body := map[string]any{"product": "coditect", "seats": 2}
+	for k, v := range fields {
+		body[k] = v
+	}
+	r := a.expect(a.admin("POST", "/v1/tenants/"+tenantID+"/licenses", body), 201, "")
+	return r.str("id"), r.str("key")
+}
+
+func (a *api) acquire(key, fingerprint string) reply {
+	a.t.Helper()
+	return a.call("POST", "/v1/acquire", "", map[string]any{"license_key": key, "fingerprint": fingerprint})
+}
+
+func (a *api) heartbeat(sessionID string) reply {
+	a.t.Helper()
+	return a.call("POST", "/v1/heartbeat", "", map[string]any{"session_id": sessionID})
+}
+
+func (a *api) release(sessionID string) reply {
+	a.t.Helper()
+	return a.call("POST", "/v1/release", "", map[string]any{"session_id": sessionID})
+}
+
+func mustRequest(t *testing.T, method, url, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}

@@ -1,0 +1,154 @@
+// Command devserver is `make run`: every function on one local server, on the
+// same public paths production uses. It needs nothing but Go and the
+// PostgreSQL server binaries: without REDIS_URL it runs an embedded Redis
+// (miniredis, which runs the same Lua scripts), and without DATABASE_URL a
+// throwaway PostgreSQL cluster in a temporary directory. It applies the
+// migrations, and prints the admin token and a walkthrough to paste.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/schema"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/route"
+)
+
+// Server limits: slow or hostile clients cannot hold connections open.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 25 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, config.Env, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "devserver:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends. A nil listener means listen on PORT.
+func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener) error {
+	cfg, err := config.Load(env)
+	if err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(out, "devserver: "+format+"\n", args...) }
+
+	if cfg.Redis.URL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			return fmt.Errorf("starting embedded redis: %w", err)
+		}
+		defer mr.Close()
+		cfg.Redis.URL = "redis://" + mr.Addr()
+		logf("REDIS_URL not set: using an embedded Redis (miniredis) at %s; its data lives as long as this process", mr.Addr())
+	}
+	if cfg.Database.URL == "" {
+		pg, err := startThrowawayPostgres(ctx, logf)
+		if err != nil {
+			return fmt.Errorf("DATABASE_URL not set and no throwaway PostgreSQL could be started: %w", err)
+		}
+		defer pg.Stop()
+		cfg.Database.URL = pg.URL
+		logf("DATABASE_URL not set: using a throwaway PostgreSQL cluster, removed on exit")
+	}
+	token := cfg.Admin.BootstrapToken
+	if token == "" {
+		if token, err = newToken(); err != nil {
+			return err
+		}
+	}
+
+	b, err := backend.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	applied, err := database.Migrate(ctx, b.DB, schema.Files)
+	if err != nil {
+		return err
+	}
+	logf("migrations applied: %v", applied)
+
+	admin, err := auth.NewAdmin(token)
+	if err != nil {
+		return err
+	}
+	fns, err := catalog.All(b, admin)
+	if err != nil {
+		return err
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
+			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           route.Mux(route.Options{Logger: logging.New(out, cfg.LogLevel), ProjectID: cfg.ProjectID}, fns...),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	fmt.Fprint(out, banner(baseURL(ln), token))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	// Stop accepting, let in-flight requests finish, then close the backends
+	// (the deferred calls) in reverse order of opening.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	logf("stopped")
+	return nil
+}
+
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating admin token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func baseURL(ln net.Listener) string {
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return "http://127.0.0.1:" + port
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/config"
+)
+
+// syncBuffer is the server's stdout, read while the server writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestWalkthrough runs `make run`'s defaults (embedded Redis, throwaway
+// PostgreSQL, generated token) and pastes the printed walkthrough into bash,
+// as a new user would.
+func TestWalkthrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, config.MapLookup(nil), out, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop within 30s")
+		}
+	})
+
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Try it") {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not print its walkthrough:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	token := regexp.MustCompile(`Admin token \(Authorization: Bearer \.\.\.\): (\S+)`).FindStringSubmatch(out.String())
+	if token == nil || len(token[1]) < 32 {
+		t.Fatalf("no admin token printed:\n%s", out.String())
+	}
+	script := walkthroughFor(baseURL(ln), token[1])
+	if !strings.Contains(out.String(), script) {
+		t.Fatalf("the printed walkthrough is not the one tested")
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	got, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("walkthrough failed: %v\n%s", err, got)
+	}
+	for _, want := range []string{
+		`{"status":"ok"}`,
+		`{"checks":{"postgres":"ok","redis":"ok"},"status":"ready"}`,
+		`"key":"lk_`,
+		`"seats":2,"seats_used":0`,
+		`"seats":2,"seats_used":1`,
+		`"fingerprint":"laptop-1"`,
+		`"heartbeat_interval_seconds":20`,
+		`{"released":true}`,
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("walkthrough output lacks %s:\n%s", want, got)
+		}
+	}
+	if regexp.MustCompile(`tenant: [0-9a-f-]{36}\n`).FindString(string(got)) == "" ||
+		regexp.MustCompile(`session: [0-9a-f]{32}\.[A-Za-z0-9_-]{22}\n`).FindString(string(got)) == "" {
+		t.Errorf("walkthrough did not capture ids:\n%s", got)
+	}
+	if strings.Contains(string(got), `"error"`) {
+		t.Errorf("walkthrough hit an error:\n%s", got)
+	}
+}

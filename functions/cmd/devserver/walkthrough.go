@@ -1,0 +1,36 @@
+package main
+
+import "strings"
+
+// walkthrough is the tour printed at start and shown in the README: paste it
+// into a shell (it needs only curl and sed). A test runs it against a live
+// server, so it stays true.
+const walkthrough = `export API=%API% TOKEN=%TOKEN%
+curl -s $API/health/
+curl -s $API/ready
+TENANT=$(curl -s -X POST $API/v1/tenants -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"Acme","slug":"acme"}' | sed -E 's/.*"id":"([^"]+)".*/\1/'); echo "tenant: $TENANT"
+LICENSE=$(curl -s -X POST $API/v1/tenants/$TENANT/licenses -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"product":"coditect","seats":2,"lease_ttl_seconds":60}'); echo "$LICENSE"
+KEY=$(echo "$LICENSE" | sed -E 's/.*"key":"([^"]+)".*/\1/')
+LICENSE_ID=$(echo "$LICENSE" | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+SESSION=$(curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' \
+  -d '{"license_key":"'$KEY'","fingerprint":"laptop-1","hostname":"laptop-1","user":"ada"}' \
+  | sed -E 's/.*"session_id":"([^"]+)".*/\1/'); echo "session: $SESSION"
+curl -s -X POST $API/v1/heartbeat -H 'Content-Type: application/json' -d '{"session_id":"'$SESSION'"}'
+curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID -H "Authorization: Bearer $TOKEN"
+curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions -H "Authorization: Bearer $TOKEN"
+curl -s -X POST $API/v1/release -H 'Content-Type: application/json' -d '{"session_id":"'$SESSION'"}'
+`
+
+func walkthroughFor(api, token string) string {
+	return strings.NewReplacer("%API%", api, "%TOKEN%", token).Replace(walkthrough)
+}
+
+func banner(api, token string) string {
+	return "\n" +
+		"  License API listening on " + api + "\n" +
+		"  Admin token (Authorization: Bearer ...): " + token + "\n\n" +
+		"  Try it (paste into a shell):\n\n" +
+		walkthroughFor(api, token) + "\n"
+}

@@ -1,0 +1,65 @@
+// Command function is the production entry point: the container image every
+// Knative service runs. FUNCTION_TARGET names the one function a service
+// serves (functions-framework then serves it at "/", so it sees the public
+// path the Ingress forwards); without it, every function is served.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/route"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		// Logged as JSON so Cloud Logging shows why the revision failed.
+		logging.New(os.Stderr, slog.LevelInfo).Error("start-up failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := config.Load(config.Env)
+	if err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	if err := cfg.RequireBackends(); err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	if target := os.Getenv("FUNCTION_TARGET"); target != "" && !slices.Contains(catalog.Names(), target) {
+		return fmt.Errorf("FUNCTION_TARGET %q is not one of %v", target, catalog.Names())
+	}
+	logger := logging.New(os.Stdout, cfg.LogLevel)
+	b, err := backend.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	admin, err := auth.NewAdmin(cfg.Admin.BootstrapToken)
+	if err != nil {
+		return err
+	}
+	fns, err := catalog.All(b, admin)
+	if err != nil {
+		return err
+	}
+	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID}
+	for _, f := range fns {
+		functions.HTTP(f.Name, route.Handler(opts, f).ServeHTTP)
+	}
+	logger.Info("serving", "port", cfg.Port, "function", os.Getenv("FUNCTION_TARGET"))
+	return funcframework.Start(strconv.Itoa(cfg.Port))
+}

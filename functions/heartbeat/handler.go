@@ -1,0 +1,65 @@
+// Package heartbeat is the Heartbeat function: a client keeps its session,
+// and so its seat, alive. A session that expired, was released or was
+// revoked is gone for good; the SDK must acquire again.
+package heartbeat
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/coditect-ai/license-server/shared/apierror"
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/seats"
+)
+
+// Name is the function's name for FUNCTION_TARGET.
+const Name = "Heartbeat"
+
+// New returns the function.
+func New(engine *seats.Engine) (route.Function, error) {
+	if engine == nil {
+		return route.Function{}, errors.New("heartbeat: nil seat engine")
+	}
+	h := &handler{engine: engine}
+	return route.Function{Name: Name, Routes: []route.Route{
+		{Pattern: "/v1/heartbeat", Methods: route.Methods{http.MethodPost: h.heartbeat}},
+	}}, nil
+}
+
+type handler struct{ engine *seats.Engine }
+
+type request struct {
+	SessionID string `json:"session_id"`
+}
+
+type response struct {
+	SessionID                string `json:"session_id"`
+	ExpiresAt                string `json:"expires_at"`
+	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
+}
+
+func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
+	var req request
+	if err := decode(w, r, &req); err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	g, err := h.engine.Heartbeat(r.Context(), req.SessionID)
+	if err != nil {
+		httpjson.WriteError(w, r, apierror.Seats(err))
+		return
+	}
+	httpjson.Write(w, http.StatusOK, response{
+		SessionID:                g.SessionID,
+		ExpiresAt:                httpjson.Time(g.ExpiresAt),
+		HeartbeatIntervalSeconds: g.HeartbeatInterval(),
+	})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, req *request) error {
+	if err := httpjson.Decode(w, r, req); err != nil {
+		return err
+	}
+	return httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128))
+}

@@ -1,0 +1,282 @@
+// Package licenses is the Licenses function: the admin creates a tenant's
+// licenses (the key is shown once), reads them with their live seat count,
+// changes seats, status, expiry and lease length, deletes them, and lists
+// their live sessions. Every change is written through to the seat store.
+package licenses
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
+	"github.com/coditect-ai/license-server/shared/tokens"
+)
+
+// Name is the function's name for FUNCTION_TARGET.
+const Name = "Licenses"
+
+// New returns the function.
+func New(admin *auth.Admin, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine) (route.Function, error) {
+	if admin == nil || store == nil || tenantStore == nil || engine == nil {
+		return route.Function{}, errors.New("licenses: missing dependency")
+	}
+	h := &handler{store: store, tenants: tenantStore, engine: engine, now: time.Now}
+	return route.Function{Name: Name, Routes: []route.Route{
+		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: admin.RequireAll(route.Methods{
+			http.MethodGet:  h.list,
+			http.MethodPost: h.create,
+		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}", Methods: admin.RequireAll(route.Methods{
+			http.MethodGet:    h.get,
+			http.MethodPatch:  h.patch,
+			http.MethodDelete: h.delete,
+		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions", Methods: admin.RequireAll(route.Methods{
+			http.MethodGet: h.sessions,
+		})},
+	}}, nil
+}
+
+type handler struct {
+	store   *licenses.Store
+	tenants *tenants.Store
+	engine  *seats.Engine
+	now     func() time.Time
+}
+
+func errTenantNotFound() error  { return httpjson.NotFound("tenant_not_found", "tenant") }
+func errLicenseNotFound() error { return httpjson.NotFound("license_not_found", "license") }
+
+// ids reads the tenant and (when the route has one) license ids from the
+// path. An id that is not a UUID names nothing: a 404 that never reaches SQL.
+func ids(r *http.Request) (tenantID, licenseID string, err error) {
+	tenantID = r.PathValue("tenant_id")
+	if !tokens.ValidUUID(tenantID) {
+		return "", "", errTenantNotFound()
+	}
+	licenseID = r.PathValue("license_id")
+	if licenseID != "" && !tokens.ValidUUID(licenseID) {
+		return "", "", errLicenseNotFound()
+	}
+	return tenantID, licenseID, nil
+}
+
+func (h *handler) create(w http.ResponseWriter, r *http.Request) {
+	tenantID, _, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	req, err := decodeCreate(w, r, h.now())
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value}
+	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
+		n.ExpiresAt = &req.ExpiresAt.Value
+	}
+	l, key, err := h.store.Create(r.Context(), tenantID, n)
+	if errors.Is(err, database.ErrNotFound) {
+		err = errTenantNotFound()
+	}
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	// Warming Redis is an optimisation: if it fails, the first acquire
+	// loads the license from PostgreSQL, so the create still succeeds.
+	if _, err := h.engine.SyncLicense(r.Context(), l.Seat()); err != nil {
+		logging.RecordError(r.Context(), err)
+	}
+	out := view(l, 0)
+	out.Key = key
+	w.Header().Set("Location", "/v1/tenants/"+tenantID+"/licenses/"+l.ID)
+	httpjson.Write(w, http.StatusCreated, out)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	tenantID, _, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	if _, err := h.tenants.Get(r.Context(), tenantID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	all, err := h.store.List(r.Context(), tenantID)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	idList := make([]string, len(all))
+	for i, l := range all {
+		idList[i] = l.ID
+	}
+	used, err := h.engine.Count(r.Context(), idList)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	out := make([]license, len(all))
+	for i, l := range all {
+		out[i] = view(l, used[l.ID])
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"licenses": out})
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	tenantID, licenseID, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	l, err := h.store.Get(r.Context(), tenantID, licenseID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.answer(w, r, l)
+}
+
+func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
+	tenantID, licenseID, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	req, err := decodePatch(w, r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	p := licenses.Patch{ClearExpiry: req.ExpiresAt.Set && req.ExpiresAt.Null}
+	if req.Seats.Set {
+		p.Seats = &req.Seats.Value
+	}
+	if req.Status.Set {
+		p.Status = &req.Status.Value
+	}
+	if req.LeaseTTLSeconds.Set {
+		p.LeaseTTLSeconds = &req.LeaseTTLSeconds.Value
+	}
+	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
+		p.ExpiresAt = &req.ExpiresAt.Value
+	}
+	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
+	if err == nil {
+		err = h.sync(r.Context(), l)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.answer(w, r, l)
+}
+
+func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
+	tenantID, licenseID, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	l, err := h.store.Delete(r.Context(), tenantID, licenseID)
+	if err == nil {
+		err = h.sync(r.Context(), l)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
+	tenantID, licenseID, err := ids(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	limit := maxSessionsListed
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxSessionsListed {
+			httpjson.WriteError(w, r, httpjson.Invalid("limit must be between 1 and %d", maxSessionsListed))
+			return
+		}
+		limit = n
+	}
+	if _, err := h.store.Get(r.Context(), tenantID, licenseID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	list, err := h.engine.Sessions(r.Context(), licenseID, limit)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	out := make([]map[string]string, len(list))
+	for i, s := range list {
+		out[i] = map[string]string{
+			"session_id": s.SessionID, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
+			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
+		}
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// answer writes one license with its live seat count.
+func (h *handler) answer(w http.ResponseWriter, r *http.Request, l licenses.License) {
+	used, err := h.engine.Count(r.Context(), []string{l.ID})
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, view(l, used[l.ID]))
+}
+
+// fail maps a store error: a missing row is the license (or its tenant)
+// not found; anything else is the backend's.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, database.ErrNotFound) {
+		if r.PathValue("license_id") == "" {
+			err = errTenantNotFound()
+		} else {
+			err = errLicenseNotFound()
+		}
+	}
+	httpjson.WriteError(w, r, err)
+}
+
+// sync writes a committed change through to Redis. If Redis cannot take it
+// the client gets a 503 and retrying the same request applies it.
+func (h *handler) sync(ctx context.Context, l licenses.License) error {
+	if _, err := h.engine.SyncLicense(ctx, l.Seat()); err != nil {
+		return httpjson.NotInEffect(err)
+	}
+	return nil
+}
+
+func view(l licenses.License, used int) license {
+	v := license{
+		ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats, SeatsUsed: used,
+		LeaseTTLSeconds: l.LeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
+		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
+	}
+	if l.ExpiresAt != nil {
+		s := httpjson.Time(*l.ExpiresAt)
+		v.ExpiresAt = &s
+	}
+	return v
+}

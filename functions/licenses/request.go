@@ -1,0 +1,121 @@
+package licenses
+
+import (
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// Limits on what a license may say.
+const (
+	MaxSeats        = 100000
+	MaxLeaseTTL     = 86400
+	DefaultLeaseTTL = 300
+	// maxSessionsListed bounds one sessions listing.
+	maxSessionsListed = 1000
+)
+
+var productPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+
+type createRequest struct {
+	Product         string                    `json:"product"`
+	Seats           httpjson.Field[int]       `json:"seats"`
+	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
+	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+}
+
+func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (createRequest, error) {
+	var req createRequest
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	if !productPattern.MatchString(req.Product) {
+		return req, httpjson.Invalid(`field "product" must be 1-100 letters, digits, or . _ : - (starting with a letter or digit)`)
+	}
+	if !req.Seats.Set || req.Seats.Null {
+		return req, httpjson.Invalid(`field "seats" is required`)
+	}
+	if err := checkSeats(req.Seats.Value); err != nil {
+		return req, err
+	}
+	if req.LeaseTTLSeconds.Null {
+		return req, httpjson.Invalid(`field "lease_ttl_seconds" cannot be null; leave it out for the default %d`, DefaultLeaseTTL)
+	}
+	if !req.LeaseTTLSeconds.Set {
+		req.LeaseTTLSeconds.Value = DefaultLeaseTTL
+	}
+	if err := checkTTL(req.LeaseTTLSeconds.Value); err != nil {
+		return req, err
+	}
+	if req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) {
+		return req, httpjson.Invalid(`field "expires_at" must be in the future`)
+	}
+	return req, nil
+}
+
+type patchRequest struct {
+	Seats           httpjson.Field[int]       `json:"seats"`
+	Status          httpjson.Field[string]    `json:"status"`
+	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
+	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+}
+
+func decodePatch(w http.ResponseWriter, r *http.Request) (patchRequest, error) {
+	var req patchRequest
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set {
+		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds or expires_at")
+	}
+	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null {
+		return req, httpjson.Invalid("only expires_at may be null")
+	}
+	if req.Seats.Set {
+		if err := checkSeats(req.Seats.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.LeaseTTLSeconds.Set {
+		if err := checkTTL(req.LeaseTTLSeconds.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.Status.Set && req.Status.Value != "active" && req.Status.Value != "suspended" {
+		return req, httpjson.Invalid(`field "status" must be "active" or "suspended"`)
+	}
+	return req, nil
+}
+
+func checkSeats(n int) error {
+	if n < 1 || n > MaxSeats {
+		return httpjson.Invalid(`field "seats" must be between 1 and %d`, MaxSeats)
+	}
+	return nil
+}
+
+func checkTTL(n int) error {
+	if n < 1 || n > MaxLeaseTTL {
+		return httpjson.Invalid(`field "lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
+	}
+	return nil
+}
+
+// license is a license as the API shows it.
+type license struct {
+	ID              string  `json:"id"`
+	TenantID        string  `json:"tenant_id"`
+	Product         string  `json:"product"`
+	Seats           int     `json:"seats"`
+	SeatsUsed       int     `json:"seats_used"`
+	LeaseTTLSeconds int     `json:"lease_ttl_seconds"`
+	Status          string  `json:"status"`
+	ExpiresAt       *string `json:"expires_at"`
+	KeyPrefix       string  `json:"key_prefix"`
+	CreatedAt       string  `json:"created_at"`
+	UpdatedAt       string  `json:"updated_at"`
+	// Key is present only in the answer to create.
+	Key string `json:"key,omitempty"`
+}

@@ -1,0 +1,51 @@
+// Package release is the Release function: a client gives its seat back.
+// Releasing twice, or after expiry, is not an error: the answer says whether
+// this call freed a seat.
+package release
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/seats"
+)
+
+// Name is the function's name for FUNCTION_TARGET.
+const Name = "Release"
+
+// New returns the function.
+func New(engine *seats.Engine) (route.Function, error) {
+	if engine == nil {
+		return route.Function{}, errors.New("release: nil seat engine")
+	}
+	h := &handler{engine: engine}
+	return route.Function{Name: Name, Routes: []route.Route{
+		{Pattern: "/v1/release", Methods: route.Methods{http.MethodPost: h.release}},
+	}}, nil
+}
+
+type handler struct{ engine *seats.Engine }
+
+type request struct {
+	SessionID string `json:"session_id"`
+}
+
+func (h *handler) release(w http.ResponseWriter, r *http.Request) {
+	var req request
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	if err := httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128)); err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	released, err := h.engine.Release(r.Context(), req.SessionID)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]bool{"released": released})
+}
