@@ -41,6 +41,18 @@ func PostgresAdminURL() string {
 // ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	return createDatabase(t, true)
+}
+
+// EmptyPostgresURL creates a fresh database with no tables, for testing the
+// migrations themselves.
+func EmptyPostgresURL(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, false)
+}
+
+func createDatabase(t testing.TB, migrated bool) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	admin := PostgresAdminURL()
@@ -52,9 +64,11 @@ func PostgresURL(t testing.TB) string {
 	}
 	defer conn.Close(context.Background())
 
-	template, err := ensureTemplate(ctx, conn, admin)
-	if err != nil {
-		t.Fatalf("preparing template database: %v", err)
+	template := "template0"
+	if migrated {
+		if template, err = ensureTemplate(ctx, conn, admin); err != nil {
+			t.Fatalf("preparing template database: %v", err)
+		}
 	}
 	name := "license_test_" + randomHex(6)
 	// Cloning copies the template's files; concurrent clones of one template

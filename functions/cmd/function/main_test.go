@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/shared/testenv"
+)
+
+const token = "entry-point-admin-token-0123456789abcdef"
+
+// build compiles the production entry point once for this test.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "function")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// started is one running production process serving one function.
+type started struct {
+	url    string
+	stderr *logBuffer
+}
+
+// logBuffer collects a process's output while the test reads it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func start(t *testing.T, bin, target string, env []string) started {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append(env, "PORT="+port, "FUNCTION_TARGET="+target)...)
+	logs := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	url := "http://127.0.0.1:" + port
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s exited: %v\n%s", target, err, logs.String())
+		default:
+		}
+		if resp, err := http.Get(url + "/health/"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return started{url: url, stderr: logs}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not become live:\n%s", target, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func call(t *testing.T, method, url string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestEachFunctionServedAlone runs the production binary once per function
+// with FUNCTION_TARGET, as each Knative service does, and drives the whole
+// flow through them: each answers its own paths, and only its own.
+func TestEachFunctionServedAlone(t *testing.T) {
+	bin := build(t)
+	_, prefix := testenv.Redis(t)
+	env := []string{
+		"REDIS_URL=" + testenv.RedisURL(), "REDIS_KEY_PREFIX=" + prefix,
+		"DATABASE_URL=" + testenv.PostgresURL(t), "BOOTSTRAP_ADMIN_TOKEN=" + token,
+	}
+	served := map[string]bool{}
+	// notMine is a path of another function: served alone, a function must
+	// not answer it.
+	notMine := func(s started, path string) {
+		t.Helper()
+		if status, body := call(t, "POST", s.url+path, map[string]any{}); status != 404 {
+			t.Fatalf("%s answered %d %v", path, status, body)
+		}
+	}
+
+	s := start(t, bin, "Tenants", env)
+	served["Tenants"] = true
+	status, tenant := call(t, "POST", s.url+"/v1/tenants", map[string]any{"name": "Acme", "slug": "acme"})
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, tenant)
+	}
+	notMine(s, "/v1/acquire")
+
+	s = start(t, bin, "Licenses", env)
+	served["Licenses"] = true
+	status, lic := call(t, "POST", s.url+"/v1/tenants/"+tenant["id"].(string)+"/licenses", map[string]any{"product": "coditect", "seats": 1})
+	if status != 201 {
+		t.Fatalf("create license: %d %v", status, lic)
+	}
+	notMine(s, "/v1/tenants")
+
+	s = start(t, bin, "Acquire", env)
+	served["Acquire"] = true
+	status, grant := call(t, "POST", s.url+"/v1/acquire", map[string]any{"license_key": lic["key"], "fingerprint": "ws"})
+	if status != 200 {
+		t.Fatalf("acquire: %d %v", status, grant)
+	}
+	if status, body := call(t, "POST", s.url+"/v1/acquire", map[string]any{"license_key": lic["key"], "fingerprint": "ws-2"}); status != 409 {
+		t.Fatalf("second acquire: %d %v", status, body)
+	}
+	notMine(s, "/v1/heartbeat")
+	if !strings.Contains(s.stderr.String(), `"function":"Acquire"`) {
+		t.Fatalf("no request log line:\n%s", s.stderr.String())
+	}
+
+	s = start(t, bin, "Heartbeat", env)
+	served["Heartbeat"] = true
+	if status, body := call(t, "POST", s.url+"/v1/heartbeat", map[string]any{"session_id": grant["session_id"]}); status != 200 {
+		t.Fatalf("heartbeat: %d %v", status, body)
+	}
+	notMine(s, "/v1/release")
+
+	s = start(t, bin, "Release", env)
+	served["Release"] = true
+	if status, body := call(t, "POST", s.url+"/v1/release", map[string]any{"session_id": grant["session_id"]}); status != 200 || body["released"] != true {
+		t.Fatalf("release: %d %v", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
+	s = start(t, bin, "Health", env)
+	served["Health"] = true
+	if status, body := call(t, "GET", s.url+"/ready", nil); status != 200 || body["status"] != "ready" {
+		t.Fatalf("ready: %d %v", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
+	for _, name := range catalog.Names() {
+		if !served[name] {
+			t.Errorf("function %s was not run alone", name)
+		}
+	}
+}
+
+func TestStartUpRefusesHalfConfiguration(t *testing.T) {
+	bin := build(t)
+	cases := map[string]struct {
+		env  []string
+		want string
+	}{
+		"nothing set": {nil, "REDIS_URL is required"},
+		"unknown target": {[]string{"REDIS_URL=redis://127.0.0.1:6379", "DATABASE_URL=postgres://x", "BOOTSTRAP_ADMIN_TOKEN=" + token,
+			"FUNCTION_TARGET=Nope"}, `FUNCTION_TARGET \"Nope\" is not one of`},
+		"short token": {[]string{"BOOTSTRAP_ADMIN_TOKEN=short"}, "BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, c.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("started without %s", name)
+			}
+			if !strings.Contains(string(out), c.want) || !strings.Contains(string(out), `"severity":"ERROR"`) {
+				t.Fatalf("output %q does not say %q", out, c.want)
+			}
+		})
+	}
+}
