@@ -198,6 +198,21 @@ func TestLicenseStateReachesTheSDK(t *testing.T) {
 		a.expect(a.acquire(key, "ws-3"), 404, "license_not_found")
 		a.expect(a.heartbeat(sid), 403, "license_inactive")
 	})
+	t.Run("expired session", func(t *testing.T) {
+		a := *a
+		a.t = t
+		_, key := a.license(tenant, map[string]any{"seats": 1, "lease_ttl_seconds": 1})
+		old := a.expect(a.acquire(key, "ws"), 200, "").str("session_id")
+		a.expect(a.acquire(key, "ws-2"), 409, "no_seats_available")
+		time.Sleep(1100 * time.Millisecond)
+		// No cleanup has run; the expired session simply no longer counts.
+		a.expect(a.acquire(key, "ws-2"), 200, "")
+		// And it cannot come back: its seat is taken.
+		a.expect(a.heartbeat(old), 404, "session_not_found")
+		if r := a.expect(a.release(old), 200, ""); r.body["released"] != false {
+			t.Fatalf("release of expired session = %s", r.raw)
+		}
+	})
 	t.Run("metadata lost from Redis is reloaded from PostgreSQL", func(t *testing.T) {
 		a := *a
 		a.t = t

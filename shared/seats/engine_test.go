@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -471,6 +472,30 @@ func TestConcurrentAcquireNeverOverAllocates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOneClock: expiry comes from Redis TIME, not the caller's clock. The
+// embedded Redis lets the test move Redis's clock far from this machine's.
+func TestOneClock(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	redisNow := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	m.SetTime(redisNow)
+	f := newFixture(t, rdb, "lic:")
+	l, _ := f.license(1, time.Minute)
+	g := f.mustAcquire(l, "ws")
+	if want := redisNow.Add(time.Minute); !g.ExpiresAt.Equal(want) {
+		t.Fatalf("expiry %v, want Redis time + TTL = %v", g.ExpiresAt, want)
+	}
+	// Moving Redis's clock past the expiry frees the seat, though no real
+	// time has passed here.
+	m.SetTime(redisNow.Add(time.Minute + time.Millisecond))
+	if _, err := f.engine.Heartbeat(context.Background(), g.SessionID); !errors.Is(err, seats.ErrSessionNotFound) {
+		t.Fatalf("heartbeat after Redis time passed the expiry: %v", err)
+	}
+	f.mustAcquire(l, "ws-2")
 }
 
 func newUUID() string {
