@@ -1,11 +1,8 @@
 package catalog_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/coditect-ai/license-server/functions/catalog"
-	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/database"
-	"github.com/coditect-ai/license-server/shared/logging"
-	"github.com/coditect-ai/license-server/shared/route"
 )
 
 // deadAddr is a loopback address nothing listens on.
@@ -31,23 +24,6 @@ func deadAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// serve puts every function of a backend on a test server.
-func serve(t *testing.T, b *backend.Backend) *api {
-	t.Helper()
-	admin, err := auth.NewAdmin(adminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fns, err := catalog.All(b, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedWriter{w: &bytes.Buffer{}}
-	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(logs, slog.LevelInfo)}, fns...))
-	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, b: b, log: logs}
 }
 
 func TestRedisDown(t *testing.T) {

@@ -27,15 +27,11 @@ type api struct {
 	srv    *httptest.Server
 	prefix string
 	b      *backend.Backend
-	log    *lockedWriter
+	log    *testenv.LogBuffer
 }
 
 // logs is everything the server logged so far.
-func (a *api) logs() string {
-	a.log.mu.Lock()
-	defer a.log.mu.Unlock()
-	return a.log.w.(*bytes.Buffer).String()
-}
+func (a *api) logs() string { return a.log.String() }
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
@@ -44,6 +40,14 @@ func newAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a := serve(t, b)
+	a.prefix = prefix
+	return a
+}
+
+// serve puts every function of a backend on a test server.
+func serve(t *testing.T, b *backend.Backend) *api {
+	t.Helper()
 	admin, err := auth.NewAdmin(adminToken)
 	if err != nil {
 		t.Fatal(err)
@@ -52,10 +56,10 @@ func newAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &testenv.LogBuffer{}
 	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(logs, slog.LevelInfo)}, fns...))
 	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, prefix: prefix, b: b, log: logs}
+	return &api{t: t, srv: srv, b: b, log: logs}
 }
 
 // reply is a decoded answer.

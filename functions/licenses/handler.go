@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
@@ -54,19 +55,16 @@ type handler struct {
 	now     func() time.Time
 }
 
-func errTenantNotFound() error  { return httpjson.NotFound("tenant_not_found", "tenant") }
-func errLicenseNotFound() error { return httpjson.NotFound("license_not_found", "license") }
-
 // ids reads the tenant and (when the route has one) license ids from the
 // path. An id that is not a UUID names nothing: a 404 that never reaches SQL.
 func ids(r *http.Request) (tenantID, licenseID string, err error) {
 	tenantID = r.PathValue("tenant_id")
 	if !tokens.ValidUUID(tenantID) {
-		return "", "", errTenantNotFound()
+		return "", "", apierror.TenantNotFound()
 	}
 	licenseID = r.PathValue("license_id")
 	if licenseID != "" && !tokens.ValidUUID(licenseID) {
-		return "", "", errLicenseNotFound()
+		return "", "", apierror.LicenseNotFound()
 	}
 	return tenantID, licenseID, nil
 }
@@ -88,7 +86,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	l, key, err := h.store.Create(r.Context(), tenantID, n)
 	if errors.Is(err, database.ErrNotFound) {
-		err = errTenantNotFound()
+		err = apierror.TenantNotFound()
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
@@ -251,9 +249,9 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, l licenses.Lice
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, database.ErrNotFound) {
 		if r.PathValue("license_id") == "" {
-			err = errTenantNotFound()
+			err = apierror.TenantNotFound()
 		} else {
-			err = errLicenseNotFound()
+			err = apierror.LicenseNotFound()
 		}
 	}
 	httpjson.WriteError(w, r, err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
@@ -46,8 +47,6 @@ type handler struct {
 	engine   *seats.Engine
 }
 
-func errTenantNotFound() error { return httpjson.NotFound("tenant_not_found", "tenant") }
-
 func errSlugTaken() error {
 	return httpjson.Errorf(http.StatusConflict, "slug_taken", "another tenant has this slug")
 }
@@ -57,7 +56,7 @@ func errSlugTaken() error {
 func tenantID(r *http.Request) (string, error) {
 	id := r.PathValue("tenant_id")
 	if !tokens.ValidUUID(id) {
-		return "", errTenantNotFound()
+		return "", apierror.TenantNotFound()
 	}
 	return id, nil
 }
@@ -140,7 +139,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, t tenants.Tenan
 	case err == nil:
 		httpjson.Write(w, http.StatusOK, t)
 	case errors.Is(err, database.ErrNotFound):
-		httpjson.WriteError(w, r, errTenantNotFound())
+		httpjson.WriteError(w, r, apierror.TenantNotFound())
 	case errors.Is(err, tenants.ErrSlugTaken):
 		httpjson.WriteError(w, r, errSlugTaken())
 	default:

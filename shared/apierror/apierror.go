@@ -31,3 +31,6 @@ func Seats(err error) error {
 
 // LicenseNotFound is the answer for an unknown license key, malformed or not.
 func LicenseNotFound() *httpjson.Error { return httpjson.NotFound("license_not_found", "license") }
+
+// TenantNotFound is the answer for an unknown tenant, or one of another tenant.
+func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_found", "tenant") }

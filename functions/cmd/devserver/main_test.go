@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/testenv"
 )
-
-// syncBuffer is the server's stdout, read while the server writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestWalkthrough runs `make run`'s defaults (embedded Redis, throwaway
 // PostgreSQL, generated token) and pastes the printed walkthrough into bash,
@@ -41,7 +22,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, config.MapLookup(nil), out, ln) }()
 	t.Cleanup(func() {

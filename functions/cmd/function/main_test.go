@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,25 +33,7 @@ func build(t *testing.T) string {
 // started is one running production process serving one function.
 type started struct {
 	url    string
-	stderr *logBuffer
-}
-
-// logBuffer collects a process's output while the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	stderr *testenv.LogBuffer
 }
 
 func start(t *testing.T, bin, target string, env []string) started {
@@ -65,7 +46,7 @@ func start(t *testing.T, bin, target string, env []string) started {
 	ln.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), append(env, "PORT="+port, "FUNCTION_TARGET="+target)...)
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
