@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/schema"
@@ -104,13 +105,15 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err != nil {
 		return err
 	}
+	logger := logging.New(out, cfg.LogLevel)
+	redis.SetLogger(logging.RedisLogger{Logger: logger})
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
 			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 		}
 	}
 	srv := &http.Server{
-		Handler:           route.Mux(route.Options{Logger: logging.New(out, cfg.LogLevel), ProjectID: cfg.ProjectID}, fns...),
+		Handler:           route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID}, fns...),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/shared/auth"
@@ -43,6 +44,7 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("FUNCTION_TARGET %q is not one of %v", target, catalog.Names())
 	}
 	logger := logging.New(os.Stdout, cfg.LogLevel)
+	redis.SetLogger(logging.RedisLogger{Logger: logger})
 	b, err := backend.Open(ctx, cfg)
 	if err != nil {
 		return err
