@@ -2,10 +2,13 @@
 --
 -- Keys of one license (all carry the license's hash tag, so one script only
 -- ever touches one Redis Cluster slot):
---   meta  hash  kh, status, tstatus, seats, exp, ttl, rev, tenant
---   live  zset  session token -> expiry (ms, Redis clock)
---   fps   hash  fingerprint -> session token
---   info  hash  session token -> cjson {fp, host, user, at}
+--   meta   hash  kh, status, tstatus, seats, exp, ttl, ru, mpu, pu, rev, tenant
+--   live   zset  session token -> expiry (ms, Redis clock)
+--   leases hash  lease key -> session token (the lease key is the fingerprint,
+--                or NUL "u:" user for per-user leasing)
+--   info   hash  session token -> cjson {fp, lk, host, user, os, repo, at}
+--   users  hash  user -> space-separated session tokens (for per-user limits)
+--   blocked set  blocked workstation fingerprints
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
 -- session ends however skewed its own wall clock is.
@@ -14,16 +17,33 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Removes a session from all three structures. The fingerprint mapping is
--- removed only if it still points at this token, because a newer session of
--- the same workstation may own it.
-local function drop_session(live, fps, info, token)
+-- Removes token from a space-separated list.
+local function without(list, token)
+  local out = {}
+  for t in string.gmatch(list or '', '%S+') do
+    if t ~= token then out[#out + 1] = t end
+  end
+  return table.concat(out, ' ')
+end
+
+-- Removes a session from every structure. The lease mapping is removed only
+-- if it still points at this token, because a newer session may own it.
+local function drop_session(live, leases, info, users, token)
   local raw = redis.call('HGET', info, token)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
-    if ok and type(doc) == 'table' and doc.fp then
-      if redis.call('HGET', fps, doc.fp) == token then
-        redis.call('HDEL', fps, doc.fp)
+    if ok and type(doc) == 'table' then
+      local lk = doc.lk or doc.fp
+      if lk and redis.call('HGET', leases, lk) == token then
+        redis.call('HDEL', leases, lk)
+      end
+      if doc.user and doc.user ~= '' then
+        local rest = without(redis.call('HGET', users, doc.user), token)
+        if rest == '' then
+          redis.call('HDEL', users, doc.user)
+        else
+          redis.call('HSET', users, doc.user, rest)
+        end
       end
     end
     redis.call('HDEL', info, token)

@@ -1,9 +1,9 @@
 -- Extend a live session.
--- KEYS: 1 meta, 2 live, 3 fps, 4 info
+-- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users
 -- ARGV: 1 session token
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
 -- in the same step) or {'ok', expiry_ms, ttl_s}.
-local meta, live, fps, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token = ARGV[1]
 
 local score = redis.call('ZSCORE', live, token)
@@ -13,7 +13,7 @@ local now = now_ms()
 -- An expired session is gone for good: a heartbeat must never revive it,
 -- because its seat may already belong to someone else.
 if tonumber(score) <= now then
-  drop_session(live, fps, info, token)
+  drop_session(live, leases, info, users, token)
   return {'not_found'}
 end
 
@@ -21,7 +21,7 @@ local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl')
 if not m[1] then return {'no_meta'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
-  drop_session(live, fps, info, token)
+  drop_session(live, leases, info, users, token)
   return {'inactive'}
 end
 

@@ -1,11 +1,17 @@
 -- Write license metadata through from PostgreSQL.
--- KEYS: 1 meta
--- ARGV: 1 revision, then field/value pairs
+-- KEYS: 1 meta, 2 blocked
+-- ARGV: 1 revision, 2 number of field/value arguments that follow (2n),
+--       3 .. 2n+2 field/value pairs, then the blocked fingerprints
 -- Returns 1 when written, 0 when Redis already holds a newer revision (two
 -- admin writers finishing out of order must not roll the license back).
-local meta = KEYS[1]
+local meta, blocked = KEYS[1], KEYS[2]
 local rev = tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', meta, 'rev') or '0')
 if current > rev then return 0 end
-redis.call('HSET', meta, 'rev', ARGV[1], unpack(ARGV, 2))
+local n = tonumber(ARGV[2])
+redis.call('HSET', meta, 'rev', ARGV[1], unpack(ARGV, 3, n + 2))
+redis.call('DEL', blocked)
+if #ARGV > n + 2 then
+  redis.call('SADD', blocked, unpack(ARGV, n + 3))
+end
 return 1

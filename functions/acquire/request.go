@@ -4,13 +4,16 @@ import (
 	"net/http"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/repositories"
 )
 
 type request struct {
 	LicenseKey  string `json:"license_key"`
 	Fingerprint string `json:"fingerprint"`
 	Hostname    string `json:"hostname"`
+	OS          string `json:"os"`
 	User        string `json:"user"`
+	Repository  string `json:"repository"`
 }
 
 func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
@@ -18,12 +21,24 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
 	if err := httpjson.Decode(w, r, &req); err != nil {
 		return req, err
 	}
-	return req, httpjson.First(
+	if err := httpjson.First(
 		httpjson.Text("license_key", req.LicenseKey, true, 200),
 		httpjson.Text("fingerprint", req.Fingerprint, true, 256),
 		httpjson.Text("hostname", req.Hostname, false, 255),
+		httpjson.Text("os", req.OS, false, 100),
 		httpjson.Text("user", req.User, false, 256),
-	)
+		httpjson.Text("repository", req.Repository, false, 500),
+	); err != nil {
+		return req, err
+	}
+	if req.Repository != "" {
+		n, err := repositories.Normalize(req.Repository)
+		if err != nil {
+			return req, httpjson.Invalid(`field "repository" must be a git remote URL`)
+		}
+		req.Repository = n
+	}
+	return req, nil
 }
 
 type response struct {

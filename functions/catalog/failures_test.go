@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -35,10 +36,11 @@ func TestRedisDown(t *testing.T) {
 
 	dead := redis.NewClient(&redis.Options{Addr: deadAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
-	b, err := backend.New(dead, healthy.b.DB, healthy.prefix)
+	b, err := backend.New(dead, healthy.b.DB, healthy.prefix, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Sightings.Close)
 	a := serve(t, b)
 
 	r := a.expect(a.call("GET", "/ready", "", nil), 503, "not_ready")
@@ -87,10 +89,11 @@ func TestPostgresDownKeepsTheHotPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	b, err := backend.New(healthy.b.Redis, &database.DB{Pool: pool}, healthy.prefix)
+	b, err := backend.New(healthy.b.Redis, &database.DB{Pool: pool}, healthy.prefix, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Sightings.Close)
 	a := serve(t, b)
 
 	r := a.expect(a.call("GET", "/ready", "", nil), 503, "not_ready")

@@ -13,6 +13,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
@@ -36,10 +37,11 @@ func (a *api) logs() string { return a.log.String() }
 func newAPI(t *testing.T) *api {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix)
+	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Sightings.Close)
 	a := serve(t, b)
 	a.prefix = prefix
 	return a
@@ -48,11 +50,18 @@ func newAPI(t *testing.T) *api {
 // serve puts every function of a backend on a test server.
 func serve(t *testing.T, b *backend.Backend) *api {
 	t.Helper()
-	admin, err := auth.NewAdmin(adminToken)
+	return serveWith(t, b, nil, config.RateLimit{})
+}
+
+// serveWith serves a backend with an identity provider's verifier (nil:
+// none) and rate limits (zero: none).
+func serveWith(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, limits config.RateLimit) *api {
+	t.Helper()
+	authn, err := catalog.Authenticator(b, adminToken, verifier, limits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := catalog.All(b, admin)
+	fns, err := catalog.All(b, authn, limits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,29 +20,28 @@ import (
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
-	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Licenses"
 
 // New returns the function.
-func New(admin *auth.Admin, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine) (route.Function, error) {
-	if admin == nil || store == nil || tenantStore == nil || engine == nil {
+func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil || engine == nil {
 		return route.Function{}, errors.New("licenses: missing dependency")
 	}
 	h := &handler{store: store, tenants: tenantStore, engine: engine, now: time.Now}
 	return route.Function{Name: Name, Routes: []route.Route{
-		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: admin.RequireAll(route.Methods{
+		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
 			http.MethodPost: h.create,
 		})},
-		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}", Methods: admin.RequireAll(route.Methods{
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:    h.get,
 			http.MethodPatch:  h.patch,
 			http.MethodDelete: h.delete,
 		})},
-		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions", Methods: admin.RequireAll(route.Methods{
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet: h.sessions,
 		})},
 	}}, nil
@@ -56,21 +55,22 @@ type handler struct {
 }
 
 // ids reads the tenant and (when the route has one) license ids from the
-// path. An id that is not a UUID names nothing: a 404 that never reaches SQL.
-func ids(r *http.Request) (tenantID, licenseID string, err error) {
-	tenantID = r.PathValue("tenant_id")
-	if !tokens.ValidUUID(tenantID) {
-		return "", "", apierror.TenantNotFound()
+// path and checks the caller may act on the tenant with role need.
+func ids(r *http.Request, need auth.Role) (tenantID, licenseID string, err error) {
+	tenantID, _, err = auth.Tenant(r, need)
+	if err != nil {
+		return "", "", err
 	}
-	licenseID = r.PathValue("license_id")
-	if licenseID != "" && !tokens.ValidUUID(licenseID) {
-		return "", "", apierror.LicenseNotFound()
+	if r.PathValue("license_id") != "" {
+		if licenseID, err = auth.PathID(r, "license_id", "license_not_found", "license"); err != nil {
+			return "", "", err
+		}
 	}
 	return tenantID, licenseID, nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
-	tenantID, _, err := ids(r)
+	tenantID, _, err := ids(r, auth.Admin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -80,7 +80,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value}
+	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value,
+		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
 	}
@@ -94,7 +95,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	// Warming Redis is an optimisation: if it fails, the first acquire
 	// loads the license from PostgreSQL, so the create still succeeds.
-	if _, err := h.engine.SyncLicense(r.Context(), l.Seat()); err != nil {
+	if err := h.sync(r.Context(), l); err != nil {
 		logging.RecordError(r.Context(), err)
 	}
 	out := view(l, 0)
@@ -104,7 +105,12 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	tenantID, _, err := ids(r)
+	tenantID, _, err := ids(r, auth.Member)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	page, err := httpjson.Page(r)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -113,7 +119,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	all, err := h.store.List(r.Context(), tenantID)
+	all, next, err := h.store.List(r.Context(), tenantID, page)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -131,11 +137,11 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	for i, l := range all {
 		out[i] = view(l, used[l.ID])
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"licenses": out})
+	httpjson.List(w, "licenses", out, next)
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	tenantID, licenseID, err := ids(r)
+	tenantID, licenseID, err := ids(r, auth.Member)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -149,7 +155,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
-	tenantID, licenseID, err := ids(r)
+	tenantID, licenseID, err := ids(r, auth.Admin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -172,6 +178,18 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		p.ExpiresAt = &req.ExpiresAt.Value
 	}
+	if req.RequireUser.Set {
+		p.RequireUser = &req.RequireUser.Value
+	}
+	if req.Leasing.Set {
+		p.Leasing = &req.Leasing.Value
+	}
+	if req.MaxSeatsPerUser.Set {
+		p.ClearMaxSeatsPerUser = req.MaxSeatsPerUser.Null
+		if !req.MaxSeatsPerUser.Null {
+			p.MaxSeatsPerUser = &req.MaxSeatsPerUser.Value
+		}
+	}
 	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
 	if err == nil {
 		err = h.sync(r.Context(), l)
@@ -184,7 +202,7 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
-	tenantID, licenseID, err := ids(r)
+	tenantID, licenseID, err := ids(r, auth.Admin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -201,7 +219,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
-	tenantID, licenseID, err := ids(r)
+	tenantID, licenseID, err := ids(r, auth.Admin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -224,14 +242,7 @@ func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	out := make([]map[string]string, len(list))
-	for i, s := range list {
-		out[i] = map[string]string{
-			"session_id": s.SessionID, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
-			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
-		}
-	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"sessions": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"sessions": apierror.Sessions(list)})
 }
 
 // answer writes one license with its live seat count.
@@ -260,16 +271,18 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // sync writes a committed change through to Redis. If Redis cannot take it
 // the client gets a 503 and retrying the same request applies it.
 func (h *handler) sync(ctx context.Context, l licenses.License) error {
-	if _, err := h.engine.SyncLicense(ctx, l.Seat()); err != nil {
-		return httpjson.NotInEffect(err)
+	seat, err := h.store.SeatLicenseOf(ctx, l)
+	if err != nil {
+		return err
 	}
-	return nil
+	return apierror.SyncAll(ctx, h.engine, []seats.License{seat})
 }
 
 func view(l licenses.License, used int) license {
 	v := license{
 		ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats, SeatsUsed: used,
 		LeaseTTLSeconds: l.LeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
+		RequireUser: l.RequireUser, MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing,
 		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
 	}
 	if l.ExpiresAt != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/licenses"
 )
 
 // Limits on what a license may say.
@@ -20,6 +21,9 @@ const (
 var productPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 
 type createRequest struct {
+	RequireUser     bool                      `json:"require_user"`
+	MaxSeatsPerUser *int                      `json:"max_seats_per_user"`
+	Leasing         string                    `json:"leasing"`
 	Product         string                    `json:"product"`
 	Seats           httpjson.Field[int]       `json:"seats"`
 	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
@@ -52,10 +56,24 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) {
 		return req, httpjson.Invalid(`field "expires_at" must be in the future`)
 	}
+	if req.Leasing == "" {
+		req.Leasing = licenses.PerFingerprint
+	}
+	if err := checkLeasing(req.Leasing); err != nil {
+		return req, err
+	}
+	if req.MaxSeatsPerUser != nil {
+		if err := checkMaxPerUser(*req.MaxSeatsPerUser); err != nil {
+			return req, err
+		}
+	}
 	return req, nil
 }
 
 type patchRequest struct {
+	RequireUser     httpjson.Field[bool]      `json:"require_user"`
+	MaxSeatsPerUser httpjson.Field[int]       `json:"max_seats_per_user"`
+	Leasing         httpjson.Field[string]    `json:"leasing"`
 	Seats           httpjson.Field[int]       `json:"seats"`
 	Status          httpjson.Field[string]    `json:"status"`
 	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
@@ -67,11 +85,23 @@ func decodePatch(w http.ResponseWriter, r *http.Request) (patchRequest, error) {
 	if err := httpjson.Decode(w, r, &req); err != nil {
 		return req, err
 	}
-	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set {
-		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds or expires_at")
+	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
+		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set {
+		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
+			"require_user, max_seats_per_user or leasing")
 	}
-	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null {
-		return req, httpjson.Invalid("only expires_at may be null")
+	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null {
+		return req, httpjson.Invalid("only expires_at and max_seats_per_user may be null")
+	}
+	if req.Leasing.Set {
+		if err := checkLeasing(req.Leasing.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null {
+		if err := checkMaxPerUser(req.MaxSeatsPerUser.Value); err != nil {
+			return req, err
+		}
 	}
 	if req.Seats.Set {
 		if err := checkSeats(req.Seats.Value); err != nil {
@@ -96,6 +126,20 @@ func checkSeats(n int) error {
 	return nil
 }
 
+func checkLeasing(s string) error {
+	if s != licenses.PerFingerprint && s != licenses.PerUser {
+		return httpjson.Invalid(`field "leasing" must be "per_fingerprint" or "per_user"`)
+	}
+	return nil
+}
+
+func checkMaxPerUser(n int) error {
+	if n < 1 || n > MaxSeats {
+		return httpjson.Invalid(`field "max_seats_per_user" must be between 1 and %d`, MaxSeats)
+	}
+	return nil
+}
+
 func checkTTL(n int) error {
 	if n < 1 || n > MaxLeaseTTL {
 		return httpjson.Invalid(`field "lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
@@ -113,6 +157,9 @@ type license struct {
 	LeaseTTLSeconds int     `json:"lease_ttl_seconds"`
 	Status          string  `json:"status"`
 	ExpiresAt       *string `json:"expires_at"`
+	RequireUser     bool    `json:"require_user"`
+	MaxSeatsPerUser *int    `json:"max_seats_per_user"`
+	Leasing         string  `json:"leasing"`
 	KeyPrefix       string  `json:"key_prefix"`
 	CreatedAt       string  `json:"created_at"`
 	UpdatedAt       string  `json:"updated_at"`

@@ -1,6 +1,7 @@
-// Package tenants is the Tenants function: the platform admin creates, reads,
-// changes and deletes tenants. Suspending or deleting a tenant makes all its
-// licenses inactive at once, written through to the seat store.
+// Package tenants is the Tenants function. The platform admin creates,
+// changes and deletes tenants; a tenant's own people may read their tenant.
+// Suspending or deleting a tenant makes all its licenses inactive at once,
+// written through to the seat store.
 package tenants
 
 import (
@@ -16,24 +17,23 @@ import (
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
-	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Tenants"
 
 // New returns the function.
-func New(admin *auth.Admin, store *tenants.Store, licenseStore *licenses.Store, engine *seats.Engine) (route.Function, error) {
-	if admin == nil || store == nil || licenseStore == nil || engine == nil {
+func New(authn *auth.Authenticator, store *tenants.Store, licenseStore *licenses.Store, engine *seats.Engine) (route.Function, error) {
+	if authn == nil || store == nil || licenseStore == nil || engine == nil {
 		return route.Function{}, errors.New("tenants: missing dependency")
 	}
 	h := &handler{store: store, licenses: licenseStore, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
-		{Pattern: "/v1/tenants", Methods: admin.RequireAll(route.Methods{
+		{Pattern: "/v1/tenants", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
 			http.MethodPost: h.create,
 		})},
-		{Pattern: "/v1/tenants/{tenant_id}", Methods: admin.RequireAll(route.Methods{
+		{Pattern: "/v1/tenants/{tenant_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:    h.get,
 			http.MethodPatch:  h.patch,
 			http.MethodDelete: h.delete,
@@ -47,49 +47,47 @@ type handler struct {
 	engine   *seats.Engine
 }
 
-func errSlugTaken() error {
-	return httpjson.Errorf(http.StatusConflict, "slug_taken", "another tenant has this slug")
-}
-
-// tenantID reads the tenant id from the path. An id that is not a UUID names
-// no tenant: it is a 404, like any unknown id, and never reaches SQL.
-func tenantID(r *http.Request) (string, error) {
-	id := r.PathValue("tenant_id")
-	if !tokens.ValidUUID(id) {
-		return "", apierror.TenantNotFound()
-	}
-	return id, nil
-}
-
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
+	if p, _ := auth.FromContext(r.Context()); p.Role != auth.PlatformAdmin {
+		httpjson.WriteError(w, r, auth.Forbidden())
+		return
+	}
 	req, err := decodeCreate(w, r)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	t, err := h.store.Create(r.Context(), req.Name, req.Slug)
-	if errors.Is(err, tenants.ErrSlugTaken) {
-		err = errSlugTaken()
-	}
+	t, err := h.store.Create(r.Context(), req.Name, req.Slug, req.IDPTenantID)
 	if err != nil {
-		httpjson.WriteError(w, r, err)
+		httpjson.WriteError(w, r, storeError(err))
 		return
 	}
 	w.Header().Set("Location", "/v1/tenants/"+t.ID)
 	httpjson.Write(w, http.StatusCreated, t)
 }
 
+// list shows a platform admin every tenant, and anyone else their own.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	all, err := h.store.List(r.Context())
+	page, err := httpjson.Page(r)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"tenants": all})
+	p, _ := auth.FromContext(r.Context())
+	only := ""
+	if p.Role != auth.PlatformAdmin {
+		only = p.TenantID
+	}
+	all, next, err := h.store.List(r.Context(), only, page)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	httpjson.List(w, "tenants", all, next)
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	id, err := tenantID(r)
+	id, _, err := auth.Tenant(r, auth.Member)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -99,7 +97,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
-	id, err := tenantID(r)
+	id, _, err := auth.Tenant(r, auth.PlatformAdmin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -109,7 +107,10 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	t, err := h.store.Update(r.Context(), id, tenants.Patch{Name: ptr(req.Name), Slug: ptr(req.Slug), Status: ptr(req.Status)})
+	t, err := h.store.Update(r.Context(), id, tenants.Patch{
+		Name: ptr(req.Name), Slug: ptr(req.Slug), Status: ptr(req.Status),
+		IDPTenantID: ptr(req.IDPTenantID), ClearIDP: req.IDPTenantID.Null,
+	})
 	if err == nil && req.Status.Set {
 		err = h.syncLicenses(r.Context(), id)
 	}
@@ -117,7 +118,7 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
-	id, err := tenantID(r)
+	id, _, err := auth.Tenant(r, auth.PlatformAdmin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -127,7 +128,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 		err = h.syncLicenses(r.Context(), id)
 	}
 	if err != nil {
-		h.answer(w, r, tenants.Tenant{}, err)
+		httpjson.WriteError(w, r, storeError(err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -135,16 +136,23 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 
 // answer writes a tenant or maps the error.
 func (h *handler) answer(w http.ResponseWriter, r *http.Request, t tenants.Tenant, err error) {
-	switch {
-	case err == nil:
-		httpjson.Write(w, http.StatusOK, t)
-	case errors.Is(err, database.ErrNotFound):
-		httpjson.WriteError(w, r, apierror.TenantNotFound())
-	case errors.Is(err, tenants.ErrSlugTaken):
-		httpjson.WriteError(w, r, errSlugTaken())
-	default:
-		httpjson.WriteError(w, r, err)
+	if err != nil {
+		httpjson.WriteError(w, r, storeError(err))
+		return
 	}
+	httpjson.Write(w, http.StatusOK, t)
+}
+
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, database.ErrNotFound):
+		return apierror.TenantNotFound()
+	case errors.Is(err, tenants.ErrSlugTaken):
+		return httpjson.Errorf(http.StatusConflict, "slug_taken", "another tenant has this slug")
+	case errors.Is(err, tenants.ErrIdentityTenantTaken):
+		return httpjson.Errorf(http.StatusConflict, "idp_tenant_taken", "another tenant has this identity platform tenant")
+	}
+	return err
 }
 
 // syncLicenses writes every license of the tenant through to Redis after a
@@ -155,10 +163,5 @@ func (h *handler) syncLicenses(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	for _, l := range all {
-		if _, err := h.engine.SyncLicense(ctx, l); err != nil {
-			return httpjson.NotInEffect(err)
-		}
-	}
-	return nil
+	return apierror.SyncAll(ctx, h.engine, all)
 }

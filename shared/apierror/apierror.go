@@ -4,6 +4,7 @@
 package apierror
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -15,10 +16,23 @@ import (
 // failure) are returned as they are, for httpjson.WriteError to classify.
 func Seats(err error) error {
 	var full *seats.NoSeatsError
+	var mine *seats.UserLimitError
 	switch {
 	case errors.As(err, &full):
 		return &httpjson.Error{Status: http.StatusConflict, Code: "no_seats_available", Message: full.Error(),
 			Extra: map[string]any{"seats_used": full.Used, "seats_total": full.Seats}}
+	case errors.As(err, &mine):
+		return &httpjson.Error{Status: http.StatusConflict, Code: "user_seat_limit", Message: mine.Error(),
+			Extra: map[string]any{"user_seats_used": mine.Used, "max_seats_per_user": mine.Max}}
+	case errors.Is(err, seats.ErrUserRequired):
+		return &httpjson.Error{Status: http.StatusUnauthorized, Code: "user_required",
+			Message: "this license needs the user's ID token or API key of its tenant"}
+	case errors.Is(err, seats.ErrUserMissing):
+		return httpjson.Invalid(`field "user" is required: this license counts seats per user`)
+	case errors.Is(err, seats.ErrWrongTenant):
+		return httpjson.Errorf(http.StatusForbidden, "forbidden", "the credential belongs to another tenant")
+	case errors.Is(err, seats.ErrWorkstationBlocked):
+		return httpjson.Errorf(http.StatusForbidden, "workstation_blocked", "this workstation is blocked by an admin")
 	case errors.Is(err, seats.ErrLicenseNotFound):
 		return LicenseNotFound()
 	case errors.Is(err, seats.ErrSessionNotFound):
@@ -34,3 +48,28 @@ func LicenseNotFound() *httpjson.Error { return httpjson.NotFound("license_not_f
 
 // TenantNotFound is the answer for an unknown tenant, or one of another tenant.
 func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_found", "tenant") }
+
+// SyncAll writes licenses through to Redis after a committed change. If Redis
+// cannot take them, the answer is a 503 and retrying the same request
+// applies the change.
+func SyncAll(ctx context.Context, engine *seats.Engine, all []seats.License) error {
+	for _, l := range all {
+		if _, err := engine.SyncLicense(ctx, l); err != nil {
+			return httpjson.NotInEffect(err)
+		}
+	}
+	return nil
+}
+
+// Sessions is how live sessions are listed to admins.
+func Sessions(list []seats.Session) []map[string]string {
+	out := make([]map[string]string, len(list))
+	for i, s := range list {
+		out[i] = map[string]string{
+			"session_id": s.SessionID, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
+			"os": s.OS, "repository": s.Repository,
+			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
+		}
+	}
+	return out
+}

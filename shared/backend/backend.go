@@ -5,30 +5,43 @@ package backend
 
 import (
 	"context"
+	"log/slog"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/coditect-ai/license-server/shared/apikeys"
+	"github.com/coditect-ai/license-server/shared/audit"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/ratelimit"
+	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/tenants"
+	"github.com/coditect-ai/license-server/shared/workstations"
 )
 
 // Backend holds the connections and what is built on them.
 type Backend struct {
-	Redis    redis.UniversalClient
-	DB       *database.DB
-	Seats    *seats.Engine
-	Tenants  *tenants.Store
-	Licenses *licenses.Store
+	Redis        redis.UniversalClient
+	DB           *database.DB
+	Seats        *seats.Engine
+	Tenants      *tenants.Store
+	Licenses     *licenses.Store
+	APIKeys      *apikeys.Store
+	Workstations *workstations.Store
+	Repositories *repositories.Store
+	Audit        *audit.Store
+	// Sightings records workstations seen on acquire, in the background.
+	Sightings *workstations.Recorder
+	Limiter   *ratelimit.Limiter
 }
 
 // Open connects to Redis and PostgreSQL as the configuration says.
-func Open(ctx context.Context, c config.Config) (*Backend, error) {
+func Open(ctx context.Context, c config.Config, logger *slog.Logger) (*Backend, error) {
 	rdb, err := OpenRedis(ctx, c.Redis)
 	if err != nil {
 		return nil, err
@@ -38,7 +51,7 @@ func Open(ctx context.Context, c config.Config) (*Backend, error) {
 		rdb.Close()
 		return nil, err
 	}
-	b, err := New(rdb, db, c.Redis.KeyPrefix)
+	b, err := New(rdb, db, c.Redis.KeyPrefix, logger)
 	if err != nil {
 		rdb.Close()
 		db.Close()
@@ -48,24 +61,43 @@ func Open(ctx context.Context, c config.Config) (*Backend, error) {
 }
 
 // New builds a backend on open connections.
-func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string) (*Backend, error) {
-	ls, err := licenses.NewStore(db)
-	if err != nil {
+func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger) (*Backend, error) {
+	b := &Backend{Redis: rdb, DB: db}
+	var err error
+	if b.Licenses, err = licenses.NewStore(db); err != nil {
 		return nil, err
 	}
-	ts, err := tenants.NewStore(db)
-	if err != nil {
+	if b.Tenants, err = tenants.NewStore(db); err != nil {
 		return nil, err
 	}
-	engine, err := seats.New(rdb, keyPrefix, ls.SeatLicense)
-	if err != nil {
+	if b.APIKeys, err = apikeys.NewStore(db); err != nil {
 		return nil, err
 	}
-	return &Backend{Redis: rdb, DB: db, Seats: engine, Tenants: ts, Licenses: ls}, nil
+	if b.Workstations, err = workstations.NewStore(db); err != nil {
+		return nil, err
+	}
+	if b.Repositories, err = repositories.NewStore(db); err != nil {
+		return nil, err
+	}
+	if b.Audit, err = audit.NewStore(db); err != nil {
+		return nil, err
+	}
+	if b.Seats, err = seats.New(rdb, keyPrefix, b.Licenses.SeatLicense); err != nil {
+		return nil, err
+	}
+	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
+		return nil, err
+	}
+	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
+	return b, nil
 }
 
-// Close closes the connections.
+// sightingsFlush is how often workstations seen on acquire reach PostgreSQL.
+const sightingsFlush = 500 * time.Millisecond
+
+// Close flushes what is queued and closes the connections.
 func (b *Backend) Close() {
+	b.Sightings.Close()
 	b.Redis.Close()
 	b.DB.Close()
 }

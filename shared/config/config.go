@@ -34,6 +34,22 @@ type Config struct {
 	Redis     Redis
 	Database  Database
 	Admin     Admin
+	Auth      Auth
+	RateLimit RateLimit
+}
+
+// Auth settings: the identity provider whose ID tokens are accepted. All
+// three set, or none (then only API keys and the bootstrap token work).
+type Auth struct {
+	JWKSURL  string // AUTH_JWKS_URL
+	Issuer   string // AUTH_ISSUER, e.g. https://securetoken.google.com/<project>
+	Audience string // AUTH_AUDIENCE, e.g. <project>
+}
+
+// RateLimit settings, per second with a burst; a rate of 0 switches a limit off.
+type RateLimit struct {
+	PerLicense, PerLicenseBurst       int // RATE_LIMIT_LICENSE, _BURST: acquires per license key
+	PerCredential, PerCredentialBurst int // RATE_LIMIT_CREDENTIAL, _BURST: calls per API key, token or user
 }
 
 // Redis settings.
@@ -66,6 +82,8 @@ func Load(get Lookup) (Config, error) {
 		},
 		Database: Database{URL: str(get, "DATABASE_URL", "")},
 		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
+		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
+			Audience: str(get, "AUTH_AUDIENCE", "")},
 	}
 	var errs []error
 	var err error
@@ -80,6 +98,29 @@ func Load(get Lookup) (Config, error) {
 	}
 	if c.Redis.Timeout, err = duration(get, "REDIS_TIMEOUT", time.Second); err != nil || c.Redis.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("REDIS_TIMEOUT must be a positive duration such as 500ms"))
+	}
+	set := 0
+	for _, v := range []string{c.Auth.JWKSURL, c.Auth.Issuer, c.Auth.Audience} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 3 {
+		errs = append(errs, errors.New("AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE must be set together"))
+	}
+	for _, n := range []struct {
+		key string
+		def int
+		to  *int
+	}{
+		{"RATE_LIMIT_LICENSE", 100, &c.RateLimit.PerLicense},
+		{"RATE_LIMIT_LICENSE_BURST", 200, &c.RateLimit.PerLicenseBurst},
+		{"RATE_LIMIT_CREDENTIAL", 20, &c.RateLimit.PerCredential},
+		{"RATE_LIMIT_CREDENTIAL_BURST", 50, &c.RateLimit.PerCredentialBurst},
+	} {
+		if *n.to, err = integer(get, n.key, n.def); err != nil || *n.to < 0 {
+			errs = append(errs, fmt.Errorf("%s must be a whole number, 0 or more", n.key))
+		}
 	}
 	if t := c.Admin.BootstrapToken; t != "" && len(t) < auth.MinTokenLen {
 		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", auth.MinTokenLen))

@@ -1,6 +1,7 @@
 // Package licenses stores floating licenses: what a tenant may use, how many
-// seats at once, for how long. Live seats are not here; they are in Redis
-// (shared/seats), which gets a write-through copy of what it needs.
+// seats at once, for how long, under which policy. Live seats are not here;
+// they are in Redis (shared/seats), which gets a write-through copy of what it
+// needs.
 package licenses
 
 import (
@@ -16,6 +17,12 @@ import (
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
+// Leasing modes: what one seat belongs to.
+const (
+	PerFingerprint = "per_fingerprint" // one seat per workstation
+	PerUser        = "per_user"        // one seat per person, whatever the workstation
+)
+
 // License is one license as stored.
 type License struct {
 	ID              string
@@ -25,6 +32,9 @@ type License struct {
 	LeaseTTLSeconds int
 	Status          string
 	ExpiresAt       *time.Time
+	RequireUser     bool
+	MaxSeatsPerUser *int
+	Leasing         string
 	KeyHash         string
 	KeyPrefix       string
 	CreatedAt       time.Time
@@ -37,8 +47,8 @@ type License struct {
 
 // Seat is the license as the seat scripts see it. Its revision is the sum of
 // the license's and its tenant's, so a change to either supersedes the copy
-// in Redis.
-func (l License) Seat() seats.License {
+// in Redis. blocked are the tenant's blocked workstation fingerprints.
+func (l License) Seat(blocked []string) seats.License {
 	s := seats.License{
 		ID:           l.ID,
 		TenantID:     l.TenantID,
@@ -47,7 +57,13 @@ func (l License) Seat() seats.License {
 		TenantStatus: l.tenantStatus,
 		Seats:        l.Seats,
 		LeaseTTL:     time.Duration(l.LeaseTTLSeconds) * time.Second,
+		RequireUser:  l.RequireUser,
+		PerUser:      l.Leasing == PerUser,
+		Blocked:      blocked,
 		Revision:     l.revision + l.tenantRevision,
+	}
+	if l.MaxSeatsPerUser != nil {
+		s.MaxSeatsPerUser = *l.MaxSeatsPerUser
 	}
 	if l.ExpiresAt != nil {
 		s.ExpiresAt = *l.ExpiresAt
@@ -55,8 +71,9 @@ func (l License) Seat() seats.License {
 	return s
 }
 
-// Store reads and writes licenses. Every query names the tenant, so one
-// tenant can never read or change another's license by guessing its id.
+// Store reads and writes licenses. Every query names the tenant and runs
+// under that tenant's row-level security scope, so one tenant can never read
+// or change another's license by guessing its id.
 type Store struct{ db *database.DB }
 
 // NewStore returns a store on db.
@@ -69,6 +86,7 @@ func NewStore(db *database.DB) (*Store, error) {
 
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
+	l.require_user, l.max_seats_per_user, l.leasing,
 	l.key_hash, l.key_prefix, l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
 const selectLicense = `SELECT ` + columns + ` FROM licenses l JOIN tenants t ON t.id = l.tenant_id`
@@ -76,9 +94,13 @@ const selectLicense = `SELECT ` + columns + ` FROM licenses l JOIN tenants t ON 
 // selectChanged reads back the rows a writing CTE named "changed" returned.
 const selectChanged = `SELECT ` + columns + ` FROM changed l JOIN tenants t ON t.id = l.tenant_id`
 
+// live restricts to licenses that are not deleted, of tenants not deleted.
+const live = ` l.status <> 'deleted' AND t.status <> 'deleted' `
+
 func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
+		&l.RequireUser, &l.MaxSeatsPerUser, &l.Leasing,
 		&l.KeyHash, &l.KeyPrefix, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -87,11 +109,17 @@ func scan(row pgx.Row) (License, error) {
 	return l, database.NotFound(err)
 }
 
-func collect(rows pgx.Rows, err error) ([]License, error) {
-	if err != nil {
-		return nil, err
+func (s *Store) one(ctx context.Context, tenantID, what, sql string, args ...any) (License, error) {
+	var l License
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		var err error
+		l, err = scan(tx.QueryRow(ctx, sql, args...))
+		return err
+	})
+	if err != nil && !errors.Is(err, database.ErrNotFound) {
+		return License{}, fmt.Errorf("%s license: %w", what, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (License, error) { return scan(r) })
+	return l, err
 }
 
 // New describes a license to create.
@@ -100,6 +128,9 @@ type New struct {
 	Seats           int
 	LeaseTTLSeconds int
 	ExpiresAt       *time.Time
+	RequireUser     bool
+	MaxSeatsPerUser *int
+	Leasing         string
 }
 
 // Create adds a license to a tenant that exists and is not deleted, and
@@ -114,119 +145,169 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	if err != nil {
 		return License{}, "", fmt.Errorf("making license key: %w", err)
 	}
-	l, err := scan(s.db.Pool.QueryRow(ctx, `
+	l, err := s.one(ctx, tenantID, "inserting", `
 		WITH changed AS (
-			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at, key_hash, key_prefix)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
+			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
+			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
-		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt, hash, key[:tokens.DisplayPrefixLen]))
-	if errors.Is(err, database.ErrNotFound) {
-		return License{}, "", err
-	}
+		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
+		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen])
 	if err != nil {
-		return License{}, "", fmt.Errorf("inserting license: %w", err)
+		return License{}, "", err
 	}
 	return l, key, nil
 }
 
 // Get returns a tenant's license that is not deleted.
 func (s *Store) Get(ctx context.Context, tenantID, id string) (License, error) {
-	l, err := scan(s.db.Pool.QueryRow(ctx, selectLicense+`
-		WHERE l.id = $1 AND l.tenant_id = $2 AND l.status <> 'deleted' AND t.status <> 'deleted'`, id, tenantID))
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return License{}, fmt.Errorf("reading license: %w", err)
-	}
-	return l, err
+	return s.one(ctx, tenantID, "reading", selectLicense+` WHERE l.id = $1 AND l.tenant_id = $2 AND`+live, id, tenantID)
 }
 
-// List returns a tenant's licenses that are not deleted, oldest first.
-func (s *Store) List(ctx context.Context, tenantID string) ([]License, error) {
-	out, err := collect(s.db.Pool.Query(ctx, selectLicense+`
-		WHERE l.tenant_id = $1 AND l.status <> 'deleted' AND t.status <> 'deleted'
-		ORDER BY l.created_at, l.id`, tenantID))
+// List returns a page of a tenant's licenses that are not deleted, oldest
+// first, and the cursor of the next page ("" at the end).
+func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]License, string, error) {
+	at, id, limit := p.Args()
+	var out []License
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, selectLicense+` WHERE l.tenant_id = $1 AND`+live+`
+			AND ($2::timestamptz IS NULL OR (l.created_at, l.id) > ($2, $3::uuid))
+			ORDER BY l.created_at, l.id LIMIT $4`, tenantID, at, id, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (License, error) { return scan(r) })
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing licenses: %w", err)
+		return nil, "", fmt.Errorf("listing licenses: %w", err)
 	}
-	return out, nil
+	out, next := database.Trim(out, p, func(l License) database.Cursor { return database.Cursor{At: l.CreatedAt, ID: l.ID} })
+	return out, next, nil
 }
 
 // Patch holds the fields an update changes. A nil pointer leaves a field
-// alone; ClearExpiry removes the expiry.
+// alone; the Clear flags set a field to null.
 type Patch struct {
-	Seats           *int
-	Status          *string // active or suspended
-	LeaseTTLSeconds *int
-	ExpiresAt       *time.Time
-	ClearExpiry     bool
+	Seats                *int
+	Status               *string // active or suspended
+	LeaseTTLSeconds      *int
+	ExpiresAt            *time.Time
+	ClearExpiry          bool
+	RequireUser          *bool
+	MaxSeatsPerUser      *int
+	ClearMaxSeatsPerUser bool
+	Leasing              *string
 }
 
 // Update changes a tenant's license that is not deleted.
 func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (License, error) {
-	l, err := scan(s.db.Pool.QueryRow(ctx, `
+	return s.one(ctx, tenantID, "updating", `
 		WITH changed AS (
 			UPDATE licenses l SET
 				seats = COALESCE($3, l.seats),
 				status = COALESCE($4, l.status),
 				lease_ttl_seconds = COALESCE($5, l.lease_ttl_seconds),
 				expires_at = CASE WHEN $7 THEN NULL ELSE COALESCE($6, l.expires_at) END,
+				require_user = COALESCE($8, l.require_user),
+				max_seats_per_user = CASE WHEN $10 THEN NULL ELSE COALESCE($9, l.max_seats_per_user) END,
+				leasing = COALESCE($11, l.leasing),
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
-			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id
-			  AND l.status <> 'deleted' AND t.status <> 'deleted'
+			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id AND`+live+`
 			RETURNING l.*
 		)`+selectChanged,
-		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry))
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return License{}, fmt.Errorf("updating license: %w", err)
-	}
-	return l, err
+		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
+		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the
 // caller can write the deletion through to Redis.
 func (s *Store) Delete(ctx context.Context, tenantID, id string) (License, error) {
-	deleted := "deleted"
-	l, err := scan(s.db.Pool.QueryRow(ctx, `
+	return s.one(ctx, tenantID, "deleting", `
 		WITH changed AS (
-			UPDATE licenses l SET status = $3, deleted_at = now(), revision = l.revision + 1, updated_at = now()
+			UPDATE licenses l SET status = 'deleted', deleted_at = now(), revision = l.revision + 1, updated_at = now()
 			FROM tenants t
-			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id
-			  AND l.status <> 'deleted' AND t.status <> 'deleted'
+			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id AND`+live+`
 			RETURNING l.*
-		)`+selectChanged, id, tenantID, deleted))
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return License{}, fmt.Errorf("deleting license: %w", err)
-	}
-	return l, err
+		)`+selectChanged, id, tenantID)
 }
 
-// SeatLicense loads one license for the seat engine, whatever its state,
-// by id alone: the caller proved it holds the license's key, which the seat
-// script checks against KeyHash. It is the engine's Loader.
+// blockedFingerprints reads a tenant's blocked workstations.
+func blockedFingerprints(ctx context.Context, tx pgx.Tx, tenantID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT fingerprint FROM workstations WHERE tenant_id = $1 AND blocked ORDER BY fingerprint`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// SeatLicense loads one license for the seat engine, whatever its state, by
+// id alone: the caller proved it holds the license's key, which the seat
+// script checks against KeyHash. It is the engine's Loader, so it crosses
+// tenants (platform scope).
 func (s *Store) SeatLicense(ctx context.Context, id string) (seats.License, error) {
-	l, err := scan(s.db.Pool.QueryRow(ctx, selectLicense+` WHERE l.id = $1`, id))
+	var out seats.License
+	err := s.db.Tx(ctx, database.Platform(), func(tx pgx.Tx) error {
+		l, err := scan(tx.QueryRow(ctx, selectLicense+` WHERE l.id = $1`, id))
+		if err != nil {
+			return err
+		}
+		blocked, err := blockedFingerprints(ctx, tx, l.TenantID)
+		out = l.Seat(blocked)
+		return err
+	})
 	if errors.Is(err, database.ErrNotFound) {
 		return seats.License{}, seats.ErrLicenseNotFound
 	}
 	if err != nil {
 		return seats.License{}, fmt.Errorf("reading license: %w", err)
 	}
-	return l.Seat(), nil
+	return out, nil
 }
 
 // SeatLicensesOfTenant returns every license of a tenant, deleted ones too,
-// as the seat engine sees them: after a tenant changes, each must be written
-// through again.
+// as the seat engine sees them: after a tenant (or its workstations)
+// changes, each must be written through again.
 func (s *Store) SeatLicensesOfTenant(ctx context.Context, tenantID string) ([]seats.License, error) {
-	all, err := collect(s.db.Pool.Query(ctx, selectLicense+` WHERE l.tenant_id = $1 ORDER BY l.id`, tenantID))
+	var out []seats.License
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, selectLicense+` WHERE l.tenant_id = $1 ORDER BY l.id`, tenantID)
+		if err != nil {
+			return err
+		}
+		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (License, error) { return scan(r) })
+		if err != nil {
+			return err
+		}
+		blocked, err := blockedFingerprints(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		for _, l := range all {
+			out = append(out, l.Seat(blocked))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing licenses of tenant: %w", err)
 	}
-	out := make([]seats.License, len(all))
-	for i, l := range all {
-		out[i] = l.Seat()
-	}
 	return out, nil
+}
+
+// SeatLicenseOf returns one license as the seat engine sees it, for writing
+// it through after a change.
+func (s *Store) SeatLicenseOf(ctx context.Context, l License) (seats.License, error) {
+	var blocked []string
+	err := s.db.Tx(ctx, database.Tenant(l.TenantID), func(tx pgx.Tx) error {
+		var err error
+		blocked, err = blockedFingerprints(ctx, tx, l.TenantID)
+		return err
+	})
+	if err != nil {
+		return seats.License{}, fmt.Errorf("reading blocked workstations: %w", err)
+	}
+	return l.Seat(blocked), nil
 }

@@ -25,7 +25,27 @@ var (
 	ErrLicenseInactive = errors.New("license inactive")
 	ErrNoSeats         = errors.New("no seats available")
 	ErrSessionNotFound = errors.New("session not found")
+	// ErrUserRequired: the license's policy needs a user (an authenticated
+	// one of its tenant, when it requires users).
+	ErrUserRequired = errors.New("user required")
+	// ErrUserMissing: the policy counts seats per user and no user was given.
+	ErrUserMissing = errors.New("user missing")
+	// ErrWrongTenant: the authenticated caller belongs to another tenant.
+	ErrWrongTenant = errors.New("caller of another tenant")
+	// ErrWorkstationBlocked: an admin blocked this workstation.
+	ErrWorkstationBlocked = errors.New("workstation blocked")
 )
+
+// UserLimitError: the person already holds the most seats the license allows
+// one person. It matches ErrNoSeats.
+type UserLimitError struct{ Used, Max int }
+
+func (e *UserLimitError) Error() string {
+	return fmt.Sprintf("this user already holds %d of the %d seats one user may hold", e.Used, e.Max)
+}
+
+// Is makes errors.Is(err, ErrNoSeats) true.
+func (e *UserLimitError) Is(target error) bool { return target == ErrNoSeats }
 
 // NoSeatsError tells how full the license is. It matches ErrNoSeats.
 type NoSeatsError struct{ Used, Seats int }
@@ -47,7 +67,12 @@ type License struct {
 	Seats        int
 	LeaseTTL     time.Duration
 	ExpiresAt    time.Time // zero: never
-	Revision     int64
+	// Policy.
+	RequireUser     bool     // acquire needs an authenticated user of the tenant
+	MaxSeatsPerUser int      // 0: no limit
+	PerUser         bool     // one seat per person rather than per workstation
+	Blocked         []string // the tenant's blocked workstation fingerprints
+	Revision        int64
 }
 
 // Loader reads a license's metadata from the system of record. It returns
@@ -81,16 +106,18 @@ func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error)
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
-type licenseKeys struct{ meta, live, fps, info string }
+type licenseKeys struct{ meta, live, leases, info, users, blocked string }
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
-	return licenseKeys{meta: base + "m", live: base + "l", fps: base + "f", info: base + "i"}
+	return licenseKeys{meta: base + "m", live: base + "l", leases: base + "f", info: base + "i",
+		users: base + "u", blocked: base + "b"}
 }
 
 // Grant is a seat held by a session.
 type Grant struct {
 	SessionID  string
+	TenantID   string // of the license (acquire only)
 	ExpiresAt  time.Time
 	LeaseTTL   time.Duration
 	SeatsUsed  int
@@ -104,7 +131,14 @@ type AcquireRequest struct {
 	KeyHash     string
 	Fingerprint string
 	Hostname    string
-	User        string
+	OS          string
+	Repository  string
+	// User is the person: the authenticated caller's subject when there is
+	// one, else what the client says.
+	User string
+	// CallerTenant is the authenticated caller's tenant, "" when the call
+	// carries only the license key.
+	CallerTenant string
 }
 
 // Acquire takes a seat, or resumes the workstation's live session.
@@ -115,8 +149,8 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
-		[]string{k.meta, k.live, k.fps, k.info},
-		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User)
+		[]string{k.meta, k.live, k.leases, k.info, k.users, k.blocked},
+		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -131,14 +165,25 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 			SeatsUsed:  int(res.int(3)),
 			SeatsTotal: int(res.int(4)),
 			LeaseTTL:   time.Duration(res.int(5)) * time.Second,
+			TenantID:   res.str(6),
 			Resumed:    res.status == "resumed",
 		}, res.err
 	case "no_seats":
 		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
+	case "user_limit":
+		return Grant{}, &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
 	case "not_found":
 		return Grant{}, ErrLicenseNotFound
 	case "inactive":
 		return Grant{}, ErrLicenseInactive
+	case "user_required":
+		return Grant{}, ErrUserRequired
+	case "user_missing":
+		return Grant{}, ErrUserMissing
+	case "wrong_tenant":
+		return Grant{}, ErrWrongTenant
+	case "blocked":
+		return Grant{}, ErrWorkstationBlocked
 	}
 	return Grant{}, res.unexpected()
 }
@@ -152,7 +197,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	}
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
-		[]string{k.meta, k.live, k.fps, k.info}, token)
+		[]string{k.meta, k.live, k.leases, k.info, k.users}, token)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -182,7 +227,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.fps, k.info}, token).Int()
+	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.leases, k.info, k.users}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -198,16 +243,24 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 		exp = l.ExpiresAt.UnixMilli()
 	}
 	ttl := int64(l.LeaseTTL / time.Second)
-	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{e.keys(l.ID).meta},
-		l.Revision,
+	fields := []any{
 		"kh", l.KeyHash,
 		"status", l.Status,
 		"tstatus", l.TenantStatus,
 		"seats", l.Seats,
 		"exp", exp,
 		"ttl", ttl,
+		"ru", flag(l.RequireUser),
+		"mpu", l.MaxSeatsPerUser,
+		"pu", flag(l.PerUser),
 		"tenant", l.TenantID,
-	).Int()
+	}
+	args := append([]any{l.Revision, len(fields)}, fields...)
+	for _, fp := range l.Blocked {
+		args = append(args, fp)
+	}
+	k := e.keys(l.ID)
+	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
 	}
@@ -220,6 +273,8 @@ type Session struct {
 	Fingerprint string    `json:"fingerprint"`
 	Hostname    string    `json:"hostname"`
 	User        string    `json:"user"`
+	OS          string    `json:"os"`
+	Repository  string    `json:"repository"`
 	AcquiredAt  time.Time `json:"acquired_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
@@ -359,4 +414,11 @@ func (g Grant) HeartbeatInterval() int {
 		n = 1
 	}
 	return n
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

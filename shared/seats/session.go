@@ -14,6 +14,8 @@ type sessionInfo struct {
 	Fingerprint string  `json:"fp"`
 	Hostname    string  `json:"host"`
 	User        string  `json:"user"`
+	OS          string  `json:"os"`
+	Repository  string  `json:"repo"`
 	At          float64 `json:"at"`
 }
 
@@ -31,6 +33,8 @@ func decodeSession(licenseID, token, expiry, raw string) (Session, error) {
 		Fingerprint: info.Fingerprint,
 		Hostname:    info.Hostname,
 		User:        info.User,
+		OS:          info.OS,
+		Repository:  info.Repository,
 		AcquiredAt:  time.UnixMilli(int64(info.At)).UTC(),
 		ExpiresAt:   time.UnixMilli(int64(exp)).UTC(),
 	}, nil

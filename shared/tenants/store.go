@@ -12,17 +12,21 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 )
 
-// ErrSlugTaken is returned when another live tenant has the slug.
-var ErrSlugTaken = errors.New("slug taken")
+// Errors callers map to API answers.
+var (
+	ErrSlugTaken           = errors.New("slug taken")
+	ErrIdentityTenantTaken = errors.New("identity platform tenant taken")
+)
 
 // Tenant is one customer.
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Slug        string    `json:"slug"`
+	Status      string    `json:"status"`
+	IDPTenantID *string   `json:"idp_tenant_id"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Store reads and writes tenants.
@@ -36,89 +40,108 @@ func NewStore(db *database.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-const columns = `id, name, slug, status, created_at, updated_at`
+const columns = `id, name, slug, status, idp_tenant_id, created_at, updated_at`
 
 func scan(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Name, &t.Slug, &t.Status, &t.CreatedAt, &t.UpdatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Slug, &t.Status, &t.IDPTenantID, &t.CreatedAt, &t.UpdatedAt)
 	return t, database.NotFound(err)
 }
 
-// Create adds a tenant.
-func (s *Store) Create(ctx context.Context, name, slug string) (Tenant, error) {
-	t, err := scan(s.db.Pool.QueryRow(ctx,
-		`INSERT INTO tenants (name, slug) VALUES ($1, $2) RETURNING `+columns, name, slug))
-	if database.IsUniqueViolation(err) {
+// one runs a statement returning one tenant under scope.
+func (s *Store) one(ctx context.Context, scope database.Scope, what, sql string, args ...any) (Tenant, error) {
+	var t Tenant
+	err := s.db.Tx(ctx, scope, func(tx pgx.Tx) error {
+		var err error
+		t, err = scan(tx.QueryRow(ctx, sql, args...))
+		return err
+	})
+	switch {
+	case database.IsUniqueViolationOf(err, "tenants_slug_live"):
 		return Tenant{}, ErrSlugTaken
+	case database.IsUniqueViolationOf(err, "tenants_idp_live"):
+		return Tenant{}, ErrIdentityTenantTaken
+	case err != nil && !errors.Is(err, database.ErrNotFound):
+		return Tenant{}, fmt.Errorf("%s tenant: %w", what, err)
 	}
-	if err != nil {
-		return Tenant{}, fmt.Errorf("inserting tenant: %w", err)
-	}
-	return t, nil
+	return t, err
+}
+
+// Create adds a tenant.
+func (s *Store) Create(ctx context.Context, name, slug string, idpTenantID *string) (Tenant, error) {
+	return s.one(ctx, database.Platform(), "inserting",
+		`INSERT INTO tenants (name, slug, idp_tenant_id) VALUES ($1, $2, $3) RETURNING `+columns, name, slug, idpTenantID)
 }
 
 // Get returns a tenant that is not deleted.
 func (s *Store) Get(ctx context.Context, id string) (Tenant, error) {
-	t, err := scan(s.db.Pool.QueryRow(ctx,
-		`SELECT `+columns+` FROM tenants WHERE id = $1 AND status <> 'deleted'`, id))
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return Tenant{}, fmt.Errorf("reading tenant: %w", err)
-	}
-	return t, err
+	return s.one(ctx, database.Tenant(id), "reading",
+		`SELECT `+columns+` FROM tenants WHERE id = $1 AND status <> 'deleted'`, id)
 }
 
-// List returns every tenant that is not deleted, oldest first.
-func (s *Store) List(ctx context.Context) ([]Tenant, error) {
-	rows, err := s.db.Pool.Query(ctx,
-		`SELECT `+columns+` FROM tenants WHERE status <> 'deleted' ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("listing tenants: %w", err)
+// ByIdentityTenant returns the live tenant an Identity Platform tenant maps to.
+func (s *Store) ByIdentityTenant(ctx context.Context, idpTenantID string) (Tenant, error) {
+	return s.one(ctx, database.Platform(), "reading",
+		`SELECT `+columns+` FROM tenants WHERE idp_tenant_id = $1 AND status <> 'deleted'`, idpTenantID)
+}
+
+// List returns a page of the tenants that are not deleted, oldest first.
+// With only set, it lists just that tenant (what a tenant's own people see).
+func (s *Store) List(ctx context.Context, only string, p database.Page) ([]Tenant, string, error) {
+	scope := database.Platform()
+	if only != "" {
+		scope = database.Tenant(only)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r) })
+	at, id, limit := p.Args()
+	var out []Tenant
+	err := s.db.Tx(ctx, scope, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tenants
+			WHERE status <> 'deleted' AND ($1 = '' OR id = $1::uuid)
+			  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
+			ORDER BY created_at, id LIMIT $4`, only, at, id, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r) })
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing tenants: %w", err)
+		return nil, "", fmt.Errorf("listing tenants: %w", err)
 	}
-	return out, nil
+	out, next := database.Trim(out, p, func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt, ID: t.ID} })
+	return out, next, nil
 }
 
 // Patch holds the fields an update changes; nil leaves a field alone.
 type Patch struct {
-	Name   *string
-	Slug   *string
-	Status *string // active or suspended
+	Name        *string
+	Slug        *string
+	Status      *string // active or suspended
+	IDPTenantID *string
+	ClearIDP    bool
 }
 
-// Update changes a tenant that is not deleted.
+// Update changes a tenant that is not deleted. Its revision grows, so every
+// license's copy in Redis is superseded.
 func (s *Store) Update(ctx context.Context, id string, p Patch) (Tenant, error) {
-	t, err := scan(s.db.Pool.QueryRow(ctx, `
+	return s.one(ctx, database.Tenant(id), "updating", `
 		UPDATE tenants SET
 			name = COALESCE($2, name),
 			slug = COALESCE($3, slug),
 			status = COALESCE($4, status),
+			idp_tenant_id = CASE WHEN $6 THEN NULL ELSE COALESCE($5, idp_tenant_id) END,
 			revision = revision + 1,
 			updated_at = now()
 		WHERE id = $1 AND status <> 'deleted'
-		RETURNING `+columns, id, p.Name, p.Slug, p.Status))
-	if database.IsUniqueViolation(err) {
-		return Tenant{}, ErrSlugTaken
-	}
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return Tenant{}, fmt.Errorf("updating tenant: %w", err)
-	}
-	return t, err
+		RETURNING `+columns, id, p.Name, p.Slug, p.Status, p.IDPTenantID, p.ClearIDP)
 }
 
 // Delete marks a tenant deleted. Its rows stay for the record; it disappears
 // from reads and its slug becomes free.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	tag, err := s.db.Pool.Exec(ctx, `
+	_, err := s.one(ctx, database.Tenant(id), "deleting", `
 		UPDATE tenants SET status = 'deleted', deleted_at = now(), revision = revision + 1, updated_at = now()
-		WHERE id = $1 AND status <> 'deleted'`, id)
-	if err != nil {
-		return fmt.Errorf("deleting tenant: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return database.ErrNotFound
-	}
-	return nil
+		WHERE id = $1 AND status <> 'deleted'
+		RETURNING `+columns, id)
+	return err
 }

@@ -26,7 +26,6 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/schema"
-	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
@@ -86,7 +85,9 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		}
 	}
 
-	b, err := backend.Open(ctx, cfg)
+	logger := logging.New(out, cfg.LogLevel)
+	redis.SetLogger(logging.RedisLogger{Logger: logger})
+	b, err := backend.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -97,16 +98,11 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	}
 	logf("migrations applied: %v", applied)
 
-	admin, err := auth.NewAdmin(token)
+	cfg.Admin.BootstrapToken = token
+	fns, err := catalog.Build(ctx, b, cfg)
 	if err != nil {
 		return err
 	}
-	fns, err := catalog.All(b, admin)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(out, cfg.LogLevel)
-	redis.SetLogger(logging.RedisLogger{Logger: logger})
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
 			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)

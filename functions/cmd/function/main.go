@@ -17,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
-	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -44,17 +43,14 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("FUNCTION_TARGET %q is not one of %v", target, catalog.Names())
 	}
 	logger := logging.New(os.Stdout, cfg.LogLevel)
+	slog.SetDefault(logger)
 	redis.SetLogger(logging.RedisLogger{Logger: logger})
-	b, err := backend.Open(ctx, cfg)
+	b, err := backend.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	admin, err := auth.NewAdmin(cfg.Admin.BootstrapToken)
-	if err != nil {
-		return err
-	}
-	fns, err := catalog.All(b, admin)
+	fns, err := catalog.Build(ctx, b, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,136 @@
+// Package workstations stores the machines seats are used on: seen on every
+// acquire, listed with when they were last seen, and blockable by an admin.
+package workstations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coditect-ai/license-server/shared/database"
+)
+
+// Workstation is one machine of a tenant.
+type Workstation struct {
+	ID          string    `json:"id"`
+	TenantID    string    `json:"tenant_id"`
+	Fingerprint string    `json:"fingerprint"`
+	Hostname    string    `json:"hostname"`
+	OS          string    `json:"os"`
+	LastUser    string    `json:"last_user"`
+	Blocked     bool      `json:"blocked"`
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+}
+
+// Sighting is one acquire from a workstation.
+type Sighting struct {
+	TenantID, Fingerprint, Hostname, OS, User string
+	At                                        time.Time
+}
+
+// Store reads and writes workstations.
+type Store struct{ db *database.DB }
+
+// NewStore returns a store on db.
+func NewStore(db *database.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("workstations: nil database")
+	}
+	return &Store{db: db}, nil
+}
+
+const columns = `id, tenant_id, fingerprint, hostname, os, last_user, blocked, first_seen_at, last_seen_at`
+
+func scan(row pgx.Row) (Workstation, error) {
+	var w Workstation
+	err := row.Scan(&w.ID, &w.TenantID, &w.Fingerprint, &w.Hostname, &w.OS, &w.LastUser, &w.Blocked, &w.FirstSeenAt, &w.LastSeenAt)
+	return w, database.NotFound(err)
+}
+
+// Get returns one of a tenant's workstations.
+func (s *Store) Get(ctx context.Context, tenantID, id string) (Workstation, error) {
+	var w Workstation
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		var err error
+		w, err = scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM workstations WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+		return err
+	})
+	if err != nil && !errors.Is(err, database.ErrNotFound) {
+		return Workstation{}, fmt.Errorf("reading workstation: %w", err)
+	}
+	return w, err
+}
+
+// List returns a page of a tenant's workstations, first seen first.
+func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Workstation, string, error) {
+	at, id, limit := p.Args()
+	var out []Workstation
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM workstations WHERE tenant_id = $1
+			AND ($2::timestamptz IS NULL OR (first_seen_at, id) > ($2, $3::uuid))
+			ORDER BY first_seen_at, id LIMIT $4`, tenantID, at, id, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workstation, error) { return scan(r) })
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("listing workstations: %w", err)
+	}
+	out, next := database.Trim(out, p, func(w Workstation) database.Cursor { return database.Cursor{At: w.FirstSeenAt, ID: w.ID} })
+	return out, next, nil
+}
+
+// SetBlocked blocks or unblocks one of a tenant's workstations.
+func (s *Store) SetBlocked(ctx context.Context, tenantID, id string, blocked bool) (Workstation, error) {
+	var w Workstation
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		var err error
+		w, err = scan(tx.QueryRow(ctx, `UPDATE workstations SET blocked = $3 WHERE id = $1 AND tenant_id = $2
+			RETURNING `+columns, id, tenantID, blocked))
+		return err
+	})
+	if err != nil && !errors.Is(err, database.ErrNotFound) {
+		return Workstation{}, fmt.Errorf("updating workstation: %w", err)
+	}
+	return w, err
+}
+
+// Upsert records sightings: a new workstation is created, a known one gets
+// its last-seen time and details refreshed (never moved backwards).
+func (s *Store) Upsert(ctx context.Context, seen []Sighting) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	// One statement per tenant scope; sightings arrive grouped by batch,
+	// usually of one or a few tenants.
+	byTenant := map[string][]Sighting{}
+	for _, x := range seen {
+		byTenant[x.TenantID] = append(byTenant[x.TenantID], x)
+	}
+	for tenantID, list := range byTenant {
+		err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+			b := &pgx.Batch{}
+			for _, x := range list {
+				b.Queue(`INSERT INTO workstations (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $6)
+					ON CONFLICT (tenant_id, fingerprint) DO UPDATE SET
+						hostname = CASE WHEN EXCLUDED.hostname <> '' THEN EXCLUDED.hostname ELSE workstations.hostname END,
+						os = CASE WHEN EXCLUDED.os <> '' THEN EXCLUDED.os ELSE workstations.os END,
+						last_user = CASE WHEN EXCLUDED.last_user <> '' THEN EXCLUDED.last_user ELSE workstations.last_user END,
+						last_seen_at = GREATEST(workstations.last_seen_at, EXCLUDED.last_seen_at)`,
+					x.TenantID, x.Fingerprint, x.Hostname, x.OS, x.User, x.At)
+			}
+			return tx.SendBatch(ctx, b).Close()
+		})
+		if err != nil {
+			return fmt.Errorf("recording workstations: %w", err)
+		}
+	}
+	return nil
+}
