@@ -5,9 +5,9 @@ package backend
 
 import (
 	"context"
-	"log/slog"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,9 +17,9 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
-	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
+	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
 	"github.com/coditect-ai/license-server/shared/workstations"
 )
