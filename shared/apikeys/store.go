@@ -56,12 +56,7 @@ func scan(row pgx.Row) (Key, error) {
 }
 
 func (s *Store) one(ctx context.Context, scope database.Scope, what, sql string, args ...any) (Key, error) {
-	var k Key
-	err := s.db.Tx(ctx, scope, func(tx pgx.Tx) error {
-		var err error
-		k, err = scan(tx.QueryRow(ctx, sql, args...))
-		return err
-	})
+	k, err := database.One(ctx, s.db, scope, scan, sql, args...)
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return Key{}, fmt.Errorf("%s api key: %w", what, err)
 	}
@@ -88,22 +83,14 @@ func (s *Store) Create(ctx context.Context, tenantID, name, role, createdBy stri
 
 // List returns a page of a tenant's keys, revoked ones included, oldest first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Key, string, error) {
-	at, id, limit := p.Args()
-	var out []Key
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM api_keys WHERE tenant_id = $1
+	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
+		func(k Key) database.Cursor { return database.Cursor{At: k.CreatedAt, ID: k.ID} }, scan,
+		`SELECT `+columns+` FROM api_keys WHERE tenant_id = $1
 			AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
-			ORDER BY created_at, id LIMIT $4`, tenantID, at, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scan(r) })
-		return err
-	})
+			ORDER BY created_at, id LIMIT $4`, tenantID)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing api keys: %w", err)
 	}
-	out, next := database.Trim(out, p, func(k Key) database.Cursor { return database.Cursor{At: k.CreatedAt, ID: k.ID} })
 	return out, next, nil
 }
 

@@ -110,12 +110,7 @@ func scan(row pgx.Row) (License, error) {
 }
 
 func (s *Store) one(ctx context.Context, tenantID, what, sql string, args ...any) (License, error) {
-	var l License
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		var err error
-		l, err = scan(tx.QueryRow(ctx, sql, args...))
-		return err
-	})
+	l, err := database.One(ctx, s.db, database.Tenant(tenantID), scan, sql, args...)
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return License{}, fmt.Errorf("%s license: %w", what, err)
 	}
@@ -168,22 +163,14 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (License, error) {
 // List returns a page of a tenant's licenses that are not deleted, oldest
 // first, and the cursor of the next page ("" at the end).
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]License, string, error) {
-	at, id, limit := p.Args()
-	var out []License
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, selectLicense+` WHERE l.tenant_id = $1 AND`+live+`
+	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
+		func(l License) database.Cursor { return database.Cursor{At: l.CreatedAt, ID: l.ID} }, scan,
+		selectLicense+` WHERE l.tenant_id = $1 AND`+live+`
 			AND ($2::timestamptz IS NULL OR (l.created_at, l.id) > ($2, $3::uuid))
-			ORDER BY l.created_at, l.id LIMIT $4`, tenantID, at, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (License, error) { return scan(r) })
-		return err
-	})
+			ORDER BY l.created_at, l.id LIMIT $4`, tenantID)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing licenses: %w", err)
 	}
-	out, next := database.Trim(out, p, func(l License) database.Cursor { return database.Cursor{At: l.CreatedAt, ID: l.ID} })
 	return out, next, nil
 }
 

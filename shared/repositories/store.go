@@ -53,12 +53,7 @@ func scan(row pgx.Row) (Repository, error) {
 }
 
 func (s *Store) one(ctx context.Context, tenantID, what, sql string, args ...any) (Repository, error) {
-	var r Repository
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		var err error
-		r, err = scan(tx.QueryRow(ctx, sql, args...))
-		return err
-	})
+	r, err := database.One(ctx, s.db, database.Tenant(tenantID), scan, sql, args...)
 	switch {
 	case database.IsUniqueViolationOf(err, "repositories_remote_live"):
 		return Repository{}, ErrRemoteTaken
@@ -91,22 +86,14 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (Repository, error
 
 // List returns a page of a tenant's live repositories, oldest first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Repository, string, error) {
-	at, id, limit := p.Args()
-	var out []Repository
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM repositories WHERE tenant_id = $1 AND deleted_at IS NULL
+	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
+		func(r Repository) database.Cursor { return database.Cursor{At: r.CreatedAt, ID: r.ID} }, scan,
+		`SELECT `+columns+` FROM repositories WHERE tenant_id = $1 AND deleted_at IS NULL
 			AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
-			ORDER BY created_at, id LIMIT $4`, tenantID, at, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Repository, error) { return scan(r) })
-		return err
-	})
+			ORDER BY created_at, id LIMIT $4`, tenantID)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing repositories: %w", err)
 	}
-	out, next := database.Trim(out, p, func(r Repository) database.Cursor { return database.Cursor{At: r.CreatedAt, ID: r.ID} })
 	return out, next, nil
 }
 

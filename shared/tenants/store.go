@@ -50,12 +50,7 @@ func scan(row pgx.Row) (Tenant, error) {
 
 // one runs a statement returning one tenant under scope.
 func (s *Store) one(ctx context.Context, scope database.Scope, what, sql string, args ...any) (Tenant, error) {
-	var t Tenant
-	err := s.db.Tx(ctx, scope, func(tx pgx.Tx) error {
-		var err error
-		t, err = scan(tx.QueryRow(ctx, sql, args...))
-		return err
-	})
+	t, err := database.One(ctx, s.db, scope, scan, sql, args...)
 	switch {
 	case database.IsUniqueViolationOf(err, "tenants_slug_live"):
 		return Tenant{}, ErrSlugTaken
@@ -92,23 +87,15 @@ func (s *Store) List(ctx context.Context, only string, p database.Page) ([]Tenan
 	if only != "" {
 		scope = database.Tenant(only)
 	}
-	at, id, limit := p.Args()
-	var out []Tenant
-	err := s.db.Tx(ctx, scope, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tenants
+	out, next, err := database.List(ctx, s.db, scope, p,
+		func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt, ID: t.ID} }, scan,
+		`SELECT `+columns+` FROM tenants
 			WHERE status <> 'deleted' AND ($1 = '' OR id = $1::uuid)
 			  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
-			ORDER BY created_at, id LIMIT $4`, only, at, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r) })
-		return err
-	})
+			ORDER BY created_at, id LIMIT $4`, only)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing tenants: %w", err)
 	}
-	out, next := database.Trim(out, p, func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt, ID: t.ID} })
 	return out, next, nil
 }
 

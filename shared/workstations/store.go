@@ -53,12 +53,8 @@ func scan(row pgx.Row) (Workstation, error) {
 
 // Get returns one of a tenant's workstations.
 func (s *Store) Get(ctx context.Context, tenantID, id string) (Workstation, error) {
-	var w Workstation
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		var err error
-		w, err = scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM workstations WHERE id = $1 AND tenant_id = $2`, id, tenantID))
-		return err
-	})
+	w, err := database.One(ctx, s.db, database.Tenant(tenantID), scan,
+		`SELECT `+columns+` FROM workstations WHERE id = $1 AND tenant_id = $2`, id, tenantID)
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return Workstation{}, fmt.Errorf("reading workstation: %w", err)
 	}
@@ -67,34 +63,21 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (Workstation, erro
 
 // List returns a page of a tenant's workstations, first seen first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Workstation, string, error) {
-	at, id, limit := p.Args()
-	var out []Workstation
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM workstations WHERE tenant_id = $1
+	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
+		func(w Workstation) database.Cursor { return database.Cursor{At: w.FirstSeenAt, ID: w.ID} }, scan,
+		`SELECT `+columns+` FROM workstations WHERE tenant_id = $1
 			AND ($2::timestamptz IS NULL OR (first_seen_at, id) > ($2, $3::uuid))
-			ORDER BY first_seen_at, id LIMIT $4`, tenantID, at, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Workstation, error) { return scan(r) })
-		return err
-	})
+			ORDER BY first_seen_at, id LIMIT $4`, tenantID)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing workstations: %w", err)
 	}
-	out, next := database.Trim(out, p, func(w Workstation) database.Cursor { return database.Cursor{At: w.FirstSeenAt, ID: w.ID} })
 	return out, next, nil
 }
 
 // SetBlocked blocks or unblocks one of a tenant's workstations.
 func (s *Store) SetBlocked(ctx context.Context, tenantID, id string, blocked bool) (Workstation, error) {
-	var w Workstation
-	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-		var err error
-		w, err = scan(tx.QueryRow(ctx, `UPDATE workstations SET blocked = $3 WHERE id = $1 AND tenant_id = $2
-			RETURNING `+columns, id, tenantID, blocked))
-		return err
-	})
+	w, err := database.One(ctx, s.db, database.Tenant(tenantID), scan,
+		`UPDATE workstations SET blocked = $3 WHERE id = $1 AND tenant_id = $2 RETURNING `+columns, id, tenantID, blocked)
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return Workstation{}, fmt.Errorf("updating workstation: %w", err)
 	}
