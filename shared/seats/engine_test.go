@@ -417,6 +417,59 @@ var contract = []struct {
 			t.Fatalf("counts = %v", counts)
 		}
 	}},
+	{"policy: blocked workstations, required and per-user seats", func(t *testing.T, f *fixture) {
+		l, _ := f.license(3, time.Minute, func(l *seats.License) { l.Blocked = []string{"bad-1", "bad-2"} })
+		for _, fp := range []string{"bad-1", "bad-2"} {
+			if _, err := f.acquire(l, fp); !errors.Is(err, seats.ErrWorkstationBlocked) {
+				t.Fatalf("acquire from %s: %v", fp, err)
+			}
+		}
+		f.mustAcquire(l, "good")
+		l.Blocked, l.Revision = nil, 2
+		f.put(l)
+		f.mustAcquire(l, "bad-1")
+
+		req := func(l seats.License, fp, user, tenant string) (seats.Grant, error) {
+			return f.engine.Acquire(context.Background(), seats.AcquireRequest{LicenseID: l.ID, KeyHash: l.KeyHash,
+				Fingerprint: fp, User: user, CallerTenant: tenant})
+		}
+		ru, _ := f.license(3, time.Minute, func(l *seats.License) { l.RequireUser = true })
+		if _, err := req(ru, "ws", "ada", ""); !errors.Is(err, seats.ErrUserRequired) {
+			t.Fatalf("require_user without a caller: %v", err)
+		}
+		if _, err := req(ru, "ws", "ada", newUUID()); !errors.Is(err, seats.ErrWrongTenant) {
+			t.Fatalf("require_user with another tenant's caller: %v", err)
+		}
+		if _, err := req(ru, "ws", "ada", ru.TenantID); err != nil {
+			t.Fatalf("require_user with the tenant's caller: %v", err)
+		}
+
+		mpu, _ := f.license(5, time.Minute, func(l *seats.License) { l.MaxSeatsPerUser = 1 })
+		if _, err := req(mpu, "ws-1", "", ""); !errors.Is(err, seats.ErrUserMissing) {
+			t.Fatalf("per-user limit without a user: %v", err)
+		}
+		g, err := req(mpu, "ws-1", "ada", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lim *seats.UserLimitError
+		if _, err := req(mpu, "ws-2", "ada", ""); !errors.As(err, &lim) || lim.Used != 1 || lim.Max != 1 {
+			t.Fatalf("second seat of one user: %v", err)
+		}
+		if _, err := f.engine.Release(context.Background(), g.SessionID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := req(mpu, "ws-2", "ada", ""); err != nil {
+			t.Fatalf("after release: %v", err)
+		}
+
+		pu, _ := f.license(5, time.Minute, func(l *seats.License) { l.PerUser = true })
+		a, _ := req(pu, "laptop", "ada", "")
+		b, err := req(pu, "desktop", "ada", "")
+		if err != nil || b.SessionID != a.SessionID || !b.Resumed || b.SeatsUsed != 1 {
+			t.Fatalf("per-user leasing: %+v, %v (first %+v)", b, err, a)
+		}
+	}},
 	{"strings with Lua and Redis metacharacters are data", func(t *testing.T, f *fixture) {
 		l, _ := f.license(2, time.Minute)
 		fp := "ws'); redis.call('FLUSHALL') --\x00{x}\"\\\n"
