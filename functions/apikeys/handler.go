@@ -13,17 +13,18 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "APIKeys"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *apikeys.Store) (route.Function, error) {
-	if authn == nil || store == nil {
+func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.Store) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil {
 		return route.Function{}, errors.New("apikeys: missing dependency")
 	}
-	h := &handler{store: store}
+	h := &handler{store: store, tenants: tenantStore}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -35,7 +36,10 @@ func New(authn *auth.Authenticator, store *apikeys.Store) (route.Function, error
 	}}, nil
 }
 
-type handler struct{ store *apikeys.Store }
+type handler struct {
+	store   *apikeys.Store
+	tenants *tenants.Store
+}
 
 type createRequest struct {
 	Name string `json:"name"`
@@ -87,6 +91,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := httpjson.Page(r)
 	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}

@@ -6,19 +6,21 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/audit"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Audit"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *audit.Store) (route.Function, error) {
-	if authn == nil || store == nil {
+func New(authn *auth.Authenticator, store *audit.Store, tenantStore *tenants.Store) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil {
 		return route.Function{}, errors.New("audit: missing dependency")
 	}
 	list := func(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +31,10 @@ func New(authn *auth.Authenticator, store *audit.Store) (route.Function, error) 
 		}
 		page, err := httpjson.Page(r)
 		if err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		if err := apierror.LiveTenant(r.Context(), tenantStore, tenantID); err != nil {
 			httpjson.WriteError(w, r, err)
 			return
 		}

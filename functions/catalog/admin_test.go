@@ -198,6 +198,22 @@ func TestLicenses(t *testing.T) {
 	a.expect(a.admin("POST", base+"/"+id+"/sessions", map[string]any{}), 405, "method_not_allowed")
 }
 
+// TestListsOfMissingTenants: every list under a tenant that does not exist
+// (or was deleted) is a 404, not an empty list.
+func TestListsOfMissingTenants(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	gone := a.tenant("gone")
+	if r := a.admin("DELETE", "/v1/tenants/"+gone, nil); r.status != 204 {
+		t.Fatalf("delete = %d", r.status)
+	}
+	for _, id := range []string{gone, "00000000-0000-4000-8000-000000000000"} {
+		for _, p := range []string{"licenses", "api-keys", "workstations", "repositories", "audit"} {
+			a.expect(a.admin("GET", "/v1/tenants/"+id+"/"+p, nil), 404, "tenant_not_found")
+		}
+	}
+}
+
 func TestUnknownPathsAndHealth(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)

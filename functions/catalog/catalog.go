@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/health"
 	"github.com/coditect-ai/license-server/functions/heartbeat"
 	"github.com/coditect-ai/license-server/functions/licenses"
+	"github.com/coditect-ai/license-server/functions/openapi"
 	"github.com/coditect-ai/license-server/functions/release"
 	"github.com/coditect-ai/license-server/functions/repositories"
 	"github.com/coditect-ai/license-server/functions/tenants"
@@ -29,7 +30,7 @@ import (
 // Names returns the function names FUNCTION_TARGET accepts.
 func Names() []string {
 	return []string{health.Name, acquire.Name, heartbeat.Name, release.Name, tenants.Name, licenses.Name,
-		apikeys.Name, workstations.Name, repositories.Name, audit.Name}
+		apikeys.Name, workstations.Name, repositories.Name, audit.Name, openapi.Name}
 }
 
 // Authenticator builds the credential checks on the backend. verifier may
@@ -63,10 +64,13 @@ func All(b *backend.Backend, authn *auth.Authenticator, limits config.RateLimit)
 		func() (route.Function, error) { return release.New(b.Seats) },
 		func() (route.Function, error) { return tenants.New(authn, b.Tenants, b.Licenses, b.Seats) },
 		func() (route.Function, error) { return licenses.New(authn, b.Licenses, b.Tenants, b.Seats) },
-		func() (route.Function, error) { return apikeys.New(authn, b.APIKeys) },
-		func() (route.Function, error) { return workstations.New(authn, b.Workstations, b.Licenses, b.Seats) },
-		func() (route.Function, error) { return repositories.New(authn, b.Repositories) },
-		func() (route.Function, error) { return audit.New(authn, b.Audit) },
+		func() (route.Function, error) { return apikeys.New(authn, b.APIKeys, b.Tenants) },
+		func() (route.Function, error) {
+			return workstations.New(authn, b.Workstations, b.Licenses, b.Tenants, b.Seats)
+		},
+		func() (route.Function, error) { return repositories.New(authn, b.Repositories, b.Tenants) },
+		func() (route.Function, error) { return audit.New(authn, b.Audit, b.Tenants) },
+		openapi.New,
 	}
 	out := make([]route.Function, 0, len(builders))
 	for _, build := range builders {

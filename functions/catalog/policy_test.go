@@ -38,7 +38,9 @@ func TestLicensePolicy(t *testing.T) {
 		if c.body["require_user"] != true || c.str("leasing") != "per_fingerprint" {
 			t.Fatalf("license = %s", c.raw)
 		}
-		a.expect(acquireAs(key, "", "ws", map[string]any{"user": "ada"}), 401, "user_required")
+		if r := a.expect(acquireAs(key, "", "ws", map[string]any{"user": "ada"}), 401, "user_required"); r.header.Get("WWW-Authenticate") == "" {
+			t.Fatal("401 user_required without WWW-Authenticate")
+		}
 		a.expect(acquireAs(key, otherMember, "ws", nil), 403, "forbidden")
 		a.expect(acquireAs(key, "not-a-credential", "ws", nil), 401, "unauthorized")
 		a.expect(acquireAs(key, ada, "ws-1", map[string]any{"user": "someone-else"}), 200, "")
@@ -162,7 +164,7 @@ func TestRepositories(t *testing.T) {
 	// The https form of the same remote is the same repository.
 	a.expect(a.admin("POST", base, map[string]any{"name": "dup", "remote_url": "https://github.com/Acme/Widget"}), 409, "remote_taken")
 	for _, body := range []any{map[string]any{"name": "x"}, map[string]any{"name": "x", "remote_url": "not a remote"},
-		map[string]any{"name": "", "remote_url": "https://h/x"}, map[string]any{"name": "x", "remote_url": "https://h/x", "id": "y"}} {
+		map[string]any{"name": "", "remote_url": "https://h/x"}, map[string]any{"name": "x", "remote_url": "git@h:a\u0007b"}, map[string]any{"name": "x", "remote_url": "https://h/x", "id": "y"}} {
 		a.expect(a.admin("POST", base, body), 400, "invalid_request")
 	}
 	p := a.expect(a.admin("PATCH", base+"/"+id, map[string]any{"default_branch": "trunk"}), 200, "")

@@ -14,17 +14,18 @@ import (
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Repositories"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *repositories.Store) (route.Function, error) {
-	if authn == nil || store == nil {
+func New(authn *auth.Authenticator, store *repositories.Store, tenantStore *tenants.Store) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil {
 		return route.Function{}, errors.New("repositories: missing dependency")
 	}
-	h := &handler{store: store}
+	h := &handler{store: store, tenants: tenantStore}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/repositories", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -38,7 +39,10 @@ func New(authn *auth.Authenticator, store *repositories.Store) (route.Function, 
 	}}, nil
 }
 
-type handler struct{ store *repositories.Store }
+type handler struct {
+	store   *repositories.Store
+	tenants *tenants.Store
+}
 
 type body struct {
 	Name          *string `json:"name"`
@@ -72,6 +76,9 @@ func decode(w http.ResponseWriter, r *http.Request, create bool) (repositories.F
 		}
 	}
 	if b.RemoteURL != nil {
+		if err := httpjson.Text("remote_url", *b.RemoteURL, true, 500); err != nil {
+			return repositories.Fields{}, err
+		}
 		n, err := repositories.Normalize(*b.RemoteURL)
 		if err != nil {
 			return repositories.Fields{}, httpjson.Invalid(`field "remote_url" must be a git remote (https://, ssh:// or user@host:path)`)
@@ -131,6 +138,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := httpjson.Page(r)
 	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
 	"github.com/coditect-ai/license-server/shared/workstations"
 )
 
@@ -23,11 +24,12 @@ import (
 const Name = "Workstations"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *licenses.Store, engine *seats.Engine) (route.Function, error) {
-	if authn == nil || store == nil || licenseStore == nil || engine == nil {
+func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *licenses.Store, tenantStore *tenants.Store,
+	engine *seats.Engine) (route.Function, error) {
+	if authn == nil || store == nil || licenseStore == nil || tenantStore == nil || engine == nil {
 		return route.Function{}, errors.New("workstations: missing dependency")
 	}
-	h := &handler{store: store, licenses: licenseStore, engine: engine}
+	h := &handler{store: store, licenses: licenseStore, tenants: tenantStore, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/workstations", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet: h.list,
@@ -42,6 +44,7 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 type handler struct {
 	store    *workstations.Store
 	licenses *licenses.Store
+	tenants  *tenants.Store
 	engine   *seats.Engine
 }
 
@@ -68,6 +71,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := httpjson.Page(r)
 	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
+	}
+	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}

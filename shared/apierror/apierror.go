@@ -8,8 +8,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Seats maps a seat engine error to its API error; other errors (a backend
@@ -26,6 +28,7 @@ func Seats(err error) error {
 			Extra: map[string]any{"user_seats_used": mine.Used, "max_seats_per_user": mine.Max}}
 	case errors.Is(err, seats.ErrUserRequired):
 		return &httpjson.Error{Status: http.StatusUnauthorized, Code: "user_required",
+			Headers: map[string]string{"WWW-Authenticate": `Bearer realm="api"`},
 			Message: "this license needs the user's ID token or API key of its tenant"}
 	case errors.Is(err, seats.ErrUserMissing):
 		return httpjson.Invalid(`field "user" is required: this license counts seats per user`)
@@ -72,4 +75,14 @@ func Sessions(list []seats.Session) []map[string]string {
 		}
 	}
 	return out
+}
+
+// LiveTenant checks a tenant exists and is not deleted, so listing the
+// resources of one that does not answers 404 rather than an empty list.
+func LiveTenant(ctx context.Context, store *tenants.Store, id string) error {
+	_, err := store.Get(ctx, id)
+	if errors.Is(err, database.ErrNotFound) {
+		return TenantNotFound()
+	}
+	return err
 }

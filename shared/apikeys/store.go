@@ -10,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/timestamp"
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
@@ -26,14 +26,14 @@ const displayLen = len(Prefix) + 8
 
 // Key is an API key as stored (never the secret itself).
 type Key struct {
-	ID        string     `json:"id"`
-	TenantID  string     `json:"tenant_id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	KeyPrefix string     `json:"key_prefix"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
+	ID        string          `json:"id"`
+	TenantID  string          `json:"tenant_id"`
+	Name      string          `json:"name"`
+	Role      string          `json:"role"`
+	KeyPrefix string          `json:"key_prefix"`
+	CreatedBy string          `json:"created_by"`
+	CreatedAt timestamp.Time  `json:"created_at"`
+	RevokedAt *timestamp.Time `json:"revoked_at"`
 }
 
 // Store reads and writes API keys.
@@ -84,7 +84,7 @@ func (s *Store) Create(ctx context.Context, tenantID, name, role, createdBy stri
 // List returns a page of a tenant's keys, revoked ones included, oldest first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Key, string, error) {
 	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
-		func(k Key) database.Cursor { return database.Cursor{At: k.CreatedAt, ID: k.ID} }, scan,
+		func(k Key) database.Cursor { return database.Cursor{At: k.CreatedAt.Time, ID: k.ID} }, scan,
 		`SELECT `+columns+` FROM api_keys WHERE tenant_id = $1
 			AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
 			ORDER BY created_at, id LIMIT $4`, tenantID)

@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
 // Entry is one admin change.
@@ -25,7 +25,7 @@ type Entry struct {
 	TargetID   string          `json:"target_id"`
 	Before     json.RawMessage `json:"before"`
 	After      json.RawMessage `json:"after"`
-	At         time.Time       `json:"at"`
+	At         timestamp.Time  `json:"at"`
 }
 
 // Store reads the audit log.
@@ -72,7 +72,7 @@ func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]E
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[len(out)-1]
-		next = database.Cursor{At: last.At, ID: strconv.FormatInt(last.ID, 10)}.Encode()
+		next = database.Cursor{At: last.At.Time, ID: strconv.FormatInt(last.ID, 10)}.Encode()
 	}
 	return out, next, nil
 }

@@ -28,6 +28,8 @@ type Error struct {
 	Extra map[string]any
 	// Cause, when set, is logged with the request, never sent.
 	Cause error
+	// Headers are set on the answer (e.g. WWW-Authenticate on a 401).
+	Headers map[string]string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -76,6 +78,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		logging.RecordError(r.Context(), err)
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	for k, v := range e.Headers {
+		w.Header().Set(k, v)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))

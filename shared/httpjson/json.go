@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
 // MaxBody is the largest request body accepted.
@@ -108,9 +110,6 @@ func kind(k string) string {
 	return "a " + k
 }
 
-// TimeFormat is how every time in the API is written: RFC 3339 in UTC with
+// Time formats t as the API writes times: RFC 3339 in UTC with
 // milliseconds, because seat expiries are kept to the millisecond.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
-// Time formats t as the API writes times.
-func Time(t time.Time) string { return t.UTC().Format(TimeFormat) }
+func Time(t time.Time) string { return t.UTC().Format(timestamp.Format) }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
 // ErrRemoteTaken is returned when another live repository of the tenant has
@@ -17,14 +17,14 @@ var ErrRemoteTaken = errors.New("remote taken")
 
 // Repository is one code repository of a tenant.
 type Repository struct {
-	ID            string    `json:"id"`
-	TenantID      string    `json:"tenant_id"`
-	Name          string    `json:"name"`
-	RemoteURL     string    `json:"remote_url"`
-	Provider      string    `json:"provider"`
-	DefaultBranch string    `json:"default_branch"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            string         `json:"id"`
+	TenantID      string         `json:"tenant_id"`
+	Name          string         `json:"name"`
+	RemoteURL     string         `json:"remote_url"`
+	Provider      string         `json:"provider"`
+	DefaultBranch string         `json:"default_branch"`
+	CreatedAt     timestamp.Time `json:"created_at"`
+	UpdatedAt     timestamp.Time `json:"updated_at"`
 }
 
 // Fields are what a create or update sets; nil leaves a field alone (on
@@ -87,7 +87,7 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (Repository, error
 // List returns a page of a tenant's live repositories, oldest first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Repository, string, error) {
 	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
-		func(r Repository) database.Cursor { return database.Cursor{At: r.CreatedAt, ID: r.ID} }, scan,
+		func(r Repository) database.Cursor { return database.Cursor{At: r.CreatedAt.Time, ID: r.ID} }, scan,
 		`SELECT `+columns+` FROM repositories WHERE tenant_id = $1 AND deleted_at IS NULL
 			AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
 			ORDER BY created_at, id LIMIT $4`, tenantID)

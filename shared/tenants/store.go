@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
 // Errors callers map to API answers.
@@ -20,13 +20,13 @@ var (
 
 // Tenant is one customer.
 type Tenant struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Slug        string    `json:"slug"`
-	Status      string    `json:"status"`
-	IDPTenantID *string   `json:"idp_tenant_id"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Slug        string         `json:"slug"`
+	Status      string         `json:"status"`
+	IDPTenantID *string        `json:"idp_tenant_id"`
+	CreatedAt   timestamp.Time `json:"created_at"`
+	UpdatedAt   timestamp.Time `json:"updated_at"`
 }
 
 // Store reads and writes tenants.
@@ -88,7 +88,7 @@ func (s *Store) List(ctx context.Context, only string, p database.Page) ([]Tenan
 		scope = database.Tenant(only)
 	}
 	out, next, err := database.List(ctx, s.db, scope, p,
-		func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt, ID: t.ID} }, scan,
+		func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt.Time, ID: t.ID} }, scan,
 		`SELECT `+columns+` FROM tenants
 			WHERE status <> 'deleted' AND ($1 = '' OR id = $1::uuid)
 			  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))

@@ -11,19 +11,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
 // Workstation is one machine of a tenant.
 type Workstation struct {
-	ID          string    `json:"id"`
-	TenantID    string    `json:"tenant_id"`
-	Fingerprint string    `json:"fingerprint"`
-	Hostname    string    `json:"hostname"`
-	OS          string    `json:"os"`
-	LastUser    string    `json:"last_user"`
-	Blocked     bool      `json:"blocked"`
-	FirstSeenAt time.Time `json:"first_seen_at"`
-	LastSeenAt  time.Time `json:"last_seen_at"`
+	ID          string         `json:"id"`
+	TenantID    string         `json:"tenant_id"`
+	Fingerprint string         `json:"fingerprint"`
+	Hostname    string         `json:"hostname"`
+	OS          string         `json:"os"`
+	LastUser    string         `json:"last_user"`
+	Blocked     bool           `json:"blocked"`
+	FirstSeenAt timestamp.Time `json:"first_seen_at"`
+	LastSeenAt  timestamp.Time `json:"last_seen_at"`
 }
 
 // Sighting is one acquire from a workstation.
@@ -64,7 +65,7 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (Workstation, erro
 // List returns a page of a tenant's workstations, first seen first.
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Workstation, string, error) {
 	out, next, err := database.List(ctx, s.db, database.Tenant(tenantID), p,
-		func(w Workstation) database.Cursor { return database.Cursor{At: w.FirstSeenAt, ID: w.ID} }, scan,
+		func(w Workstation) database.Cursor { return database.Cursor{At: w.FirstSeenAt.Time, ID: w.ID} }, scan,
 		`SELECT `+columns+` FROM workstations WHERE tenant_id = $1
 			AND ($2::timestamptz IS NULL OR (first_seen_at, id) > ($2, $3::uuid))
 			ORDER BY first_seen_at, id LIMIT $4`, tenantID)

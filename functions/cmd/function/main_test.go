@@ -197,6 +197,13 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
+	s = start(t, bin, "OpenAPI", env)
+	served["OpenAPI"] = true
+	if status, body := call(t, "GET", s.url+"/v1/openapi.json", nil); status != 200 || body["openapi"] != "3.1.0" {
+		t.Fatalf("openapi: %d %v", status, body["openapi"])
+	}
+	notMine(s, "/v1/acquire")
+
 	s = start(t, bin, "Health", env)
 	served["Health"] = true
 	if status, body := call(t, "GET", s.url+"/ready", nil); status != 200 || body["status"] != "ready" {
