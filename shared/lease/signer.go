@@ -1,0 +1,204 @@
+package lease
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/coditect-ai/license-server/shared/rootkey"
+)
+
+// delegation is one delegated key and the root's signature over it.
+type delegation struct {
+	kid string
+	key ed25519.PrivateKey
+	jws string
+	nbf time.Time
+	exp time.Time
+}
+
+// Signer signs leases with the instance's delegated key. Safe for
+// concurrent use.
+type Signer struct {
+	root     rootkey.Root
+	issuer   string
+	lifetime time.Duration
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	current *delegation
+	older   []*delegation // still unexpired, listed by /v1/keys
+}
+
+// Options tune a signer; zero values take the defaults.
+type Options struct {
+	// Lifetime of each delegation, at most MaxDelegation (the default).
+	Lifetime time.Duration
+	// Now is the clock, for tests.
+	Now func() time.Time
+}
+
+// NewSigner makes the instance's first delegation: the one root signature
+// (a KMS call in production) an instance needs before it can sign leases.
+func NewSigner(ctx context.Context, root rootkey.Root, issuer string, o Options) (*Signer, error) {
+	if root == nil || issuer == "" {
+		return nil, fmt.Errorf("lease: missing root or issuer")
+	}
+	if o.Lifetime <= 0 || o.Lifetime > MaxDelegation {
+		o.Lifetime = MaxDelegation
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Signer{root: root, issuer: issuer, lifetime: o.Lifetime, now: o.Now}
+	if err := s.Renew(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Renew makes a new delegated key and has the root sign it. Until it
+// succeeds the signer keeps using the one it has.
+func (s *Signer) Renew(ctx context.Context) error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generating delegated key: %w", err)
+	}
+	keys, err := s.root.PublicKeys(ctx)
+	if err != nil || len(keys) == 0 {
+		return fmt.Errorf("reading root public keys: %w", err)
+	}
+	jwk := okpKey(pub)
+	now := s.now().Truncate(time.Second)
+	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-time.Minute), exp: now.Add(s.lifetime)}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": s.issuer, "sub": jwk.Kid, "jwk": jwk,
+		"iat": now.Unix(), "nbf": d.nbf.Unix(), "exp": d.exp.Unix(),
+	})
+	t.Header["kid"] = keys[0].KID
+	input, err := t.SigningString()
+	if err != nil {
+		return fmt.Errorf("encoding delegation: %w", err)
+	}
+	kid, sig, err := s.root.Sign(ctx, []byte(input))
+	if err != nil {
+		return fmt.Errorf("root signing the delegation: %w", err)
+	}
+	if kid != keys[0].KID {
+		return fmt.Errorf("root signed with key %s, not the current %s", kid, keys[0].KID)
+	}
+	d.jws = input + "." + b64.EncodeToString(sig)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current != nil {
+		s.older = append(s.older, s.current)
+	}
+	s.current = d
+	s.older = s.unexpired(s.older)
+	return nil
+}
+
+func (s *Signer) unexpired(ds []*delegation) []*delegation {
+	now := s.now()
+	out := ds[:0]
+	for _, d := range ds {
+		if d.exp.After(now) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Lease signs a lease. It refuses once the delegation has expired, so a
+// stuck renewal never produces leases clients would reject anyway.
+func (s *Signer) Lease(c Claims) (string, error) {
+	s.mu.RLock()
+	d := s.current
+	s.mu.RUnlock()
+	now := s.now()
+	if d == nil || !d.exp.After(now) {
+		return "", ErrNoDelegation
+	}
+	iat := c.IssuedAt
+	if iat.IsZero() {
+		iat = now
+	}
+	// No lease outlives the delegation that vouches for it: a client could
+	// not verify it past that point anyway.
+	exp := c.ExpiresAt
+	if exp.After(d.exp) {
+		exp = d.exp
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"iss": s.issuer, "sub": c.SessionID, "lic": c.LicenseID, "ten": c.TenantID, "fpr": c.Fingerprint,
+		"iat": iat.Unix(), "exp": exp.Unix(),
+	})
+	t.Header["typ"] = Type
+	t.Header["kid"] = d.kid
+	t.Header["dlg"] = d.jws
+	out, err := t.SignedString(d.key)
+	if err != nil {
+		return "", fmt.Errorf("signing lease: %w", err)
+	}
+	return out, nil
+}
+
+// Delegations lists the unexpired delegations, newest first, for /v1/keys.
+func (s *Signer) Delegations() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	now := s.now()
+	if s.current != nil && s.current.exp.After(now) {
+		out = append(out, s.current.jws)
+	}
+	for i := len(s.older) - 1; i >= 0; i-- {
+		if s.older[i].exp.After(now) {
+			out = append(out, s.older[i].jws)
+		}
+	}
+	return out
+}
+
+// RenewsAt is when the background renewal replaces the current delegation:
+// half way through its life, leaving the other half for retries.
+func (s *Signer) RenewsAt() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.current.exp.Add(-s.lifetime / 2)
+}
+
+// Run renews the delegation in the background until ctx ends, retrying a
+// failed renewal every retry interval.
+func (s *Signer) Run(ctx context.Context, logger *slog.Logger, retry time.Duration) {
+	for {
+		wait := s.RenewsAt().Sub(s.now())
+		if wait < 0 {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		for {
+			err := s.Renew(ctx)
+			if err == nil {
+				break
+			}
+			logger.Error("renewing lease delegation failed; still signing with the current one", "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+		}
+	}
+}
