@@ -46,7 +46,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger) (*Backend, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, c.Database.URL)
+	db, err := database.Open(ctx, c.Database.URL, c.Database.Password)
 	if err != nil {
 		rdb.Close()
 		return nil, err
@@ -116,6 +116,9 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		if c.Password != "" {
+			opts.Password = c.Password
+		}
 		rdb = redis.NewClusterClient(opts)
 	} else {
 		opts, err := redis.ParseURL(c.URL)
@@ -123,6 +126,9 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		if c.Password != "" {
+			opts.Password = c.Password
+		}
 		rdb = redis.NewClient(opts)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

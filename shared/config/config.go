@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/auth"
@@ -21,6 +22,17 @@ type Lookup func(key string) (string, bool)
 // MapLookup reads settings from a map, for tests.
 func MapLookup(m map[string]string) Lookup {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Keys lists every variable Load reads, so that secret:// references among
+// them can be resolved before it runs.
+func Keys() []string {
+	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
+		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
+		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
+		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE",
+		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
+		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER"}
 }
 
 // Env reads settings from the process environment.
@@ -36,6 +48,23 @@ type Config struct {
 	Admin     Admin
 	Auth      Auth
 	RateLimit RateLimit
+	Signing   Signing
+}
+
+// Signing settings: the root key leases are signed under.
+type Signing struct {
+	// KMSKeyVersion is the Cloud KMS RSA-4096 key version that signs
+	// (SIGNING_KMS_KEY_VERSION: projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V).
+	KMSKeyVersion string
+	// KMSTrustedVersions are further versions clients still trust
+	// (SIGNING_KMS_TRUSTED_VERSIONS, comma-separated), for rotation.
+	KMSTrustedVersions []string
+	// LocalKeyPEM is a local RSA-4096 private key (SIGNING_LOCAL_KEY_PEM,
+	// usually a secret:// reference) used when no KMS key is set; without
+	// either, a key is generated at start (development only).
+	LocalKeyPEM string
+	// Issuer names this service in leases and certificates (LEASE_ISSUER).
+	Issuer string
 }
 
 // Auth settings: the identity provider whose ID tokens are accepted. All
@@ -55,6 +84,7 @@ type RateLimit struct {
 // Redis settings.
 type Redis struct {
 	URL       string // REDIS_URL, redis:// or rediss://
+	Password  string // REDIS_PASSWORD: the AUTH string, when not in the URL (e.g. a secret:// reference)
 	Cluster   bool   // REDIS_CLUSTER: the URL names a Redis Cluster
 	KeyPrefix string // REDIS_KEY_PREFIX, default "lic:"
 	// Timeout bounds each Redis call, so a dead Redis fails requests fast.
@@ -63,7 +93,8 @@ type Redis struct {
 
 // Database settings.
 type Database struct {
-	URL string // DATABASE_URL
+	URL      string // DATABASE_URL
+	Password string // DATABASE_PASSWORD, when not in the URL (e.g. a secret:// reference)
 }
 
 // Admin settings.
@@ -78,12 +109,20 @@ func Load(get Lookup) (Config, error) {
 		ProjectID: str(get, "GOOGLE_CLOUD_PROJECT", ""),
 		Redis: Redis{
 			URL:       str(get, "REDIS_URL", ""),
+			Password:  str(get, "REDIS_PASSWORD", ""),
 			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
 		},
-		Database: Database{URL: str(get, "DATABASE_URL", "")},
+		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", "")},
 		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
 			Audience: str(get, "AUTH_AUDIENCE", "")},
+		Signing: Signing{KMSKeyVersion: str(get, "SIGNING_KMS_KEY_VERSION", ""),
+			LocalKeyPEM: str(get, "SIGNING_LOCAL_KEY_PEM", ""), Issuer: str(get, "LEASE_ISSUER", "https://api.coditect.ai")},
+	}
+	for _, v := range strings.Split(str(get, "SIGNING_KMS_TRUSTED_VERSIONS", ""), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			c.Signing.KMSTrustedVersions = append(c.Signing.KMSTrustedVersions, v)
+		}
 	}
 	var errs []error
 	var err error
@@ -139,6 +178,11 @@ func (c Config) RequireBackends() error {
 	}
 	if c.Admin.BootstrapToken == "" {
 		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN is required"))
+	}
+	if c.Signing.KMSKeyVersion == "" && c.Signing.LocalKeyPEM == "" {
+		// A key generated per instance would give every instance its own
+		// root, which no client could pin.
+		errs = append(errs, errors.New("SIGNING_KMS_KEY_VERSION (or SIGNING_LOCAL_KEY_PEM) is required"))
 	}
 	return errors.Join(errs...)
 }

@@ -27,11 +27,14 @@ func TestLoadValues(t *testing.T) {
 	c, err := Load(MapLookup(map[string]string{
 		"PORT": "9090", "REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER": "true", "REDIS_TIMEOUT": "250ms",
 		"DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
+		"SIGNING_KMS_KEY_VERSION": "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
+		"SIGNING_KMS_TRUSTED_VERSIONS": " a , b ",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends() != nil {
+	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends() != nil ||
+		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" {
 		t.Fatalf("config = %+v", c)
 	}
 }
@@ -44,6 +47,28 @@ func TestLoadRejects(t *testing.T) {
 	} {
 		if _, err := Load(MapLookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", k, v, err, k)
+		}
+	}
+}
+
+// TestKeysListsEverythingLoadReads: a variable Load reads but Keys omits
+// would never have its secret:// reference resolved.
+func TestKeysListsEverythingLoadReads(t *testing.T) {
+	t.Parallel()
+	read := map[string]bool{}
+	Load(func(k string) (string, bool) { read[k] = true; return "", false })
+	listed := map[string]bool{}
+	for _, k := range Keys() {
+		listed[k] = true
+	}
+	for k := range read {
+		if !listed[k] {
+			t.Errorf("Load reads %s but Keys does not list it", k)
+		}
+	}
+	for k := range listed {
+		if !read[k] {
+			t.Errorf("Keys lists %s but Load does not read it", k)
 		}
 	}
 }

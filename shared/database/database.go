@@ -23,11 +23,15 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
-// Open connects to PostgreSQL and checks the connection.
-func Open(ctx context.Context, url string) (*DB, error) {
+// Open connects to PostgreSQL and checks the connection. password, when
+// set, replaces the URL's (it comes from Secret Manager in production).
+func Open(ctx context.Context, url string, password ...string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database url: %w", err)
+	}
+	if len(password) > 0 && password[0] != "" {
+		cfg.ConnConfig.Password = password[0]
 	}
 	// Bound every connection attempt so a dead database fails requests fast
 	// instead of holding them until the client gives up.
