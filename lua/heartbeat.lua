@@ -2,7 +2,8 @@
 -- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users
 -- ARGV: 1 session token
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
--- in the same step) or {'ok', expiry_ms, ttl_s}.
+-- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint} (what a
+-- signed lease names).
 local meta, live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token = ARGV[1]
 
@@ -17,7 +18,7 @@ if tonumber(score) <= now then
   return {'not_found'}
 end
 
-local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl')
+local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant')
 if not m[1] then return {'no_meta'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
@@ -27,4 +28,7 @@ end
 
 local expiry = session_expiry(now, ttl, exp)
 redis.call('ZADD', live, 'XX', expiry, token)
-return {'ok', expiry, ttl}
+local fp = ''
+local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
+if ok and type(doc) == 'table' and doc.fp then fp = doc.fp end
+return {'ok', expiry, ttl, m[5] or '', fp}

@@ -12,6 +12,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -28,11 +29,11 @@ type Sightings interface {
 }
 
 // New returns the function. perLicense limits acquires per license key.
-func New(engine *seats.Engine, authn *auth.Authenticator, seen Sightings, perLicense ratelimit.Rule) (route.Function, error) {
-	if engine == nil || authn == nil || seen == nil {
+func New(engine *seats.Engine, signer *lease.Signer, authn *auth.Authenticator, seen Sightings, perLicense ratelimit.Rule) (route.Function, error) {
+	if engine == nil || signer == nil || authn == nil || seen == nil {
 		return route.Function{}, errors.New("acquire: missing dependency")
 	}
-	h := &handler{engine: engine, seen: seen, limit: perLicense}
+	h := &handler{engine: engine, signer: signer, seen: seen, limit: perLicense}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/acquire", Methods: route.Methods{http.MethodPost: authn.Optional(h.acquire)}},
 	}}, nil
@@ -40,6 +41,7 @@ func New(engine *seats.Engine, authn *auth.Authenticator, seen Sightings, perLic
 
 type handler struct {
 	engine *seats.Engine
+	signer *lease.Signer
 	seen   Sightings
 	limit  ratelimit.Rule
 }
@@ -73,6 +75,13 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, apierror.Seats(err))
 		return
 	}
+	signed, err := h.signer.Lease(lease.Claims{SessionID: g.SessionID, LicenseID: g.LicenseID, TenantID: g.TenantID,
+		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt})
+	if err != nil {
+		// The seat is held; the client retries and resumes the same session.
+		httpjson.WriteError(w, r, apierror.CannotSign(err))
+		return
+	}
 	h.seen.Seen(workstations.Sighting{TenantID: g.TenantID, Fingerprint: req.Fingerprint,
 		Hostname: req.Hostname, OS: req.OS, User: ar.User, At: time.Now()})
 	httpjson.Write(w, http.StatusOK, response{
@@ -82,5 +91,6 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		SeatsUsed:                g.SeatsUsed,
 		SeatsTotal:               g.SeatsTotal,
 		Resumed:                  g.Resumed,
+		Lease:                    signed,
 	})
 }

@@ -48,4 +48,5 @@ type response struct {
 	SeatsUsed                int    `json:"seats_used"`
 	SeatsTotal               int    `json:"seats_total"`
 	Resumed                  bool   `json:"resumed"`
+	Lease                    string `json:"lease"`
 }

@@ -6,13 +6,19 @@ package catalog
 
 import (
 	"context"
+
 	"fmt"
+	"log/slog"
+	"time"
+
+	kms "cloud.google.com/go/kms/apiv1"
 
 	"github.com/coditect-ai/license-server/functions/acquire"
 	"github.com/coditect-ai/license-server/functions/apikeys"
 	"github.com/coditect-ai/license-server/functions/audit"
 	"github.com/coditect-ai/license-server/functions/health"
 	"github.com/coditect-ai/license-server/functions/heartbeat"
+	"github.com/coditect-ai/license-server/functions/keys"
 	"github.com/coditect-ai/license-server/functions/licenses"
 	"github.com/coditect-ai/license-server/functions/openapi"
 	"github.com/coditect-ai/license-server/functions/release"
@@ -23,14 +29,16 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/jwtauth"
+	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
 // Names returns the function names FUNCTION_TARGET accepts.
 func Names() []string {
 	return []string{health.Name, acquire.Name, heartbeat.Name, release.Name, tenants.Name, licenses.Name,
-		apikeys.Name, workstations.Name, repositories.Name, audit.Name, openapi.Name}
+		apikeys.Name, workstations.Name, repositories.Name, audit.Name, keys.Name, openapi.Name}
 }
 
 // Authenticator builds the credential checks on the backend. verifier may
@@ -49,43 +57,125 @@ func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier
 	})
 }
 
-// All builds every function on the backend.
-func All(b *backend.Backend, authn *auth.Authenticator, limits config.RateLimit) ([]route.Function, error) {
-	perLicense := ratelimit.Rule{Limiter: b.Limiter, Limit: ratelimit.PerSecond(limits.PerLicense, limits.PerLicenseBurst)}
-	builders := []func() (route.Function, error){
-		func() (route.Function, error) {
+// Deps are what the functions are built from.
+type Deps struct {
+	Backend *backend.Backend
+	Authn   *auth.Authenticator
+	Limits  config.RateLimit
+	// Root is the root signing key; Issuer names this service in leases.
+	Root   rootkey.Root
+	Issuer string
+	Logger *slog.Logger
+}
+
+// builder makes one function; signer is called only by functions that sign
+// leases, so only their instances pay for a delegation (a root signature).
+type builder func(d Deps, signer func() (*lease.Signer, error)) (route.Function, error)
+
+func builders() map[string]builder {
+	return map[string]builder{
+		health.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
 			return health.New(
-				health.Check{Name: "redis", Ping: b.PingRedis},
-				health.Check{Name: "postgres", Ping: b.DB.Ping},
+				health.Check{Name: "redis", Ping: d.Backend.PingRedis},
+				health.Check{Name: "postgres", Ping: d.Backend.DB.Ping},
 			)
 		},
-		func() (route.Function, error) { return acquire.New(b.Seats, authn, b.Sightings, perLicense) },
-		func() (route.Function, error) { return heartbeat.New(b.Seats) },
-		func() (route.Function, error) { return release.New(b.Seats) },
-		func() (route.Function, error) { return tenants.New(authn, b.Tenants, b.Licenses, b.Seats) },
-		func() (route.Function, error) { return licenses.New(authn, b.Licenses, b.Tenants, b.Seats) },
-		func() (route.Function, error) { return apikeys.New(authn, b.APIKeys, b.Tenants) },
-		func() (route.Function, error) {
-			return workstations.New(authn, b.Workstations, b.Licenses, b.Tenants, b.Seats)
+		acquire.Name: func(d Deps, signer func() (*lease.Signer, error)) (route.Function, error) {
+			s, err := signer()
+			if err != nil {
+				return route.Function{}, err
+			}
+			perLicense := ratelimit.Rule{Limiter: d.Backend.Limiter,
+				Limit: ratelimit.PerSecond(d.Limits.PerLicense, d.Limits.PerLicenseBurst)}
+			return acquire.New(d.Backend.Seats, s, d.Authn, d.Backend.Sightings, perLicense)
 		},
-		func() (route.Function, error) { return repositories.New(authn, b.Repositories, b.Tenants) },
-		func() (route.Function, error) { return audit.New(authn, b.Audit, b.Tenants) },
-		openapi.New,
+		heartbeat.Name: func(d Deps, signer func() (*lease.Signer, error)) (route.Function, error) {
+			s, err := signer()
+			if err != nil {
+				return route.Function{}, err
+			}
+			return heartbeat.New(d.Backend.Seats, s)
+		},
+		keys.Name: func(d Deps, signer func() (*lease.Signer, error)) (route.Function, error) {
+			s, err := signer()
+			if err != nil {
+				return route.Function{}, err
+			}
+			roots, err := d.Root.PublicKeys(context.Background())
+			if err != nil {
+				return route.Function{}, err
+			}
+			return keys.New(roots, s)
+		},
+		release.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return release.New(d.Backend.Seats)
+		},
+		tenants.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return tenants.New(d.Authn, d.Backend.Tenants, d.Backend.Licenses, d.Backend.Seats)
+		},
+		licenses.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return licenses.New(d.Authn, d.Backend.Licenses, d.Backend.Tenants, d.Backend.Seats,
+				licenses.Certifier{Root: d.Root, Issuer: d.Issuer})
+		},
+		apikeys.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return apikeys.New(d.Authn, d.Backend.APIKeys, d.Backend.Tenants)
+		},
+		workstations.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			b := d.Backend
+			return workstations.New(d.Authn, b.Workstations, b.Licenses, b.Tenants, b.Seats)
+		},
+		repositories.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return repositories.New(d.Authn, d.Backend.Repositories, d.Backend.Tenants)
+		},
+		audit.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return audit.New(d.Authn, d.Backend.Audit, d.Backend.Tenants)
+		},
+		openapi.Name: func(Deps, func() (*lease.Signer, error)) (route.Function, error) { return openapi.New() },
 	}
-	out := make([]route.Function, 0, len(builders))
-	for _, build := range builders {
-		f, err := build()
+}
+
+// delegationRetry is how often a failed delegation renewal is retried.
+const delegationRetry = time.Minute
+
+// All builds the functions: every one, or only the one named (the
+// FUNCTION_TARGET of a production instance). A function that signs leases
+// makes the instance's delegation at start and renews it until ctx ends.
+func All(ctx context.Context, d Deps, only string) ([]route.Function, error) {
+	var signer *lease.Signer
+	getSigner := func() (*lease.Signer, error) {
+		if signer != nil {
+			return signer, nil
+		}
+		s, err := lease.NewSigner(ctx, d.Root, d.Issuer, lease.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("building function: %w", err)
+			return nil, fmt.Errorf("making the lease delegation: %w", err)
+		}
+		go s.Run(ctx, d.Logger, delegationRetry)
+		signer = s
+		return s, nil
+	}
+	all := builders()
+	var out []route.Function
+	for _, name := range Names() {
+		if only != "" && name != only {
+			continue
+		}
+		f, err := all[name](d, getSigner)
+		if err != nil {
+			return nil, fmt.Errorf("building function %s: %w", name, err)
 		}
 		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no function named %q", only)
 	}
 	return out, nil
 }
 
-// Build makes every function as configured: the authenticator (with the
-// identity provider's verifier when AUTH_* is set) and the rate limits.
-func Build(ctx context.Context, b *backend.Backend, cfg config.Config) ([]route.Function, error) {
+// Build makes the functions as configured: the authenticator (with the
+// identity provider's verifier when AUTH_* is set), the root signing key
+// and the rate limits. only names one function, or "" for all.
+func Build(ctx context.Context, b *backend.Backend, cfg config.Config, root rootkey.Root, logger *slog.Logger, only string) ([]route.Function, error) {
 	var verifier auth.TokenVerifier
 	if cfg.Auth.JWKSURL != "" {
 		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
@@ -98,5 +188,23 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config) ([]route.
 	if err != nil {
 		return nil, err
 	}
-	return All(b, authn, cfg.RateLimit)
+	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer, Logger: logger}, only)
+}
+
+// Root opens the root signing key the configuration names: a Cloud KMS key
+// version in production, else a local PEM key, else (development only) a
+// key generated now, which leases cannot outlive.
+func Root(ctx context.Context, cfg config.Signing, logger *slog.Logger) (rootkey.Root, error) {
+	switch {
+	case cfg.KMSKeyVersion != "":
+		client, err := kms.NewKeyManagementClient(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Cloud KMS: %w", err)
+		}
+		return rootkey.NewKMS(ctx, client, rootkey.KMSConfig{SigningVersion: cfg.KMSKeyVersion, TrustedVersions: cfg.KMSTrustedVersions})
+	case cfg.LocalKeyPEM != "":
+		return rootkey.NewLocal([]byte(cfg.LocalKeyPEM))
+	}
+	logger.Warn("no SIGNING_KMS_KEY_VERSION or SIGNING_LOCAL_KEY_PEM: generating a root key for this process only")
+	return rootkey.GenerateLocal()
 }

@@ -2,12 +2,14 @@ package catalog_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
@@ -15,11 +17,31 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
-const adminToken = "test-admin-token-0123456789abcdefghij"
+const (
+	adminToken = "test-admin-token-0123456789abcdefghij"
+	testIssuer = "https://api.test"
+)
+
+// The root key is RSA-4096, slow to make: one for the whole test binary.
+var (
+	rootOnce sync.Once
+	root     *rootkey.Local
+	rootErr  error
+)
+
+func testRoot(t *testing.T) *rootkey.Local {
+	t.Helper()
+	rootOnce.Do(func() { root, rootErr = rootkey.GenerateLocal() })
+	if rootErr != nil {
+		t.Fatal(rootErr)
+	}
+	return root
+}
 
 // api is every function on one httptest server, on real Redis and a fresh
 // PostgreSQL database, as the local server runs them.
@@ -61,7 +83,10 @@ func serveWith(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, li
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := catalog.All(b, authn, limits)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	fns, err := catalog.All(ctx, catalog.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t),
+		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

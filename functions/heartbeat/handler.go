@@ -9,6 +9,7 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 )
@@ -17,17 +18,20 @@ import (
 const Name = "Heartbeat"
 
 // New returns the function.
-func New(engine *seats.Engine) (route.Function, error) {
-	if engine == nil {
-		return route.Function{}, errors.New("heartbeat: nil seat engine")
+func New(engine *seats.Engine, signer *lease.Signer) (route.Function, error) {
+	if engine == nil || signer == nil {
+		return route.Function{}, errors.New("heartbeat: missing dependency")
 	}
-	h := &handler{engine: engine}
+	h := &handler{engine: engine, signer: signer}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/heartbeat", Methods: route.Methods{http.MethodPost: h.heartbeat}},
 	}}, nil
 }
 
-type handler struct{ engine *seats.Engine }
+type handler struct {
+	engine *seats.Engine
+	signer *lease.Signer
+}
 
 type request struct {
 	SessionID string `json:"session_id"`
@@ -37,6 +41,7 @@ type response struct {
 	SessionID                string `json:"session_id"`
 	ExpiresAt                string `json:"expires_at"`
 	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
+	Lease                    string `json:"lease"`
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -50,10 +55,17 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, apierror.Seats(err))
 		return
 	}
+	signed, err := h.signer.Lease(lease.Claims{SessionID: g.SessionID, LicenseID: g.LicenseID, TenantID: g.TenantID,
+		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt})
+	if err != nil {
+		httpjson.WriteError(w, r, apierror.CannotSign(err))
+		return
+	}
 	httpjson.Write(w, http.StatusOK, response{
 		SessionID:                g.SessionID,
 		ExpiresAt:                httpjson.Time(g.ExpiresAt),
 		HeartbeatIntervalSeconds: g.HeartbeatInterval(),
+		Lease:                    signed,
 	})
 }
 

@@ -26,11 +26,13 @@ import (
 const Name = "Licenses"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil || engine == nil {
+func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine,
+	certs Certifier) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil || engine == nil || certs.Root == nil {
 		return route.Function{}, errors.New("licenses: missing dependency")
 	}
-	h := &handler{store: store, tenants: tenantStore, engine: engine, now: time.Now}
+	certs.init()
+	h := &handler{store: store, tenants: tenantStore, engine: engine, certs: &certs, now: time.Now}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -44,6 +46,9 @@ func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.
 		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet: h.sessions,
 		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/certificate", Methods: authn.RequireAll(route.Methods{
+			http.MethodPost: h.certificate,
+		})},
 	}}, nil
 }
 
@@ -51,6 +56,7 @@ type handler struct {
 	store   *licenses.Store
 	tenants *tenants.Store
 	engine  *seats.Engine
+	certs   *Certifier
 	now     func() time.Time
 }
 

@@ -2,6 +2,7 @@ package openapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/openapi"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -138,6 +141,22 @@ func isError(s *openapi3.SchemaRef) bool {
 	return true
 }
 
+// The root key is RSA-4096, slow to make: one for the whole test binary.
+var (
+	rootOnce sync.Once
+	root     *rootkey.Local
+	rootErr  error
+)
+
+func testRoot(t *testing.T) *rootkey.Local {
+	t.Helper()
+	rootOnce.Do(func() { root, rootErr = rootkey.GenerateLocal() })
+	if rootErr != nil {
+		t.Fatal(rootErr)
+	}
+	return root
+}
+
 // server serves every function and the OpenAPI function, as the local
 // server does, on real Redis and a fresh PostgreSQL database.
 func server(t *testing.T) (*httptest.Server, []route.Function) {
@@ -152,7 +171,10 @@ func server(t *testing.T) (*httptest.Server, []route.Function) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := catalog.All(b, authn, config.RateLimit{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	fns, err := catalog.All(ctx, catalog.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: "https://api.test",
+		Logger: slog.New(slog.DiscardHandler)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,6 +385,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 	}
 	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + session + `"}`, want: 200})
 	c.do(call{method: "GET", path: L + "/sessions", token: adminToken, want: 200})
+	c.do(call{method: "POST", path: L + "/certificate", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: "/v1/keys", want: 200})
 	c.do(call{method: "GET", path: L + "/sessions?limit=1", token: adminToken, want: 200})
 
 	// API keys: a member reads licenses but changes nothing.

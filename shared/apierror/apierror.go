@@ -86,3 +86,11 @@ func LiveTenant(ctx context.Context, store *tenants.Store, id string) error {
 	}
 	return err
 }
+
+// CannotSign answers a seat call whose lease could not be signed (no valid
+// delegation): a 503 the client retries; the seat itself is held and the
+// retry resumes the same session.
+func CannotSign(err error) *httpjson.Error {
+	return &httpjson.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+		Message: "cannot sign leases right now; retry shortly", RetryAfter: 1, Cause: err}
+}

@@ -116,13 +116,15 @@ func (e *Engine) keys(licenseID string) licenseKeys {
 
 // Grant is a seat held by a session.
 type Grant struct {
-	SessionID  string
-	TenantID   string // of the license (acquire only)
-	ExpiresAt  time.Time
-	LeaseTTL   time.Duration
-	SeatsUsed  int
-	SeatsTotal int
-	Resumed    bool // the workstation already held this session
+	SessionID   string
+	LicenseID   string
+	TenantID    string // of the license
+	Fingerprint string
+	ExpiresAt   time.Time
+	LeaseTTL    time.Duration
+	SeatsUsed   int
+	SeatsTotal  int
+	Resumed     bool // the workstation already held this session
 }
 
 // AcquireRequest names a license by id and the hash of the key presented.
@@ -160,13 +162,15 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
 		}
 		return Grant{
-			SessionID:  sessionID,
-			ExpiresAt:  time.UnixMilli(res.int(2)).UTC(),
-			SeatsUsed:  int(res.int(3)),
-			SeatsTotal: int(res.int(4)),
-			LeaseTTL:   time.Duration(res.int(5)) * time.Second,
-			TenantID:   res.str(6),
-			Resumed:    res.status == "resumed",
+			SessionID:   sessionID,
+			LicenseID:   req.LicenseID,
+			Fingerprint: req.Fingerprint,
+			ExpiresAt:   time.UnixMilli(res.int(2)).UTC(),
+			SeatsUsed:   int(res.int(3)),
+			SeatsTotal:  int(res.int(4)),
+			LeaseTTL:    time.Duration(res.int(5)) * time.Second,
+			TenantID:    res.str(6),
+			Resumed:     res.status == "resumed",
 		}, res.err
 	case "no_seats":
 		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
@@ -207,9 +211,12 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	switch res.status {
 	case "ok":
 		return Grant{
-			SessionID: sessionID,
-			ExpiresAt: time.UnixMilli(res.int(1)).UTC(),
-			LeaseTTL:  time.Duration(res.int(2)) * time.Second,
+			SessionID:   sessionID,
+			LicenseID:   licenseID,
+			ExpiresAt:   time.UnixMilli(res.int(1)).UTC(),
+			LeaseTTL:    time.Duration(res.int(2)) * time.Second,
+			TenantID:    res.str(3),
+			Fingerprint: res.str(4),
 		}, res.err
 	case "not_found":
 		return Grant{}, ErrSessionNotFound

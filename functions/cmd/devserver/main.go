@@ -31,6 +31,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/secrets"
 )
 
 // Server limits: slow or hostile clients cannot hold connections open.
@@ -54,7 +55,7 @@ func main() {
 
 // run serves until ctx ends. A nil listener means listen on PORT.
 func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener) error {
-	cfg, err := config.Load(env)
+	cfg, err := secrets.LoadConfig(ctx, env, secrets.OpenManager)
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
@@ -99,7 +100,11 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	logf("migrations applied: %v", applied)
 
 	cfg.Admin.BootstrapToken = token
-	fns, err := catalog.Build(ctx, b, cfg)
+	root, err := catalog.Root(ctx, cfg.Signing, logger)
+	if err != nil {
+		return err
+	}
+	fns, err := catalog.Build(ctx, b, cfg, root, logger, "")
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/secrets"
 )
 
 func main() {
@@ -32,7 +33,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	cfg, err := config.Load(config.Env)
+	cfg, err := secrets.LoadConfig(ctx, config.Env, secrets.OpenManager)
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
@@ -50,7 +51,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	fns, err := catalog.Build(ctx, b, cfg)
+	root, err := catalog.Root(ctx, cfg.Signing, logger)
+	if err != nil {
+		return err
+	}
+	fns, err := catalog.Build(ctx, b, cfg, root, logger, os.Getenv("FUNCTION_TARGET"))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -106,9 +109,14 @@ func call(t *testing.T, method, url string, body any) (int, map[string]any) {
 func TestEachFunctionServedAlone(t *testing.T) {
 	bin := build(t)
 	_, prefix := testenv.Redis(t)
+	der, err := x509.MarshalPKCS8PrivateKey(kmsfake.Key(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	env := []string{
 		"REDIS_URL=" + testenv.RedisURL(), "REDIS_KEY_PREFIX=" + prefix,
 		"DATABASE_URL=" + testenv.PostgresURL(t), "BOOTSTRAP_ADMIN_TOKEN=" + token,
+		"SIGNING_LOCAL_KEY_PEM=" + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 	}
 	served := map[string]bool{}
 	// notMine is a path of another function: served alone, a function must
@@ -197,6 +205,13 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
+	s = start(t, bin, "Keys", env)
+	served["Keys"] = true
+	if status, body := call(t, "GET", s.url+"/v1/keys", nil); status != 200 || len(body["delegations"].([]any)) != 1 {
+		t.Fatalf("keys: %d %v", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
 	s = start(t, bin, "OpenAPI", env)
 	served["OpenAPI"] = true
 	if status, body := call(t, "GET", s.url+"/v1/openapi.json", nil); status != 200 || body["openapi"] != "3.1.0" {
@@ -225,8 +240,12 @@ func TestStartUpRefusesHalfConfiguration(t *testing.T) {
 		want string
 	}{
 		"nothing set": {nil, "REDIS_URL is required"},
+		"no signing key": {[]string{"REDIS_URL=redis://127.0.0.1:6379", "DATABASE_URL=postgres://x", "BOOTSTRAP_ADMIN_TOKEN=" + token},
+			"SIGNING_KMS_KEY_VERSION (or SIGNING_LOCAL_KEY_PEM) is required"},
+		"missing secret": {[]string{"BOOTSTRAP_ADMIN_TOKEN=secret://projects/p/secrets/s/versions/1",
+			"GOOGLE_APPLICATION_CREDENTIALS=/nonexistent"}, "Secret Manager"},
 		"unknown target": {[]string{"REDIS_URL=redis://127.0.0.1:6379", "DATABASE_URL=postgres://x", "BOOTSTRAP_ADMIN_TOKEN=" + token,
-			"FUNCTION_TARGET=Nope"}, `FUNCTION_TARGET \"Nope\" is not one of`},
+			"SIGNING_LOCAL_KEY_PEM=x", "FUNCTION_TARGET=Nope"}, `FUNCTION_TARGET \"Nope\" is not one of`},
 		"short token": {[]string{"BOOTSTRAP_ADMIN_TOKEN=short"}, "BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters"},
 	}
 	for name, c := range cases {
