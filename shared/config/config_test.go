@@ -27,7 +27,7 @@ func TestLoadValues(t *testing.T) {
 	c, err := Load(MapLookup(map[string]string{
 		"PORT": "9090", "REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER": "true", "REDIS_TIMEOUT": "250ms",
 		"DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
-		"SIGNING_KMS_KEY_VERSION": "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
+		"SIGNING_KMS_KEY_VERSION":      "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
 		"SIGNING_KMS_TRUSTED_VERSIONS": " a , b ",
 	}))
 	if err != nil {
