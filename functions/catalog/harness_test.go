@@ -119,6 +119,12 @@ func (r reply) code() string {
 // (encoded as JSON); JSON requests get the JSON content type.
 func (a *api) call(method, path, token string, body any) reply {
 	a.t.Helper()
+	return a.callURL(a.srv.URL, method, path, token, body)
+}
+
+// callURL is call against another server's base URL.
+func (a *api) callURL(base, method, path, token string, body any) reply {
+	a.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -131,7 +137,7 @@ func (a *api) call(method, path, token string, body any) reply {
 		}
 		rd = bytes.NewReader(enc)
 	}
-	req, err := http.NewRequest(method, a.srv.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func (a *api) call(method, path, token string, body any) reply {
 
 func (a *api) do(req *http.Request) reply {
 	a.t.Helper()
-	resp, err := a.srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}

@@ -1,0 +1,232 @@
+package license
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/lease"
+)
+
+// maxBody bounds how much of an answer is read.
+const maxBody = 1 << 20
+
+const userAgent = "coditect-license-go/1"
+
+// grant is a verified answer to an acquire or a heartbeat.
+type grant struct {
+	sessionID string
+	token     string
+	claims    lease.Claims
+	interval  time.Duration // heartbeat_interval_seconds
+	resumed   bool
+}
+
+type acquireRequest struct {
+	LicenseKey  string `json:"license_key"`
+	Fingerprint string `json:"fingerprint"`
+	Hostname    string `json:"hostname,omitempty"`
+	OS          string `json:"os,omitempty"`
+	User        string `json:"user,omitempty"`
+	Repository  string `json:"repository,omitempty"`
+}
+
+// seatResponse is the answer to an acquire or a heartbeat (which lacks the
+// seat counts and resumed).
+type seatResponse struct {
+	SessionID                string `json:"session_id"`
+	ExpiresAt                string `json:"expires_at"`
+	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
+	SeatsUsed                int    `json:"seats_used"`
+	SeatsTotal               int    `json:"seats_total"`
+	Resumed                  bool   `json:"resumed"`
+	Lease                    string `json:"lease"`
+}
+
+type sessionRequest struct {
+	SessionID string `json:"session_id"`
+}
+
+// acquire asks for a seat. On ErrInvalidLease the unverified answer is
+// returned too, so the caller can give the seat back.
+func (c *client) acquire(ctx context.Context) (grant, seatResponse, error) {
+	cred, err := c.credential(ctx)
+	if err != nil {
+		return grant{}, seatResponse{}, fmt.Errorf("license: getting the user credential: %w", err)
+	}
+	var resp seatResponse
+	err = c.post(ctx, "/v1/acquire", cred, acquireRequest{
+		LicenseKey: c.key, Fingerprint: c.fingerprint, Hostname: c.hostname, OS: c.os,
+		User: c.user, Repository: c.repository,
+	}, &resp)
+	if err != nil {
+		return grant{}, seatResponse{}, err
+	}
+	if resp.SessionID == "" {
+		return grant{}, resp, fmt.Errorf("%w: the answer names no session", ErrInvalidLease)
+	}
+	g, err := c.verify(resp, resp.SessionID)
+	return g, resp, err
+}
+
+// heartbeat extends a session.
+func (c *client) heartbeat(ctx context.Context, sessionID string) (grant, error) {
+	var resp seatResponse
+	if err := c.post(ctx, "/v1/heartbeat", "", sessionRequest{SessionID: sessionID}, &resp); err != nil {
+		return grant{}, err
+	}
+	if resp.SessionID != sessionID {
+		return grant{}, fmt.Errorf("%w: the answer names another session", ErrInvalidLease)
+	}
+	return c.verify(resp, sessionID)
+}
+
+// release gives a session back. It reports whether the server still held it.
+func (c *client) release(ctx context.Context, sessionID string) (bool, error) {
+	var resp struct {
+		Released bool `json:"released"`
+	}
+	err := c.post(ctx, "/v1/release", "", sessionRequest{SessionID: sessionID}, &resp)
+	return resp.Released, err
+}
+
+// verify checks an answer's lease against the pinned roots and that it is
+// the lease of this session, license and workstation, unexpired now.
+func (c *client) verify(resp seatResponse, sessionID string) (grant, error) {
+	now := c.now()
+	claims, err := c.verifier.Verify(resp.Lease, now)
+	if err != nil {
+		return grant{}, fmt.Errorf("%w: %w", ErrInvalidLease, err)
+	}
+	var mismatch string
+	switch {
+	case claims.SessionID != sessionID:
+		mismatch = "it is the lease of another session"
+	case claims.LicenseID != c.licenseID:
+		mismatch = "it is the lease of another license"
+	case claims.Fingerprint != c.fingerprint:
+		mismatch = "it is the lease of another workstation"
+	case !now.Before(claims.ExpiresAt):
+		// Verify tolerates some clock skew; a seat never holds a lease
+		// that has already run out by this machine's clock.
+		mismatch = fmt.Sprintf("it expired at %s (is this machine's clock right?)", claims.ExpiresAt.Format(time.RFC3339))
+	}
+	if mismatch != "" {
+		return grant{}, fmt.Errorf("%w: %s", ErrInvalidLease, mismatch)
+	}
+	return grant{
+		sessionID: sessionID, token: resp.Lease, claims: claims,
+		interval: time.Duration(resp.HeartbeatIntervalSeconds) * time.Second, resumed: resp.Resumed,
+	}, nil
+}
+
+// post sends one JSON call and decodes a 200 answer into out. Other answers
+// become an *APIError.
+func (c *client) post(ctx context.Context, path, bearer string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("license: encoding %s: %w", path, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("license: %s: %w", path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("license: POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("license: reading the answer to %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("license: decoding the answer to %s: %w", path, err)
+	}
+	return nil
+}
+
+func apiError(resp *http.Response, body []byte) *APIError {
+	e := &APIError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	var env struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &env) == nil {
+		e.Code, e.Message = env.Error.Code, env.Error.Message
+	}
+	return e
+}
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(h); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return min(time.Duration(n)*time.Second, maxRetryAfter)
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
+}
+
+// backoff is the wait before retry number n (1, 2, …): MinBackoff doubling
+// up to MaxBackoff, with "equal jitter" (somewhere in its upper half) so
+// that clients which failed together do not retry together.
+func (c *client) backoff(n int) time.Duration {
+	d := c.maxBackoff
+	if n < 1 {
+		n = 1
+	}
+	if n <= 32 {
+		if b := c.minBackoff << (n - 1); b > 0 && b < d {
+			d = b
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryDelay is how long to wait after failure number n: the answer's
+// Retry-After (plus up to 10% jitter) when it has one, else the backoff.
+func (c *client) retryDelay(err error, n int) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return ae.RetryAfter + rand.N(ae.RetryAfter/10+1)
+	}
+	return c.backoff(n)
+}
+
+// retryAcquire reports whether Acquire should retry after err rather than
+// return it.
+func (c *client) retryAcquire(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.temporary() || c.waitForSeat && errors.Is(err, ErrNoSeats)
+}

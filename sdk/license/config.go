@@ -1,0 +1,200 @@
+package license
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coditect-ai/license-server/shared/lease"
+)
+
+// DefaultIssuer is the lease issuer ("iss") expected when [Config.Issuer] is
+// empty.
+const DefaultIssuer = "https://api.coditect.ai"
+
+// Defaults of the optional [Config] fields.
+const (
+	DefaultTimeout    = 10 * time.Second // of each HTTP call, with the default HTTPClient
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// maxRetryAfter bounds how long a Retry-After can make the seat wait, so a
+// wrong header cannot stall it for ever.
+const maxRetryAfter = 5 * time.Minute
+
+// Config says where the service is, which license to use and which root keys
+// to trust. BaseURL, LicenseKey and RootKeys are required.
+type Config struct {
+	// BaseURL of the service, e.g. https://api.coditect.ai.
+	BaseURL string
+	// LicenseKey is the license's key (lk_…).
+	LicenseKey string
+	// Fingerprint identifies this workstation; one workstation holds at
+	// most one seat of a license. Default: [DefaultFingerprint].
+	Fingerprint string
+	// Hostname and OS describe the workstation to admins. Default:
+	// os.Hostname and runtime.GOOS.
+	Hostname, OS string
+	// User and Repository are optional. User names the person when the
+	// license counts seats per user and no Credential is given.
+	User, Repository string
+
+	// RootKeys are the pinned root public keys (kid → key) leases must be
+	// signed under, usually shipped with the product and read with
+	// [ParseRootKeys]. Required: never fill them from the server being
+	// checked.
+	RootKeys map[string]*rsa.PublicKey
+	// Issuer is the "iss" leases must carry. Default: [DefaultIssuer].
+	Issuer string
+
+	// Credential is the user's ID token or API key, sent as a bearer token
+	// on acquire, for licenses that require a user.
+	Credential string
+	// CredentialFunc, when set, is called before every acquire (including
+	// the background ones) and overrides Credential: use it for ID tokens
+	// that expire.
+	CredentialFunc func(ctx context.Context) (string, error)
+
+	// HTTPClient makes the calls. Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// WaitForSeat makes Acquire wait for a seat to free up (retrying with
+	// backoff until its context ends) instead of failing with ErrNoSeats.
+	WaitForSeat bool
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// retries. Defaults: 1 s and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger receives the seat's state changes and failures (never the
+	// license key, credential, session id or lease). Default: no logs.
+	Logger *slog.Logger
+	// Now is the clock leases are checked against. Default: time.Now.
+	Now func() time.Time
+}
+
+// client is a checked Config with its defaults filled in.
+type client struct {
+	base        string
+	key         string
+	licenseID   string
+	fingerprint string
+	hostname    string
+	os          string
+	user        string
+	repository  string
+	verifier    lease.Verifier
+	credential  func(ctx context.Context) (string, error)
+	http        *http.Client
+	waitForSeat bool
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	log         *slog.Logger
+	now         func() time.Time
+}
+
+func newClient(cfg Config) (*client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("license: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	licenseID, err := LicenseID(cfg.LicenseKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.RootKeys) == 0 {
+		return nil, errors.New("license: no pinned RootKeys")
+	}
+	for kid, k := range cfg.RootKeys {
+		if k == nil || k.N == nil {
+			return nil, fmt.Errorf("license: root key %q is nil", kid)
+		}
+	}
+	c := &client{
+		base: strings.TrimSuffix(cfg.BaseURL, "/"), key: cfg.LicenseKey, licenseID: licenseID,
+		fingerprint: cfg.Fingerprint, hostname: cfg.Hostname, os: cfg.OS, user: cfg.User,
+		repository: cfg.Repository, http: cfg.HTTPClient, waitForSeat: cfg.WaitForSeat,
+		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff, log: cfg.Logger, now: cfg.Now,
+	}
+	if c.fingerprint == "" {
+		if c.fingerprint, err = DefaultFingerprint(); err != nil {
+			return nil, err
+		}
+	}
+	if c.hostname == "" {
+		h, _ := os.Hostname()
+		c.hostname = truncate(h, 255)
+	}
+	if c.os == "" {
+		c.os = runtime.GOOS
+	}
+	issuer := cfg.Issuer
+	if issuer == "" {
+		issuer = DefaultIssuer
+	}
+	// Copy the keys: the caller's map may change after Acquire returns.
+	roots := make(map[string]*rsa.PublicKey, len(cfg.RootKeys))
+	for kid, k := range cfg.RootKeys {
+		roots[kid] = k
+	}
+	c.verifier = lease.Verifier{Roots: roots, Issuer: issuer}
+	c.credential = cfg.CredentialFunc
+	if c.credential == nil {
+		cred := cfg.Credential
+		c.credential = func(context.Context) (string, error) { return cred, nil }
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: DefaultTimeout}
+	}
+	if c.minBackoff <= 0 {
+		c.minBackoff = DefaultMinBackoff
+	}
+	if c.maxBackoff <= 0 {
+		c.maxBackoff = DefaultMaxBackoff
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// LicenseID returns the id of the license a key names: license keys read
+// lk_<the license UUID as 32 hex digits>_<secret>. Only the form is checked.
+func LicenseID(licenseKey string) (string, error) {
+	const prefix, hexLen = "lk_", 32
+	rest, ok := strings.CutPrefix(licenseKey, prefix)
+	if !ok || len(rest) < hexLen+2 || rest[hexLen] != '_' {
+		return "", errors.New("license: LicenseKey is not a license key (lk_…)")
+	}
+	h := rest[:hexLen]
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", errors.New("license: LicenseKey is not a license key (lk_…)")
+		}
+	}
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,51 @@
+// Package license is the Go client of the Coditect floating license service:
+// it acquires a seat of a license for this workstation, keeps it alive with
+// heartbeats in the background and gives it back on Close.
+//
+// Every lease the service returns (on acquire and on every heartbeat) is
+// verified offline against root public keys the application pins in
+// [Config.RootKeys] (usually shipped with the product: a saved /v1/keys
+// document read with [ParseRootKeys]). A lease that does not verify, or that
+// names another session, license or workstation, is never taken as a seat.
+//
+// # Life of a seat
+//
+// [Acquire] returns once a seat is held, or with the first failure (wrapped
+// in an [*APIError] that matches [ErrNoSeats], [ErrLicenseNotFound],
+// [ErrLicenseInactive], … with errors.Is). Answers that say "try again"
+// (429, 502, 503, 504; and 409 when [Config.WaitForSeat] is set) are retried
+// until the context ends, honouring Retry-After.
+//
+// After that the seat looks after itself:
+//
+//   - It heartbeats every heartbeat_interval_seconds (as the server says,
+//     ±10% jitter); each heartbeat's lease is verified and replaces the
+//     current one.
+//   - When the server no longer knows the session (404 session_not_found:
+//     it restarted, lost its Redis, or the session expired) the seat
+//     acquires again, at once and then with exponential backoff and jitter
+//     ([Config.MinBackoff] doubling up to [Config.MaxBackoff]). With the same
+//     fingerprint the server resumes a live session rather than taking a
+//     second seat.
+//   - Every other failure (network errors, 429, 5xx, a lease that does not
+//     verify, and on acquire 409 no seats or 401) is retried after
+//     Retry-After, else with the same backoff; [Status.LastError] shows it.
+//     Meanwhile the seat stays [Seat.Valid] as long as the current lease has
+//     not expired: that is the offline grace, as long as the license's
+//     lease_ttl_seconds. Once the lease expires [Seat.Valid] reports false
+//     and the seat keeps trying to acquire again; it becomes valid again as
+//     soon as it succeeds.
+//   - 403 license_inactive, 404 license_not_found and 403
+//     workstation_blocked lose the seat for good: [Seat.Valid] is false,
+//     [Seat.Done] is closed and [Seat.Err] says why. Acquire again once the
+//     license is usable.
+//
+// [Seat.Close] stops the heartbeats and releases the seat. [Seat.Changed]
+// signals every change of [Seat.Status], for applications that show it.
+//
+// Lease times are compared with this machine's clock ([Config.Now]): a
+// clock far off the server's makes fresh leases look expired (or not yet
+// issued) and Acquire fails with [ErrInvalidLease].
+//
+// A Seat is safe for concurrent use.
+package license

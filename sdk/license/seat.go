@@ -1,0 +1,378 @@
+package license
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/lease"
+)
+
+// minHeartbeat is the shortest wait between two heartbeats, whatever the
+// lease says.
+const minHeartbeat = 250 * time.Millisecond
+
+// releaseOnRejectTimeout bounds the release Acquire makes of a seat whose
+// lease it rejected.
+const releaseOnRejectTimeout = 5 * time.Second
+
+// Seat is a seat of a license held by this workstation. A background
+// goroutine keeps it alive until Close or until it is lost for good (see the
+// package documentation). Its methods are safe for concurrent use.
+type Seat struct {
+	c *client
+
+	stop     context.CancelFunc
+	loopDone chan struct{} // closed when the background loop has returned
+	done     chan struct{} // closed when the seat is over (Done)
+
+	mu        sync.Mutex
+	sessionID string
+	token     string
+	claims    lease.Claims
+	lastErr   error
+	err       error // why done closed; nil after Close
+	over      bool  // closing or lost: Valid is false from then on
+	changed   chan struct{}
+	expiry    *time.Timer // announces the current lease's expiry
+	closing   bool
+	closed    chan struct{} // closed when the first Close has finished
+}
+
+// Status is a snapshot of a seat.
+type Status struct {
+	// Valid: the seat holds a verified lease that has not expired (see
+	// [Seat.Valid]).
+	Valid bool
+	// SessionID is the server's session; it changes when the seat had to
+	// acquire again.
+	SessionID string
+	// ExpiresAt is when the current lease runs out unless renewed.
+	ExpiresAt time.Time
+	// LastError is the latest failed heartbeat or acquire since the last
+	// success: set while the seat rides out an outage. Nil when healthy.
+	LastError error
+	// Over: the seat was lost or is being closed; Done is, or is about to
+	// be, closed. Valid is false and SessionID and ExpiresAt are zero.
+	Over bool
+}
+
+// Acquire takes a seat of cfg's license for this workstation, verifies its
+// lease and starts the background heartbeats. It returns the first failure,
+// except those worth waiting for: 429, 502, 503 and 504 answers (and 409
+// ErrNoSeats with cfg.WaitForSeat) are retried, after Retry-After or with
+// backoff, until ctx ends; the error then matches both ctx's error and the
+// last answer. ctx bounds only Acquire, not the seat it returns.
+func Acquire(ctx context.Context, cfg Config) (*Seat, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var last error // the last answer worth waiting on
+	for failures := 1; ; failures++ {
+		g, resp, err := c.acquire(ctx)
+		switch {
+		case err == nil:
+			return newSeat(c, g), nil
+		case errors.Is(err, ErrInvalidLease):
+			c.giveBack(ctx, resp)
+			return nil, err
+		case ctx.Err() != nil && last != nil:
+			return nil, fmt.Errorf("license: acquiring a seat: %w (last answer: %w)", ctx.Err(), last)
+		case ctx.Err() != nil || !c.retryAcquire(err):
+			return nil, err
+		}
+		last = err
+		wait := c.retryDelay(err, failures)
+		c.log.Info("license: waiting to acquire a seat", "error", err, "attempt", failures, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("license: acquiring a seat: %w (last answer: %w)", ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+// giveBack releases a session whose lease Acquire rejected, so that it does
+// not hold a seat until it expires. A resumed session was held before this
+// call (by an earlier run, or by the same user elsewhere): it is left alone.
+func (c *client) giveBack(ctx context.Context, resp seatResponse) {
+	if resp.SessionID == "" || resp.Resumed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseOnRejectTimeout)
+	defer cancel()
+	if _, err := c.release(ctx, resp.SessionID); err != nil {
+		c.log.Warn("license: releasing the seat of a rejected lease", "error", err)
+	}
+}
+
+func newSeat(c *client, g grant) *Seat {
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Seat{c: c, stop: stop, loopDone: make(chan struct{}), done: make(chan struct{}),
+		changed: make(chan struct{}), closed: make(chan struct{})}
+	s.mu.Lock()
+	s.acceptLocked(g)
+	s.mu.Unlock()
+	c.log.Info("license: seat acquired", "expires_at", g.claims.ExpiresAt, "resumed", g.resumed)
+	go s.run(ctx, g.interval)
+	return s
+}
+
+// Lease returns the seat's current verified lease: the compact JWS and what
+// it says. It may have expired (Valid says whether it holds); both are zero
+// once Done is closed.
+func (s *Seat) Lease() (token string, claims lease.Claims) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.over {
+		return "", lease.Claims{}
+	}
+	return s.token, s.claims
+}
+
+// Valid reports whether the seat holds a verified lease that has not
+// expired by the Config's clock. It stays true through an outage until the
+// lease runs out, and is false once Done is closed.
+func (s *Seat) Valid() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validLocked()
+}
+
+func (s *Seat) validLocked() bool {
+	return !s.over && s.token != "" && s.c.now().Before(s.claims.ExpiresAt)
+}
+
+// Status returns a snapshot of the seat.
+func (s *Seat) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Valid: s.validLocked(), SessionID: s.sessionID, ExpiresAt: s.claims.ExpiresAt,
+		LastError: s.lastErr, Over: s.over}
+	if s.over {
+		st.SessionID, st.ExpiresAt = "", time.Time{}
+	}
+	return st
+}
+
+// Changed returns a channel closed at the next change of Status: a renewed
+// lease, a failure or recovery, the lease expiring, the seat being lost or
+// closed. Take the channel before reading the state, then wait on it:
+//
+//	for {
+//		ch := seat.Changed()
+//		show(seat.Status())
+//		select {
+//		case <-ch:
+//		case <-seat.Done():
+//			return
+//		}
+//	}
+func (s *Seat) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Done returns a channel closed when the seat is over: lost for good
+// (license inactive or not found, workstation blocked: see Err) or closed.
+func (s *Seat) Done() <-chan struct{} { return s.done }
+
+// Err says why Done was closed: an error matching ErrLicenseInactive,
+// ErrLicenseNotFound or ErrWorkstationBlocked when the seat was lost, nil
+// when it was closed or is not over yet.
+func (s *Seat) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close stops the heartbeats and releases the seat (best effort, bounded by
+// ctx), then closes Done. It returns the release's failure, if any; the
+// seat is over either way. Only the first call releases: later and
+// concurrent calls wait for it (or for their ctx) and return nil. A seat
+// lost for good has no session left to release.
+func (s *Seat) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		select {
+		case <-s.closed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.closing = true
+	lost := s.over
+	s.over = true
+	s.notifyLocked()
+	s.mu.Unlock()
+	defer close(s.closed)
+
+	// Stop the loop and wait for it, so the session read below is the last
+	// one it acquired. Its calls use its own context, so it returns at once.
+	s.stop()
+	<-s.loopDone
+
+	var err error
+	if !lost {
+		s.mu.Lock()
+		sid := s.sessionID
+		s.mu.Unlock()
+		var released bool
+		if released, err = s.c.release(ctx, sid); err != nil {
+			err = fmt.Errorf("license: releasing the seat: %w", err)
+			s.c.log.Warn("license: releasing the seat", "error", err)
+		} else {
+			s.c.log.Info("license: seat released", "released", released)
+		}
+	}
+	s.finish(nil)
+	return err
+}
+
+// finish ends the seat: Done is closed with err unless it already was.
+func (s *Seat) finish(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.over = true
+	s.err = err
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.notifyLocked()
+	close(s.done)
+}
+
+// acceptLocked makes g the seat's lease.
+func (s *Seat) acceptLocked(g grant) {
+	s.sessionID, s.token, s.claims, s.lastErr = g.sessionID, g.token, g.claims, nil
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	// Wake Changed watchers when the lease runs out (Valid turns false).
+	s.expiry = time.AfterFunc(g.claims.ExpiresAt.Sub(s.c.now())+time.Millisecond, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.notifyLocked()
+	})
+	s.notifyLocked()
+}
+
+func (s *Seat) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// run keeps the seat alive until ctx ends or the seat is lost for good.
+func (s *Seat) run(ctx context.Context, interval time.Duration) {
+	defer close(s.loopDone)
+	var (
+		failures  int  // consecutive failed calls
+		reacquire bool // the session is gone: acquire a new one
+	)
+	t := time.NewTimer(s.heartbeatWait(interval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+
+		s.mu.Lock()
+		sid, expired := s.sessionID, !s.c.now().Before(s.claims.ExpiresAt)
+		s.mu.Unlock()
+		var (
+			g   grant
+			err error
+		)
+		// Once the lease has run out the session is gone on the server
+		// too: acquire straight away instead of a heartbeat sure to 404.
+		if reacquire || expired {
+			g, _, err = s.c.acquire(ctx)
+		} else {
+			g, err = s.c.heartbeat(ctx, sid)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+
+		var wait time.Duration
+		switch {
+		case err == nil:
+			if failures > 0 || g.sessionID != sid {
+				s.c.log.Info("license: seat renewed", "new_session", g.sessionID != sid,
+					"after_failures", failures, "expires_at", g.claims.ExpiresAt)
+			}
+			failures, reacquire, interval = 0, false, g.interval
+			s.mu.Lock()
+			s.acceptLocked(g)
+			s.mu.Unlock()
+			t.Reset(s.heartbeatWait(interval))
+			continue
+		case lostForGood(err):
+			s.c.log.Error("license: seat lost", "error", err)
+			s.finish(err)
+			return
+		case errors.Is(err, ErrSessionNotFound):
+			failures++
+			reacquire = true
+			// The first time, acquire again at once: the server most
+			// likely restarted or lost its data, and the seat is free.
+			wait = 0
+			if failures > 1 {
+				wait = s.c.backoff(failures - 1)
+			}
+		default:
+			failures++
+			wait = s.c.retryDelay(err, failures)
+		}
+		s.c.log.Log(ctx, failureLevel(err), "license: keeping the seat failed; retrying",
+			"error", err, "attempt", failures, "retry_in", wait, "valid", s.Valid())
+		s.mu.Lock()
+		s.lastErr = err
+		s.notifyLocked()
+		s.mu.Unlock()
+		t.Reset(wait)
+	}
+}
+
+// heartbeatWait is the wait before the next heartbeat: the server's
+// interval, never more than half of what is left of the lease, ±10%.
+func (s *Seat) heartbeatWait(interval time.Duration) time.Duration {
+	s.mu.Lock()
+	left := s.claims.ExpiresAt.Sub(s.c.now())
+	s.mu.Unlock()
+	d := interval
+	if d <= 0 {
+		d = left / 3
+	}
+	if d > left/2 {
+		d = left / 2
+	}
+	d = max(d, minHeartbeat)
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// failureLevel logs a rejected lease louder than an outage: it means a
+// misconfiguration or an attack, not bad weather.
+func failureLevel(err error) slog.Level {
+	if errors.Is(err, ErrInvalidLease) {
+		return slog.LevelError
+	}
+	return slog.LevelWarn
+}
