@@ -2,8 +2,9 @@
 -- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users
 -- ARGV: 1 session token
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
--- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint} (what a
--- signed lease names).
+-- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint, per_user}
+-- (what a signed lease names; with per-user leasing one session may be held
+-- from several workstations, so the lease names the one heartbeating).
 local meta, live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token = ARGV[1]
 
@@ -18,7 +19,7 @@ if tonumber(score) <= now then
   return {'not_found'}
 end
 
-local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant')
+local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu')
 if not m[1] then return {'no_meta'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
@@ -31,4 +32,4 @@ redis.call('ZADD', live, 'XX', expiry, token)
 local fp = ''
 local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
 if ok and type(doc) == 'table' and doc.fp then fp = doc.fp end
-return {'ok', expiry, ttl, m[5] or '', fp}
+return {'ok', expiry, ttl, m[5] or '', fp, tonumber(m[6] or '0')}

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/lease"
 )
 
 func TestLicensePolicy(t *testing.T) {
@@ -82,6 +83,29 @@ func TestLicensePolicy(t *testing.T) {
 		}
 		a.expect(acquireAs(key, bob, "laptop", nil), 200, "")
 		a.expect(acquireAs(key, "", "x", map[string]any{"user": "carol"}), 409, "no_seats_available")
+		// One person's session held from two machines: each heartbeat's
+		// lease names the machine asking.
+		v, err := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fp := range []string{"desktop", "laptop"} {
+			hb := a.expect(a.call("POST", "/v1/heartbeat", "", map[string]any{"session_id": g1.str("session_id"), "fingerprint": fp}), 200, "")
+			if c, err := v.Verify(hb.str("lease"), time.Now()); err != nil || c.Fingerprint != fp {
+				t.Fatalf("per-user heartbeat from %s: lease for %q, %v", fp, c.Fingerprint, err)
+			}
+		}
+	})
+	t.Run("per_fingerprint leases name the session's workstation", func(t *testing.T) {
+		a := *a
+		a.t = t
+		_, key := a.license(tenant, nil)
+		sid := a.expect(acquireAs(key, "", "laptop", nil), 200, "").str("session_id")
+		v, _ := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+		hb := a.expect(a.call("POST", "/v1/heartbeat", "", map[string]any{"session_id": sid, "fingerprint": "elsewhere"}), 200, "")
+		if c, err := v.Verify(hb.str("lease"), time.Now()); err != nil || c.Fingerprint != "laptop" {
+			t.Fatalf("lease for %q, %v", c.Fingerprint, err)
+		}
 	})
 	t.Run("policy changes apply to the next acquire", func(t *testing.T) {
 		a := *a

@@ -35,6 +35,10 @@ type handler struct {
 
 type request struct {
 	SessionID string `json:"session_id"`
+	// Fingerprint is the heartbeating workstation. With per-user leasing a
+	// person's one session may be held from several machines, and the lease
+	// names the one asking; otherwise the lease names the session's own.
+	Fingerprint string `json:"fingerprint"`
 }
 
 type response struct {
@@ -55,8 +59,12 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, apierror.Seats(err))
 		return
 	}
+	fp := g.Fingerprint
+	if g.PerUser && req.Fingerprint != "" {
+		fp = req.Fingerprint
+	}
 	signed, err := h.signer.Lease(lease.Claims{SessionID: g.SessionID, LicenseID: g.LicenseID, TenantID: g.TenantID,
-		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt})
+		Fingerprint: fp, ExpiresAt: g.ExpiresAt})
 	if err != nil {
 		httpjson.WriteError(w, r, apierror.CannotSign(err))
 		return
@@ -73,5 +81,6 @@ func decode(w http.ResponseWriter, r *http.Request, req *request) error {
 	if err := httpjson.Decode(w, r, req); err != nil {
 		return err
 	}
-	return httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128))
+	return httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128),
+		httpjson.Text("fingerprint", req.Fingerprint, false, 256))
 }

@@ -53,6 +53,9 @@ type seatResponse struct {
 
 type sessionRequest struct {
 	SessionID string `json:"session_id"`
+	// Fingerprint is sent on heartbeats: with per-user leasing the server
+	// signs the lease for the workstation asking.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // acquire asks for a seat. On ErrInvalidLease the unverified answer is
@@ -80,7 +83,7 @@ func (c *client) acquire(ctx context.Context) (grant, seatResponse, error) {
 // heartbeat extends a session.
 func (c *client) heartbeat(ctx context.Context, sessionID string) (grant, error) {
 	var resp seatResponse
-	if err := c.post(ctx, "/v1/heartbeat", "", sessionRequest{SessionID: sessionID}, &resp); err != nil {
+	if err := c.post(ctx, "/v1/heartbeat", "", sessionRequest{SessionID: sessionID, Fingerprint: c.fingerprint}, &resp); err != nil {
 		return grant{}, err
 	}
 	if resp.SessionID != sessionID {

@@ -120,11 +120,14 @@ type Grant struct {
 	LicenseID   string
 	TenantID    string // of the license
 	Fingerprint string
-	ExpiresAt   time.Time
-	LeaseTTL    time.Duration
-	SeatsUsed   int
-	SeatsTotal  int
-	Resumed     bool // the workstation already held this session
+	// PerUser: the license leases per person, so one session may be held
+	// from several workstations (heartbeat only).
+	PerUser    bool
+	ExpiresAt  time.Time
+	LeaseTTL   time.Duration
+	SeatsUsed  int
+	SeatsTotal int
+	Resumed    bool // the workstation already held this session
 }
 
 // AcquireRequest names a license by id and the hash of the key presented.
@@ -217,6 +220,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 			LeaseTTL:    time.Duration(res.int(2)) * time.Second,
 			TenantID:    res.str(3),
 			Fingerprint: res.str(4),
+			PerUser:     res.int(5) == 1,
 		}, res.err
 	case "not_found":
 		return Grant{}, ErrSessionNotFound
