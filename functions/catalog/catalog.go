@@ -32,6 +32,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/rootkey"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
@@ -201,7 +202,7 @@ func Root(ctx context.Context, cfg config.Signing, logger *slog.Logger) (rootkey
 		if err != nil {
 			return nil, fmt.Errorf("connecting to Cloud KMS: %w", err)
 		}
-		return rootkey.NewKMS(ctx, client, rootkey.KMSConfig{SigningVersion: cfg.KMSKeyVersion, TrustedVersions: cfg.KMSTrustedVersions})
+		return kmsroot.New(ctx, client, kmsroot.Config{SigningVersion: cfg.KMSKeyVersion, TrustedVersions: cfg.KMSTrustedVersions})
 	case cfg.LocalKeyPEM != "":
 		return rootkey.NewLocal([]byte(cfg.LocalKeyPEM))
 	}

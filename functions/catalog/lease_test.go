@@ -22,8 +22,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/logging"
-	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -143,7 +143,7 @@ func TestNoKMSCallsOnTheHotPath(t *testing.T) {
 	fake := kmsfake.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	root, err := rootkey.NewKMS(ctx, fake.Client(t), rootkey.KMSConfig{SigningVersion: fake.VersionName()})
+	root, err := kmsroot.New(ctx, fake.Client(t), kmsroot.Config{SigningVersion: fake.VersionName()})
 	if err != nil {
 		t.Fatal(err)
 	}

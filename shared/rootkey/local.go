@@ -80,7 +80,7 @@ func GenerateLocal() (*Local, error) {
 }
 
 func newLocal(key *rsa.PrivateKey) (*Local, error) {
-	if err := checkBits(&key.PublicKey); err != nil {
+	if err := CheckBits(&key.PublicKey); err != nil {
 		return nil, fmt.Errorf("local root key: %w", err)
 	}
 	key.Precompute()
@@ -103,7 +103,7 @@ func (l *Local) Trust(pubs ...*rsa.PublicKey) error {
 		if pub == nil {
 			return fmt.Errorf("trusting local root key %d: nil key", i)
 		}
-		if err := checkBits(pub); err != nil {
+		if err := CheckBits(pub); err != nil {
 			return fmt.Errorf("trusting local root key %d: %w", i, err)
 		}
 		kid := Thumbprint(pub)
@@ -136,7 +136,8 @@ func (l *Local) PublicKeys(context.Context) ([]PublicKey, error) {
 	return append([]PublicKey(nil), l.keys...), nil
 }
 
-func checkBits(pub *rsa.PublicKey) error {
+// CheckBits checks a root key has the size the service requires.
+func CheckBits(pub *rsa.PublicKey) error {
 	if n := pub.N.BitLen(); n != keyBits {
 		return fmt.Errorf("RSA key is %d bits, want %d", n, keyBits)
 	}

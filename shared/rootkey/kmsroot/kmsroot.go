@@ -1,4 +1,7 @@
-package rootkey
+// Package kmsroot is the production root key: an RSA-4096 asymmetric signing
+// key in Cloud KMS. It is apart from package rootkey so that what clients
+// import to verify leases does not pull in the Cloud KMS client.
+package kmsroot
 
 import (
 	"bytes"
@@ -16,6 +19,8 @@ import (
 	kms "cloud.google.com/go/kms/apiv1"
 	"cloud.google.com/go/kms/apiv1/kmspb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/coditect-ai/license-server/shared/rootkey"
 )
 
 // ErrIntegrity reports a Cloud KMS response that failed an integrity check
@@ -30,8 +35,8 @@ var ErrIntegrity = errors.New("cloud KMS response failed its integrity check")
 // retried by the client library itself.
 const integrityAttempts = 3
 
-// KMSConfig names the Cloud KMS key versions of the root key.
-type KMSConfig struct {
+// Config names the Cloud KMS key versions of the root key.
+type Config struct {
 	// SigningVersion signs: the full resource name
 	// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V
 	// of an RSA_SIGN_PKCS1_4096_SHA256 key version.
@@ -42,20 +47,20 @@ type KMSConfig struct {
 }
 
 // KMS is a Root whose private key never leaves Cloud KMS. Public keys are
-// fetched once by NewKMS: a key version's public key never changes.
+// fetched once by New: a key version's public key never changes.
 type KMS struct {
 	client     *kms.KeyManagementClient
 	signing    string
 	signingKey *rsa.PublicKey
-	keys       []PublicKey // signing version first, then TrustedVersions in order
+	keys       []rootkey.PublicKey // signing version first, then TrustedVersions in order
 }
 
-var _ Root = (*KMS)(nil)
+var _ rootkey.Root = (*KMS)(nil)
 
-// NewKMS fetches and checks the public key of every configured version: each
+// New fetches and checks the public key of every configured version: each
 // must be an RSA_SIGN_PKCS1_4096_SHA256 version whose PEM arrives intact.
 // The client stays owned by the caller, who closes it after the KMS is done.
-func NewKMS(ctx context.Context, client *kms.KeyManagementClient, cfg KMSConfig) (*KMS, error) {
+func New(ctx context.Context, client *kms.KeyManagementClient, cfg Config) (*KMS, error) {
 	if client == nil {
 		return nil, errors.New("kms root key: nil KeyManagementClient")
 	}
@@ -78,12 +83,12 @@ func NewKMS(ctx context.Context, client *kms.KeyManagementClient, cfg KMSConfig)
 		if err != nil {
 			return nil, fmt.Errorf("kms root key: %w", err)
 		}
-		kid := Thumbprint(pub)
+		kid := rootkey.Thumbprint(pub)
 		if other, ok := kids[kid]; ok {
 			return nil, fmt.Errorf("kms root key: versions %q and %q have the same public key", other, name)
 		}
 		kids[kid] = name
-		k.keys = append(k.keys, PublicKey{KID: kid, Key: pub})
+		k.keys = append(k.keys, rootkey.PublicKey{KID: kid, Key: pub})
 	}
 	k.signingKey = k.keys[0].Key
 	return k, nil
@@ -127,7 +132,7 @@ func fetchPublicKey(ctx context.Context, client *kms.KeyManagementClient, name s
 	if !ok {
 		return nil, fmt.Errorf("public key of %s is %T, want an RSA key", name, parsed)
 	}
-	if err := checkBits(pub); err != nil {
+	if err := rootkey.CheckBits(pub); err != nil {
 		return nil, fmt.Errorf("public key of %s: %w", name, err)
 	}
 	return pub, nil
@@ -186,8 +191,8 @@ func (k *KMS) Sign(ctx context.Context, signingInput []byte) (string, []byte, er
 }
 
 // PublicKeys lists the signing version's key, then TrustedVersions' in order.
-func (k *KMS) PublicKeys(context.Context) ([]PublicKey, error) {
-	return append([]PublicKey(nil), k.keys...), nil
+func (k *KMS) PublicKeys(context.Context) ([]rootkey.PublicKey, error) {
+	return append([]rootkey.PublicKey(nil), k.keys...), nil
 }
 
 // callErr is the error to report for a failed KMS call: the context's own

@@ -1,4 +1,4 @@
-package rootkey
+package kmsroot
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
 )
 
@@ -16,7 +17,7 @@ import (
 func newKMS(t *testing.T) (*kmsfake.Server, *KMS) {
 	t.Helper()
 	fake := kmsfake.Start(t)
-	k, err := NewKMS(t.Context(), fake.Client(t), KMSConfig{SigningVersion: fake.VersionName()})
+	k, err := New(t.Context(), fake.Client(t), Config{SigningVersion: fake.VersionName()})
 	if err != nil {
 		t.Fatalf("NewKMS: %v", err)
 	}
@@ -37,7 +38,7 @@ func TestKMSSign(t *testing.T) {
 	if err := rsa.VerifyPKCS1v15(fake.PublicKey(), crypto.SHA256, digest[:], sig); err != nil {
 		t.Errorf("signature does not verify under the version's key: %v", err)
 	}
-	if want := Thumbprint(fake.PublicKey()); kid != want {
+	if want := rootkey.Thumbprint(fake.PublicKey()); kid != want {
 		t.Errorf("kid = %q, want %q", kid, want)
 	}
 	if got := fake.Signs(); got != 1 {
@@ -104,7 +105,7 @@ func TestKMSSignFaults(t *testing.T) {
 					t.Fatalf("Sign: %v", err)
 				}
 				digest := sha256.Sum256(input)
-				if rsa.VerifyPKCS1v15(fake.PublicKey(), crypto.SHA256, digest[:], sig) != nil || kid != Thumbprint(fake.PublicKey()) {
+				if rsa.VerifyPKCS1v15(fake.PublicKey(), crypto.SHA256, digest[:], sig) != nil || kid != rootkey.Thumbprint(fake.PublicKey()) {
 					t.Error("signature after a retry does not verify")
 				}
 				return
@@ -167,7 +168,7 @@ func TestNewKMSPublicKeyFaults(t *testing.T) {
 			t.Parallel()
 			fake := kmsfake.Start(t)
 			fake.SetPublicKeyFault(fake.VersionName(), tc.fault)
-			k, err := NewKMS(t.Context(), fake.Client(t), KMSConfig{SigningVersion: fake.VersionName()})
+			k, err := New(t.Context(), fake.Client(t), Config{SigningVersion: fake.VersionName()})
 			if err == nil {
 				t.Fatalf("NewKMS succeeded (%v), want an error mentioning %q", k, tc.wantErr)
 			}
@@ -188,24 +189,24 @@ func TestNewKMSConfig(t *testing.T) {
 	v1 := fake.VersionName()
 	tests := []struct {
 		name    string
-		cfg     KMSConfig
+		cfg     Config
 		wantErr string
 	}{
-		{"empty", KMSConfig{}, "not a crypto key version name"},
-		{"key not version", KMSConfig{SigningVersion: kmsfake.CryptoKey}, "not a crypto key version name"},
-		{"bad trusted", KMSConfig{SigningVersion: v1, TrustedVersions: []string{"projects/p"}}, "not a crypto key version name"},
-		{"duplicate", KMSConfig{SigningVersion: v1, TrustedVersions: []string{v1}}, "configured twice"},
-		{"unknown version", KMSConfig{SigningVersion: kmsfake.CryptoKey + "/cryptoKeyVersions/77"}, "NotFound"},
+		{"empty", Config{}, "not a crypto key version name"},
+		{"key not version", Config{SigningVersion: kmsfake.CryptoKey}, "not a crypto key version name"},
+		{"bad trusted", Config{SigningVersion: v1, TrustedVersions: []string{"projects/p"}}, "not a crypto key version name"},
+		{"duplicate", Config{SigningVersion: v1, TrustedVersions: []string{v1}}, "configured twice"},
+		{"unknown version", Config{SigningVersion: kmsfake.CryptoKey + "/cryptoKeyVersions/77"}, "NotFound"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := NewKMS(t.Context(), client, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if _, err := New(t.Context(), client, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("NewKMS error = %v, want it to mention %q", err, tc.wantErr)
 			}
 		})
 	}
-	if _, err := NewKMS(t.Context(), nil, KMSConfig{SigningVersion: v1}); err == nil {
+	if _, err := New(t.Context(), nil, Config{SigningVersion: v1}); err == nil {
 		t.Error("NewKMS with a nil client succeeded")
 	}
 }
@@ -219,7 +220,7 @@ func TestKMSTrustedVersions(t *testing.T) {
 	v3 := fake.AddVersion(t)
 
 	// v2 signs after a rotation; v3 and v1 stay trusted, listed in config order.
-	k, err := NewKMS(ctx, fake.Client(t), KMSConfig{SigningVersion: v2, TrustedVersions: []string{v3, v1}})
+	k, err := New(ctx, fake.Client(t), Config{SigningVersion: v2, TrustedVersions: []string{v3, v1}})
 	if err != nil {
 		t.Fatalf("NewKMS: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestKMSTrustedVersions(t *testing.T) {
 	}
 	for i, name := range want {
 		pub := fake.VersionPublicKey(name)
-		if !pubs[i].Key.Equal(pub) || pubs[i].KID != Thumbprint(pub) {
+		if !pubs[i].Key.Equal(pub) || pubs[i].KID != rootkey.Thumbprint(pub) {
 			t.Errorf("PublicKeys[%d] is not %s's key", i, name)
 		}
 	}
@@ -252,15 +253,12 @@ func TestKMSTrustedVersions(t *testing.T) {
 	}
 
 	// Returned slices are copies.
-	pubs[0] = PublicKey{}
+	pubs[0] = rootkey.PublicKey{}
 	again, _ := k.PublicKeys(ctx)
 	if again[0].KID != kid {
 		t.Error("PublicKeys returned the KMS's own slice")
 	}
 }
 
-// Root's contract holds for both backends.
-var (
-	_ Root = (*KMS)(nil)
-	_ Root = (*Local)(nil)
-)
+// The KMS backend is a rootkey.Root.
+var _ rootkey.Root = (*KMS)(nil)
