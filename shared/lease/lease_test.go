@@ -248,3 +248,54 @@ func TestRunRenewsBeforeExpiry(t *testing.T) {
 		t.Fatalf("delegations after renewal = %d", len(d))
 	}
 }
+
+// flakyRoot fails its signatures while broken is set.
+type flakyRoot struct {
+	*testRoot
+	broken atomic.Bool
+}
+
+func (f *flakyRoot) Sign(ctx context.Context, input []byte) (string, []byte, error) {
+	if f.broken.Load() {
+		return "", nil, errors.New("kms unavailable")
+	}
+	return f.testRoot.Sign(ctx, input)
+}
+
+// TestFailedRenewalKeepsServing: while the root cannot sign, the instance
+// keeps signing leases with the delegation it has, and Run retries.
+func TestFailedRenewalKeepsServing(t *testing.T) {
+	t.Parallel()
+	root, _ := testRoots(t)
+	f := &flakyRoot{testRoot: root}
+	s := newSigner(t, f, Options{Lifetime: 3 * time.Second})
+	first := s.Delegations()[0]
+	f.broken.Store(true)
+	if err := s.Renew(context.Background()); err == nil {
+		t.Fatal("renewal with a broken root succeeded")
+	}
+	c := claims
+	c.ExpiresAt = time.Now().Add(time.Second)
+	tok, err := s.Lease(c)
+	if err != nil {
+		t.Fatalf("signing after a failed renewal: %v", err)
+	}
+	if _, err := root.verifier().Verify(tok, time.Now()); err != nil || s.Delegations()[0] != first {
+		t.Fatalf("lease after a failed renewal: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx, slog.New(slog.DiscardHandler), 20*time.Millisecond)
+	time.Sleep(2 * time.Second) // past half-life: Run is retrying against the broken root
+	if s.Delegations()[0] != first {
+		t.Fatal("a delegation appeared while the root was broken")
+	}
+	f.broken.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Delegations()[0] == first {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not renew once the root recovered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
