@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
@@ -27,21 +26,7 @@ const (
 	testIssuer = "https://api.test"
 )
 
-// The root key is RSA-4096, slow to make: one for the whole test binary.
-var (
-	rootOnce sync.Once
-	root     *rootkey.Local
-	rootErr  error
-)
-
-func testRoot(t *testing.T) *rootkey.Local {
-	t.Helper()
-	rootOnce.Do(func() { root, rootErr = rootkey.GenerateLocal() })
-	if rootErr != nil {
-		t.Fatal(rootErr)
-	}
-	return root
-}
+func testRoot(t *testing.T) *rootkey.Local { return testenv.Root(t) }
 
 // api is every function on one httptest server, on real Redis and a fresh
 // PostgreSQL database, as the local server runs them.
@@ -58,12 +43,7 @@ func (a *api) logs() string { return a.log.String() }
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
+	b, prefix := testenv.Backend(t)
 	a := serve(t, b)
 	a.prefix = prefix
 	return a

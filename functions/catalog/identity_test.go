@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/jwtauth"
 	"github.com/coditect-ai/license-server/shared/testenv"
@@ -111,12 +109,7 @@ func (p *idp) token(t *testing.T, claims jwt.MapClaims, mod ...func(*jwt.Token))
 // given rate limits.
 func newIdentityAPI(t *testing.T, p *idp, limits config.RateLimit) *api {
 	t.Helper()
-	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
+	b, prefix := testenv.Backend(t)
 	var a *api
 	if p != nil {
 		a = serveWith(t, b, p.verifier(t), limits)

@@ -18,7 +18,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
-	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -147,12 +146,7 @@ func TestNoKMSCallsOnTheHotPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
+	b, _ := testenv.Backend(t)
 	authn, err := catalog.Authenticator(b, adminToken, nil, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)

@@ -68,12 +68,7 @@ func (in *instance) halt() {
 // license is suspended, and releases on Close.
 func TestSDKEndToEnd(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
+	b, _ := testenv.Backend(t)
 	in := &instance{t: t, addr: "127.0.0.1:0", b: b}
 	in.start()
 	t.Cleanup(in.halt)

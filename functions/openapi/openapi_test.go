@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,9 +18,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/functions/openapi"
-	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
-	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -141,39 +138,18 @@ func isError(s *openapi3.SchemaRef) bool {
 	return true
 }
 
-// The root key is RSA-4096, slow to make: one for the whole test binary.
-var (
-	rootOnce sync.Once
-	root     *rootkey.Local
-	rootErr  error
-)
-
-func testRoot(t *testing.T) *rootkey.Local {
-	t.Helper()
-	rootOnce.Do(func() { root, rootErr = rootkey.GenerateLocal() })
-	if rootErr != nil {
-		t.Fatal(rootErr)
-	}
-	return root
-}
-
 // server serves every function and the OpenAPI function, as the local
 // server does, on real Redis and a fresh PostgreSQL database.
 func server(t *testing.T) (*httptest.Server, []route.Function) {
 	t.Helper()
-	rdb, prefix := testenv.Redis(t)
-	b, err := backend.New(rdb, testenv.Postgres(t), prefix, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
+	b, _ := testenv.Backend(t)
 	authn, err := catalog.Authenticator(b, adminToken, nil, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := catalog.All(ctx, catalog.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: "https://api.test",
+	fns, err := catalog.All(ctx, catalog.Deps{Backend: b, Authn: authn, Root: testenv.Root(t), Issuer: "https://api.test",
 		Logger: slog.New(slog.DiscardHandler)}, "")
 	if err != nil {
 		t.Fatal(err)
