@@ -3,6 +3,7 @@ package license_test
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -78,6 +79,7 @@ const (
 	leaseHS256         = "alg HS256 keyed with the root public key"
 	leaseNone          = "alg none"
 	leaseRootRS256     = "alg RS256 by the root key itself, no delegation"
+	leaseOldDelegation = "delegation expired (lease still within its own exp)"
 	leaseExpiredLeeway = "expired within the verifier's leeway"
 	leaseExpired       = "expired long ago"
 	leaseGarbage       = "garbage"
@@ -416,6 +418,37 @@ func (f *fakeAPI) lease(kind string, c lease.Claims) string {
 			t.Error(err)
 		}
 		return s
+	case leaseOldDelegation:
+		// A delegation the pinned root really signed, which ended an hour
+		// ago; the lease was issued within it and claims a future exp.
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Error(err)
+		}
+		x := b64.EncodeToString(pub)
+		sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
+		dkid := b64.EncodeToString(sum[:])
+		past := time.Now().Add(-2 * time.Hour)
+		d := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": testIssuer, "sub": dkid,
+			"jwk": map[string]string{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": dkid},
+			"iat": past.Unix(), "nbf": past.Unix(), "exp": past.Add(time.Hour).Unix()})
+		d.Header["kid"] = pinned.kid
+		dlg, err := d.SignedString(pinned.key)
+		if err != nil {
+			t.Error(err)
+		}
+		old := jwt.MapClaims{}
+		for k, v := range mapClaims {
+			old[k] = v
+		}
+		old["iat"] = past.Add(30 * time.Minute).Unix()
+		l := jwt.NewWithClaims(jwt.SigningMethodEdDSA, old)
+		l.Header["typ"], l.Header["kid"], l.Header["dlg"] = lease.Type, dkid, dlg
+		tok, err := l.SignedString(priv)
+		if err != nil {
+			t.Error(err)
+		}
+		return tok
 	case leaseExpiredLeeway:
 		c.ExpiresAt = time.Now().Add(-5 * time.Second)
 		return sign(f.signer, c)

@@ -81,7 +81,7 @@ func TestAcquireAndHeartbeatsRenewTheLease(t *testing.T) {
 // badLeaseKinds are the leases the SDK must refuse, wherever they come from.
 var badLeaseKinds = []string{
 	leaseTampered, leaseBadSignature, leaseUnpinnedRoot, leaseOtherIssuer, leaseOtherSession,
-	leaseOtherLicense, leaseOtherFP, leaseHS256, leaseNone, leaseRootRS256, leaseExpiredLeeway,
+	leaseOtherLicense, leaseOtherFP, leaseHS256, leaseNone, leaseRootRS256, leaseOldDelegation, leaseExpiredLeeway,
 	leaseExpired, leaseGarbage, leaseEmpty, answerOtherSession,
 }
 
