@@ -6,6 +6,8 @@ package catalog
 
 import (
 	"context"
+	"os"
+	"strings"
 
 	"fmt"
 	"log/slog"
@@ -203,8 +205,15 @@ func Root(ctx context.Context, cfg config.Signing, logger *slog.Logger) (rootkey
 			return nil, fmt.Errorf("connecting to Cloud KMS: %w", err)
 		}
 		return kmsroot.New(ctx, client, kmsroot.Config{SigningVersion: cfg.KMSKeyVersion, TrustedVersions: cfg.KMSTrustedVersions})
-	case cfg.LocalKeyPEM != "":
+	case strings.HasPrefix(strings.TrimSpace(cfg.LocalKeyPEM), "-----BEGIN"):
 		return rootkey.NewLocal([]byte(cfg.LocalKeyPEM))
+	case cfg.LocalKeyPEM != "":
+		// Not PEM text: the path of a PEM file (e.g. a mounted secret).
+		pemBytes, err := os.ReadFile(cfg.LocalKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("reading SIGNING_LOCAL_KEY_PEM file: %w", err)
+		}
+		return rootkey.NewLocal(pemBytes)
 	}
 	logger.Warn("no SIGNING_KMS_KEY_VERSION or SIGNING_LOCAL_KEY_PEM: generating a root key for this process only")
 	return rootkey.GenerateLocal()

@@ -59,9 +59,10 @@ type Signing struct {
 	// KMSTrustedVersions are further versions clients still trust
 	// (SIGNING_KMS_TRUSTED_VERSIONS, comma-separated), for rotation.
 	KMSTrustedVersions []string
-	// LocalKeyPEM is a local RSA-4096 private key (SIGNING_LOCAL_KEY_PEM,
-	// usually a secret:// reference) used when no KMS key is set; without
-	// either, a key is generated at start (development only).
+	// LocalKeyPEM is a local RSA-4096 private key (SIGNING_LOCAL_KEY_PEM:
+	// the PEM text, often a secret:// reference, or the path of a PEM file)
+	// used when no KMS key is set; without either, a key is generated at
+	// start (development only).
 	LocalKeyPEM string
 	// Issuer names this service in leases and certificates (LEASE_ISSUER).
 	Issuer string
