@@ -12,6 +12,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/tenants"
 )
@@ -24,10 +25,10 @@ func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.S
 	if authn == nil || store == nil || tenantStore == nil {
 		return route.Function{}, errors.New("apikeys: missing dependency")
 	}
-	h := &handler{store: store, tenants: tenantStore}
+	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  h.list,
+			http.MethodGet:  resource.List(tenantStore, "api_keys", store.List),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys/{key_id}", Methods: authn.RequireAll(route.Methods{
@@ -36,10 +37,7 @@ func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.S
 	}}, nil
 }
 
-type handler struct {
-	store   *apikeys.Store
-	tenants *tenants.Store
-}
+type handler struct{ store *apikeys.Store }
 
 type createRequest struct {
 	Name string `json:"name"`
@@ -81,29 +79,6 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/tenants/"+tenantID+"/api-keys/"+k.ID)
 	httpjson.Write(w, http.StatusCreated, created{Key: k, Secret: secret})
-}
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	tenantID, _, err := auth.Tenant(r, auth.Admin)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	page, err := httpjson.Page(r)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	all, next, err := h.store.List(r.Context(), tenantID, page)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	httpjson.List(w, "api_keys", all, next)
 }
 
 func (h *handler) revoke(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/repositories"
+	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/tenants"
 )
@@ -25,10 +26,10 @@ func New(authn *auth.Authenticator, store *repositories.Store, tenantStore *tena
 	if authn == nil || store == nil || tenantStore == nil {
 		return route.Function{}, errors.New("repositories: missing dependency")
 	}
-	h := &handler{store: store, tenants: tenantStore}
+	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/repositories", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  h.list,
+			http.MethodGet:  resource.List(tenantStore, "repositories", store.List),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/repositories/{repository_id}", Methods: authn.RequireAll(route.Methods{
@@ -39,10 +40,7 @@ func New(authn *auth.Authenticator, store *repositories.Store, tenantStore *tena
 	}}, nil
 }
 
-type handler struct {
-	store   *repositories.Store
-	tenants *tenants.Store
-}
+type handler struct{ store *repositories.Store }
 
 type body struct {
 	Name          *string `json:"name"`
@@ -128,29 +126,6 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/tenants/"+tenantID+"/repositories/"+repo.ID)
 	httpjson.Write(w, http.StatusCreated, repo)
-}
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	tenantID, _, err := auth.Tenant(r, auth.Admin)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	page, err := httpjson.Page(r)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	all, next, err := h.store.List(r.Context(), tenantID, page)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	httpjson.List(w, "repositories", all, next)
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {

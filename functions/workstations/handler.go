@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
@@ -29,10 +30,10 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 	if authn == nil || store == nil || licenseStore == nil || tenantStore == nil || engine == nil {
 		return route.Function{}, errors.New("workstations: missing dependency")
 	}
-	h := &handler{store: store, licenses: licenseStore, tenants: tenantStore, engine: engine}
+	h := &handler{store: store, licenses: licenseStore, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/workstations", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet: h.list,
+			http.MethodGet: resource.List(tenantStore, "workstations", h.list),
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/workstations/{workstation_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:   h.get,
@@ -44,7 +45,6 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 type handler struct {
 	store    *workstations.Store
 	licenses *licenses.Store
-	tenants  *tenants.Store
 	engine   *seats.Engine
 }
 
@@ -63,36 +63,21 @@ func (h *handler) ids(r *http.Request) (string, string, error) {
 	return tenantID, id, err
 }
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	tenantID, _, err := auth.Tenant(r, auth.Admin)
+// list is a page of workstations, each with its live sessions.
+func (h *handler) list(ctx context.Context, tenantID string, page database.Page) ([]view, string, error) {
+	all, next, err := h.store.List(ctx, tenantID, page)
 	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
+		return nil, "", err
 	}
-	page, err := httpjson.Page(r)
+	live, err := h.liveSessions(ctx, tenantID)
 	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	all, next, err := h.store.List(r.Context(), tenantID, page)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	live, err := h.liveSessions(r.Context(), tenantID)
-	if err != nil {
-		httpjson.WriteError(w, r, err)
-		return
+		return nil, "", err
 	}
 	out := make([]view, len(all))
 	for i, ws := range all {
 		out[i] = view{Workstation: ws, Sessions: apierror.Sessions(live[ws.Fingerprint])}
 	}
-	httpjson.List(w, "workstations", out, next)
+	return out, next, nil
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,49 @@
+// Package resource holds what the tenant-scoped resource functions (API
+// keys, workstations, repositories, audit) answer alike.
+package resource
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/coditect-ai/license-server/shared/apierror"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/tenants"
+)
+
+// Lister reads one page of a tenant's resources.
+type Lister[T any] func(ctx context.Context, tenantID string, p database.Page) ([]T, string, error)
+
+// List answers a list request: the caller must be an admin of the tenant,
+// the tenant must exist (else 404, not an empty list), and the page is
+// written as {"<name>": [...], "next_cursor": ...}.
+func List[T any](tenantStore *tenants.Store, name string, list Lister[T]) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tenantID, _, err := auth.Tenant(r, auth.Admin)
+		if err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		page, err := httpjson.Page(r)
+		if err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		if err := apierror.LiveTenant(r.Context(), tenantStore, tenantID); err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		items, next, err := list(r.Context(), tenantID, page)
+		if errors.Is(err, database.ErrBadCursor) {
+			err = httpjson.Invalid("cursor is not one this API gave out")
+		}
+		if err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		httpjson.List(w, name, items, next)
+	}
+}
