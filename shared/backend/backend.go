@@ -109,26 +109,27 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 	if c.URL == "" {
 		return nil, errors.New("no Redis URL")
 	}
+	// bound applies the per-call timeout and the password kept out of the URL.
+	bound := func(dial, read, write, pool *time.Duration, password *string) {
+		*dial, *read, *write, *pool = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		if c.Password != "" {
+			*password = c.Password
+		}
+	}
 	var rdb redis.UniversalClient
 	if c.Cluster {
 		opts, err := redis.ParseClusterURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
-		if c.Password != "" {
-			opts.Password = c.Password
-		}
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password)
 		rdb = redis.NewClusterClient(opts)
 	} else {
 		opts, err := redis.ParseURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = c.Timeout, c.Timeout, c.Timeout, c.Timeout
-		if c.Password != "" {
-			opts.Password = c.Password
-		}
+		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password)
 		rdb = redis.NewClient(opts)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -172,38 +172,24 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
-	tenantPath := s.url + "/v1/tenants/" + tenant["id"].(string)
-	s = start(t, bin, "APIKeys", env)
-	served["APIKeys"] = true
-	tenantPath = s.url + "/v1/tenants/" + tenant["id"].(string)
-	if status, body := call(t, "POST", tenantPath+"/api-keys", map[string]any{"name": "ci", "role": "member"}); status != 201 {
-		t.Fatalf("create api key: %d %v", status, body)
+	// The tenant-scoped resource functions, one call each.
+	for _, step := range []struct {
+		name, method, path string
+		body               any
+		want               int
+	}{
+		{"APIKeys", "POST", "/api-keys", map[string]any{"name": "ci", "role": "member"}, 201},
+		{"Workstations", "GET", "/workstations", nil, 200},
+		{"Repositories", "POST", "/repositories", map[string]any{"name": "w", "remote_url": "git@github.com:acme/w.git"}, 201},
+		{"Audit", "GET", "/audit", nil, 200},
+	} {
+		s = start(t, bin, step.name, env)
+		served[step.name] = true
+		if status, body := call(t, step.method, s.url+"/v1/tenants/"+tenant["id"].(string)+step.path, step.body); status != step.want {
+			t.Fatalf("%s %s: %d %v", step.method, step.path, status, body)
+		}
+		notMine(s, "/v1/acquire")
 	}
-	notMine(s, "/v1/acquire")
-
-	s = start(t, bin, "Workstations", env)
-	served["Workstations"] = true
-	tenantPath = s.url + "/v1/tenants/" + tenant["id"].(string)
-	if status, body := call(t, "GET", tenantPath+"/workstations", nil); status != 200 {
-		t.Fatalf("list workstations: %d %v", status, body)
-	}
-	notMine(s, "/v1/acquire")
-
-	s = start(t, bin, "Repositories", env)
-	served["Repositories"] = true
-	tenantPath = s.url + "/v1/tenants/" + tenant["id"].(string)
-	if status, body := call(t, "POST", tenantPath+"/repositories", map[string]any{"name": "w", "remote_url": "git@github.com:acme/w.git"}); status != 201 {
-		t.Fatalf("create repository: %d %v", status, body)
-	}
-	notMine(s, "/v1/acquire")
-
-	s = start(t, bin, "Audit", env)
-	served["Audit"] = true
-	tenantPath = s.url + "/v1/tenants/" + tenant["id"].(string)
-	if status, body := call(t, "GET", tenantPath+"/audit", nil); status != 200 {
-		t.Fatalf("audit: %d %v", status, body)
-	}
-	notMine(s, "/v1/acquire")
 
 	s = start(t, bin, "Keys", env)
 	served["Keys"] = true
