@@ -9,6 +9,7 @@
 --   info   hash  session token -> cjson {fp, lk, host, user, os, repo, at}
 --   users  hash  user -> space-separated session tokens (for per-user limits)
 --   blocked set  blocked workstation fingerprints
+--   events  stream the usage ledger: one entry per seat event (see record)
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
 -- session ends however skewed its own wall clock is.
@@ -26,29 +27,52 @@ local function without(list, token)
   return table.concat(out, ' ')
 end
 
--- Removes a session from every structure. The lease mapping is removed only
--- if it still points at this token, because a newer session may own it.
-local function drop_session(live, leases, info, users, token)
-  local raw = redis.call('HGET', info, token)
+-- Appends one event to the license's usage ledger: a stream in the same
+-- slot, written in the same atomic step as the seat change it records, so a
+-- change and its record exist together or not at all. A drain moves the
+-- stream into PostgreSQL. The session is named by a digest of its token: the
+-- token itself is a bearer credential and never leaves Redis.
+local function record(k, kind, token, at, ...)
+  local ref = ''
+  if token then ref = string.sub(redis.sha1hex(token), 1, 32) end
+  redis.call('XADD', k.events, '*', 't', kind, 's', ref, 'at', at, ...)
+end
+
+-- Removes a session from every structure and records why it ended (kind:
+-- released, expired or revoked; at: when, in ms). The lease mapping is
+-- removed only if it still points at this token, because a newer session
+-- may own it. k holds the license's keys: live, leases, info, users, events.
+local function drop_session(k, token, kind, at)
+  local raw = redis.call('HGET', k.info, token)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
     if ok and type(doc) == 'table' then
       local lk = doc.lk or doc.fp
-      if lk and redis.call('HGET', leases, lk) == token then
-        redis.call('HDEL', leases, lk)
+      if lk and redis.call('HGET', k.leases, lk) == token then
+        redis.call('HDEL', k.leases, lk)
       end
       if doc.user and doc.user ~= '' then
-        local rest = without(redis.call('HGET', users, doc.user), token)
+        local rest = without(redis.call('HGET', k.users, doc.user), token)
         if rest == '' then
-          redis.call('HDEL', users, doc.user)
+          redis.call('HDEL', k.users, doc.user)
         else
-          redis.call('HSET', users, doc.user, rest)
+          redis.call('HSET', k.users, doc.user, rest)
         end
       end
     end
-    redis.call('HDEL', info, token)
+    redis.call('HDEL', k.info, token)
   end
-  return redis.call('ZREM', live, token)
+  local removed = redis.call('ZREM', k.live, token)
+  if removed == 1 then record(k, kind, token, at) end
+  return removed
+end
+
+-- Ends a session found in live with expiry score: 'expired' at its expiry
+-- when that has passed, else kind at now.
+local function end_session(k, token, score, kind, now)
+  local s = tonumber(score)
+  if s <= now then return drop_session(k, token, 'expired', s) end
+  return drop_session(k, token, kind, now)
 end
 
 -- A license is usable when both it and its tenant are active and it has not

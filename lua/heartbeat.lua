@@ -1,11 +1,12 @@
 -- Extend a live session.
--- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users
+-- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users, 6 events
 -- ARGV: 1 session token
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
 -- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint, per_user}
 -- (what a signed lease names; with per-user leasing one session may be held
 -- from several workstations, so the lease names the one heartbeating).
 local meta, live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local k = {live = KEYS[2], leases = KEYS[3], info = KEYS[4], users = KEYS[5], events = KEYS[6]}
 local token = ARGV[1]
 
 local score = redis.call('ZSCORE', live, token)
@@ -15,7 +16,7 @@ local now = now_ms()
 -- An expired session is gone for good: a heartbeat must never revive it,
 -- because its seat may already belong to someone else.
 if tonumber(score) <= now then
-  drop_session(live, leases, info, users, token)
+  drop_session(k, token, 'expired', tonumber(score))
   return {'not_found'}
 end
 
@@ -23,7 +24,7 @@ local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant',
 if not m[1] then return {'no_meta'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
-  drop_session(live, leases, info, users, token)
+  drop_session(k, token, 'revoked', now)
   return {'inactive'}
 end
 

@@ -32,6 +32,12 @@ var sessions string
 //go:embed count.lua
 var count string
 
+//go:embed sweep.lua
+var sweep string
+
+//go:embed unlock.lua
+var unlock string
+
 // Script names, for error messages and metrics.
 const (
 	NameAcquire     = "acquire"
@@ -40,6 +46,8 @@ const (
 	NameSyncLicense = "sync_license"
 	NameSessions    = "sessions"
 	NameCount       = "count"
+	NameSweep       = "sweep"
+	NameUnlock      = "unlock"
 )
 
 // Source returns the complete source of every script by name.
@@ -51,5 +59,7 @@ func Source() map[string]string {
 		NameSyncLicense: common + syncLicense,
 		NameSessions:    common + sessions,
 		NameCount:       common + count,
+		NameSweep:       common + sweep,
+		NameUnlock:      unlock,
 	}
 }

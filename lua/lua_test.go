@@ -9,7 +9,8 @@ import (
 var (
 	keyAliases   = regexp.MustCompile(`local ([\w, ]+) = (KEYS\[\d\](?:, KEYS\[\d\])*)\n`)
 	redisCall    = regexp.MustCompile(`redis\.call\('(\w+)'(?:,\s*([^,)]+))?`)
-	dropSession  = regexp.MustCompile(`drop_session\(([^)]*)\)`)
+	keyTables    = regexp.MustCompile(`local (\w+) = \{((?:\w+ = KEYS\[\d\](?:, )?)+)\}\n`)
+	keyHelpers   = regexp.MustCompile(`(?:drop_session|end_session|record)\((\w+),`)
 	keylessCalls = map[string]bool{"TIME": true}
 )
 
@@ -39,13 +40,18 @@ func TestEveryKeyComesFromKEYS(t *testing.T) {
 				}
 			}
 		}
+		tables := map[string]bool{}
+		for _, m := range keyTables.FindAllStringSubmatch(body, -1) {
+			tables[m[1]] = true
+			for _, f := range strings.Split(m[2], ",") {
+				allowed[m[1]+"."+strings.TrimSpace(strings.SplitN(f, "=", 2)[0])] = true
+			}
+		}
 		check(name, body, allowed)
-		for _, m := range dropSession.FindAllStringSubmatch(body, -1) {
-			args := strings.Split(m[1], ",")
-			for _, a := range args[:4] {
-				if !allowed[strings.TrimSpace(a)] {
-					t.Errorf("%s: drop_session(%s): %s is not from KEYS", name, m[1], a)
-				}
+		// The prelude's helpers must only be handed a table built from KEYS.
+		for _, m := range keyHelpers.FindAllStringSubmatch(body, -1) {
+			if !tables[m[1]] {
+				t.Errorf("%s: %s: %s is not a table of KEYS", name, m[0], m[1])
 			}
 		}
 		if strings.Contains(body, "KEYS[") && strings.Contains(body, "..") &&
@@ -53,8 +59,8 @@ func TestEveryKeyComesFromKEYS(t *testing.T) {
 			t.Errorf("%s builds a key name from KEYS", name)
 		}
 	}
-	// The prelude's helper uses only its key parameters.
-	check := map[string]bool{"live": true, "leases": true, "info": true, "users": true}
+	// The prelude's helpers use only the keys in their key table.
+	check := map[string]bool{"k.live": true, "k.leases": true, "k.info": true, "k.users": true, "k.events": true}
 	for _, m := range redisCall.FindAllStringSubmatch(common, -1) {
 		if !keylessCalls[m[1]] && !check[strings.TrimSpace(m[2])] {
 			t.Errorf("common.lua: redis.call('%s', %s): key is not a key parameter", m[1], m[2])

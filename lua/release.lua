@@ -1,14 +1,16 @@
 -- End a session.
--- KEYS: 1 live, 2 leases, 3 info, 4 users
+-- KEYS: 1 live, 2 leases, 3 info, 4 users, 5 events
 -- ARGV: 1 session token
 -- Returns 1 when a live session was released, 0 when it was already gone
--- (unknown or expired; an expired leftover is cleaned up all the same).
-local live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- (unknown or expired; an expired leftover is cleaned up, and recorded as
+-- expired, all the same).
+local k = {live = KEYS[1], leases = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
 local token = ARGV[1]
 
-local score = redis.call('ZSCORE', live, token)
+local score = redis.call('ZSCORE', k.live, token)
 if not score then return 0 end
-local was_live = tonumber(score) > now_ms()
-drop_session(live, leases, info, users, token)
+local now = now_ms()
+local was_live = tonumber(score) > now
+end_session(k, token, score, 'released', now)
 if was_live then return 1 end
 return 0

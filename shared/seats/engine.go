@@ -106,13 +106,18 @@ func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error)
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
-type licenseKeys struct{ meta, live, leases, info, users, blocked string }
+type licenseKeys struct{ meta, live, leases, info, users, blocked, events string }
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
 	return licenseKeys{meta: base + "m", live: base + "l", leases: base + "f", info: base + "i",
-		users: base + "u", blocked: base + "b"}
+		users: base + "u", blocked: base + "b", events: base + "e"}
 }
+
+// registry is the set of every license whose metadata was ever written to
+// Redis: a superset of the licenses that can have sessions or ledger
+// entries, so the sweep finds them all without KEYS.
+func (e *Engine) registry() string { return e.prefix + "{registry}:licenses" }
 
 // Grant is a seat held by a session.
 type Grant struct {
@@ -154,7 +159,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
-		[]string{k.meta, k.live, k.leases, k.info, k.users, k.blocked},
+		[]string{k.meta, k.live, k.leases, k.info, k.users, k.blocked, k.events},
 		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant)
 	if err != nil {
 		return Grant{}, err
@@ -204,7 +209,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	}
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
-		[]string{k.meta, k.live, k.leases, k.info, k.users}, token)
+		[]string{k.meta, k.live, k.leases, k.info, k.users, k.events}, token)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -238,7 +243,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.leases, k.info, k.users}, token).Int()
+	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.leases, k.info, k.users, k.events}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -269,6 +274,11 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 	args := append([]any{l.Revision, len(fields)}, fields...)
 	for _, fp := range l.Blocked {
 		args = append(args, fp)
+	}
+	// Registered before the metadata exists, so no license can hold a
+	// session the sweep cannot find.
+	if err := e.rdb.SAdd(ctx, e.registry(), l.ID).Err(); err != nil {
+		return false, fmt.Errorf("register license %s: %w", l.ID, err)
 	}
 	k := e.keys(l.ID)
 	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()

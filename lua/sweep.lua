@@ -1,0 +1,16 @@
+-- Sweep a bounded batch of expired sessions of one license, recording each
+-- as expired at the moment its lease ran out.
+-- KEYS: 1 live, 2 leases, 3 info, 4 users, 5 events
+-- ARGV: 1 most sessions to drop in this call (keeps every call short)
+-- Returns {dropped, more (1 when expired sessions remain), ledger length}.
+local k = {live = KEYS[1], leases = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
+local limit = tonumber(ARGV[1])
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', k.live, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+local dropped = 0
+for i = 1, #dead, 2 do
+  dropped = dropped + drop_session(k, dead[i], 'expired', tonumber(dead[i + 1]))
+end
+local more = 0
+if #dead / 2 == limit and redis.call('ZCOUNT', k.live, '-inf', now) > 0 then more = 1 end
+return {dropped, more, redis.call('XLEN', k.events)}

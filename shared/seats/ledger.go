@@ -1,0 +1,150 @@
+package seats
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/lua"
+)
+
+// Seat event kinds, as the scripts record them in each license's ledger
+// stream.
+const (
+	EventAcquired = "acquired"
+	EventReleased = "released"
+	EventExpired  = "expired"
+	EventDenied   = "denied"
+	EventRevoked  = "revoked"
+)
+
+// Event is one entry of a license's usage ledger. ID is the Redis stream
+// entry id: unique within the license and increasing, so it is the key that
+// makes moving the entry to PostgreSQL idempotent.
+type Event struct {
+	LicenseID string
+	ID        string
+	Kind      string
+	// SessionRef names the session without being its (secret) token.
+	SessionRef  string
+	At          time.Time
+	Fingerprint string
+	User        string
+	Hostname    string
+	Repository  string
+	Reason      string // denied only: the refusal, e.g. no_seats
+}
+
+// Events reads up to count of the oldest ledger entries of a license.
+func (e *Engine) Events(ctx context.Context, licenseID string, count int64) ([]Event, error) {
+	msgs, err := e.rdb.XRangeN(ctx, e.keys(licenseID).events, "-", "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read ledger of %s: %w", licenseID, err)
+	}
+	out := make([]Event, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, decodeEvent(licenseID, m))
+	}
+	return out, nil
+}
+
+func decodeEvent(licenseID string, m redis.XMessage) Event {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	ev := Event{LicenseID: licenseID, ID: m.ID, Kind: str("t"), SessionRef: str("s"),
+		Fingerprint: str("fp"), User: str("u"), Hostname: str("h"), Repository: str("repo"), Reason: str("r")}
+	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
+		ev.At = time.UnixMilli(ms).UTC()
+	}
+	return ev
+}
+
+// Valid reports whether the entry is one the scripts write; anything else
+// cannot be stored and is dropped by the drain (with a log line).
+func (ev Event) Valid() bool {
+	switch ev.Kind {
+	case EventAcquired, EventReleased, EventExpired, EventRevoked:
+		return ev.SessionRef != "" && !ev.At.IsZero()
+	case EventDenied:
+		return !ev.At.IsZero()
+	}
+	return false
+}
+
+// TrimEvents removes a license's ledger entries up to and including
+// throughID, once they are safely in PostgreSQL. Entries appended since
+// have larger ids and stay.
+func (e *Engine) TrimEvents(ctx context.Context, licenseID, throughID string) error {
+	next, err := nextStreamID(throughID)
+	if err != nil {
+		return err
+	}
+	if err := e.rdb.XTrimMinID(ctx, e.keys(licenseID).events, next).Err(); err != nil {
+		return fmt.Errorf("trim ledger of %s: %w", licenseID, err)
+	}
+	return nil
+}
+
+// nextStreamID is the smallest stream id after id ("ms-seq").
+func nextStreamID(id string) (string, error) {
+	ms, seq, ok := strings.Cut(id, "-")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil {
+		return "", fmt.Errorf("bad stream id %q", id)
+	}
+	return ms + "-" + strconv.FormatUint(n+1, 10), nil
+}
+
+// SweepResult is what one sweep call did to one license.
+type SweepResult struct {
+	LicenseID string
+	Expired   int   // sessions dropped and recorded as expired
+	More      bool  // expired sessions remain: sweep the license again
+	Pending   int64 // ledger entries waiting to be drained
+}
+
+// Sweep drops up to limit expired sessions of each license, recording each
+// as expired at the moment its lease ran out. The calls are pipelined; each
+// is one short script, so no single Redis command runs long however many
+// sessions are dead.
+func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]SweepResult, error) {
+	script := e.scripts[lua.NameSweep]
+	if err := script.Load(ctx, e.rdb).Err(); err != nil {
+		return nil, fmt.Errorf("load sweep script: %w", err)
+	}
+	cmds := make([]*redis.Cmd, len(licenseIDs))
+	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range licenseIDs {
+			k := e.keys(id)
+			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.leases, k.info, k.users, k.events}, limit)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sweep script: %w", err)
+	}
+	out := make([]SweepResult, len(licenseIDs))
+	for i, id := range licenseIDs {
+		vals, err := cmds[i].Int64Slice()
+		if err != nil || len(vals) != 3 {
+			return nil, fmt.Errorf("sweep script on %s: unexpected reply %v: %w", id, vals, err)
+		}
+		out[i] = SweepResult{LicenseID: id, Expired: int(vals[0]), More: vals[1] == 1, Pending: vals[2]}
+	}
+	return out, nil
+}
+
+// ScanLicenses pages through every license Redis has known, without KEYS:
+// pass cursor 0 to start; a returned cursor of 0 means the pass is complete.
+// A license may be returned more than once in a pass (SSCAN's guarantee);
+// sweeping twice is harmless.
+func (e *Engine) ScanLicenses(ctx context.Context, cursor uint64, count int64) ([]string, uint64, error) {
+	ids, next, err := e.rdb.SScan(ctx, e.registry(), cursor, "", count).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("scan license registry: %w", err)
+	}
+	return ids, next, nil
+}

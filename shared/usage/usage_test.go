@@ -1,0 +1,295 @@
+package usage_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
+	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/usage"
+)
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// replay records a known sequence of seat events, as the drain would, in
+// the batches given (a session's start and end in one batch or in two).
+type replay struct {
+	t     *testing.T
+	store *usage.Store
+	seq   map[string]int
+}
+
+func (r *replay) batch(licenseID string, evs ...seats.Event) {
+	r.t.Helper()
+	for i := range evs {
+		r.seq[licenseID]++
+		evs[i].LicenseID = licenseID
+		evs[i].ID = fmt.Sprintf("%d-0", r.seq[licenseID])
+	}
+	if n, err := r.store.Record(context.Background(), licenseID, evs); err != nil || n != len(evs) {
+		r.t.Fatalf("record = %d, %v", n, err)
+	}
+}
+
+func start(ref, when, user, fp, repo string) seats.Event {
+	return seats.Event{Kind: seats.EventAcquired, SessionRef: ref, At: at(when), User: user, Fingerprint: fp, Repository: repo}
+}
+
+func end(kind, ref, when string) seats.Event {
+	return seats.Event{Kind: kind, SessionRef: ref, At: at(when)}
+}
+
+type fixture struct {
+	store      *usage.Store
+	tenant     string
+	other      string
+	l1, l2, l3 string
+}
+
+// newReplay builds two tenants and this sequence (all UTC):
+//
+//	license 1: s1 ada  ws-a 11-02 10:00 → released 12:30
+//	           s2 bob  ws-b 11-02 11:00 → expired  11:45
+//	           s3 bob  ws-b 11-02 12:30 → released 13:15 (takes s1's seat at the same instant)
+//	           carol ws-c denied (no_seats) 11:30
+//	license 2: s4 ada  ws-a 11-02 23:30 → released 11-03 01:30 (crosses midnight; two batches)
+//	           s5 eve  ws-e 11-01 22:00 → revoked 11-02 00:30 (starts before the range)
+//	license 3 (another tenant): s6 at 11-02 10:00 → 11:00, which no report of the first may show
+func newReplay(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	ts, err := tenants.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := licenses.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := usage.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixture
+	f.store = store
+	mk := func(slug string) string {
+		ten, err := ts.Create(ctx, slug, slug, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ten.ID
+	}
+	lic := func(tenant string) string {
+		l, _, err := ls.Create(ctx, tenant, licenses.New{Product: "ide", Seats: 2, LeaseTTLSeconds: 60, Leasing: "per_fingerprint"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.ID
+	}
+	f.tenant, f.other = mk("acme"), mk("globex")
+	f.l1, f.l2, f.l3 = lic(f.tenant), lic(f.tenant), lic(f.other)
+
+	r := &replay{t: t, store: store, seq: map[string]int{}}
+	r.batch(f.l1,
+		start("s1", "2026-11-02T10:00:00Z", "ada", "ws-a", "git@github.com:Acme/One.git"),
+		start("s2", "2026-11-02T11:00:00Z", "bob", "ws-b", ""),
+		seats.Event{Kind: seats.EventDenied, At: at("2026-11-02T11:30:00Z"), User: "carol", Fingerprint: "ws-c", Reason: "no_seats"},
+		end(seats.EventExpired, "s2", "2026-11-02T11:45:00Z"),
+		end(seats.EventReleased, "s1", "2026-11-02T12:30:00Z"),
+		start("s3", "2026-11-02T12:30:00Z", "bob", "ws-b", ""),
+		end(seats.EventReleased, "s3", "2026-11-02T13:15:00Z"),
+	)
+	r.batch(f.l2,
+		start("s5", "2026-11-01T22:00:00Z", "eve", "ws-e", ""),
+		end(seats.EventRevoked, "s5", "2026-11-02T00:30:00Z"),
+		start("s4", "2026-11-02T23:30:00Z", "ada", "ws-a", ""))
+	r.batch(f.l2, end(seats.EventReleased, "s4", "2026-11-03T01:30:00Z"))
+	r.batch(f.l3, start("s6", "2026-11-02T10:00:00Z", "ada", "ws-a", ""), end(seats.EventReleased, "s6", "2026-11-02T11:00:00Z"))
+	return f
+}
+
+type want struct {
+	key    string
+	start  string
+	peak   int
+	hours  float64
+	denied int
+}
+
+func check(t *testing.T, got []usage.Row, wants []want) {
+	t.Helper()
+	if len(got) != len(wants) {
+		t.Fatalf("got %d rows, want %d:\n%+v", len(got), len(wants), got)
+	}
+	for i, w := range wants {
+		g := got[i]
+		if g.Key != w.key || !g.BucketStart.Equal(at(w.start)) || g.PeakSeats != w.peak ||
+			math.Abs(g.SeatHours-w.hours) > 1e-9 || g.Denials != w.denied {
+			t.Errorf("row %d = {%s %s peak %d hours %v denied %d}, want %+v",
+				i, g.Key, g.BucketStart.Format(time.RFC3339), g.PeakSeats, g.SeatHours, g.Denials, w)
+		}
+	}
+}
+
+func TestReportByLicenseAndDay(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	rows, err := f.store.Report(context.Background(), f.tenant, usage.Query{
+		From: at("2026-11-02T00:00:00Z"), To: at("2026-11-04T00:00:00Z"), GroupBy: "license", Granularity: "day"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By hand: license 1 on 11-02 holds s1 2.5 h + s2 0.75 h + s3 0.75 h =
+	// 4 h, two at once from 11:00 to 11:45 (the 12:30 hand-over is not a
+	// third), one denial. License 2 on 11-02: s5's last 0.5 h and s4's first
+	// 0.5 h, never together; on 11-03 s4's last 1.5 h.
+	rowsWant := []want{
+		{f.l1, "2026-11-02T00:00:00Z", 2, 4, 1},
+		{f.l2, "2026-11-02T00:00:00Z", 1, 1, 0},
+		{f.l2, "2026-11-03T00:00:00Z", 1, 1.5, 0},
+	}
+	if f.l2 < f.l1 {
+		rowsWant = append(rowsWant[1:], rowsWant[0])
+	}
+	check(t, rows, rowsWant)
+}
+
+func TestReportByUserAndHour(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	rows, err := f.store.Report(context.Background(), f.tenant, usage.Query{
+		From: at("2026-11-02T10:00:00Z"), To: at("2026-11-02T14:00:00Z"), GroupBy: "user", Granularity: "hour"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, rows, []want{
+		{"ada", "2026-11-02T10:00:00Z", 1, 1, 0},
+		{"ada", "2026-11-02T11:00:00Z", 1, 1, 0},
+		{"ada", "2026-11-02T12:00:00Z", 1, 0.5, 0},
+		{"bob", "2026-11-02T11:00:00Z", 1, 0.75, 0},
+		{"bob", "2026-11-02T12:00:00Z", 1, 0.5, 0},
+		{"bob", "2026-11-02T13:00:00Z", 1, 0.25, 0},
+		{"carol", "2026-11-02T11:00:00Z", 0, 0, 1},
+	})
+}
+
+func TestReportByWorkstationAndRepositoryClipsToTheRange(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	// A range starting mid-bucket counts only what falls inside it.
+	rows, err := f.store.Report(context.Background(), f.tenant, usage.Query{
+		From: at("2026-11-02T12:00:00Z"), To: at("2026-11-02T23:45:00Z"), GroupBy: "workstation", Granularity: "day"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, rows, []want{
+		{"ws-a", "2026-11-02T00:00:00Z", 1, 0.75, 0}, // s1 12:00–12:30, s4 23:30–23:45
+		{"ws-b", "2026-11-02T00:00:00Z", 1, 0.75, 0}, // s3
+	})
+	rows, err = f.store.Report(context.Background(), f.tenant, usage.Query{
+		From: at("2026-11-02T00:00:00Z"), To: at("2026-11-03T00:00:00Z"), GroupBy: "repository", Granularity: "day"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, rows, []want{
+		{"", "2026-11-02T00:00:00Z", 1, 2.5, 1}, // s2, s3, s5, s4's first half hour, carol's denial
+		{"github.com/Acme/One", "2026-11-02T00:00:00Z", 1, 2.5, 0},
+	})
+}
+
+func TestRecordingAgainChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	q := usage.Query{From: at("2026-11-01T00:00:00Z"), To: at("2026-11-04T00:00:00Z"), GroupBy: "license", Granularity: "day"}
+	before, err := f.store.Report(context.Background(), f.tenant, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same entries once more (a drain that died before trimming).
+	again := []seats.Event{
+		{LicenseID: f.l1, ID: "1-0", Kind: seats.EventAcquired, SessionRef: "s1", At: at("2026-11-02T10:00:00Z")},
+		{LicenseID: f.l1, ID: "5-0", Kind: seats.EventReleased, SessionRef: "s1", At: at("2026-11-02T12:30:00Z")},
+	}
+	if n, err := f.store.Record(context.Background(), f.l1, again); err != nil || n != 0 {
+		t.Fatalf("record again = %d, %v; want 0 new", n, err)
+	}
+	after, err := f.store.Report(context.Background(), f.tenant, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("report changed:\n%v\n%v", before, after)
+	}
+}
+
+func TestOpenSessionCountsUntilNow(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	began := time.Now().Add(-2 * time.Hour).UTC()
+	r := &replay{t: t, store: f.store, seq: map[string]int{f.l1: 100}}
+	r.batch(f.l1, seats.Event{Kind: seats.EventAcquired, SessionRef: "open", At: began, User: "zed"})
+	rows, err := f.store.Report(context.Background(), f.tenant, usage.Query{
+		From: began.Add(-time.Hour), To: began.Add(4 * time.Hour), GroupBy: "user", Granularity: "hour"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hours float64
+	for _, row := range rows {
+		if row.Key == "zed" {
+			hours += row.SeatHours
+		}
+	}
+	if hours < 1.99 || hours > 2.01 {
+		t.Fatalf("open session counted %v h, want about 2 (until now): %+v", hours, rows)
+	}
+}
+
+func TestTenantsSeeOnlyTheirOwnUsage(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	rows, err := f.store.Report(context.Background(), f.other, usage.Query{
+		From: at("2026-11-02T00:00:00Z"), To: at("2026-11-03T00:00:00Z"), GroupBy: "license", Granularity: "day"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, rows, []want{{f.l3, "2026-11-02T00:00:00Z", 1, 1, 0}})
+	// Events of one license cannot be filed under another.
+	_, err = f.store.Record(context.Background(), f.l1, []seats.Event{{LicenseID: f.l3, ID: "9-0", Kind: seats.EventDenied, At: time.Now()}})
+	if err == nil {
+		t.Fatal("a batch mixing licenses was recorded")
+	}
+	if _, err := f.store.Record(context.Background(), "00000000-0000-0000-0000-000000000000",
+		[]seats.Event{{LicenseID: "00000000-0000-0000-0000-000000000000", ID: "1-0", Kind: seats.EventDenied, At: time.Now()}}); err == nil {
+		t.Fatal("events of an unknown license were recorded")
+	}
+}
+
+func TestQueryValidity(t *testing.T) {
+	t.Parallel()
+	from, to := at("2026-11-02T00:00:00Z"), at("2026-11-03T00:00:00Z")
+	for _, q := range []usage.Query{
+		{From: from, To: to, GroupBy: "tenant", Granularity: "day"},
+		{From: from, To: to, GroupBy: "license", Granularity: "week"},
+		{From: to, To: from, GroupBy: "license", Granularity: "day"},
+		{From: from, To: from, GroupBy: "license", Granularity: "day"},
+	} {
+		if q.Valid() {
+			t.Errorf("%+v is valid", q)
+		}
+	}
+	if !(usage.Query{From: from, To: to, GroupBy: "repository", Granularity: "hour"}).Valid() {
+		t.Error("a good query is invalid")
+	}
+}
