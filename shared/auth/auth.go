@@ -121,7 +121,9 @@ type Config struct {
 
 // New returns an authenticator.
 func New(c Config) (*Authenticator, error) {
-	if len(c.BootstrapToken) < MinTokenLen {
+	// "" turns the bootstrap credential off: a function that serves no
+	// admin calls is not given the token at all.
+	if c.BootstrapToken != "" && len(c.BootstrapToken) < MinTokenLen {
 		return nil, fmt.Errorf("auth: bootstrap admin token must be at least %d characters", MinTokenLen)
 	}
 	if c.Keys == nil || c.ResolveTenant == nil {
@@ -155,7 +157,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		return Principal{Actor: "api_key:" + k.ID, User: "api_key:" + k.ID, TenantID: k.TenantID, Role: Role(k.Role)}, nil
 	case jwtauth.LooksLikeJWT(cred):
 		return a.fromToken(ctx, cred)
-	case tokens.Equal(cred, a.bootstrap):
+	case a.bootstrap != "" && tokens.Equal(cred, a.bootstrap):
 		return Principal{Actor: "bootstrap", User: "bootstrap", Role: PlatformAdmin}, nil
 	}
 	return Principal{}, fmt.Errorf("%w: credential not recognised", ErrInvalidCredential)

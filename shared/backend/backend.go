@@ -5,6 +5,8 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/apikeys"
 	"github.com/coditect-ai/license-server/shared/audit"
+	"github.com/coditect-ai/license-server/shared/cleanup"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
@@ -21,6 +24,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
+	"github.com/coditect-ai/license-server/shared/usage"
 	"github.com/coditect-ai/license-server/shared/workstations"
 )
 
@@ -35,6 +39,10 @@ type Backend struct {
 	Workstations *workstations.Store
 	Repositories *repositories.Store
 	Audit        *audit.Store
+	// Usage is the ledger in PostgreSQL; Cleaner sweeps expired sessions
+	// and drains the ledger streams into it.
+	Usage   *usage.Store
+	Cleaner *cleanup.Cleaner
 	// Sightings records workstations seen on acquire, in the background.
 	Sightings *workstations.Recorder
 	Limiter   *ratelimit.Limiter
@@ -88,6 +96,12 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
 	}
+	if b.Usage, err = usage.NewStore(db); err != nil {
+		return nil, err
+	}
+	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger); err != nil {
+		return nil, err
+	}
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
 	return b, nil
 }
@@ -109,12 +123,29 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 	if c.URL == "" {
 		return nil, errors.New("no Redis URL")
 	}
-	// bound applies the per-call timeout and the password kept out of the URL.
-	bound := func(dial, read, write, pool *time.Duration, password *string) {
+	var roots *x509.CertPool
+	if c.CAPEM != "" {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(c.CAPEM)) {
+			return nil, errors.New("REDIS_CA_PEM holds no PEM certificate")
+		}
+	}
+	// bound applies the per-call timeout, the password kept out of the URL
+	// and the server's CA.
+	bound := func(dial, read, write, pool *time.Duration, password *string, tlsConfig *tls.Config) error {
 		*dial, *read, *write, *pool = c.Timeout, c.Timeout, c.Timeout, c.Timeout
 		if c.Password != "" {
 			*password = c.Password
 		}
+		if roots != nil {
+			if tlsConfig == nil {
+				// A CA with a plain-text URL would send the AUTH string in
+				// the clear while the operator believes it is protected.
+				return errors.New("REDIS_CA_PEM is set but REDIS_URL is not rediss://")
+			}
+			tlsConfig.RootCAs = roots
+		}
+		return nil
 	}
 	var rdb redis.UniversalClient
 	if c.Cluster {
@@ -122,14 +153,18 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password)
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig); err != nil {
+			return nil, err
+		}
 		rdb = redis.NewClusterClient(opts)
 	} else {
 		opts, err := redis.ParseURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password)
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig); err != nil {
+			return nil, err
+		}
 		rdb = redis.NewClient(opts)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -28,7 +28,7 @@ func MapLookup(m map[string]string) Lookup {
 // them can be resolved before it runs.
 func Keys() []string {
 	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
-		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
+		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
 		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
@@ -84,8 +84,12 @@ type RateLimit struct {
 
 // Redis settings.
 type Redis struct {
-	URL       string // REDIS_URL, redis:// or rediss://
-	Password  string // REDIS_PASSWORD: the AUTH string, when not in the URL (e.g. a secret:// reference)
+	URL      string // REDIS_URL, redis:// or rediss://
+	Password string // REDIS_PASSWORD: the AUTH string, when not in the URL (e.g. a secret:// reference)
+	// CAPEM is REDIS_CA_PEM: the CA (PEM) that signed the server's TLS
+	// certificate, for a rediss:// URL whose server is not under a public CA
+	// (Memorystore's in-transit encryption).
+	CAPEM     string
 	Cluster   bool   // REDIS_CLUSTER: the URL names a Redis Cluster
 	KeyPrefix string // REDIS_KEY_PREFIX, default "lic:"
 	// Timeout bounds each Redis call, so a dead Redis fails requests fast.
@@ -111,6 +115,7 @@ func Load(get Lookup) (Config, error) {
 		Redis: Redis{
 			URL:       str(get, "REDIS_URL", ""),
 			Password:  str(get, "REDIS_PASSWORD", ""),
+			CAPEM:     str(get, "REDIS_CA_PEM", ""),
 			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
 		},
 		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", "")},
@@ -168,8 +173,13 @@ func Load(get Lookup) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// Needs says which settings beyond Redis and PostgreSQL a production
+// instance needs: the bootstrap token for admin functions, the root signing
+// key for functions that sign. Each function is given only what it uses.
+type Needs struct{ Admin, Signing bool }
+
 // RequireBackends checks the settings production cannot run without.
-func (c Config) RequireBackends() error {
+func (c Config) RequireBackends(n Needs) error {
 	var errs []error
 	if c.Redis.URL == "" {
 		errs = append(errs, errors.New("REDIS_URL is required"))
@@ -177,10 +187,10 @@ func (c Config) RequireBackends() error {
 	if c.Database.URL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is required"))
 	}
-	if c.Admin.BootstrapToken == "" {
+	if n.Admin && c.Admin.BootstrapToken == "" {
 		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN is required"))
 	}
-	if c.Signing.KMSKeyVersion == "" && c.Signing.LocalKeyPEM == "" {
+	if n.Signing && c.Signing.KMSKeyVersion == "" && c.Signing.LocalKeyPEM == "" {
 		// A key generated per instance would give every instance its own
 		// root, which no client could pin.
 		errs = append(errs, errors.New("SIGNING_KMS_KEY_VERSION (or SIGNING_LOCAL_KEY_PEM) is required"))

@@ -15,10 +15,16 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Port != 8080 || c.Redis.KeyPrefix != "lic:" || c.Redis.Timeout != time.Second || c.Redis.Cluster {
 		t.Fatalf("defaults = %+v", c)
 	}
-	if err := c.RequireBackends(); err == nil ||
+	if err := c.RequireBackends(Needs{Admin: true, Signing: true}); err == nil ||
 		!strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "DATABASE_URL") ||
-		!strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") {
-		t.Fatalf("RequireBackends = %v, want all three named", err)
+		!strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") || !strings.Contains(err.Error(), "SIGNING_KMS_KEY_VERSION") {
+		t.Fatalf("RequireBackends = %v, want all four named", err)
+	}
+	// A function that neither administers nor signs is not asked for the
+	// token or the key, so its deployment need not be given them.
+	if err := c.RequireBackends(Needs{}); err == nil ||
+		strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") || strings.Contains(err.Error(), "SIGNING") {
+		t.Fatalf("RequireBackends(Needs{}) = %v, want only the backends named", err)
 	}
 }
 
@@ -33,7 +39,7 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends() != nil ||
+	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends(Needs{Admin: true, Signing: true}) != nil ||
 		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" {
 		t.Fatalf("config = %+v", c)
 	}

@@ -192,3 +192,39 @@ func waitFor(t testing.TB, limit time.Duration, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// PrivateRedis starts a redis-server of the test's own (so a test may stop,
+// freeze or reconfigure it) with the extra arguments given, and returns its
+// port, once it listens. It is killed when the test ends. With tls set the
+// port speaks only TLS (args then name the certificate files).
+func PrivateRedis(t testing.TB, tls bool, args ...string) int {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not on PATH (install Debian's redis-server package): %v", err)
+	}
+	dir := t.TempDir()
+	port := strconv.Itoa(clusterPort(t))
+	listen := []string{"--port", port}
+	if tls {
+		listen = []string{"--port", "0", "--tls-port", port}
+	}
+	cmd := exec.Command(bin, append(append(listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")), args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	waitFor(t, 10*time.Second, "redis-server on port "+port, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	n, _ := strconv.Atoi(port)
+	return n
+}

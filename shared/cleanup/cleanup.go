@@ -1,0 +1,227 @@
+// Package cleanup turns dead sessions into history: it sweeps expired
+// sessions out of Redis (recording each as expired) and drains every
+// license's ledger stream into PostgreSQL.
+//
+// A run is bounded (licenses per page, sessions per script call, events per
+// batch, and a wall-clock budget), remembers where it stopped so the next run
+// goes on from there, never uses KEYS, and works on Redis Cluster. Runs are
+// serialised by a Redis lock with a TTL; were two to overlap anyway (a run
+// outliving its lock), nothing is counted twice: each sweep call is atomic
+// and the ledger insert is idempotent.
+package cleanup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/lua"
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/usage"
+)
+
+// Limits bound one run.
+type Limits struct {
+	Budget     time.Duration // wall time after which a run stops at the next page
+	ScanPage   int64         // licenses per registry page
+	SweepBatch int           // expired sessions dropped per script call
+	DrainBatch int64         // ledger entries read and committed at a time
+}
+
+// DefaultLimits keep every Redis call well under a millisecond or two and a
+// run well inside a minute (the scheduler's period).
+func DefaultLimits() Limits {
+	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 200, DrainBatch: 500}
+}
+
+// Result says what a run did.
+type Result struct {
+	Skipped  bool // another run holds the lock
+	Licenses int  // licenses visited
+	Expired  int  // sessions swept and recorded as expired
+	Drained  int  // ledger entries newly stored in PostgreSQL
+	Complete bool // the run reached the end of the registry
+}
+
+// Cleaner runs the sweep and the drain.
+type Cleaner struct {
+	seats  *seats.Engine
+	ledger *usage.Store
+	rdb    redis.UniversalClient
+	lock   string
+	cursor string
+	unlock *redis.Script
+	limits Limits
+	logger *slog.Logger
+}
+
+// New returns a cleaner. prefix is the Redis key prefix of the engine.
+func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger *usage.Store, limits Limits, logger *slog.Logger) (*Cleaner, error) {
+	if rdb == nil || engine == nil || ledger == nil || logger == nil {
+		return nil, errors.New("cleanup: missing dependency")
+	}
+	if limits.Budget <= 0 || limits.ScanPage <= 0 || limits.SweepBatch <= 0 || limits.DrainBatch <= 0 {
+		return nil, fmt.Errorf("cleanup: limits must be positive: %+v", limits)
+	}
+	return &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
+		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor",
+		unlock: redis.NewScript(lua.Source()[lua.NameUnlock])}, nil
+}
+
+// Run does one bounded cleanup. It returns an error only when retrying could
+// help (Redis or PostgreSQL unreachable); the work done before the error
+// stays done.
+func (c *Cleaner) Run(ctx context.Context) (Result, error) {
+	held, release, err := c.acquireLock(ctx)
+	if err != nil || !held {
+		return Result{Skipped: !held}, err
+	}
+	defer release()
+
+	deadline := time.Now().Add(c.limits.Budget)
+	cursor, err := c.rdb.Get(ctx, c.cursor).Uint64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Result{}, fmt.Errorf("cleanup: read cursor: %w", err)
+	}
+	var res Result
+	var drainErr error
+	for {
+		ids, next, err := c.seats.ScanLicenses(ctx, cursor, c.limits.ScanPage)
+		if err != nil {
+			return res, err
+		}
+		pending, err := c.sweep(ctx, ids, deadline, &res)
+		if err != nil {
+			return res, err
+		}
+		if drainErr == nil {
+			// PostgreSQL being down must not stop the sweep (Redis alone),
+			// so a failed drain only skips the rest of this run's drains.
+			drainErr = c.drain(ctx, pending, deadline, &res)
+		}
+		res.Licenses += len(ids)
+		cursor = next
+		if err := c.rdb.Set(ctx, c.cursor, strconv.FormatUint(cursor, 10), 0).Err(); err != nil {
+			return res, fmt.Errorf("cleanup: save cursor: %w", err)
+		}
+		if cursor == 0 {
+			res.Complete = true
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return res, drainErr
+}
+
+// sweep drops the expired sessions of ids, calling again for licenses with
+// more; it returns the licenses with ledger entries to drain.
+func (c *Cleaner) sweep(ctx context.Context, ids []string, deadline time.Time, res *Result) ([]string, error) {
+	var pending []string
+	for len(ids) > 0 {
+		results, err := c.seats.Sweep(ctx, ids, c.limits.SweepBatch)
+		if err != nil {
+			return nil, err
+		}
+		ids = ids[:0:0]
+		for _, r := range results {
+			res.Expired += r.Expired
+			if r.More && time.Now().Before(deadline) {
+				ids = append(ids, r.LicenseID)
+			} else if r.Pending > 0 {
+				pending = append(pending, r.LicenseID)
+			}
+		}
+	}
+	return pending, nil
+}
+
+// drain moves each license's ledger entries to PostgreSQL, trimming from
+// Redis only what is committed. A drain that dies between the two leaves the
+// entries in Redis; the next one stores them again as no-ops and trims.
+func (c *Cleaner) drain(ctx context.Context, ids []string, deadline time.Time, res *Result) error {
+	for _, id := range ids {
+		for time.Now().Before(deadline) {
+			n, err := c.DrainOnce(ctx, id)
+			res.Drained += n.Stored
+			if errors.Is(err, usage.ErrUnknownLicense) {
+				// Kept in Redis, not dropped: a license PostgreSQL does not
+				// know is a misconfiguration to look at, not data to lose.
+				c.logger.Error("ledger entries of a license PostgreSQL does not know; kept in Redis", "license_id", id)
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if n.Read < c.limits.DrainBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Drained says what one DrainOnce did.
+type Drained struct {
+	Read   int64 // entries read from Redis (and trimmed)
+	Stored int   // of those, entries PostgreSQL did not have yet
+}
+
+// DrainOnce moves one batch of a license's ledger to PostgreSQL: read,
+// commit, then trim what was committed.
+func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Drained, error) {
+	events, err := c.seats.Events(ctx, licenseID, c.limits.DrainBatch)
+	if err != nil || len(events) == 0 {
+		return Drained{}, err
+	}
+	valid := events[:0:0]
+	for _, ev := range events {
+		if ev.Valid() {
+			valid = append(valid, ev)
+			continue
+		}
+		// Only the scripts write these streams; an entry they could not
+		// have written can never be stored, so it is logged and trimmed.
+		c.logger.Error("dropping malformed ledger entry", "license_id", licenseID, "entry_id", ev.ID, "kind", ev.Kind)
+	}
+	stored, err := c.ledger.Record(ctx, licenseID, valid)
+	if err != nil {
+		return Drained{}, err
+	}
+	if err := c.seats.TrimEvents(ctx, licenseID, events[len(events)-1].ID); err != nil {
+		return Drained{Stored: stored}, err
+	}
+	return Drained{Read: int64(len(events)), Stored: stored}, nil
+}
+
+// acquireLock takes the run lock for longer than a run's budget; release
+// gives it back only if it is still ours.
+func (c *Cleaner) acquireLock(ctx context.Context) (bool, func(), error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return false, nil, fmt.Errorf("cleanup: lock token: %w", err)
+	}
+	token := hex.EncodeToString(b)
+	ok, err := c.rdb.SetNX(ctx, c.lock, token, c.limits.Budget+time.Minute).Result()
+	if err != nil {
+		return true, nil, fmt.Errorf("cleanup: take lock: %w", err)
+	}
+	release := func() {
+		// A fresh context: the run's may be done, and a lock left behind
+		// would only delay the next run until its TTL.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := c.unlock.Run(ctx, c.rdb, []string{c.lock}, token).Err(); err != nil {
+			c.logger.Warn("cleanup: releasing lock", "error", err.Error())
+		}
+	}
+	return ok, release, nil
+}

@@ -1,0 +1,585 @@
+package cleanup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/lua"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/cleanup"
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/testenv"
+)
+
+// fixture is a backend on the test Redis and a fresh database, with one
+// tenant.
+type fixture struct {
+	t      *testing.T
+	b      *backend.Backend
+	prefix string
+	tenant string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	b, prefix := testenv.Backend(t)
+	ten, err := b.Tenants.Create(context.Background(), "Acme", "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, b: b, prefix: prefix, tenant: ten.ID}
+}
+
+// license creates a license and writes it through to Redis; it returns its
+// id and key hash.
+func (f *fixture) license(seatCount, ttlSeconds int) (string, string) {
+	f.t.Helper()
+	ctx := context.Background()
+	l, _, err := f.b.Licenses.Create(ctx, f.tenant, licenses.New{Product: "ide", Seats: seatCount, LeaseTTLSeconds: ttlSeconds, Leasing: "per_fingerprint"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sl, err := f.b.Licenses.SeatLicenseOf(ctx, l)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.b.Seats.SyncLicense(ctx, sl); err != nil {
+		f.t.Fatal(err)
+	}
+	return l.ID, sl.KeyHash
+}
+
+func (f *fixture) cleaner(limits cleanup.Limits) *cleanup.Cleaner {
+	f.t.Helper()
+	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, limits, slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// counts reads the ledger: events per kind, and sessions open and closed.
+func counts(t *testing.T, db *database.DB) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	rows, err := db.Pool.Query(context.Background(), `
+		SELECT kind, count(*) FROM usage_events GROUP BY kind
+		UNION ALL SELECT 'sessions', count(*) FROM usage_sessions
+		UNION ALL SELECT 'open', count(*) FROM usage_sessions WHERE ended_at IS NULL
+		UNION ALL SELECT 'duplicates', count(*) FROM (SELECT license_id, stream_id FROM usage_events
+			GROUP BY 1, 2 HAVING count(*) > 1) d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wantCounts(t *testing.T, got map[string]int, want map[string]int) {
+	t.Helper()
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("ledger %s = %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
+
+func acquire(t *testing.T, e *seats.Engine, licenseID, keyHash, fp string) (seats.Grant, error) {
+	t.Helper()
+	return e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: licenseID, KeyHash: keyHash,
+		Fingerprint: fp, Hostname: "host-" + fp, User: "ada", Repository: "git@github.com:Acme/Widget.git"})
+}
+
+func pendingEntries(t *testing.T, f *fixture, licenseID string) int {
+	t.Helper()
+	evs, err := f.b.Seats.Events(context.Background(), licenseID, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
+}
+
+// TestMain runs the child of TestKilledProcessLosesNoEvent when the test
+// binary is started as one.
+func TestMain(m *testing.M) {
+	if os.Getenv("LEDGER_CHILD") == "1" {
+		childAcquiresThenDies()
+	}
+	os.Exit(m.Run())
+}
+
+// childAcquiresThenDies changes seats and dies by SIGKILL before anything
+// drains, reporting how many changes it made.
+func childAcquiresThenDies() {
+	fail := func(err error) {
+		fmt.Println("CHILD ERROR", err)
+		os.Exit(2)
+	}
+	opts, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		fail(err)
+	}
+	rdb := redis.NewClient(opts)
+	e, err := seats.New(rdb, os.Getenv("LEDGER_PREFIX"), func(context.Context, string) (seats.License, error) {
+		return seats.License{}, errors.New("the child never loads licenses")
+	})
+	if err != nil {
+		fail(err)
+	}
+	id, kh := os.Getenv("LEDGER_LICENSE"), os.Getenv("LEDGER_KEYHASH")
+	changes := 0
+	for i := 0; ; i++ {
+		g, err := e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: id, KeyHash: kh,
+			Fingerprint: fmt.Sprint("child-", i)})
+		if err != nil {
+			fail(err)
+		}
+		changes++
+		if i%2 == 0 {
+			if _, err := e.Release(context.Background(), g.SessionID); err != nil {
+				fail(err)
+			}
+			changes++
+		}
+		if i == 200 {
+			// Report, then die the hard way: no deferred call, no flush.
+			fmt.Printf("CHANGES %d\n", changes)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}
+
+func TestEverySeatEventReachesTheLedgerOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, kh := f.license(2, 1)
+
+	a, err := acquire(t, f.b.Seats, id, kh, "ws-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquire(t, f.b.Seats, id, kh, "ws-a"); err != nil { // resumed: no event
+		t.Fatal(err)
+	}
+	b, err := acquire(t, f.b.Seats, id, kh, "ws-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquire(t, f.b.Seats, id, kh, "ws-c"); !errors.Is(err, seats.ErrNoSeats) {
+		t.Fatalf("third seat: %v", err)
+	}
+	if ok, err := f.b.Seats.Release(ctx, a.SessionID); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	_ = b // left to expire
+	time.Sleep(1200 * time.Millisecond)
+
+	res, err := f.cleaner(cleanup.DefaultLimits()).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != 1 || res.Drained != 5 || !res.Complete {
+		t.Fatalf("run = %+v, want 1 expired, 5 drained (acquired×2, denied, released, expired)", res)
+	}
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 2, "denied": 1, "released": 1, "expired": 1,
+		"sessions": 2, "open": 0, "duplicates": 0})
+	// The expiry is recorded at the moment the lease ran out, not when the
+	// sweep noticed.
+	var endedAt time.Time
+	var repo, reason string
+	if err := f.b.DB.Pool.QueryRow(ctx, `SELECT s.ended_at, s.repository, d.reason FROM usage_sessions s, usage_events d
+		WHERE s.end_kind = 'expired' AND d.kind = 'denied'`).Scan(&endedAt, &repo, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if d := endedAt.Sub(b.ExpiresAt); d < -time.Millisecond || d > time.Millisecond {
+		t.Errorf("expired at %v, lease ran out at %v", endedAt, b.ExpiresAt)
+	}
+	if repo != "github.com/Acme/Widget" || reason != "no_seats" {
+		t.Errorf("repository %q (want normalised), denial reason %q", repo, reason)
+	}
+	if n := pendingEntries(t, f, id); n != 0 {
+		t.Errorf("%d entries left in Redis after the drain", n)
+	}
+	// A second run finds nothing more.
+	if res, err := f.cleaner(cleanup.DefaultLimits()).Run(ctx); err != nil || res.Drained != 0 || res.Expired != 0 {
+		t.Fatalf("second run = %+v, %v", res, err)
+	}
+}
+
+func TestDrainThatDiesAfterCommitStoresNothingTwice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, kh := f.license(5, 60)
+	for i := range 4 {
+		g, err := acquire(t, f.b.Seats, id, kh, fmt.Sprint("ws-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if _, err := f.b.Seats.Release(ctx, g.SessionID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The first half of a drain: read and commit, then "die" before trimming.
+	evs, err := f.b.Seats.Events(ctx, id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.b.Usage.Record(ctx, id, evs); err != nil || n != 6 {
+		t.Fatalf("record = %d, %v; want 6", n, err)
+	}
+	// The entries are still in Redis; the next drain stores them again.
+	res, err := f.cleaner(cleanup.DefaultLimits()).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Drained != 0 {
+		t.Errorf("re-drained entries counted as new: %+v", res)
+	}
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 4, "released": 2, "sessions": 4, "open": 2, "duplicates": 0})
+	if n := pendingEntries(t, f, id); n != 0 {
+		t.Errorf("%d entries left in Redis", n)
+	}
+}
+
+func TestKilledProcessLosesNoEvent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id, kh := f.license(1000, 600)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1", "LEDGER_PREFIX="+f.prefix, "LEDGER_LICENSE="+id, "LEDGER_KEYHASH="+kh)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
+	}
+	var changes int
+	for _, line := range strings.Split(string(out), "\n") {
+		if n, ok := strings.CutPrefix(line, "CHANGES "); ok {
+			changes, _ = strconv.Atoi(n)
+		}
+	}
+	if changes != 201+101 {
+		t.Fatalf("child reported %d changes:\n%s", changes, out)
+	}
+	// A fresh process (this one, with its own cleaner) drains what the dead
+	// one left.
+	res, err := f.cleaner(cleanup.DefaultLimits()).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Drained != changes {
+		t.Errorf("drained %d, want %d", res.Drained, changes)
+	}
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 201, "released": 101, "sessions": 201,
+		"open": 100, "duplicates": 0})
+}
+
+func TestPostgresDownForALoadRunThenEveryEventOnce(t *testing.T) {
+	t.Parallel()
+	healthy := newFixture(t)
+	ctx := context.Background()
+	id, kh := healthy.license(50, 600)
+
+	// The same Redis and database, but PostgreSQL reached through a proxy
+	// the test cuts.
+	proxy := testenv.NewProxy(t, "127.0.0.1:5432")
+	dbURL := strings.Replace(healthy.b.DB.Pool.Config().ConnString(), "127.0.0.1:5432", proxy.Addr, 1)
+	if !strings.Contains(dbURL, proxy.Addr) {
+		t.Fatalf("cannot route %s through the proxy", dbURL)
+	}
+	db, err := database.Open(ctx, dbURL+"&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	b, err := backend.New(healthy.b.Redis, db, healthy.prefix, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Sightings.Close)
+	cleaner, err := cleanup.New(b.Redis, healthy.prefix, b.Seats, b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Down()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	want := map[string]int{}
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				g, err := acquire(t, b.Seats, id, kh, fmt.Sprintf("w%d-%d", w, i%10))
+				mu.Lock()
+				switch {
+				case err == nil && !g.Resumed:
+					want["acquired"]++
+				case errors.Is(err, seats.ErrNoSeats):
+					want["denied"]++
+				case err != nil:
+					t.Error(err)
+				}
+				mu.Unlock()
+				if err == nil && i%3 == 0 {
+					if ok, err := b.Seats.Release(ctx, g.SessionID); err != nil {
+						t.Error(err)
+					} else if ok {
+						mu.Lock()
+						want["released"]++
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+		if w == 3 {
+			// A run during the load, with PostgreSQL down: it may find
+			// entries to drain (and fail) or not yet; either way it must
+			// neither lose nor store anything.
+			_, _ = cleaner.Run(ctx)
+		}
+	}
+	wg.Wait()
+	if _, err := cleaner.Run(ctx); err == nil {
+		t.Fatal("a run with PostgreSQL down reported success")
+	}
+	if got := counts(t, healthy.b.DB); got["acquired"] != 0 {
+		t.Fatalf("events reached PostgreSQL through a cut proxy: %v", got)
+	}
+	proxy.Up()
+	res, err := cleaner.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := want["acquired"] + want["denied"] + want["released"]
+	if res.Drained != total || want["acquired"] == 0 || want["denied"] == 0 || want["released"] == 0 {
+		t.Errorf("drained %d, want %d (%v)", res.Drained, total, want)
+	}
+	want["duplicates"] = 0
+	wantCounts(t, counts(t, healthy.b.DB), want)
+}
+
+func TestOverlappingRunsCountNothingTwice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := make([]string, 5)
+	for i := range ids {
+		var kh string
+		ids[i], kh = f.license(100, 1)
+		for j := range 60 {
+			if _, err := acquire(t, f.b.Seats, ids[i], kh, fmt.Sprint("ws-", j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	// Small batches, so runs interleave; several with the lock, and drains
+	// racing them without it (as a run that outlived its lock would).
+	limits := cleanup.Limits{Budget: time.Minute, ScanPage: 1, SweepBatch: 7, DrainBatch: 11}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var expired, drained, skipped int
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := f.cleaner(limits).Run(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			expired, drained = expired+res.Expired, drained+res.Drained
+			if res.Skipped {
+				skipped++
+			}
+			mu.Unlock()
+		}()
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					d, err := f.cleaner(limits).DrainOnce(ctx, id)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					drained += d.Stored
+					mu.Unlock()
+					if d.Read == 0 {
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	// Whatever the interleaving, a final run leaves nothing behind.
+	res, err := f.cleaner(limits).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, drained = expired+res.Expired, drained+res.Drained
+	if skipped == 0 {
+		t.Log("no run found the lock held (the runs did not overlap this time)")
+	}
+	if expired != 300 || drained != 600 {
+		t.Errorf("expired %d (want 300), drained %d (want 600)", expired, drained)
+	}
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 300, "expired": 300, "sessions": 300, "open": 0, "duplicates": 0})
+}
+
+func TestRunIsBoundedAndResumes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for range 7 {
+		id, kh := f.license(3, 1)
+		for j := range 3 {
+			if _, err := acquire(t, f.b.Seats, id, kh, fmt.Sprint("ws-", j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	// A budget already spent: each run does one page and stops, and the next
+	// goes on from the saved cursor until the pass completes.
+	limits := cleanup.Limits{Budget: time.Nanosecond, ScanPage: 1, SweepBatch: 100, DrainBatch: 100}
+	total, runs := 0, 0
+	for runs = 1; runs < 100; runs++ {
+		res, err := f.cleaner(limits).Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += res.Expired
+		if res.Complete {
+			break
+		}
+	}
+	if total != 21 || runs < 2 {
+		t.Errorf("swept %d in %d runs, want 21 in several", total, runs)
+	}
+}
+
+func TestNewRefusesBadLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, l := range []cleanup.Limits{{}, {Budget: time.Second, ScanPage: 1, SweepBatch: 0, DrainBatch: 1}} {
+		if _, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, l, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("limits %+v accepted", l)
+		}
+	}
+	if _, err := cleanup.New(nil, f.prefix, f.b.Seats, f.b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("nil Redis accepted")
+	}
+}
+
+// TestSweepOf100kSessionsStaysShort fills 100 licenses with 1,000 sessions
+// each, lets them all expire, and checks one cleanup turns all 100,000 into
+// history in bounded batches: no Redis command of the run in the server's
+// SLOWLOG at 5 ms.
+func TestSweepOf100kSessionsStaysShort(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	const licensesN, perLicense = 100, 1000
+	ids, hashes := make([]string, licensesN), make([]string, licensesN)
+	for i := range ids {
+		ids[i], hashes[i] = f.license(perLicense, 2)
+	}
+	// Sessions written with the acquire script, pipelined so the fill takes
+	// seconds, not minutes.
+	src, err := f.b.Redis.ScriptLoad(ctx, luaAcquire()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		base := f.prefix + "{" + id + "}:"
+		keys := []string{base + "m", base + "l", base + "f", base + "i", base + "u", base + "b", base + "e"}
+		cmds, err := f.b.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j := range perLicense {
+				p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cmds[len(cmds)-1].(*redis.Cmd).Val().([]any)[0]; got != "granted" {
+			t.Fatalf("fill: %v", got)
+		}
+	}
+	time.Sleep(2100 * time.Millisecond)
+
+	slow := f.b.Redis
+	for _, name := range []string{"slowlog-log-slower-than", "slowlog-max-len"} {
+		was, err := slow.ConfigGet(ctx, name).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { slow.ConfigSet(context.Background(), name, was[name]) })
+	}
+	if err := slow.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.ConfigSet(ctx, "slowlog-max-len", "1024").Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	limits := cleanup.DefaultLimits()
+	limits.Budget = 5 * time.Minute
+	res, err := f.cleaner(limits).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if res.Expired != licensesN*perLicense || res.Drained != 2*licensesN*perLicense || !res.Complete {
+		t.Fatalf("run = %+v, want 100000 expired and 200000 drained", res)
+	}
+	entries, err := slow.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		// The server is shared: only this test's commands (its prefix) count.
+		if e.Time.After(start.Add(-time.Second)) && strings.Contains(strings.Join(e.Args, " "), f.prefix) {
+			t.Errorf("a Redis command took %v: %.200s", e.Duration, strings.Join(e.Args, " "))
+		}
+	}
+	t.Logf("swept and drained 100,000 sessions in %v", took)
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000, "expired": 100000, "open": 0, "duplicates": 0})
+}
+
+func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
