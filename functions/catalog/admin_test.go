@@ -208,7 +208,7 @@ func TestListsOfMissingTenants(t *testing.T) {
 		t.Fatalf("delete = %d", r.status)
 	}
 	for _, id := range []string{gone, "00000000-0000-4000-8000-000000000000"} {
-		for _, p := range []string{"licenses", "api-keys", "workstations", "repositories", "audit"} {
+		for _, p := range []string{"licenses", "api-keys", "workstations", "repositories", "audit", "usage"} {
 			a.expect(a.admin("GET", "/v1/tenants/"+id+"/"+p, nil), 404, "tenant_not_found")
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/acquire"
 	"github.com/coditect-ai/license-server/functions/apikeys"
 	"github.com/coditect-ai/license-server/functions/audit"
+	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/health"
 	"github.com/coditect-ai/license-server/functions/heartbeat"
 	"github.com/coditect-ai/license-server/functions/keys"
@@ -26,6 +27,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/release"
 	"github.com/coditect-ai/license-server/functions/repositories"
 	"github.com/coditect-ai/license-server/functions/tenants"
+	"github.com/coditect-ai/license-server/functions/usage"
 	"github.com/coditect-ai/license-server/functions/workstations"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
@@ -38,10 +40,39 @@ import (
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
-// Names returns the function names FUNCTION_TARGET accepts.
+// Names returns the function names FUNCTION_TARGET accepts: the HTTP
+// functions, then the CloudEvent function Cleanup.
 func Names() []string {
+	return append(HTTPNames(), cleanup.Name)
+}
+
+// HTTPNames returns the names of the HTTP functions.
+func HTTPNames() []string {
 	return []string{health.Name, acquire.Name, heartbeat.Name, release.Name, tenants.Name, licenses.Name,
-		apikeys.Name, workstations.Name, repositories.Name, audit.Name, keys.Name, openapi.Name}
+		apikeys.Name, workstations.Name, repositories.Name, audit.Name, usage.Name, keys.Name, openapi.Name}
+}
+
+// Needs says what a function needs beyond Redis and PostgreSQL ("" is
+// every function): admin functions the bootstrap token, functions that
+// sign the root key. The deployment gives each only what it needs.
+func Needs(name string) config.Needs {
+	switch name {
+	case "":
+		return config.Needs{Admin: true, Signing: true}
+	case licenses.Name:
+		return config.Needs{Admin: true, Signing: true}
+	case tenants.Name, apikeys.Name, workstations.Name, repositories.Name, audit.Name, usage.Name:
+		return config.Needs{Admin: true}
+	case acquire.Name, heartbeat.Name, keys.Name:
+		return config.Needs{Signing: true}
+	}
+	return config.Needs{}
+}
+
+// Cleanup builds the CloudEvent function that sweeps expired sessions and
+// drains the usage ledger.
+func Cleanup(b *backend.Backend, logger *slog.Logger) (*cleanup.Function, error) {
+	return cleanup.New(b.Cleaner, logger)
 }
 
 // Authenticator builds the credential checks on the backend. verifier may
@@ -133,6 +164,9 @@ func builders() map[string]builder {
 		audit.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
 			return audit.New(d.Authn, d.Backend.Audit, d.Backend.Tenants)
 		},
+		usage.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
+			return usage.New(d.Authn, d.Backend.Usage, d.Backend.Tenants)
+		},
 		openapi.Name: func(Deps, func() (*lease.Signer, error)) (route.Function, error) { return openapi.New() },
 	}
 }
@@ -159,7 +193,7 @@ func All(ctx context.Context, d Deps, only string) ([]route.Function, error) {
 	}
 	all := builders()
 	var out []route.Function
-	for _, name := range Names() {
+	for _, name := range HTTPNames() {
 		if only != "" && name != only {
 			continue
 		}

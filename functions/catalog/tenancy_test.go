@@ -90,6 +90,7 @@ func (w *world) endpoints(n string) []endpoint {
 		{"PATCH", t + "/repositories/" + w.repo[n], map[string]any{"name": "y"}, false, false},
 		{"DELETE", t + "/repositories/" + w.repo[n], nil, false, false},
 		{"GET", t + "/audit", nil, false, false},
+		{"GET", t + "/usage", nil, false, false},
 	}
 }
 
@@ -221,7 +222,11 @@ func TestRowLevelSecurity(t *testing.T) {
 	w := newWorld(t)
 	db := w.a.b.DB
 	ctx := context.Background()
-	for _, table := range []string{"licenses", "api_keys", "workstations", "repositories", "audit_log"} {
+	// Both tenants' seat events into the ledger, so its tables hold rows of each.
+	if res, err := w.a.b.Cleaner.Run(ctx); err != nil || res.Drained == 0 {
+		t.Fatalf("drain: %+v %v", res, err)
+	}
+	for _, table := range []string{"licenses", "api_keys", "workstations", "repositories", "audit_log", "usage_events", "usage_sessions"} {
 		var tenants []string
 		err := db.Tx(ctx, database.Tenant(w.tenant["A"]), func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `SELECT DISTINCT tenant_id::text FROM `+table) // no filter, on purpose

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/functions/openapi"
+	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
@@ -140,7 +141,7 @@ func isError(s *openapi3.SchemaRef) bool {
 
 // server serves every function and the OpenAPI function, as the local
 // server does, on real Redis and a fresh PostgreSQL database.
-func server(t *testing.T) (*httptest.Server, []route.Function) {
+func server(t *testing.T) (*httptest.Server, []route.Function, *backend.Backend) {
 	t.Helper()
 	b, _ := testenv.Backend(t)
 	authn, err := catalog.Authenticator(b, adminToken, nil, config.RateLimit{})
@@ -165,7 +166,7 @@ func server(t *testing.T) (*httptest.Server, []route.Function) {
 	}
 	srv := httptest.NewServer(route.Mux(route.Options{Logger: slog.New(slog.DiscardHandler)}, fns...))
 	t.Cleanup(srv.Close)
-	return srv, fns
+	return srv, fns, b
 }
 
 // specPath turns a ServeMux pattern into an OpenAPI path: "/health/{$}"
@@ -177,7 +178,7 @@ func specPath(pattern string) string {
 func TestRoutesMatchSpec(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	_, fns := server(t)
+	_, fns, _ := server(t)
 	documented := operations(doc)
 	served := map[string]string{} // "METHOD /path" -> function
 	for _, f := range fns {
@@ -321,7 +322,7 @@ func TestCheckerCatches(t *testing.T) {
 func TestResponsesMatchSpec(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	srv, _ := server(t)
+	srv, _, b := server(t)
 	c := &checker{t: t, doc: doc, base: srv.URL, covered: map[string]bool{}}
 	future := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
 
@@ -414,6 +415,14 @@ func TestResponsesMatchSpec(t *testing.T) {
 	next := c.do(call{method: "GET", path: T + "/audit?limit=2", token: adminToken, want: 200}).str(t, "next_cursor")
 	c.do(call{method: "GET", path: T + "/audit?limit=2&cursor=" + next, token: adminToken, want: 200})
 	c.do(call{method: "GET", path: T + "/audit", token: adminToken, want: 200})
+	// The ledger, drained as the cleanup function does, read as a report.
+	if _, err := b.Cleaner.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do(call{method: "GET", path: T + "/usage?group_by=user&granularity=hour", token: adminToken, want: 200}); !strings.Contains(string(r.body), `"key":"ada"`) {
+		t.Fatalf("usage: %s", r.body)
+	}
+	c.do(call{method: "GET", path: T + "/usage?granularity=week", token: adminToken, want: 400, code: "invalid_request", specRejects: true})
 
 	// Seat policy answers.
 	newKey := func(body string) string {

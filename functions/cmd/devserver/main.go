@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/schema"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
@@ -42,6 +44,9 @@ const (
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 	shutdownTimeout   = 25 * time.Second
+	// cleanupInterval is how often the local timer sweeps and drains
+	// (CLEANUP_INTERVAL overrides it); production's schedule is a minute.
+	cleanupInterval = 15 * time.Second
 )
 
 func main() {
@@ -108,13 +113,33 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err != nil {
 		return err
 	}
+	every, err := interval(env)
+	if err != nil {
+		return err
+	}
+	clean, err := catalog.Cleanup(b, logger)
+	if err != nil {
+		return err
+	}
+	// Not routed by production's Ingress: there the schedule triggers it.
+	mux := http.NewServeMux()
+	mux.Handle("/internal/cleanup", clean.HTTP())
+	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID}, fns...))
+	timerCtx, stopTimer := context.WithCancel(ctx)
+	timerDone := make(chan struct{})
+	go func() {
+		defer close(timerDone)
+		runCleanupEvery(timerCtx, every, clean)
+	}()
+	// Stopped, and waited for, before the backends close.
+	defer func() { stopTimer(); <-timerDone }()
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
 			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 		}
 	}
 	srv := &http.Server{
-		Handler:           route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID}, fns...),
+		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -142,6 +167,39 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	}
 	logf("stopped")
 	return nil
+}
+
+// interval reads CLEANUP_INTERVAL.
+func interval(env config.Lookup) (time.Duration, error) {
+	v, ok := env("CLEANUP_INTERVAL")
+	if !ok || v == "" {
+		return cleanupInterval, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("CLEANUP_INTERVAL must be a positive duration such as 15s, not %q", v)
+	}
+	return d, nil
+}
+
+// runCleanupEvery is the local stand-in for the production schedule: it
+// sends the cleanup function a PingSource-shaped event every interval until
+// ctx ends. Failures are logged by the function and retried next tick.
+func runCleanupEvery(ctx context.Context, every time.Duration, fn *cleanup.Function) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			e := cloudevents.NewEvent()
+			e.SetType(cleanup.TypePing)
+			e.SetSource("/devserver/timer")
+			e.SetID(strconv.FormatInt(now.UnixNano(), 10))
+			_ = fn.Handle(ctx, e)
+		}
+	}
 }
 
 func newToken() (string, error) {

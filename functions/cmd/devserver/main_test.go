@@ -71,6 +71,9 @@ func TestWalkthrough(t *testing.T) {
 		`"fingerprint":"laptop-1"`,
 		`"heartbeat_interval_seconds":20`,
 		`{"released":true}`,
+		"cleanup: 204",
+		`"group_by":"user","granularity":"day","buckets":[{"key":"ada"`,
+		`"peak_seats":1`,
 	} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("walkthrough output lacks %s:\n%s", want, got)
@@ -82,5 +85,58 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if strings.Contains(string(got), `"error"`) {
 		t.Errorf("walkthrough hit an error:\n%s", got)
+	}
+}
+
+// TestTimerSweeps checks make run's stand-in for the production schedule:
+// with nobody calling /internal/cleanup, a session left to expire is swept
+// and its events reach the ledger.
+func TestTimerSweeps(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &testenv.LogBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, config.MapLookup(map[string]string{"CLEANUP_INTERVAL": "300ms"}), out, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop within 30s")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Try it") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	token := regexp.MustCompile(`Admin token \(Authorization: Bearer \.\.\.\): (\S+)`).FindStringSubmatch(out.String())[1]
+	script := `API=` + baseURL(ln) + ` TOKEN=` + token + `
+TENANT=$(curl -s -X POST $API/v1/tenants -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"Acme","slug":"acme"}' | sed -E 's/.*"id":"([^"]+)".*/\1/')
+KEY=$(curl -s -X POST $API/v1/tenants/$TENANT/licenses -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"product":"coditect","seats":2,"lease_ttl_seconds":1}' | sed -E 's/.*"key":"([^"]+)".*/\1/')
+curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' -d '{"license_key":"'$KEY'","fingerprint":"ws"}'
+`
+	if got, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput(); err != nil || !strings.Contains(string(got), `"session_id"`) {
+		t.Fatalf("setup: %v\n%s", err, got)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), `"expired":1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timer did not sweep the expired session:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), `"type":"dev.knative.sources.ping"`) {
+		t.Fatalf("no timer run logged:\n%s", out.String())
 	}
 }

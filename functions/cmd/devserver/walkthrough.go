@@ -21,6 +21,8 @@ curl -s -X POST $API/v1/heartbeat -H 'Content-Type: application/json' -d '{"sess
 curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID -H "Authorization: Bearer $TOKEN"
 curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions -H "Authorization: Bearer $TOKEN"
 curl -s -X POST $API/v1/release -H 'Content-Type: application/json' -d '{"session_id":"'$SESSION'"}'
+curl -s -X POST $API/internal/cleanup -o /dev/null -w 'cleanup: %{http_code}\n'
+curl -s "$API/v1/tenants/$TENANT/usage?group_by=user" -H "Authorization: Bearer $TOKEN"
 `
 
 func walkthroughFor(api, token string) string {

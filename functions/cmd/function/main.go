@@ -17,9 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/secrets"
 )
@@ -37,11 +39,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
-	if err := cfg.RequireBackends(); err != nil {
-		return fmt.Errorf("reading configuration: %w", err)
-	}
-	if target := os.Getenv("FUNCTION_TARGET"); target != "" && !slices.Contains(catalog.Names(), target) {
+	target := os.Getenv("FUNCTION_TARGET")
+	if target != "" && !slices.Contains(catalog.Names(), target) {
 		return fmt.Errorf("FUNCTION_TARGET %q is not one of %v", target, catalog.Names())
+	}
+	needs := catalog.Needs(target)
+	if err := cfg.RequireBackends(needs); err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
 	}
 	logger := logging.New(os.Stdout, cfg.LogLevel)
 	slog.SetDefault(logger)
@@ -51,11 +55,33 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	root, err := catalog.Root(ctx, cfg.Signing, logger)
-	if err != nil {
-		return err
+	if target == "" || target == cleanup.Name {
+		fn, err := catalog.Cleanup(b, logger)
+		if err != nil {
+			return err
+		}
+		functions.CloudEvent(cleanup.Name, fn.Handle)
 	}
-	fns, err := catalog.Build(ctx, b, cfg, root, logger, os.Getenv("FUNCTION_TARGET"))
+	if target != cleanup.Name {
+		if err := registerHTTP(ctx, cfg, b, logger, target, needs); err != nil {
+			return err
+		}
+	}
+	logger.Info("serving", "port", cfg.Port, "function", target)
+	return funcframework.Start(strconv.Itoa(cfg.Port))
+}
+
+// registerHTTP registers the HTTP functions (one, or all for ""). Only a
+// function that signs opens the root key, so only those need KMS access.
+func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, logger *slog.Logger, target string, needs config.Needs) error {
+	var root rootkey.Root
+	if needs.Signing {
+		var err error
+		if root, err = catalog.Root(ctx, cfg.Signing, logger); err != nil {
+			return err
+		}
+	}
+	fns, err := catalog.Build(ctx, b, cfg, root, logger, target)
 	if err != nil {
 		return err
 	}
@@ -63,6 +89,5 @@ func run(ctx context.Context) error {
 	for _, f := range fns {
 		functions.HTTP(f.Name, route.Handler(opts, f).ServeHTTP)
 	}
-	logger.Info("serving", "port", cfg.Port, "function", os.Getenv("FUNCTION_TARGET"))
-	return funcframework.Start(strconv.Itoa(cfg.Port))
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,8 +55,10 @@ func start(t *testing.T, bin, target string, env []string) started {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed when the process is gone; waitErr is then set.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
@@ -64,11 +67,17 @@ func start(t *testing.T, bin, target string, env []string) started {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("%s exited: %v\n%s", target, err, logs.String())
+		case <-exited:
+			t.Fatalf("%s exited: %v\n%s", target, waitErr, logs.String())
 		default:
 		}
-		if resp, err := http.Get(url + "/health/"); err == nil {
+		if target == "Cleanup" {
+			// A CloudEvent function has no /health/: Knative probes its port.
+			if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+				c.Close()
+				return started{url: url, stderr: logs}
+			}
+		} else if resp, err := http.Get(url + "/health/"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return started{url: url, stderr: logs}
@@ -205,6 +214,35 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
+	// Cleanup, with only what its deployment gets (no admin token, no
+	// signing key), triggered the two ways production and Knative do.
+	s = start(t, bin, "Cleanup", slices.Clip(env[:3]))
+	served["Cleanup"] = true
+	for _, ev := range []struct{ kind, headers, body string }{
+		{"pubsub", pubsubHeaders, pubsubBody},
+		{"ping", pingHeaders, `{"message":"sweep"}`},
+	} {
+		if status := postEvent(t, s.url, ev.headers, ev.body); status/100 != 2 {
+			t.Fatalf("%s event: %d\n%s", ev.kind, status, s.stderr.String())
+		}
+	}
+	if logs := s.stderr.String(); !strings.Contains(logs, `"type":"`+"google.cloud.pubsub.topic.v1.messagePublished") ||
+		!strings.Contains(logs, `"type":"dev.knative.sources.ping"`) || !strings.Contains(logs, `"drained":3`) {
+		t.Fatalf("cleanup did not run on both events, draining acquired, denied and released:\n%s", logs)
+	}
+
+	s = start(t, bin, "Usage", env)
+	served["Usage"] = true
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	status, report := call(t, "GET", s.url+"/v1/tenants/"+tenant["id"].(string)+"/usage?from="+
+		day.Format(time.RFC3339)+"&to="+day.Add(48*time.Hour).Format(time.RFC3339), nil)
+	buckets, _ := report["buckets"].([]any)
+	if status != 200 || len(buckets) != 1 || buckets[0].(map[string]any)["peak_seats"] != 1.0 ||
+		buckets[0].(map[string]any)["denials"] != 1.0 {
+		t.Fatalf("usage: %d %v", status, report)
+	}
+	notMine(s, "/v1/acquire")
+
 	s = start(t, bin, "Health", env)
 	served["Health"] = true
 	if status, body := call(t, "GET", s.url+"/ready", nil); status != 200 || body["status"] != "ready" {
@@ -217,6 +255,40 @@ func TestEachFunctionServedAlone(t *testing.T) {
 			t.Errorf("function %s was not run alone", name)
 		}
 	}
+}
+
+// The two triggers' requests, as they arrive: Eventarc delivers a Pub/Sub
+// message in binary mode (attributes in ce- headers, the Pub/Sub envelope
+// as the data), Knative's PingSource its JSON data in binary mode.
+const (
+	pubsubHeaders = "Ce-Specversion: 1.0\nCe-Type: google.cloud.pubsub.topic.v1.messagePublished\n" +
+		"Ce-Source: //pubsub.googleapis.com/projects/coditect-prod/topics/license-cleanup\n" +
+		"Ce-Id: 1215011316659232\nCe-Time: 2026-11-25T10:00:00.000Z\nContent-Type: application/json"
+	pubsubBody = `{"message":{"data":"eyJ0YXNrIjoiY2xlYW51cCJ9","messageId":"1215011316659232",` +
+		`"publishTime":"2026-11-25T10:00:00.000Z","attributes":{}},` +
+		`"subscription":"projects/coditect-prod/subscriptions/eventarc-europe-west1-license-cleanup-sub-123"}`
+	pingHeaders = "Ce-Specversion: 1.0\nCe-Type: dev.knative.sources.ping\n" +
+		"Ce-Source: /apis/v1/namespaces/license-server/pingsources/cleanup\n" +
+		"Ce-Id: 5b1c5b43-4b8e-4a70-9f3f-1cd7a9e5b0c2\nCe-Time: 2026-11-25T10:01:00Z\nContent-Type: application/json"
+)
+
+// postEvent sends a CloudEvent in binary mode.
+func postEvent(t *testing.T, url, headers, body string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range strings.Split(headers, "\n") {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestStartUpRefusesHalfConfiguration(t *testing.T) {
