@@ -1,0 +1,664 @@
+// Package knative_test checks the deployment manifests against the deploy
+// contract (deploy-contract.md): every document decodes strictly into the type
+// its cluster would read it as, Knative Services pass Knative's own defaulting
+// and validation, and the VirtualService sends each public path to the
+// function that serves it.
+package knative_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	"knative.dev/serving/pkg/apis/config"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	namespace    = "license-server"
+	image        = "ko://github.com/coditect-ai/license-server/functions/cmd/function"
+	localGateway = "knative-local-gateway.istio-system.svc.cluster.local"
+)
+
+// function is one row of the contract's table.
+type function struct {
+	target string
+	admin  bool // reads bootstrap-admin-token
+	http   bool // answers /health/
+}
+
+var functions = map[string]function{
+	"health":       {target: "Health", http: true},
+	"acquire":      {target: "Acquire", http: true},
+	"heartbeat":    {target: "Heartbeat", http: true},
+	"release":      {target: "Release", http: true},
+	"keys":         {target: "Keys", http: true},
+	"openapi":      {target: "OpenAPI", http: true},
+	"tenants":      {target: "Tenants", admin: true, http: true},
+	"licenses":     {target: "Licenses", admin: true, http: true},
+	"apikeys":      {target: "APIKeys", admin: true, http: true},
+	"workstations": {target: "Workstations", admin: true, http: true},
+	"repositories": {target: "Repositories", admin: true, http: true},
+	"audit":        {target: "Audit", admin: true, http: true},
+	"usage":        {target: "Usage", admin: true, http: true},
+	"cleanup":      {target: "Cleanup"},
+}
+
+// secretEnv maps each secret env var to its Secret Manager secret id.
+var secretEnv = map[string]string{
+	"REDIS_PASSWORD":        "redis-auth",
+	"REDIS_CA_PEM":          "redis-ca",
+	"DATABASE_PASSWORD":     "database-password",
+	"BOOTSTRAP_ADMIN_TOKEN": "bootstrap-admin-token",
+}
+
+// Local mirrors of the CRDs we use that have no Go types here; strict
+// decoding into them proves no field is misspelt.
+type managedCertificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Domains []string `json:"domains"`
+	} `json:"spec"`
+}
+
+type backendConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		TimeoutSec  int `json:"timeoutSec"`
+		HealthCheck struct {
+			Type               string `json:"type"`
+			Port               int    `json:"port"`
+			RequestPath        string `json:"requestPath"`
+			CheckIntervalSec   int    `json:"checkIntervalSec"`
+			TimeoutSec         int    `json:"timeoutSec"`
+			HealthyThreshold   int    `json:"healthyThreshold"`
+			UnhealthyThreshold int    `json:"unhealthyThreshold"`
+		} `json:"healthCheck"`
+	} `json:"spec"`
+}
+
+type virtualService struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Gateways []string    `json:"gateways"`
+		Hosts    []string    `json:"hosts"`
+		HTTP     []httpRoute `json:"http"`
+	} `json:"spec"`
+}
+
+type httpRoute struct {
+	Name  string `json:"name"`
+	Match []struct {
+		URI     *stringMatch           `json:"uri"`
+		Headers map[string]stringMatch `json:"headers"`
+	} `json:"match"`
+	Redirect *struct {
+		Scheme       string `json:"scheme"`
+		RedirectCode int    `json:"redirectCode"`
+	} `json:"redirect"`
+	Rewrite *struct {
+		Authority string `json:"authority"`
+	} `json:"rewrite"`
+	Route []struct {
+		Destination struct {
+			Host string `json:"host"`
+			Port struct {
+				Number int `json:"number"`
+			} `json:"port"`
+		} `json:"destination"`
+		Headers *struct {
+			Request struct {
+				Set map[string]string `json:"set"`
+			} `json:"request"`
+		} `json:"headers"`
+	} `json:"route"`
+}
+
+type stringMatch struct {
+	Exact  string `json:"exact"`
+	Prefix string `json:"prefix"`
+	Regex  string `json:"regex"`
+}
+
+type koConfig struct {
+	DefaultBaseImage string   `json:"defaultBaseImage"`
+	DefaultPlatforms []string `json:"defaultPlatforms"`
+}
+
+// manifests is every object under knative/, by kind.
+type manifests struct {
+	namespaces      []corev1.Namespace
+	serviceAccounts map[string]corev1.ServiceAccount
+	configMaps      []corev1.ConfigMap
+	coreServices    []corev1.Service
+	deployments     []appsv1.Deployment
+	ksvcs           map[string]servingv1.Service
+	ingresses       []networkingv1.Ingress
+	certificates    []managedCertificate
+	backendConfigs  []backendConfig
+	virtualServices []virtualService
+}
+
+var separator = regexp.MustCompile(`(?m)^---[ \t]*$`)
+
+func load(t *testing.T) *manifests {
+	t.Helper()
+	m := &manifests{serviceAccounts: map[string]corev1.ServiceAccount{}, ksvcs: map[string]servingv1.Service{}}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".ko.yaml" {
+			// ko's settings, not a manifest (make images resolves only services/).
+			if err := strictDecode(b, &koConfig{}); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return nil
+		}
+		for i, doc := range separator.Split(string(b), -1) {
+			if err := m.add([]byte(doc)); err != nil {
+				return fmt.Errorf("%s document %d: %w", path, i+1, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (m *manifests) add(doc []byte) error {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		return err
+	}
+	if j, err := yaml.YAMLToJSON(doc); err == nil && string(j) == "null" {
+		return nil // comments only
+	}
+	switch tm.APIVersion + " " + tm.Kind {
+	case "v1 Namespace":
+		return decodeInto(doc, &m.namespaces)
+	case "v1 ConfigMap":
+		return decodeInto(doc, &m.configMaps)
+	case "v1 Service":
+		return decodeInto(doc, &m.coreServices)
+	case "apps/v1 Deployment":
+		return decodeInto(doc, &m.deployments)
+	case "networking.k8s.io/v1 Ingress":
+		return decodeInto(doc, &m.ingresses)
+	case "networking.gke.io/v1 ManagedCertificate":
+		return decodeInto(doc, &m.certificates)
+	case "cloud.google.com/v1 BackendConfig":
+		return decodeInto(doc, &m.backendConfigs)
+	case "networking.istio.io/v1beta1 VirtualService":
+		return decodeInto(doc, &m.virtualServices)
+	case "v1 ServiceAccount":
+		var sa corev1.ServiceAccount
+		if err := strictDecode(doc, &sa); err != nil {
+			return err
+		}
+		if _, dup := m.serviceAccounts[sa.Name]; dup {
+			return fmt.Errorf("service account %s declared twice", sa.Name)
+		}
+		m.serviceAccounts[sa.Name] = sa
+	case "serving.knative.dev/v1 Service":
+		var s servingv1.Service
+		if err := strictDecode(doc, &s); err != nil {
+			return err
+		}
+		if _, dup := m.ksvcs[s.Name]; dup {
+			return fmt.Errorf("Knative service %s declared twice", s.Name)
+		}
+		m.ksvcs[s.Name] = s
+	default:
+		return fmt.Errorf("no test decodes %s %s: add it to manifests.add", tm.APIVersion, tm.Kind)
+	}
+	return nil
+}
+
+func decodeInto[T any](doc []byte, list *[]T) error {
+	var v T
+	if err := strictDecode(doc, &v); err != nil {
+		return err
+	}
+	*list = append(*list, v)
+	return nil
+}
+
+// strictDecode rejects duplicate keys, unknown fields and, through
+// sigs.k8s.io/json, keys that only match a field case-insensitively (which
+// encoding/json would accept and the API server would drop).
+func strictDecode(doc []byte, into any) error {
+	j, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return err
+	}
+	strictErrs, err := kjson.UnmarshalStrict(j, into)
+	if err != nil {
+		return err
+	}
+	if len(strictErrs) > 0 {
+		return fmt.Errorf("strict decoding: %v", strictErrs)
+	}
+	return nil
+}
+
+func TestKnativeServicesPassKnativeValidation(t *testing.T) {
+	m := load(t)
+	// What the webhook does with empty config-defaults, config-features and
+	// config-autoscaler ConfigMaps, for a create.
+	ctx := config.ToContext(context.Background(), config.FromContextOrDefaults(context.Background()))
+	ctx = apis.WithinCreate(ctx)
+	for name, s := range m.ksvcs {
+		t.Run(name, func(t *testing.T) {
+			s := s.DeepCopy()
+			s.SetDefaults(ctx)
+			// Warnings too: Knative warns about insecure security contexts.
+			if fe := s.Validate(ctx); fe != nil {
+				t.Errorf("Knative validation: %v", fe)
+			}
+		})
+	}
+}
+
+func TestKnativeServicesFollowContract(t *testing.T) {
+	m := load(t)
+	if got, want := slices.Sorted(maps.Keys(m.ksvcs)), slices.Sorted(maps.Keys(functions)); !slices.Equal(got, want) {
+		t.Fatalf("Knative services = %v, want %v", got, want)
+	}
+	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
+		t.Errorf("namespaces = %v, want just %s", m.namespaces, namespace)
+	}
+	if len(m.configMaps) != 1 || m.configMaps[0].Name != "license-server-config" || m.configMaps[0].Namespace != namespace {
+		t.Fatalf("want one ConfigMap license-server-config in %s", namespace)
+	}
+	keys := []string{"DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
+	if got := slices.Sorted(maps.Keys(m.configMaps[0].Data)); !slices.Equal(got, keys) {
+		t.Errorf("ConfigMap keys = %v, want %v", got, keys)
+	}
+	if got := slices.Sorted(maps.Keys(m.serviceAccounts)); !slices.Equal(got, slices.Sorted(maps.Keys(functions))) {
+		t.Errorf("service accounts = %v, want one per function", got)
+	}
+
+	for name, fn := range functions {
+		t.Run(name, func(t *testing.T) {
+			s := m.ksvcs[name]
+			spec := s.Spec.Template.Spec
+			if s.Namespace != namespace {
+				t.Errorf("namespace = %q", s.Namespace)
+			}
+			// Every function, not only cleanup: a public Knative hostname would
+			// reach a function without the path rules of routes.yaml.
+			if v := s.Labels["networking.knative.dev/visibility"]; v != "cluster-local" {
+				t.Errorf("visibility label = %q, want cluster-local", v)
+			}
+
+			sa, ok := m.serviceAccounts[spec.ServiceAccountName]
+			if spec.ServiceAccountName != name || !ok {
+				t.Errorf("serviceAccountName = %q, want %q declared in serviceaccounts.yaml", spec.ServiceAccountName, name)
+			}
+			if got, want := sa.Annotations["iam.gke.io/gcp-service-account"], "fn-"+name+"@PROJECT_ID.iam.gserviceaccount.com"; got != want {
+				t.Errorf("service account annotation = %q, want %q", got, want)
+			}
+			if sa.Namespace != namespace {
+				t.Errorf("service account namespace = %q", sa.Namespace)
+			}
+
+			if len(spec.Containers) != 1 {
+				t.Fatalf("%d containers, want 1", len(spec.Containers))
+			}
+			c := spec.Containers[0]
+			if c.Image != image {
+				t.Errorf("image = %q, want %q", c.Image, image)
+			}
+			checkEnv(t, c, fn)
+			checkProbes(t, c, fn)
+			checkResources(t, c)
+			checkSecurityContext(t, c.SecurityContext)
+			checkScaling(t, name, s)
+		})
+	}
+}
+
+func checkEnv(t *testing.T, c corev1.Container, fn function) {
+	t.Helper()
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "license-server-config" {
+		t.Errorf("envFrom = %+v, want the ConfigMap license-server-config", c.EnvFrom)
+	}
+	want := map[string]string{"FUNCTION_TARGET": fn.target}
+	for env, id := range secretEnv {
+		if env != "BOOTSTRAP_ADMIN_TOKEN" || fn.admin {
+			want[env] = "secret://projects/PROJECT_ID/secrets/" + id + "/versions/latest"
+		}
+	}
+	got := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			t.Errorf("env %s uses valueFrom: secrets come from Secret Manager, not Kubernetes", e.Name)
+		}
+		if _, dup := got[e.Name]; dup {
+			t.Errorf("env %s set twice", e.Name)
+		}
+		got[e.Name] = e.Value
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("env = %v\nwant %v", got, want)
+	}
+}
+
+func checkProbes(t *testing.T, c corev1.Container, fn function) {
+	t.Helper()
+	for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		switch {
+		case p == nil:
+			t.Errorf("no %s probe", kind)
+		case fn.http && (p.HTTPGet == nil || p.HTTPGet.Path != "/health/"):
+			// Not /ready: a PostgreSQL outage must not take the function out.
+			t.Errorf("%s probe = %+v, want httpGet /health/", kind, p.ProbeHandler)
+		case !fn.http && p.TCPSocket == nil:
+			t.Errorf("%s probe = %+v, want tcpSocket (no /health/ on a CloudEvent function)", kind, p.ProbeHandler)
+		}
+	}
+}
+
+func checkResources(t *testing.T, c corev1.Container) {
+	t.Helper()
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, okReq := c.Resources.Requests[r]
+		lim, okLim := c.Resources.Limits[r]
+		if !okReq || !okLim || req.IsZero() || lim.IsZero() {
+			t.Errorf("%s: want both request and limit", r)
+		} else if req.Cmp(lim) > 0 {
+			t.Errorf("%s request %s above limit %s", r, req.String(), lim.String())
+		}
+	}
+}
+
+func checkSecurityContext(t *testing.T, sc *corev1.SecurityContext) {
+	t.Helper()
+	if sc == nil {
+		t.Fatal("no securityContext")
+	}
+	ok := sc.RunAsNonRoot != nil && *sc.RunAsNonRoot &&
+		sc.RunAsUser != nil && *sc.RunAsUser == 65532 &&
+		sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation &&
+		sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem &&
+		sc.Capabilities != nil && slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) && len(sc.Capabilities.Add) == 0 &&
+		sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault
+	if !ok {
+		t.Errorf("securityContext = %+v, want non-root 65532, no privilege escalation, read-only root, drop ALL, RuntimeDefault seccomp", sc)
+	}
+}
+
+func checkScaling(t *testing.T, name string, s servingv1.Service) {
+	t.Helper()
+	a := s.Spec.Template.Annotations
+	num := func(key string) int {
+		v, err := strconv.Atoi(a["autoscaling.knative.dev/"+key])
+		if err != nil {
+			t.Errorf("annotation autoscaling.knative.dev/%s: %v", key, err)
+		}
+		return v
+	}
+	minScale, maxScale := num("min-scale"), num("max-scale")
+	num("target")
+	if a["autoscaling.knative.dev/metric"] != "concurrency" {
+		t.Errorf("autoscaling metric = %q, want concurrency", a["autoscaling.knative.dev/metric"])
+	}
+	if minScale > maxScale {
+		t.Errorf("min-scale %d above max-scale %d", minScale, maxScale)
+	}
+	spec := s.Spec.Template.Spec
+	if spec.ContainerConcurrency == nil || *spec.ContainerConcurrency < 1 {
+		t.Errorf("containerConcurrency must be set")
+	}
+	if spec.TimeoutSeconds == nil || *spec.TimeoutSeconds < 1 {
+		t.Errorf("timeoutSeconds must be set")
+	}
+	switch {
+	case name == "acquire" || name == "heartbeat":
+		if minScale < 2 || *spec.ContainerConcurrency < 50 {
+			t.Errorf("hot path: min-scale %d, containerConcurrency %d; want at least 2 and 50", minScale, *spec.ContainerConcurrency)
+		}
+	case name == "cleanup":
+		// One sweep at a time.
+		if minScale != 0 || maxScale != 1 || *spec.ContainerConcurrency != 1 {
+			t.Errorf("cleanup: min %d max %d concurrency %d, want 0, 1, 1", minScale, maxScale, *spec.ContainerConcurrency)
+		}
+	case functions[name].admin:
+		if minScale > 1 {
+			t.Errorf("admin function min-scale %d, want 0 or 1", minScale)
+		}
+	}
+}
+
+func TestIngressSendsEverythingToTheGateway(t *testing.T) {
+	m := load(t)
+	if len(m.ingresses) != 1 || len(m.certificates) != 1 || len(m.backendConfigs) != 1 {
+		t.Fatalf("want one Ingress, ManagedCertificate and BackendConfig; have %d, %d, %d",
+			len(m.ingresses), len(m.certificates), len(m.backendConfigs))
+	}
+	ing, cert, bc := m.ingresses[0], m.certificates[0], m.backendConfigs[0]
+	wantAnn := map[string]string{
+		"kubernetes.io/ingress.class":                 "gce",
+		"kubernetes.io/ingress.global-static-ip-name": "license-api-ip",
+		"networking.gke.io/managed-certificates":      "license-api-cert",
+	}
+	for k, v := range wantAnn {
+		if ing.Annotations[k] != v {
+			t.Errorf("Ingress annotation %s = %q, want %q", k, ing.Annotations[k], v)
+		}
+	}
+	b := ing.Spec.DefaultBackend
+	if ing.Namespace != "istio-system" || b == nil || b.Service == nil || b.Service.Name != "istio-ingressgateway" || len(ing.Spec.Rules) != 0 {
+		t.Errorf("Ingress must live in istio-system and send everything to istio-ingressgateway; got %+v", ing.Spec)
+	}
+	if cert.Name != "license-api-cert" || cert.Namespace != ing.Namespace || !slices.Equal(cert.Spec.Domains, []string{"api.coditect.ai"}) {
+		t.Errorf("ManagedCertificate = %s/%s %v", cert.Namespace, cert.Name, cert.Spec.Domains)
+	}
+	hc := bc.Spec.HealthCheck
+	if bc.Namespace != ing.Namespace || hc.Port != 15021 || hc.RequestPath != "/healthz/ready" || hc.Type != "HTTP" {
+		t.Errorf("BackendConfig health check = %+v, want HTTP :15021/healthz/ready", hc)
+	}
+
+	// The gateway patches: the Service names the BackendConfig, and the
+	// Deployment trusts the load balancer's X-Forwarded-Proto.
+	if len(m.coreServices) != 1 || len(m.deployments) != 1 {
+		t.Fatalf("want one Service and one Deployment patch for istio-ingressgateway")
+	}
+	want := fmt.Sprintf(`{"default": %q}`, bc.Name)
+	if got := m.coreServices[0].Annotations["cloud.google.com/backend-config"]; got != want {
+		t.Errorf("gateway Service backend-config annotation = %q, want %q", got, want)
+	}
+	if got := m.deployments[0].Spec.Template.Annotations["proxy.istio.io/config"]; !strings.Contains(got, `"numTrustedProxies"`) {
+		t.Errorf("gateway pod proxy.istio.io/config = %q, want gatewayTopology.numTrustedProxies", got)
+	}
+}
+
+// What route returns for a request no function gets.
+const (
+	redirected = "(redirect to https)"
+	notFound   = "(404)"
+)
+
+func TestRoutesSendEachPathToItsFunction(t *testing.T) {
+	m := load(t)
+	if len(m.virtualServices) != 1 {
+		t.Fatalf("want one VirtualService, have %d", len(m.virtualServices))
+	}
+	vs := m.virtualServices[0]
+	if !slices.Equal(vs.Spec.Gateways, []string{"knative-serving/knative-ingress-gateway"}) || !slices.Equal(vs.Spec.Hosts, []string{"api.coditect.ai"}) {
+		t.Errorf("gateways %v hosts %v", vs.Spec.Gateways, vs.Spec.Hosts)
+	}
+	for _, r := range vs.Spec.HTTP {
+		if r.Redirect != nil {
+			if r.Redirect.Scheme != "https" {
+				t.Errorf("route %s redirects to scheme %q", r.Name, r.Redirect.Scheme)
+			}
+			continue
+		}
+		target, err := destination(r)
+		if err != nil {
+			t.Errorf("route %s: %v", r.Name, err)
+		} else if _, ok := functions[target]; !ok || target == "cleanup" {
+			t.Errorf("route %s goes to %q, which is not a public function", r.Name, target)
+		}
+	}
+
+	tests := []struct {
+		path, proto, want string
+	}{
+		{"/health/", "http", "health"},
+		{"/health/", "https", "health"},
+		{"/ready", "http", "health"},
+		{"/v1/acquire", "https", "acquire"},
+		{"/v1/acquire", "http", redirected},
+		{"/v1/heartbeat", "https", "heartbeat"},
+		{"/v1/release", "https", "release"},
+		{"/v1/keys", "https", "keys"},
+		{"/v1/openapi.json", "https", "openapi"},
+		{"/v1/tenants", "https", "tenants"},
+		{"/v1/tenants?page_token=x", "https", "tenants"},
+		{"/v1/tenants/abc", "https", "tenants"},
+		{"/v1/tenants/abc/licenses", "https", "licenses"},
+		{"/v1/tenants/abc/licenses/x", "https", "licenses"},
+		{"/v1/tenants/abc/licenses/x/sessions", "https", "licenses"},
+		{"/v1/tenants/abc/licenses/x/certificate", "https", "licenses"},
+		{"/v1/tenants/abc/licenses/x", "http", redirected},
+		{"/v1/tenants/abc/api-keys", "https", "apikeys"},
+		{"/v1/tenants/abc/api-keys/k", "https", "apikeys"},
+		{"/v1/tenants/abc/workstations", "https", "workstations"},
+		{"/v1/tenants/abc/workstations/w", "https", "workstations"},
+		{"/v1/tenants/abc/repositories", "https", "repositories"},
+		{"/v1/tenants/abc/repositories/r", "https", "repositories"},
+		{"/v1/tenants/abc/audit", "https", "audit"},
+		{"/v1/tenants/abc/usage", "https", "usage"},
+		{"/", "https", notFound},
+		{"/cleanup", "https", notFound},
+		{"/v1/acquire/x", "https", notFound},
+		{"/v1/tenantsx", "https", notFound},
+		{"/v1/tenants/", "https", notFound},
+		{"/v1/tenants//licenses", "https", notFound},
+		{"/v1/tenants/abc/licensesx", "https", notFound},
+		{"/v1/tenants/abc/audit/x", "https", notFound},
+		{"/v1/tenants/abc/other", "https", notFound},
+	}
+	reached := map[string]bool{}
+	for _, tt := range tests {
+		got, err := route(vs, tt.path, tt.proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("%s over %s goes to %s, want %s", tt.path, tt.proto, got, tt.want)
+		}
+		reached[got] = true
+	}
+	for name := range functions {
+		if !reached[name] && name != "cleanup" {
+			t.Errorf("no sample path reaches %s", name)
+		}
+	}
+}
+
+// route picks the first route whose matches accept the request, as Envoy does:
+// matches are ORed, the conditions inside one are ANDed, and paths are
+// compared without their query string (regexes must match all of it).
+func route(vs virtualService, target, proto string) (string, error) {
+	path, _, _ := strings.Cut(target, "?")
+	for _, r := range vs.Spec.HTTP {
+		for _, mt := range r.Match {
+			ok, err := uriMatches(mt.URI, path, target)
+			if err != nil {
+				return "", fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			for h, want := range mt.Headers {
+				if h != "x-forwarded-proto" || want.Exact == "" {
+					return "", fmt.Errorf("route %s: the test only knows exact x-forwarded-proto matches", r.Name)
+				}
+				ok = ok && proto == want.Exact
+			}
+			if !ok {
+				continue
+			}
+			if r.Redirect != nil {
+				return redirected, nil
+			}
+			return destination(r)
+		}
+	}
+	return notFound, nil
+}
+
+func uriMatches(m *stringMatch, path, target string) (bool, error) {
+	switch {
+	case m == nil:
+		return true, nil
+	case m.Exact != "":
+		return path == m.Exact, nil
+	case m.Prefix != "":
+		return strings.HasPrefix(target, m.Prefix), nil
+	case m.Regex != "":
+		// Envoy's regex engine is RE2, as Go's is; it must match the whole path.
+		re, err := regexp.Compile(`^(?:` + m.Regex + `)$`)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(path), nil
+	}
+	return false, fmt.Errorf("empty uri match")
+}
+
+// destination returns the function a route sends to: through Knative's
+// local gateway, with the authority of <name>.license-server.svc.cluster.local.
+func destination(r httpRoute) (string, error) {
+	if len(r.Route) != 1 {
+		return "", fmt.Errorf("%d destinations, want 1", len(r.Route))
+	}
+	d := r.Route[0]
+	if d.Destination.Host != localGateway || d.Destination.Port.Number != 80 {
+		return "", fmt.Errorf("destination %s:%d, want %s:80", d.Destination.Host, d.Destination.Port.Number, localGateway)
+	}
+	authority := ""
+	if r.Rewrite != nil {
+		authority = r.Rewrite.Authority
+	}
+	if d.Headers != nil && d.Headers.Request.Set["host"] != "" {
+		authority = d.Headers.Request.Set["host"]
+	}
+	name, ok := strings.CutSuffix(authority, "."+namespace+".svc.cluster.local")
+	if !ok || strings.Contains(name, ".") {
+		return "", fmt.Errorf("authority %q is not <name>.%s.svc.cluster.local", authority, namespace)
+	}
+	return name, nil
+}
