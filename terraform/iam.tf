@@ -1,0 +1,83 @@
+# One Google service account per function (fn-<name>), bound through Workload
+# Identity to the Kubernetes service account of the same name in namespace
+# license-server. Each gets only what its row of the deploy contract lists:
+# the signing key for the functions that sign, and the secrets it reads. No
+# project-level role: every grant is on the one resource it concerns.
+
+locals {
+  namespace = "license-server"
+
+  # signs: signs leases or license certificates with the lease-root key.
+  # admin: an admin API, reads bootstrap-admin-token.
+  functions = {
+    health       = { signs = false, admin = false }
+    acquire      = { signs = true, admin = false }
+    heartbeat    = { signs = true, admin = false }
+    release      = { signs = false, admin = false }
+    keys         = { signs = true, admin = false }
+    openapi      = { signs = false, admin = false }
+    tenants      = { signs = false, admin = true }
+    licenses     = { signs = true, admin = true }
+    apikeys      = { signs = false, admin = true }
+    workstations = { signs = false, admin = true }
+    repositories = { signs = false, admin = true }
+    audit        = { signs = false, admin = true }
+    usage        = { signs = false, admin = true }
+    cleanup      = { signs = false, admin = false }
+  }
+
+  signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
+
+  # "<function>/<secret>" => { function, secret } for every secret a function reads.
+  function_secrets = merge([
+    for name, fn in local.functions : {
+      for secret in(fn.admin ? local.admin_secrets : local.runtime_secrets) :
+      "${name}/${secret}" => { function = name, secret = secret }
+    }
+  ]...)
+}
+
+resource "google_service_account" "function" {
+  for_each = local.functions
+
+  account_id   = "fn-${each.key}"
+  display_name = "license-server function ${each.key}"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The Kubernetes service account license-server/<name> may act as fn-<name>.
+resource "google_service_account_iam_member" "workload_identity" {
+  for_each = local.functions
+
+  service_account_id = google_service_account.function[each.key].name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "serviceAccount:${var.project_id}.svc.id.goog[${local.namespace}/${each.key}]"
+
+  # The pool exists once the cluster has Workload Identity.
+  depends_on = [google_container_cluster.main]
+}
+
+resource "google_kms_crypto_key_iam_member" "signer" {
+  for_each = local.signing_functions
+
+  crypto_key_id = google_kms_crypto_key.lease_root.id
+  role          = "roles/cloudkms.signer"
+  member        = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+resource "google_kms_crypto_key_iam_member" "public_key_viewer" {
+  for_each = local.signing_functions
+
+  crypto_key_id = google_kms_crypto_key.lease_root.id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "function" {
+  for_each = local.function_secrets
+
+  secret_id = google_secret_manager_secret.secret[each.value.secret].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}

@@ -1,0 +1,61 @@
+locals {
+  ko_docker_repo = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+
+  # Cloud KMS creates version 1 together with the key.
+  signing_key_version = "${google_kms_crypto_key.lease_root.id}/cryptoKeyVersions/1"
+}
+
+output "project_id" {
+  description = "Project id: the value that replaces the PROJECT_ID token in the knative/ manifests."
+  value       = var.project_id
+}
+
+output "cluster_name" {
+  description = "Name of the GKE cluster (gcloud container clusters get-credentials NAME --location LOCATION)."
+  value       = google_container_cluster.main.name
+}
+
+output "cluster_location" {
+  description = "Location (region) of the GKE cluster."
+  value       = google_container_cluster.main.location
+}
+
+output "ko_docker_repo" {
+  description = "Artifact Registry path to export as KO_DOCKER_REPO when building and pushing the image with ko."
+  value       = local.ko_docker_repo
+}
+
+output "api_ip_address" {
+  description = "The global static IP license-api-ip the Ingress uses; api_domain's A record points at it."
+  value       = google_compute_global_address.api.address
+}
+
+output "signing_key_version" {
+  description = "Resource name of the lease-root key version the functions sign with (SIGNING_KMS_KEY_VERSION)."
+  value       = local.signing_key_version
+}
+
+output "sql_private_ip" {
+  description = "Private IP of the Cloud SQL instance (reachable from inside the VPC only)."
+  value       = google_sql_database_instance.main.private_ip_address
+}
+
+output "knative_config" {
+  description = "The ConfigMap license-server/license-server-config with this deployment's real values, as one YAML document for kubectl apply -f -."
+  value = yamlencode({
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata = {
+      name      = "license-server-config"
+      namespace = local.namespace
+    }
+    data = {
+      GOOGLE_CLOUD_PROJECT    = var.project_id
+      REDIS_URL               = "rediss://${google_redis_instance.main.host}:${google_redis_instance.main.port}"
+      DATABASE_URL            = "postgres://${google_sql_user.license_server.name}@${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=require"
+      SIGNING_KMS_KEY_VERSION = local.signing_key_version
+      LEASE_ISSUER            = "https://${var.api_domain}"
+      LOG_LEVEL               = var.log_level
+    }
+  })
+}

@@ -1,0 +1,83 @@
+# Cloud SQL for PostgreSQL 16, highly available (regional), private IP only,
+# TLS required. The functions connect directly to the private IP (no Auth
+# Proxy), so no account needs roles/cloudsql.client.
+
+resource "google_sql_database_instance" "main" {
+  name             = "license-server"
+  region           = var.region
+  database_version = "POSTGRES_16"
+
+  # Terraform refuses to destroy it; settings.deletion_protection_enabled
+  # below guards it from every other client too.
+  deletion_protection = true
+
+  settings {
+    edition           = "ENTERPRISE"
+    tier              = var.sql_tier
+    availability_type = "REGIONAL"
+
+    disk_type       = "PD_SSD"
+    disk_size       = var.sql_disk_size_gb
+    disk_autoresize = true
+
+    deletion_protection_enabled = true
+
+    ip_configuration {
+      ipv4_enabled    = false
+      private_network = google_compute_network.main.id
+      ssl_mode        = "ENCRYPTED_ONLY"
+    }
+
+    backup_configuration {
+      enabled                        = true
+      start_time                     = "02:00"
+      point_in_time_recovery_enabled = true
+      transaction_log_retention_days = 7
+
+      backup_retention_settings {
+        retained_backups = 14
+        retention_unit   = "COUNT"
+      }
+    }
+
+    maintenance_window {
+      day          = 7
+      hour         = 3
+      update_track = "stable"
+    }
+
+    insights_config {
+      query_insights_enabled = true
+    }
+
+    database_flags {
+      name  = "log_min_duration_statement"
+      value = "1000"
+    }
+  }
+
+  depends_on = [google_service_networking_connection.private_services]
+}
+
+resource "google_sql_database" "licenses" {
+  name     = "licenses"
+  instance = google_sql_database_instance.main.name
+}
+
+# Letters and digits only: the password also goes into a DATABASE_URL (make
+# migrate) without URL escaping. 32 of them are about 190 bits.
+resource "random_password" "database" {
+  length  = 32
+  special = false
+}
+
+resource "google_sql_user" "license_server" {
+  name     = "license_server"
+  instance = google_sql_database_instance.main.name
+  password = random_password.database.result
+}
+
+resource "google_secret_manager_secret_version" "database_password" {
+  secret      = google_secret_manager_secret.secret["database-password"].id
+  secret_data = random_password.database.result
+}

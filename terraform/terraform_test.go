@@ -1,0 +1,654 @@
+package terraform
+
+// Tests of the deployment's Terraform against the deploy contract
+// (/work/deploy-contract.md at the time of writing; the table below is its
+// copy): formatting, documentation, and the security-relevant settings and
+// grants, evaluated from the configuration as written (eval_test.go).
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// contractFunction is one row of the contract's function table.
+type contractFunction struct {
+	name  string
+	signs bool // roles/cloudkms.signer and publicKeyViewer on lease-root
+	admin bool // also reads bootstrap-admin-token
+}
+
+var contractFunctions = []contractFunction{
+	{"health", false, false},
+	{"acquire", true, false},
+	{"heartbeat", true, false},
+	{"release", false, false},
+	{"keys", true, false},
+	{"openapi", false, false},
+	{"tenants", false, true},
+	{"licenses", true, true},
+	{"apikeys", false, true},
+	{"workstations", false, true},
+	{"repositories", false, true},
+	{"audit", false, true},
+	{"usage", false, true},
+	{"cleanup", false, false},
+}
+
+var (
+	runtimeSecrets = []string{"redis-auth", "redis-ca", "database-password"}
+	allSecrets     = []string{"bootstrap-admin-token", "database-password", "redis-auth", "redis-ca"}
+)
+
+func functionEmail(name string) string {
+	return "fn-" + name + "@" + testProject + ".iam.gserviceaccount.com"
+}
+
+const leaseRootID = "projects/" + testProject + "/locations/us-central1/keyRings/license-server/cryptoKeys/lease-root"
+
+func TestFilesAreFormatted(t *testing.T) {
+	m := loadModule(t)
+	for _, f := range m.files {
+		if got := hclwrite.Format(f.src); !bytes.Equal(got, f.src) {
+			t.Errorf("%s is not formatted: run terraform fmt", f.path)
+		}
+	}
+}
+
+func TestEveryVariableAndOutputIsDescribed(t *testing.T) {
+	m := loadModule(t)
+	for _, kind := range []string{"variable", "output"} {
+		blocks := m.blocks(kind)
+		if len(blocks) == 0 {
+			t.Errorf("no %s blocks found", kind)
+		}
+		for _, b := range blocks {
+			a, ok := b.Body.Attributes["description"]
+			if !ok {
+				t.Errorf("%s %q has no description", kind, b.Labels[0])
+				continue
+			}
+			v, diags := a.Expr.Value(nil)
+			if diags.HasErrors() || v.Type() != cty.String || len(strings.TrimSpace(v.AsString())) < 10 {
+				t.Errorf("%s %q: description must be a literal sentence, got %s", kind, b.Labels[0], a.Expr.Range())
+			}
+		}
+	}
+}
+
+func TestRequiredAPIsAreEnabled(t *testing.T) {
+	m := loadModule(t)
+	r := m.resource(t, "google_project_service", "enabled")
+	have := map[string]bool{}
+	for _, in := range m.instances[r.addr()] {
+		have[str(t, r.addr(), in.attrs, "service")] = true
+	}
+	for _, api := range []string{"container", "sqladmin", "redis", "cloudkms", "secretmanager", "pubsub",
+		"cloudscheduler", "eventarc", "dns", "servicenetworking", "compute", "iam", "artifactregistry"} {
+		if !have[api+".googleapis.com"] {
+			t.Errorf("API %s.googleapis.com is not enabled by google_project_service.enabled", api)
+		}
+	}
+}
+
+func TestSigningKeyIsAnHSMBackedRSAKeyThatCannotBeDestroyed(t *testing.T) {
+	m := loadModule(t)
+	ring := m.resource(t, "google_kms_key_ring", "license_server")
+	wantAttr(t, ring.addr(), m.only(t, ring), "name", cty.StringVal("license-server"))
+
+	key := m.resource(t, "google_kms_crypto_key", "lease_root")
+	attrs := m.only(t, key)
+	wantAttr(t, key.addr(), attrs, "name", cty.StringVal("lease-root"))
+	wantAttr(t, key.addr(), attrs, "id", cty.StringVal(leaseRootID))
+	wantAttr(t, key.addr(), attrs, "purpose", cty.StringVal("ASYMMETRIC_SIGN"))
+	tmpl := nested(t, key.addr(), attrs, "version_template")
+	wantAttr(t, key.addr()+".version_template", tmpl, "algorithm", cty.StringVal("RSA_SIGN_PKCS1_4096_SHA256"))
+	wantAttr(t, key.addr()+".version_template", tmpl, "protection_level", cty.StringVal("HSM"))
+	if v, ok := attrs["skip_initial_version_creation"]; ok && v.True() {
+		t.Errorf("%s: skip_initial_version_creation is set, but SIGNING_KMS_KEY_VERSION names version 1", key.addr())
+	}
+	if !preventDestroy(key.block) {
+		t.Errorf("%s: lifecycle { prevent_destroy = true } is missing: destroying the root key orphans every issued license", key.addr())
+	}
+}
+
+func TestCloudSQLIsHAPrivateEncryptedAndBackedUp(t *testing.T) {
+	m := loadModule(t)
+	db := m.resource(t, "google_sql_database_instance", "main")
+	attrs := m.only(t, db)
+	wantAttr(t, db.addr(), attrs, "database_version", cty.StringVal("POSTGRES_16"))
+	wantAttr(t, db.addr(), attrs, "deletion_protection", cty.True)
+
+	settings := nested(t, db.addr(), attrs, "settings")
+	wantAttr(t, db.addr()+".settings", settings, "availability_type", cty.StringVal("REGIONAL"))
+	wantAttr(t, db.addr()+".settings", settings, "deletion_protection_enabled", cty.True)
+
+	ip := nested(t, db.addr()+".settings", settings, "ip_configuration")
+	wantAttr(t, db.addr()+".settings.ip_configuration", ip, "ipv4_enabled", cty.False)
+	wantAttr(t, db.addr()+".settings.ip_configuration", ip, "private_network",
+		cty.StringVal("projects/"+testProject+"/global/networks/license-server"))
+	if ssl, ok := ip["ssl_mode"]; !ok || (ssl.AsString() != "ENCRYPTED_ONLY" && ssl.AsString() != "TRUSTED_CLIENT_CERTIFICATE_REQUIRED") {
+		got := "unset"
+		if ok {
+			got = show(ssl)
+		}
+		t.Errorf("%s: ssl_mode must refuse unencrypted connections (ENCRYPTED_ONLY), got %s", db.addr(), got)
+	}
+
+	backup := nested(t, db.addr()+".settings", settings, "backup_configuration")
+	wantAttr(t, db.addr()+".settings.backup_configuration", backup, "enabled", cty.True)
+	wantAttr(t, db.addr()+".settings.backup_configuration", backup, "point_in_time_recovery_enabled", cty.True)
+
+	wantAttr(t, "google_sql_database.licenses", m.only(t, m.resource(t, "google_sql_database", "licenses")), "name", cty.StringVal("licenses"))
+	user := m.only(t, m.resource(t, "google_sql_user", "license_server"))
+	wantAttr(t, "google_sql_user.license_server", user, "name", cty.StringVal("license_server"))
+	pw := m.resource(t, "random_password", "database")
+	wantAttr(t, "google_sql_user.license_server", user, "password", m.only(t, pw)["result"])
+	if got := secretData(t, m)["database-password"]; got != "mock-random-database" {
+		t.Errorf("secret database-password holds %q, want random_password.database's result", got)
+	}
+}
+
+func TestRedisRequiresAuthAndTLS(t *testing.T) {
+	m := loadModule(t)
+	r := m.resource(t, "google_redis_instance", "main")
+	attrs := m.only(t, r)
+	wantAttr(t, r.addr(), attrs, "auth_enabled", cty.True)
+	wantAttr(t, r.addr(), attrs, "transit_encryption_mode", cty.StringVal("SERVER_AUTHENTICATION"))
+	wantAttr(t, r.addr(), attrs, "tier", cty.StringVal("STANDARD_HA"))
+	wantAttr(t, r.addr(), attrs, "connect_mode", cty.StringVal("PRIVATE_SERVICE_ACCESS"))
+	wantAttr(t, r.addr(), attrs, "redis_version", cty.StringVal("REDIS_7_2"))
+
+	data := secretData(t, m)
+	if got := data["redis-auth"]; got != mockRedisAuth {
+		t.Errorf("secret redis-auth holds %q, want the instance's auth_string", got)
+	}
+	if got, want := data["redis-ca"], strings.Join(mockRedisCAs, ""); got != want {
+		t.Errorf("secret redis-ca holds %q, want every server CA certificate as PEM (%q)", got, want)
+	}
+}
+
+func TestSecretsAreTheContractsFour(t *testing.T) {
+	m := loadModule(t)
+	var ids []string
+	for _, r := range m.resourcesOf("google_secret_manager_secret") {
+		for _, in := range m.instances[r.addr()] {
+			ids = append(ids, str(t, r.addr(), in.attrs, "secret_id"))
+			repl := nested(t, r.addr(), in.attrs, "replication")
+			if _, ok := repl["auto"]; !ok {
+				t.Errorf("%s[%q]: replication must be auto", r.addr(), in.key)
+			}
+		}
+	}
+	sort.Strings(ids)
+	if !reflect.DeepEqual(ids, allSecrets) {
+		t.Errorf("secrets: have %q, want %q", ids, allSecrets)
+	}
+
+	token := m.resource(t, "random_password", "bootstrap_admin_token")
+	length := m.only(t, token)["length"]
+	if n, _ := length.AsBigFloat().Int64(); n < 48 {
+		t.Errorf("%s: length %d, want at least 48", token.addr(), n)
+	}
+	if got := secretData(t, m)["bootstrap-admin-token"]; got != "mock-random-bootstrap_admin_token" {
+		t.Errorf("secret bootstrap-admin-token holds %q, want random_password.bootstrap_admin_token's result", got)
+	}
+}
+
+func TestFunctionsMapMatchesContract(t *testing.T) {
+	m := loadModule(t)
+	fns, ok := m.locals["functions"]
+	if !ok {
+		t.Fatal("local.functions is missing or not a literal map")
+	}
+	have := map[string]contractFunction{}
+	for it := fns.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		have[k.AsString()] = contractFunction{name: k.AsString(), signs: v.GetAttr("signs").True(), admin: v.GetAttr("admin").True()}
+	}
+	want := map[string]contractFunction{}
+	for _, f := range contractFunctions {
+		want[f.name] = f
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("local.functions does not match the contract's table:\nhave %v\nwant %v", have, want)
+	}
+
+	// One service account fn-<name> per function.
+	sa := m.resource(t, "google_service_account", "function")
+	var emails []string
+	for _, in := range m.instances[sa.addr()] {
+		emails = append(emails, str(t, sa.addr(), in.attrs, "email"))
+	}
+	var wantEmails []string
+	for _, f := range contractFunctions {
+		wantEmails = append(wantEmails, functionEmail(f.name))
+	}
+	sort.Strings(emails)
+	sort.Strings(wantEmails)
+	if !reflect.DeepEqual(emails, wantEmails) {
+		t.Errorf("function service accounts: have %q, want %q", emails, wantEmails)
+	}
+}
+
+func TestWorkloadIdentityBindsEachKSAToItsOwnAccount(t *testing.T) {
+	m := loadModule(t)
+	want := map[string]bool{}
+	for _, f := range contractFunctions {
+		want[fmt.Sprintf("%s|serviceAccount:%s.svc.id.goog[license-server/%s]",
+			"projects/"+testProject+"/serviceAccounts/"+functionEmail(f.name), testProject, f.name)] = true
+	}
+	have := map[string]bool{}
+	for _, g := range m.grants(t) {
+		if g.role != "roles/iam.workloadIdentityUser" {
+			continue
+		}
+		if g.res.typ != "google_service_account_iam_member" {
+			t.Errorf("%s: workloadIdentityUser must be granted on the service account itself", g)
+			continue
+		}
+		have[str(t, g.res.addr(), g.attrs, "service_account_id")+"|"+g.member] = true
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("Workload Identity bindings:\nhave %v\nwant %v", keys(have), keys(want))
+	}
+}
+
+func TestSigningRolesOnlyOnTheKeyAndOnlyForSigningFunctions(t *testing.T) {
+	m := loadModule(t)
+	want := map[string]bool{}
+	for _, f := range contractFunctions {
+		if f.signs {
+			want["serviceAccount:"+functionEmail(f.name)] = true
+		}
+	}
+	for _, role := range []string{"roles/cloudkms.signer", "roles/cloudkms.publicKeyViewer"} {
+		have := map[string]bool{}
+		for _, g := range m.grants(t) {
+			if g.role != role {
+				continue
+			}
+			if g.res.typ != "google_kms_crypto_key_iam_member" {
+				t.Errorf("%s: %s only through google_kms_crypto_key_iam_member on lease-root, never project- or key-ring-wide", g, role)
+				continue
+			}
+			if key := str(t, g.res.addr(), g.attrs, "crypto_key_id"); key != leaseRootID {
+				t.Errorf("%s: on key %s, want lease-root", g, key)
+			}
+			have[g.member] = true
+		}
+		if !reflect.DeepEqual(have, want) {
+			t.Errorf("%s holders: have %v, want the signing functions %v", role, keys(have), keys(want))
+		}
+	}
+}
+
+func TestSecretAccessIsPerSecretAndPerFunction(t *testing.T) {
+	m := loadModule(t)
+	want := map[string]bool{}
+	for _, f := range contractFunctions {
+		secrets := runtimeSecrets
+		if f.admin {
+			secrets = append(append([]string{}, runtimeSecrets...), "bootstrap-admin-token")
+		}
+		for _, s := range secrets {
+			want[functionEmail(f.name)+" -> "+s] = true
+		}
+	}
+	have := map[string]bool{}
+	for _, g := range m.grants(t) {
+		if g.role != "roles/secretmanager.secretAccessor" {
+			continue
+		}
+		if g.res.typ != "google_secret_manager_secret_iam_member" {
+			t.Errorf("%s: secretAccessor only through google_secret_manager_secret_iam_member on one secret", g)
+			continue
+		}
+		secret := strings.TrimPrefix(str(t, g.res.addr(), g.attrs, "secret_id"), "projects/"+testProject+"/secrets/")
+		have[strings.TrimPrefix(g.member, "serviceAccount:")+" -> "+secret] = true
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("secret access:\nhave %v\nwant %v", keys(have), keys(want))
+	}
+}
+
+var broadRole = regexp.MustCompile(`^roles/(owner|editor|viewer|[A-Za-z0-9_.]+\.admin|cloudsql\.client)$`)
+
+func TestNoBroadRoles(t *testing.T) {
+	m := loadModule(t)
+	// No such role written anywhere, granted or not.
+	for _, f := range m.files {
+		hclsyntax.VisitAll(f.body, func(n hclsyntax.Node) hcl.Diagnostics {
+			if lit, ok := n.(*hclsyntax.LiteralValueExpr); ok && lit.Val.Type() == cty.String && broadRole.MatchString(lit.Val.AsString()) {
+				t.Errorf("%s: role %s is too broad (owner/editor/viewer, *.admin) or unneeded (cloudsql.client: the functions connect to the private IP directly)",
+					lit.SrcRange, lit.Val.AsString())
+			}
+			return nil
+		})
+	}
+
+	// Function accounts hold nothing but their key and secret grants.
+	allowed := map[string]string{
+		"roles/cloudkms.signer":              "google_kms_crypto_key_iam_member",
+		"roles/cloudkms.publicKeyViewer":     "google_kms_crypto_key_iam_member",
+		"roles/secretmanager.secretAccessor": "google_secret_manager_secret_iam_member",
+	}
+	// Project-wide grants: the node account's logs and metrics, and the
+	// Eventarc forwarder's metrics; nothing else, and nothing to a function.
+	projectWide := map[string]bool{
+		"roles/logging.logWriter|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":                   true,
+		"roles/monitoring.metricWriter|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":             true,
+		"roles/monitoring.viewer|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":                   true,
+		"roles/stackdriver.resourceMetadata.writer|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com": true,
+		"roles/monitoring.metricWriter|serviceAccount:eventarc-cleanup@test-project.iam.gserviceaccount.com":                 true,
+	}
+	grants := m.grants(t)
+	if len(grants) == 0 {
+		t.Fatal("no IAM grants found")
+	}
+	for _, g := range grants {
+		if broadRole.MatchString(g.role) {
+			t.Errorf("%s: role is too broad or unneeded", g)
+		}
+		if strings.HasPrefix(g.member, "serviceAccount:fn-") {
+			if typ, ok := allowed[g.role]; !ok || typ != g.res.typ {
+				t.Errorf("%s: a function account may only hold signer/publicKeyViewer on the key and secretAccessor on a secret", g)
+			}
+		}
+		if strings.HasPrefix(g.res.typ, "google_project_iam_") {
+			if g.res.typ != "google_project_iam_member" {
+				t.Errorf("%s: authoritative project bindings replace other members; use google_project_iam_member", g)
+			}
+			if !projectWide[g.role+"|"+g.member] {
+				t.Errorf("%s: unexpected project-wide grant", g)
+			}
+		}
+		if strings.HasPrefix(g.res.typ, "google_folder_iam_") || strings.HasPrefix(g.res.typ, "google_organization_iam_") {
+			t.Errorf("%s: no folder or organization grants", g)
+		}
+	}
+}
+
+func TestGKEIsPrivateWithWorkloadIdentityAndALeastPrivilegeNodeAccount(t *testing.T) {
+	m := loadModule(t)
+	c := m.resource(t, "google_container_cluster", "main")
+	attrs := m.only(t, c)
+	wi := nested(t, c.addr(), attrs, "workload_identity_config")
+	wantAttr(t, c.addr()+".workload_identity_config", wi, "workload_pool", cty.StringVal(testProject+".svc.id.goog"))
+	pcc := nested(t, c.addr(), attrs, "private_cluster_config")
+	wantAttr(t, c.addr()+".private_cluster_config", pcc, "enable_private_nodes", cty.True)
+	wantAttr(t, c.addr()+".private_cluster_config", pcc, "enable_private_endpoint", cty.False) // Eventarc's GKE destination needs it
+	wantAttr(t, c.addr(), attrs, "enable_shielded_nodes", cty.True)
+
+	nodeSA := "license-server-nodes@" + testProject + ".iam.gserviceaccount.com"
+	pools := m.resourcesOf("google_container_node_pool")
+	if len(pools) == 0 {
+		t.Fatal("no google_container_node_pool")
+	}
+	for _, p := range pools {
+		cfg := nested(t, p.addr(), m.only(t, p), "node_config")
+		wantAttr(t, p.addr()+".node_config", cfg, "service_account", cty.StringVal(nodeSA))
+		wantAttr(t, p.addr()+".node_config.workload_metadata_config", nested(t, p.addr(), cfg, "workload_metadata_config"), "mode", cty.StringVal("GKE_METADATA"))
+		shielded := nested(t, p.addr(), cfg, "shielded_instance_config")
+		wantAttr(t, p.addr()+".node_config.shielded_instance_config", shielded, "enable_secure_boot", cty.True)
+		wantAttr(t, p.addr()+".node_config.shielded_instance_config", shielded, "enable_integrity_monitoring", cty.True)
+	}
+
+	// The node account's roles: exactly the documented minimum.
+	have := map[string]bool{}
+	for _, g := range m.grants(t) {
+		if g.member == "serviceAccount:"+nodeSA {
+			have[g.role] = true
+		}
+	}
+	want := map[string]bool{
+		"roles/logging.logWriter": true, "roles/monitoring.metricWriter": true, "roles/monitoring.viewer": true,
+		"roles/stackdriver.resourceMetadata.writer": true, "roles/artifactregistry.reader": true,
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("node service account roles: have %v, want %v", keys(have), keys(want))
+	}
+}
+
+func TestCleanupScheduleAndTrigger(t *testing.T) {
+	m := loadModule(t)
+	topic := m.only(t, m.resource(t, "google_pubsub_topic", "cleanup"))
+	wantAttr(t, "google_pubsub_topic.cleanup", topic, "name", cty.StringVal("license-cleanup"))
+	topicID := topic["id"]
+
+	job := m.resource(t, "google_cloud_scheduler_job", "cleanup")
+	ja := m.only(t, job)
+	wantAttr(t, job.addr(), ja, "schedule", cty.StringVal("* * * * *"))
+	target := nested(t, job.addr(), ja, "pubsub_target")
+	wantAttr(t, job.addr()+".pubsub_target", target, "topic_name", topicID)
+	raw, err := base64.StdEncoding.DecodeString(str(t, job.addr(), target, "data"))
+	if err != nil || !json.Valid(raw) {
+		t.Errorf("%s: data must be base64 of a JSON body, got %q (%v)", job.addr(), raw, err)
+	}
+
+	tr := m.resource(t, "google_eventarc_trigger", "cleanup")
+	ta := m.only(t, tr)
+	crit := nested(t, tr.addr(), ta, "matching_criteria")
+	wantAttr(t, tr.addr()+".matching_criteria", crit, "attribute", cty.StringVal("type"))
+	wantAttr(t, tr.addr()+".matching_criteria", crit, "value", cty.StringVal("google.cloud.pubsub.topic.v1.messagePublished"))
+	if src := m.source(tr, tr.block.Body.Blocks[blockIndex(t, tr, "transport")].Body.Blocks[0].Body.Attributes["topic"].Expr); src != "google_pubsub_topic.cleanup.id" {
+		t.Errorf("%s: transport.pubsub.topic = %s, want google_pubsub_topic.cleanup.id", tr.addr(), src)
+	}
+	gke := nested(t, tr.addr()+".destination", nested(t, tr.addr(), ta, "destination"), "gke")
+	wantAttr(t, tr.addr()+".destination.gke", gke, "cluster", cty.StringVal("license-server"))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "location", cty.StringVal("us-central1"))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "namespace", cty.StringVal("license-server"))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "service", cty.StringVal("cleanup"))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "path", cty.StringVal("/"))
+	triggerSA := "serviceAccount:" + str(t, tr.addr(), ta, "service_account")
+	if triggerSA == "serviceAccount:"+functionEmail("cleanup") {
+		t.Errorf("%s: the trigger needs its own service account, not the function's", tr.addr())
+	}
+
+	// Who may do what with the topic and the trigger's subscription.
+	have := map[string]bool{}
+	for _, g := range m.grants(t) {
+		switch g.res.typ {
+		case "google_pubsub_topic_iam_member":
+			have[g.role+" on topic to "+g.member] = true
+		case "google_pubsub_subscription_iam_member":
+			if sub := str(t, g.res.addr(), g.attrs, "subscription"); sub != mockSubscription {
+				t.Errorf("%s: on subscription %s, want the trigger's", g, sub)
+			}
+			have[g.role+" on subscription to "+g.member] = true
+		default:
+			if g.member == triggerSA {
+				have[g.role+" on "+g.res.typ+" to "+g.member] = true
+			}
+		}
+	}
+	want := map[string]bool{
+		"roles/pubsub.publisher on topic to serviceAccount:service-" + mockProjectNumber + "@gcp-sa-cloudscheduler.iam.gserviceaccount.com": true,
+		"roles/pubsub.subscriber on topic to " + triggerSA:                           true,
+		"roles/pubsub.subscriber on subscription to " + triggerSA:                    true,
+		"roles/monitoring.metricWriter on google_project_iam_member to " + triggerSA: true,
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("cleanup pipeline grants:\nhave %v\nwant %v", keys(have), keys(want))
+	}
+}
+
+func TestStaticIPAndDNSRecord(t *testing.T) {
+	m := loadModule(t)
+	ip := m.only(t, m.resource(t, "google_compute_global_address", "api"))
+	wantAttr(t, "google_compute_global_address.api", ip, "name", cty.StringVal("license-api-ip"))
+	rec := m.resource(t, "google_dns_record_set", "api")
+	ra := m.only(t, rec)
+	wantAttr(t, rec.addr(), ra, "name", cty.StringVal("api.coditect.ai."))
+	wantAttr(t, rec.addr(), ra, "type", cty.StringVal("A"))
+	wantAttr(t, rec.addr(), ra, "managed_zone", cty.StringVal(testDNSZone))
+	wantAttr(t, rec.addr(), ra, "project", cty.StringVal(testProject))
+	wantAttr(t, rec.addr(), ra, "rrdatas", cty.TupleVal([]cty.Value{cty.StringVal(mockAPIAddress)}))
+}
+
+func TestOutputs(t *testing.T) {
+	m := loadModule(t)
+	ctx := m.context()
+	out := map[string]cty.Value{}
+	for _, b := range m.blocks("output") {
+		v, diags := b.Body.Attributes["value"].Expr.Value(ctx)
+		if diags.HasErrors() {
+			t.Errorf("output %q cannot be evaluated: %s", b.Labels[0], diags.Error())
+			continue
+		}
+		out[b.Labels[0]] = v
+	}
+	for name, want := range map[string]string{
+		"cluster_name":        "license-server",
+		"cluster_location":    "us-central1",
+		"ko_docker_repo":      "us-central1-docker.pkg.dev/" + testProject + "/license-server",
+		"api_ip_address":      mockAPIAddress,
+		"signing_key_version": leaseRootID + "/cryptoKeyVersions/1",
+	} {
+		v, ok := out[name]
+		if !ok {
+			t.Errorf("output %q is missing", name)
+			continue
+		}
+		if v.AsString() != want {
+			t.Errorf("output %q = %q, want %q", name, v.AsString(), want)
+		}
+	}
+
+	cfg, ok := out["knative_config"]
+	if !ok {
+		t.Fatal("output knative_config is missing")
+	}
+	for _, b := range m.blocks("output") {
+		if b.Labels[0] == "knative_config" {
+			if fc, ok := b.Body.Attributes["value"].Expr.(*hclsyntax.FunctionCallExpr); !ok || fc.Name != "yamlencode" {
+				t.Error("output knative_config must be built with yamlencode")
+			}
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(cfg.AsString()), &doc); err != nil {
+		t.Fatalf("knative_config: %v", err)
+	}
+	want := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   map[string]any{"name": "license-server-config", "namespace": "license-server"},
+		"data": map[string]any{
+			"GOOGLE_CLOUD_PROJECT":    testProject,
+			"REDIS_URL":               fmt.Sprintf("rediss://%s:%d", mockRedisHost, mockRedisTLSPort),
+			"DATABASE_URL":            "postgres://license_server@" + mockSQLIP + ":5432/licenses?sslmode=require",
+			"SIGNING_KMS_KEY_VERSION": leaseRootID + "/cryptoKeyVersions/1",
+			"LEASE_ISSUER":            "https://api.coditect.ai",
+			"LOG_LEVEL":               "info",
+		},
+	}
+	if !reflect.DeepEqual(doc, want) {
+		got, _ := json.MarshalIndent(doc, "", "  ")
+		exp, _ := json.MarshalIndent(want, "", "  ")
+		t.Errorf("knative_config:\nhave %s\nwant %s", got, exp)
+	}
+}
+
+// secretData maps each secret id to the data of the versions written to it.
+func secretData(t *testing.T, m *module) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range m.resourcesOf("google_secret_manager_secret_version") {
+		for _, in := range m.instances[r.addr()] {
+			id := strings.TrimPrefix(str(t, r.addr(), in.attrs, "secret"), "projects/"+testProject+"/secrets/")
+			if _, dup := out[id]; dup {
+				t.Errorf("secret %s gets more than one version", id)
+			}
+			out[id] = str(t, r.addr(), in.attrs, "secret_data")
+		}
+	}
+	return out
+}
+
+// wantAttr checks an evaluated attribute.
+func wantAttr(t *testing.T, where string, attrs map[string]cty.Value, name string, want cty.Value) {
+	t.Helper()
+	got, ok := attrs[name]
+	if !ok {
+		t.Errorf("%s: %s is not set (or cannot be evaluated), want %s", where, name, show(want))
+		return
+	}
+	if !got.Equals(want).True() {
+		t.Errorf("%s: %s = %s, want %s", where, name, show(got), show(want))
+	}
+}
+
+// str returns an evaluated string attribute, failing without it.
+func str(t *testing.T, where string, attrs map[string]cty.Value, name string) string {
+	t.Helper()
+	v, ok := attrs[name]
+	if !ok || v.IsNull() || v.Type() != cty.String {
+		t.Fatalf("%s: %s is not set to a string that can be evaluated", where, name)
+	}
+	return v.AsString()
+}
+
+// nested returns the one nested block of a type, failing without exactly one.
+func nested(t *testing.T, where string, attrs map[string]cty.Value, typ string) map[string]cty.Value {
+	t.Helper()
+	v, ok := attrs[typ]
+	if !ok || !v.Type().IsTupleType() || v.LengthInt() != 1 {
+		t.Fatalf("%s: want exactly one %s block", where, typ)
+	}
+	return v.Index(cty.NumberIntVal(0)).AsValueMap()
+}
+
+func blockIndex(t *testing.T, r *resource, typ string) int {
+	t.Helper()
+	for i, b := range r.block.Body.Blocks {
+		if b.Type == typ {
+			return i
+		}
+	}
+	t.Fatalf("%s: no %s block", r.addr(), typ)
+	return -1
+}
+
+func preventDestroy(b *hclsyntax.Block) bool {
+	for _, lb := range b.Body.Blocks {
+		if lb.Type != "lifecycle" {
+			continue
+		}
+		if a, ok := lb.Body.Attributes["prevent_destroy"]; ok {
+			v, diags := a.Expr.Value(nil)
+			return !diags.HasErrors() && v.True()
+		}
+	}
+	return false
+}
+
+func show(v cty.Value) string {
+	if v.Type() == cty.String {
+		return fmt.Sprintf("%q", v.AsString())
+	}
+	if v.Type() == cty.Bool {
+		return fmt.Sprint(v.True())
+	}
+	return v.GoString()
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

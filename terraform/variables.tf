@@ -1,0 +1,119 @@
+variable "project_id" {
+  description = "Google Cloud project id everything is created in (also the Workload Identity pool <project_id>.svc.id.goog)."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the GKE cluster, Cloud SQL, Memorystore, KMS key ring, Artifact Registry, Cloud Scheduler and Eventarc."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "cluster_name" {
+  description = "Name of the GKE Standard cluster (regional, in var.region)."
+  type        = string
+  default     = "license-server"
+}
+
+variable "dns_zone_name" {
+  description = "Name (not DNS name) of the existing Cloud DNS managed zone for coditect.ai that gets the A record of var.api_domain."
+  type        = string
+}
+
+variable "dns_project_id" {
+  description = "Project holding the Cloud DNS zone var.dns_zone_name, when it is not var.project_id."
+  type        = string
+  default     = null
+}
+
+variable "api_domain" {
+  description = "Public host name of the API; the A record, the ManagedCertificate and LEASE_ISSUER use it."
+  type        = string
+  default     = "api.coditect.ai"
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL written into the license-server-config ConfigMap."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "The log_level must be one of debug, info, warn, error."
+  }
+}
+
+variable "subnet_cidr" {
+  description = "Primary range of the cluster subnet (node IPs)."
+  type        = string
+  default     = "10.10.0.0/20"
+}
+
+variable "pods_cidr" {
+  description = "Secondary range of the cluster subnet for Pod IPs."
+  type        = string
+  default     = "10.20.0.0/14"
+}
+
+variable "services_cidr" {
+  description = "Secondary range of the cluster subnet for Kubernetes Service IPs."
+  type        = string
+  default     = "10.24.0.0/20"
+}
+
+variable "master_cidr" {
+  description = "/28 range for the GKE control plane of the private cluster; must not overlap the other ranges."
+  type        = string
+  default     = "172.16.0.0/28"
+}
+
+variable "private_services_prefix_length" {
+  description = "Prefix length of the private services access range shared by Cloud SQL and Memorystore."
+  type        = number
+  default     = 16
+}
+
+variable "master_authorized_networks" {
+  description = "CIDR blocks allowed to reach the cluster's public control-plane endpoint (kubectl). Empty: any address (still authenticated)."
+  type = list(object({
+    cidr_block   = string
+    display_name = string
+  }))
+  default = []
+}
+
+variable "node_machine_type" {
+  description = "Machine type of the cluster's node pool."
+  type        = string
+  default     = "e2-standard-4"
+}
+
+variable "node_min_count_per_zone" {
+  description = "Autoscaler minimum of nodes in each zone of the regional node pool."
+  type        = number
+  default     = 1
+}
+
+variable "node_max_count_per_zone" {
+  description = "Autoscaler maximum of nodes in each zone of the regional node pool."
+  type        = number
+  default     = 3
+}
+
+variable "sql_tier" {
+  description = "Cloud SQL machine tier (Enterprise edition), e.g. db-custom-2-7680."
+  type        = string
+  default     = "db-custom-2-7680"
+}
+
+variable "sql_disk_size_gb" {
+  description = "Initial Cloud SQL disk size in GB (auto-resize is on)."
+  type        = number
+  default     = 20
+}
+
+variable "redis_memory_size_gb" {
+  description = "Memorystore for Redis capacity in GB."
+  type        = number
+  default     = 1
+}
