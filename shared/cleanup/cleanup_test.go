@@ -583,3 +583,40 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 }
 
 func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
+
+// TestCleanupOnRedisCluster runs the sweep and the drain on a private
+// 3-master Redis Cluster: the licenses' keys spread over the slots, the
+// registry, cursor and lock each in their own.
+func TestCleanupOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	cc := testenv.RedisCluster(t)
+	b, err := backend.New(cc, testenv.Postgres(t), "lic:", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Sightings.Close)
+	ten, err := b.Tenants.Create(context.Background(), "Acme", "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, b: b, prefix: "lic:", tenant: ten.ID}
+	for i := range 12 {
+		id, kh := f.license(10, 1)
+		for j := range 5 {
+			if _, err := acquire(t, b.Seats, id, kh, fmt.Sprint("ws-", i, "-", j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	limits := cleanup.DefaultLimits()
+	limits.ScanPage = 5 // several pages, so the saved cursor is used
+	res, err := f.cleaner(limits).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != 60 || res.Drained != 120 || !res.Complete {
+		t.Fatalf("run = %+v, want 60 expired and 120 drained", res)
+	}
+	wantCounts(t, counts(t, b.DB), map[string]int{"acquired": 60, "expired": 60, "open": 0, "duplicates": 0})
+}
