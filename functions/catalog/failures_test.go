@@ -36,7 +36,7 @@ func TestRedisDown(t *testing.T) {
 
 	dead := redis.NewClient(&redis.Options{Addr: deadAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
-	b, err := backend.New(dead, healthy.b.DB, healthy.prefix, slog.New(slog.DiscardHandler))
+	b, err := backend.New(dead, healthy.b.DB, healthy.prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPostgresDownKeepsTheHotPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	b, err := backend.New(healthy.b.Redis, &database.DB{Pool: pool}, healthy.prefix, slog.New(slog.DiscardHandler))
+	b, err := backend.New(healthy.b.Redis, &database.DB{Pool: pool}, healthy.prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

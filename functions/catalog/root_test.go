@@ -31,7 +31,7 @@ func TestRootFromConfig(t *testing.T) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	for name, value := range map[string]string{"text": text, "file": file} {
-		root, err := catalog.Root(context.Background(), config.Signing{LocalKeyPEM: value}, logger)
+		root, err := catalog.Root(context.Background(), config.Signing{LocalKeyPEM: value}, logger, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -40,7 +40,7 @@ func TestRootFromConfig(t *testing.T) {
 			t.Fatalf("%s: wrong key", name)
 		}
 	}
-	if _, err := catalog.Root(context.Background(), config.Signing{LocalKeyPEM: "/nonexistent.pem"}, logger); err == nil ||
+	if _, err := catalog.Root(context.Background(), config.Signing{LocalKeyPEM: "/nonexistent.pem"}, logger, nil); err == nil ||
 		!strings.Contains(err.Error(), "SIGNING_LOCAL_KEY_PEM") {
 		t.Fatalf("missing file: %v", err)
 	}

@@ -139,7 +139,7 @@ func TestRedisDownAsksForARetry(t *testing.T) {
 	b, prefix := testenv.Backend(t)
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
-	broken, err := backend.New(dead, b.DB, prefix, slog.New(slog.DiscardHandler))
+	broken, err := backend.New(dead, b.DB, prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

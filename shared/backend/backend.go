@@ -14,12 +14,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/coditect-ai/license-server/lua"
 	"github.com/coditect-ai/license-server/shared/apikeys"
 	"github.com/coditect-ai/license-server/shared/audit"
 	"github.com/coditect-ai/license-server/shared/cleanup"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -46,20 +48,25 @@ type Backend struct {
 	// Sightings records workstations seen on acquire, in the background.
 	Sightings *workstations.Recorder
 	Limiter   *ratelimit.Limiter
+	// Metrics is what New was given (nil: none), for the functions that
+	// record their own outcomes.
+	Metrics *metrics.Metrics
 }
 
-// Open connects to Redis and PostgreSQL as the configuration says.
-func Open(ctx context.Context, c config.Config, logger *slog.Logger) (*Backend, error) {
+// Open connects to Redis and PostgreSQL as the configuration says. m (nil
+// for none) counts and times every Redis command and PostgreSQL statement.
+func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
 	rdb, err := OpenRedis(ctx, c.Redis)
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, c.Database.URL, c.Database.Password)
+	db, err := database.Open(ctx, c.Database.URL, database.WithPassword(c.Database.Password),
+		database.WithTracer(m.PostgresTracer()))
 	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
-	b, err := New(rdb, db, c.Redis.KeyPrefix, logger)
+	b, err := New(rdb, db, c.Redis.KeyPrefix, logger, m)
 	if err != nil {
 		rdb.Close()
 		db.Close()
@@ -68,10 +75,17 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger) (*Backend, 
 	return b, nil
 }
 
-// New builds a backend on open connections.
-func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger) (*Backend, error) {
-	b := &Backend{Redis: rdb, DB: db}
+// New builds a backend on open connections. m (nil for none) gets a hook on
+// rdb counting its commands, which must therefore be a client no other
+// backend was built on with metrics (hooks stack); the seat gauges and the
+// cleanup runs are reported to it too. PostgreSQL statements are counted
+// only when db was opened with m's tracer (Open does that).
+func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
+	b := &Backend{Redis: rdb, DB: db, Metrics: m}
 	var err error
+	if hook := m.RedisHook(lua.Source()); hook != nil {
+		rdb.AddHook(hook)
+	}
 	if b.Licenses, err = licenses.NewStore(db); err != nil {
 		return nil, err
 	}
@@ -93,13 +107,18 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if b.Seats, err = seats.New(rdb, keyPrefix, b.Licenses.SeatLicense); err != nil {
 		return nil, err
 	}
+	m.CountSeatsWith(b.Seats.Count)
 	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
 	}
 	if b.Usage, err = usage.NewStore(db); err != nil {
 		return nil, err
 	}
-	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger); err != nil {
+	var observe []cleanup.Option
+	if o := m.Cleanup(); o != nil {
+		observe = append(observe, cleanup.WithObserver(o))
+	}
+	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger, observe...); err != nil {
 		return nil, err
 	}
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +39,7 @@ type Limits struct {
 // DefaultLimits keep every Redis call well under a millisecond or two and a
 // run well inside a minute (the scheduler's period).
 func DefaultLimits() Limits {
-	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 200, DrainBatch: 500}
+	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250}
 }
 
 // Result says what a run did.
@@ -48,6 +49,25 @@ type Result struct {
 	Expired  int  // sessions swept and recorded as expired
 	Drained  int  // ledger entries newly stored in PostgreSQL
 	Complete bool // the run reached the end of the registry
+	// Lag is how long the oldest ledger entry the run read had waited in
+	// Redis when it was read (its stream id's time to the read), 0 when the
+	// run read none: below the schedule's period while draining keeps up,
+	// growing for as long as PostgreSQL is down.
+	Lag time.Duration
+}
+
+// Observer is told the outcome of every run, e.g. to export metrics. It
+// must not block: it runs on the cleanup's own goroutine.
+type Observer interface {
+	CleanupRun(res Result, took time.Duration, err error)
+}
+
+// Option configures a Cleaner.
+type Option func(*Cleaner)
+
+// WithObserver has o told about every run.
+func WithObserver(o Observer) Option {
+	return func(c *Cleaner) { c.observer = o }
 }
 
 // Cleaner runs the sweep and the drain.
@@ -60,25 +80,40 @@ type Cleaner struct {
 	unlock *redis.Script
 	limits Limits
 	logger *slog.Logger
+	// observer, when set, is told about every run.
+	observer Observer
 }
 
 // New returns a cleaner. prefix is the Redis key prefix of the engine.
-func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger *usage.Store, limits Limits, logger *slog.Logger) (*Cleaner, error) {
+func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger *usage.Store, limits Limits, logger *slog.Logger, opts ...Option) (*Cleaner, error) {
 	if rdb == nil || engine == nil || ledger == nil || logger == nil {
 		return nil, errors.New("cleanup: missing dependency")
 	}
 	if limits.Budget <= 0 || limits.ScanPage <= 0 || limits.SweepBatch <= 0 || limits.DrainBatch <= 0 {
 		return nil, fmt.Errorf("cleanup: limits must be positive: %+v", limits)
 	}
-	return &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
+	c := &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
 		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor",
-		unlock: redis.NewScript(lua.Source()[lua.NameUnlock])}, nil
+		unlock: redis.NewScript(lua.Source()[lua.NameUnlock])}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // Run does one bounded cleanup. It returns an error only when retrying could
 // help (Redis or PostgreSQL unreachable); the work done before the error
 // stays done.
 func (c *Cleaner) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	res, err := c.run(ctx)
+	if c.observer != nil {
+		c.observer.CleanupRun(res, time.Since(start), err)
+	}
+	return res, err
+}
+
+func (c *Cleaner) run(ctx context.Context) (Result, error) {
 	held, release, err := c.acquireLock(ctx)
 	if err != nil || !held {
 		return Result{Skipped: !held}, err
@@ -152,6 +187,9 @@ func (c *Cleaner) drain(ctx context.Context, ids []string, deadline time.Time, r
 		for time.Now().Before(deadline) {
 			n, err := c.DrainOnce(ctx, id)
 			res.Drained += n.Stored
+			if !n.Oldest.IsZero() {
+				res.Lag = max(res.Lag, n.ReadAt.Sub(n.Oldest))
+			}
 			if errors.Is(err, usage.ErrUnknownLicense) {
 				// Kept in Redis, not dropped: a license PostgreSQL does not
 				// know is a misconfiguration to look at, not data to lose.
@@ -173,6 +211,10 @@ func (c *Cleaner) drain(ctx context.Context, ids []string, deadline time.Time, r
 type Drained struct {
 	Read   int64 // entries read from Redis (and trimmed)
 	Stored int   // of those, entries PostgreSQL did not have yet
+	// Oldest is when the first entry read was appended (its stream id's
+	// time, by the Redis clock); ReadAt is when it was read (ours). Zero
+	// when nothing was read.
+	Oldest, ReadAt time.Time
 }
 
 // DrainOnce moves one batch of a license's ledger to PostgreSQL: read,
@@ -182,6 +224,9 @@ func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Drained, err
 	if err != nil || len(events) == 0 {
 		return Drained{}, err
 	}
+	// Entries come oldest first, so the first one's wait is the batch's
+	// longest; it is reported even when storing them fails below.
+	seen := Drained{Oldest: streamTime(events[0].ID), ReadAt: time.Now()}
 	valid := events[:0:0]
 	for _, ev := range events {
 		if ev.Valid() {
@@ -194,12 +239,24 @@ func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Drained, err
 	}
 	stored, err := c.ledger.Record(ctx, licenseID, valid)
 	if err != nil {
-		return Drained{}, err
+		return seen, err
 	}
+	seen.Stored = stored
 	if err := c.seats.TrimEvents(ctx, licenseID, events[len(events)-1].ID); err != nil {
-		return Drained{Stored: stored}, err
+		return seen, err
 	}
-	return Drained{Read: int64(len(events)), Stored: stored}, nil
+	seen.Read = int64(len(events))
+	return seen, nil
+}
+
+// streamTime is the time in a stream entry id ("ms-seq"), zero if it has none.
+func streamTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }
 
 // acquireLock takes the run lock for longer than a run's budget; release

@@ -200,12 +200,25 @@ func TestEverySeatEventReachesTheLedgerOnce(t *testing.T) {
 	_ = b // left to expire
 	time.Sleep(1200 * time.Millisecond)
 
-	res, err := f.cleaner(cleanup.DefaultLimits()).Run(ctx)
+	observed := &observer{}
+	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler),
+		cleanup.WithObserver(observed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Expired != 1 || res.Drained != 5 || !res.Complete {
 		t.Fatalf("run = %+v, want 1 expired, 5 drained (acquired×2, denied, released, expired)", res)
+	}
+	// The first entries waited the 1.2 s above before this run read them.
+	if res.Lag < time.Second || res.Lag > time.Minute {
+		t.Errorf("lag = %v, want the oldest entry's wait, over a second", res.Lag)
+	}
+	if len(observed.runs) != 1 || observed.runs[0] != res || observed.err != nil {
+		t.Errorf("observer told %+v (%v), want the run %+v", observed.runs, observed.err, res)
 	}
 	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 2, "denied": 1, "released": 1, "expired": 1,
 		"sessions": 2, "open": 0, "duplicates": 0})
@@ -321,7 +334,7 @@ func TestPostgresDownForALoadRunThenEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	b, err := backend.New(healthy.b.Redis, db, healthy.prefix, slog.New(slog.DiscardHandler))
+	b, err := backend.New(healthy.b.Redis, db, healthy.prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,10 +540,10 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 	}
 	for i, id := range ids {
 		base := f.prefix + "{" + id + "}:"
-		keys := []string{base + "m", base + "l", base + "f", base + "i", base + "u", base + "b", base + "e"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
 		cmds, err := f.b.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
-				p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "")
+				p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
 			}
 			return nil
 		})
@@ -590,7 +603,7 @@ func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
 func TestCleanupOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	cc := testenv.RedisCluster(t)
-	b, err := backend.New(cc, testenv.Postgres(t), "lic:", slog.New(slog.DiscardHandler))
+	b, err := backend.New(cc, testenv.Postgres(t), "lic:", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,4 +632,15 @@ func TestCleanupOnRedisCluster(t *testing.T) {
 		t.Fatalf("run = %+v, want 60 expired and 120 drained", res)
 	}
 	wantCounts(t, counts(t, b.DB), map[string]int{"acquired": 60, "expired": 60, "open": 0, "duplicates": 0})
+}
+
+// observer records what a cleaner tells it.
+type observer struct {
+	runs []cleanup.Result
+	err  error
+}
+
+func (o *observer) CleanupRun(res cleanup.Result, _ time.Duration, err error) {
+	o.runs = append(o.runs, res)
+	o.err = err
 }

@@ -32,7 +32,8 @@ func Keys() []string {
 		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
-		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER"}
+		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT"}
 }
 
 // Env reads settings from the process environment.
@@ -49,6 +50,21 @@ type Config struct {
 	Auth      Auth
 	RateLimit RateLimit
 	Signing   Signing
+	Metrics   Metrics
+}
+
+// Metrics settings. /metrics (Prometheus text) is always served; these add
+// a push exporter and a second port.
+type Metrics struct {
+	// OTLPEndpoint (OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://collector:4317)
+	// also pushes metrics over OTLP gRPC, e.g. to an OpenTelemetry
+	// Collector feeding Google Cloud Managed Service for Prometheus. The
+	// exporter reads the other standard OTEL_EXPORTER_OTLP_* variables itself.
+	OTLPEndpoint string
+	// Port (METRICS_PORT), when set, serves GET /metrics on a port of its
+	// own too: the only way to scrape the Cleanup function, whose
+	// CloudEvent handler functions-framework serves on every path of PORT.
+	Port int
 }
 
 // Signing settings: the root key leases are signed under.
@@ -122,6 +138,7 @@ func Load(get Lookup) (Config, error) {
 		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
 			Audience: str(get, "AUTH_AUDIENCE", "")},
+		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
 		Signing: Signing{KMSKeyVersion: str(get, "SIGNING_KMS_KEY_VERSION", ""),
 			LocalKeyPEM: str(get, "SIGNING_LOCAL_KEY_PEM", ""), Issuer: str(get, "LEASE_ISSUER", "https://api.coditect.ai")},
 	}
@@ -134,6 +151,11 @@ func Load(get Lookup) (Config, error) {
 	var err error
 	if c.Port, err = integer(get, "PORT", 8080); err != nil || c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT must be a port number"))
+	}
+	if c.Metrics.Port, err = integer(get, "METRICS_PORT", 0); err != nil || c.Metrics.Port < 0 || c.Metrics.Port > 65535 {
+		errs = append(errs, fmt.Errorf("METRICS_PORT must be a port number"))
+	} else if c.Metrics.Port != 0 && c.Metrics.Port == c.Port {
+		errs = append(errs, fmt.Errorf("METRICS_PORT must differ from PORT"))
 	}
 	if c.LogLevel, err = logging.ParseLevel(str(get, "LOG_LEVEL", "")); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))

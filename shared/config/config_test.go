@@ -35,12 +35,14 @@ func TestLoadValues(t *testing.T) {
 		"DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
 		"SIGNING_KMS_KEY_VERSION":      "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
 		"SIGNING_KMS_TRUSTED_VERSIONS": " a , b ",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":  "http://collector:4317", "METRICS_PORT": "9464",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends(Needs{Admin: true, Signing: true}) != nil ||
-		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" {
+		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" ||
+		c.Metrics != (Metrics{OTLPEndpoint: "http://collector:4317", Port: 9464}) {
 		t.Fatalf("config = %+v", c)
 	}
 }
@@ -49,11 +51,15 @@ func TestLoadRejects(t *testing.T) {
 	t.Parallel()
 	for k, v := range map[string]string{
 		"PORT": "http", "REDIS_CLUSTER": "maybe", "REDIS_TIMEOUT": "-1s",
-		"BOOTSTRAP_ADMIN_TOKEN": "short", "LOG_LEVEL": "loud",
+		"BOOTSTRAP_ADMIN_TOKEN": "short", "LOG_LEVEL": "loud", "METRICS_PORT": "70000",
 	} {
 		if _, err := Load(MapLookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", k, v, err, k)
 		}
+	}
+	if _, err := Load(MapLookup(map[string]string{"PORT": "8080", "METRICS_PORT": "8080"})); err == nil ||
+		!strings.Contains(err.Error(), "METRICS_PORT") {
+		t.Errorf("METRICS_PORT = PORT: err = %v", err)
 	}
 }
 

@@ -23,15 +23,36 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
-// Open connects to PostgreSQL and checks the connection. password, when
-// set, replaces the URL's (it comes from Secret Manager in production).
-func Open(ctx context.Context, url string, password ...string) (*DB, error) {
+// Option configures Open.
+type Option func(*pgxpool.Config)
+
+// WithPassword replaces the URL's password when p is set (it comes from
+// Secret Manager in production).
+func WithPassword(p string) Option {
+	return func(c *pgxpool.Config) {
+		if p != "" {
+			c.ConnConfig.Password = p
+		}
+	}
+}
+
+// WithTracer has every statement reported to t (metrics); nil adds none.
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) {
+		if t != nil {
+			c.ConnConfig.Tracer = t
+		}
+	}
+}
+
+// Open connects to PostgreSQL and checks the connection.
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database url: %w", err)
 	}
-	if len(password) > 0 && password[0] != "" {
-		cfg.ConnConfig.Password = password[0]
+	for _, o := range opts {
+		o(cfg)
 	}
 	// Bound every connection attempt so a dead database fails requests fast
 	// instead of holding them until the client gives up.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/metrics"
 )
 
 // Methods maps an HTTP method to its handler.
@@ -36,7 +37,14 @@ type Function struct {
 type Options struct {
 	Logger    *slog.Logger
 	ProjectID string // for trace links in logs; may be empty
+	// Metrics, when set, counts and times every request by function and
+	// route pattern, and is served at GET /metrics (outside the request
+	// log and counters: a scrape is not traffic).
+	Metrics *metrics.Metrics
 }
+
+// MetricsPattern is where Options.Metrics is served.
+const MetricsPattern = "GET /metrics"
 
 // LivenessPattern is the liveness path every served function answers, so a
 // probe can reach each function's container.
@@ -65,10 +73,14 @@ func Mux(o Options, fns ...Function) http.Handler {
 	mux := http.NewServeMux()
 	for _, f := range fns {
 		for _, rt := range f.Routes {
-			mux.Handle(rt.Pattern, logging.Requests(o.Logger, f.Name, o.ProjectID, recoverer(rt.Methods)))
+			mux.Handle(rt.Pattern, o.Metrics.HTTP(f.Name, rt.Pattern,
+				logging.Requests(o.Logger, f.Name, o.ProjectID, recoverer(rt.Methods))))
 		}
 	}
-	mux.Handle("/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{})))
+	mux.Handle("/", o.Metrics.HTTP("", "/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{}))))
+	if o.Metrics != nil {
+		mux.Handle(MetricsPattern, o.Metrics.Handler())
+	}
 	return mux
 }
 

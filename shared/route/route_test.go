@@ -2,6 +2,7 @@ package route
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/metrics"
 )
 
 func TestHandler(t *testing.T) {
@@ -54,5 +56,43 @@ func TestHandler(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestMetrics: with Options.Metrics, every request is counted under its
+// function and route pattern (an unknown path under "none" and "/"), and
+// GET /metrics serves them without counting or logging itself.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	m, err := metrics.New(context.Background(), metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	f := Function{Name: "Things", Routes: []Route{{Pattern: "/v1/things/{id}", Methods: Methods{
+		http.MethodGet: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) },
+	}}}}
+	h := Handler(Options{Logger: logging.New(&logs, slog.LevelInfo), Metrics: m}, f)
+	for _, path := range []string{"/v1/things/a1", "/v1/things/b2", "/nowhere/c3"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		`license_http_server_requests_total{code="202",function="Things",method="GET",route="/v1/things/{id}"} 2`,
+		`license_http_server_requests_total{code="404",function="none",method="GET",route="/"} 1`,
+	} {
+		if w.Code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics = %d, lacks %s:\n%s", w.Code, want, body)
+		}
+	}
+	for _, leak := range []string{"a1", "b2", "c3", `route="/metrics"`} {
+		if strings.Contains(body, leak) {
+			t.Errorf("metrics carry %q", leak)
+		}
+	}
+	if strings.Count(logs.String(), "\n") != 3 {
+		t.Errorf("want the three requests logged, not the scrape:\n%s", logs.String())
 	}
 }

@@ -15,7 +15,7 @@ import (
 func Backend(t testing.TB) (*backend.Backend, string) {
 	t.Helper()
 	rdb, prefix := Redis(t)
-	b, err := backend.New(rdb, Postgres(t), prefix, slog.New(slog.DiscardHandler))
+	b, err := backend.New(rdb, Postgres(t), prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -32,6 +33,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/secrets"
 )
@@ -47,6 +49,8 @@ const (
 	// cleanupInterval is how often the local timer sweeps and drains
 	// (CLEANUP_INTERVAL overrides it); production's schedule is a minute.
 	cleanupInterval = 15 * time.Second
+	// logFlush bounds how long a log line waits in the buffer.
+	logFlush = 100 * time.Millisecond
 )
 
 func main() {
@@ -91,9 +95,18 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		}
 	}
 
-	logger := logging.New(out, cfg.LogLevel)
+	// One line per request, written in batches (see logging.Buffered).
+	logs := logging.NewBuffered(out, 64<<10, logFlush)
+	defer logs.Close()
+	logger := logging.New(logs, cfg.LogLevel)
 	redis.SetLogger(logging.RedisLogger{Logger: logger})
-	b, err := backend.Open(ctx, cfg, logger)
+	m, err := metrics.New(ctx, metrics.Options{OTLPEndpoint: cfg.Metrics.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	// Last to run: flushes what the OTLP exporter (if any) has not pushed.
+	defer func() { _ = m.Shutdown(context.WithoutCancel(ctx)) }()
+	b, err := backend.Open(ctx, cfg, logger, m)
 	if err != nil {
 		return err
 	}
@@ -105,7 +118,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	logf("migrations applied: %v", applied)
 
 	cfg.Admin.BootstrapToken = token
-	root, err := catalog.Root(ctx, cfg.Signing, logger)
+	root, err := catalog.Root(ctx, cfg.Signing, logger, m)
 	if err != nil {
 		return err
 	}
@@ -123,8 +136,14 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	}
 	// Not routed by production's Ingress: there the schedule triggers it.
 	mux := http.NewServeMux()
-	mux.Handle("/internal/cleanup", clean.HTTP())
-	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID}, fns...))
+	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", clean.HTTP()))
+	// GET /metrics comes with the routes (route.Options.Metrics).
+	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m}, fns...))
+	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
+		// For make bench's -cpuprofile: profiles of the local server only.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	timerCtx, stopTimer := context.WithCancel(ctx)
 	timerDone := make(chan struct{})
 	go func() {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -85,6 +87,24 @@ func TestWalkthrough(t *testing.T) {
 	}
 	if strings.Contains(string(got), `"error"`) {
 		t.Errorf("walkthrough hit an error:\n%s", got)
+	}
+
+	// make run serves its metrics beside the API.
+	resp, err := http.Get(baseURL(ln) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`license_acquire_outcomes_total{outcome="granted"} 1`,
+		`license_http_server_requests_total{code="200",function="Heartbeat",method="POST",route="/v1/heartbeat"} 1`,
+		`license_cleanup_runs_total{result="ok"}`,
+		`script="release",status="ok"} 1`, // EVALSHA or, on a cold script cache, EVAL
+	} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET /metrics = %d, lacks %s:\n%s", resp.StatusCode, want, body)
+		}
 	}
 }
 

@@ -2,15 +2,29 @@
 // Knative service runs. FUNCTION_TARGET names the one function a service
 // serves (functions-framework then serves it at "/", so it sees the public
 // path the Ingress forwards); without it, every function is served.
+//
+// Metrics: an HTTP function's own handler answers GET /metrics on PORT
+// (functions-framework hands it every path; the Ingress routes none there,
+// so it is not public). The Cleanup function cannot: functions-framework
+// serves its CloudEvent handler on every path of PORT, and a name given to
+// functions.HTTP is not served once FUNCTION_TARGET is set. METRICS_PORT,
+// when set, therefore also serves GET /metrics on a port of its own, for
+// every function; OTEL_EXPORTER_OTLP_ENDPOINT pushes instead of waiting
+// for a scrape.
 package main
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -21,6 +35,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/secrets"
@@ -47,10 +62,24 @@ func run(ctx context.Context) error {
 	if err := cfg.RequireBackends(needs); err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
-	logger := logging.New(os.Stdout, cfg.LogLevel)
+	// One line per request, written in batches (see logging.Buffered);
+	// flushed on SIGTERM below.
+	logs := logging.NewBuffered(os.Stdout, 64<<10, 100*time.Millisecond)
+	defer logs.Close()
+	logger := logging.New(logs, cfg.LogLevel)
 	slog.SetDefault(logger)
 	redis.SetLogger(logging.RedisLogger{Logger: logger})
-	b, err := backend.Open(ctx, cfg, logger)
+	m, err := metrics.New(ctx, metrics.Options{Function: target, OTLPEndpoint: cfg.Metrics.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	flushOnTerm(m, cfg.Metrics.OTLPEndpoint != "", logs, logger)
+	if cfg.Metrics.Port != 0 {
+		if err := serveMetrics(cfg.Metrics.Port, m, logger); err != nil {
+			return err
+		}
+	}
+	b, err := backend.Open(ctx, cfg, logger, m)
 	if err != nil {
 		return err
 	}
@@ -63,7 +92,7 @@ func run(ctx context.Context) error {
 		functions.CloudEvent(cleanup.Name, fn.Handle)
 	}
 	if target != cleanup.Name {
-		if err := registerHTTP(ctx, cfg, b, logger, target, needs); err != nil {
+		if err := registerHTTP(ctx, cfg, b, logger, target, needs, m); err != nil {
 			return err
 		}
 	}
@@ -73,11 +102,11 @@ func run(ctx context.Context) error {
 
 // registerHTTP registers the HTTP functions (one, or all for ""). Only a
 // function that signs opens the root key, so only those need KMS access.
-func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, logger *slog.Logger, target string, needs config.Needs) error {
+func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, logger *slog.Logger, target string, needs config.Needs, m *metrics.Metrics) error {
 	var root rootkey.Root
 	if needs.Signing {
 		var err error
-		if root, err = catalog.Root(ctx, cfg.Signing, logger); err != nil {
+		if root, err = catalog.Root(ctx, cfg.Signing, logger, m); err != nil {
 			return err
 		}
 	}
@@ -85,9 +114,58 @@ func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, lo
 	if err != nil {
 		return err
 	}
-	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID}
+	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m}
 	for _, f := range fns {
 		functions.HTTP(f.Name, route.Handler(opts, f).ServeHTTP)
 	}
 	return nil
+}
+
+// Bounds of the metrics server: a scrape is small and quick.
+const (
+	metricsReadTimeout  = 5 * time.Second
+	metricsWriteTimeout = 30 * time.Second
+)
+
+// serveMetrics serves GET /metrics on port in the background. It listens
+// before returning, so a port in use stops start-up.
+func serveMetrics(port int, m *metrics.Metrics, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return fmt.Errorf("listening on METRICS_PORT %d: %w", port, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(route.MetricsPattern, m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadTimeout, ReadTimeout: metricsReadTimeout,
+		WriteTimeout: metricsWriteTimeout}
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			logger.Error("metrics server stopped", "error", err.Error())
+		}
+	}()
+	return nil
+}
+
+// metricsFlushTimeout bounds the last OTLP push on SIGTERM.
+const metricsFlushTimeout = 5 * time.Second
+
+// flushOnTerm pushes the metrics not yet exported (with OTLP) and writes
+// the buffered log lines when the process is told to stop:
+// functions-framework has no shutdown hook, and the default SIGTERM would
+// lose them. It then exits as SIGTERM would have.
+func flushOnTerm(m *metrics.Metrics, pushMetrics bool, logs *logging.Buffered, logger *slog.Logger) {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-term
+		if pushMetrics {
+			ctx, cancel := context.WithTimeout(context.Background(), metricsFlushTimeout)
+			if err := m.Shutdown(ctx); err != nil {
+				logger.Warn("flushing metrics on shutdown", "error", err.Error())
+			}
+			cancel()
+		}
+		logs.Close()
+		os.Exit(0)
+	}()
 }

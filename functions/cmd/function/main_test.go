@@ -163,9 +163,17 @@ func TestEachFunctionServedAlone(t *testing.T) {
 		t.Fatalf("second acquire: %d %v", status, body)
 	}
 	notMine(s, "/v1/heartbeat")
-	if !strings.Contains(s.stderr.String(), `"function":"Acquire"`) {
-		t.Fatalf("no request log line:\n%s", s.stderr.String())
+	// Log lines are written in batches (logging.Buffered): give them a moment.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), `"function":"Acquire"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request log line:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	// An HTTP function answers GET /metrics on its own port.
+	scrapeHas(t, s.url+"/metrics", `license_acquire_outcomes_total{outcome="granted"} 1`,
+		`license_acquire_outcomes_total{outcome="denied",reason="no_seats_available"} 1`,
+		`license_http_server_requests_total{code="200",function="Acquire",method="POST",route="/v1/acquire"} 1`)
 
 	s = start(t, bin, "Heartbeat", env)
 	served["Heartbeat"] = true
@@ -216,7 +224,10 @@ func TestEachFunctionServedAlone(t *testing.T) {
 
 	// Cleanup, with only what its deployment gets (no admin token, no
 	// signing key), triggered the two ways production and Knative do.
-	s = start(t, bin, "Cleanup", slices.Clip(env[:3]))
+	// Its CloudEvent handler owns every path of PORT, so its metrics are
+	// on METRICS_PORT.
+	metricsPort := freePort(t)
+	s = start(t, bin, "Cleanup", append(slices.Clip(env[:3]), "METRICS_PORT="+metricsPort))
 	served["Cleanup"] = true
 	for _, ev := range []struct{ kind, headers, body string }{
 		{"pubsub", pubsubHeaders, pubsubBody},
@@ -226,10 +237,20 @@ func TestEachFunctionServedAlone(t *testing.T) {
 			t.Fatalf("%s event: %d\n%s", ev.kind, status, s.stderr.String())
 		}
 	}
-	if logs := s.stderr.String(); !strings.Contains(logs, `"type":"`+"google.cloud.pubsub.topic.v1.messagePublished") ||
-		!strings.Contains(logs, `"type":"dev.knative.sources.ping"`) || !strings.Contains(logs, `"drained":3`) {
+	ran := func(logs string) bool {
+		return strings.Contains(logs, `"type":"`+"google.cloud.pubsub.topic.v1.messagePublished") &&
+			strings.Contains(logs, `"type":"dev.knative.sources.ping"`) && strings.Contains(logs, `"drained":3`)
+	}
+	// The process's output reaches the buffer through a pipe, possibly
+	// after the answer that followed it: give the copy a moment.
+	for deadline := time.Now().Add(5 * time.Second); !ran(s.stderr.String()) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := s.stderr.String(); !ran(logs) {
 		t.Fatalf("cleanup did not run on both events, draining acquired, denied and released:\n%s", logs)
 	}
+	scrapeHas(t, "http://127.0.0.1:"+metricsPort+"/metrics", `license_cleanup_runs_total{result="ok"} 2`,
+		`license_cleanup_drained_entries_total 3`)
 
 	s = start(t, bin, "Usage", env)
 	served["Usage"] = true
@@ -318,5 +339,33 @@ func TestStartUpRefusesHalfConfiguration(t *testing.T) {
 				t.Fatalf("output %q does not say %q", out, c.want)
 			}
 		})
+	}
+}
+
+// freePort is a loopback port nothing listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// scrapeHas checks a /metrics answer holds every line wanted.
+func scrapeHas(t *testing.T, url string, want ...string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, w := range want {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), w) {
+			t.Errorf("GET %s = %d, lacks %s:\n%s", url, resp.StatusCode, w, body)
+		}
 	}
 }
