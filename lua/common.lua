@@ -2,13 +2,16 @@
 --
 -- Keys of one license (all carry the license's hash tag, so one script only
 -- ever touches one Redis Cluster slot):
---   meta   hash  kh, status, tstatus, seats, exp, ttl, ru, mpu, pu, rev, tenant
+--   meta   hash  kh, status, tstatus, seats, exp, ttl, ru, mpu, pu, nb, rev,
+--                tenant; tat (the acquire rate limiter's state)
 --   live   zset  session token -> expiry (ms, Redis clock)
---   leases hash  lease key -> session token (the lease key is the fingerprint,
---                or NUL "u:" user for per-user leasing)
---   info   hash  session token -> cjson {fp, lk, host, user, os, repo, at}
---   users  hash  user -> space-separated session tokens (for per-user limits)
---   blocked set  blocked workstation fingerprints
+--   info   hash  session token -> cjson {fp, lk, host, user, os, repo, at, tu},
+--                and NUL .. lease key -> session token (the lease key is the
+--                fingerprint, or NUL "u:" user for per-user leasing); one hash
+--                so a grant is one HSET
+--   users  hash  user -> space-separated session tokens, kept only while a
+--                per-user seat limit is in force (tu marks such sessions)
+--   blocked set  blocked workstation fingerprints (nb in meta counts them)
 --   events  stream the usage ledger: one entry per seat event (see record)
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
@@ -41,17 +44,16 @@ end
 -- Removes a session from every structure and records why it ended (kind:
 -- released, expired or revoked; at: when, in ms). The lease mapping is
 -- removed only if it still points at this token, because a newer session
--- may own it. k holds the license's keys: live, leases, info, users, events.
+-- may own it. k holds the license's keys: live, info, users, events.
 local function drop_session(k, token, kind, at)
   local raw = redis.call('HGET', k.info, token)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
+    local lease_field = nil
     if ok and type(doc) == 'table' then
       local lk = doc.lk or doc.fp
-      if lk and redis.call('HGET', k.leases, lk) == token then
-        redis.call('HDEL', k.leases, lk)
-      end
-      if doc.user and doc.user ~= '' then
+      if lk and redis.call('HGET', k.info, '\0' .. lk) == token then lease_field = '\0' .. lk end
+      if doc.tu == 1 and doc.user and doc.user ~= '' then
         local rest = without(redis.call('HGET', k.users, doc.user), token)
         if rest == '' then
           redis.call('HDEL', k.users, doc.user)
@@ -60,7 +62,11 @@ local function drop_session(k, token, kind, at)
         end
       end
     end
-    redis.call('HDEL', k.info, token)
+    if lease_field then
+      redis.call('HDEL', k.info, token, lease_field)
+    else
+      redis.call('HDEL', k.info, token)
+    end
   end
   local removed = redis.call('ZREM', k.live, token)
   if removed == 1 then record(k, kind, token, at) end

@@ -1,12 +1,12 @@
 -- Extend a live session.
--- KEYS: 1 meta, 2 live, 3 leases, 4 info, 5 users, 6 events
+-- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events
 -- ARGV: 1 session token
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
 -- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint, per_user}
 -- (what a signed lease names; with per-user leasing one session may be held
 -- from several workstations, so the lease names the one heartbeating).
-local meta, live, leases, info, users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local k = {live = KEYS[2], leases = KEYS[3], info = KEYS[4], users = KEYS[5], events = KEYS[6]}
+local meta, live, info = KEYS[1], KEYS[2], KEYS[3]
+local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
 local token = ARGV[1]
 
 local score = redis.call('ZSCORE', live, token)

@@ -1,10 +1,10 @@
 -- End a session.
--- KEYS: 1 live, 2 leases, 3 info, 4 users, 5 events
+-- KEYS: 1 live, 2 info, 3 users, 4 events
 -- ARGV: 1 session token
 -- Returns 1 when a live session was released, 0 when it was already gone
 -- (unknown or expired; an expired leftover is cleaned up, and recorded as
 -- expired, all the same).
-local k = {live = KEYS[1], leases = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
+local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4]}
 local token = ARGV[1]
 
 local score = redis.call('ZSCORE', k.live, token)

@@ -1,9 +1,9 @@
 -- Sweep a bounded batch of expired sessions of one license, recording each
 -- as expired at the moment its lease ran out.
--- KEYS: 1 live, 2 leases, 3 info, 4 users, 5 events
+-- KEYS: 1 live, 2 info, 3 users, 4 events
 -- ARGV: 1 most sessions to drop in this call (keeps every call short)
 -- Returns {dropped, more (1 when expired sessions remain), ledger length}.
-local k = {live = KEYS[1], leases = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
+local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4]}
 local limit = tonumber(ARGV[1])
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', k.live, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)

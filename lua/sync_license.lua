@@ -9,7 +9,8 @@ local rev = tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', meta, 'rev') or '0')
 if current > rev then return 0 end
 local n = tonumber(ARGV[2])
-redis.call('HSET', meta, 'rev', ARGV[1], unpack(ARGV, 3, n + 2))
+-- nb lets acquire skip the blocked set when there is none.
+redis.call('HSET', meta, 'rev', ARGV[1], 'nb', #ARGV - n - 2, unpack(ARGV, 3, n + 2))
 redis.call('DEL', blocked)
 if #ARGV > n + 2 then
   redis.call('SADD', blocked, unpack(ARGV, n + 3))

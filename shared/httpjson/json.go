@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +33,9 @@ func Write(w http.ResponseWriter, status int, v any) {
 		h.Set("Cache-Control", "no-store")
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
+	// With the length known the server sends one response, not chunks (a
+	// lease alone is over the server's 2 KiB buffer).
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(append(b, '\n')) //nolint:errcheck // the client went away; nothing to do
 }

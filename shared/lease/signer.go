@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,6 +22,10 @@ type delegation struct {
 	jws string
 	nbf time.Time
 	exp time.Time
+	// header is the encoded protected header every lease under this key
+	// carries (it embeds the delegation, about a kilobyte): made once, not
+	// per lease.
+	header string
 }
 
 // Signer signs leases with the instance's delegated key. Safe for
@@ -94,6 +99,11 @@ func (s *Signer) Renew(ctx context.Context) error {
 		return fmt.Errorf("root signed with key %s, not the current %s", kid, keys[0].KID)
 	}
 	d.jws = input + "." + b64.EncodeToString(sig)
+	h, err := json.Marshal(leaseHeader{Alg: "EdDSA", Typ: Type, Kid: d.kid, Dlg: d.jws})
+	if err != nil {
+		return fmt.Errorf("encoding lease header: %w", err)
+	}
+	d.header = b64.EncodeToString(h)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,18 +146,39 @@ func (s *Signer) Lease(c Claims) (string, error) {
 	if exp.After(d.exp) {
 		exp = d.exp
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-		"iss": s.issuer, "sub": c.SessionID, "lic": c.LicenseID, "ten": c.TenantID, "fpr": c.Fingerprint,
-		"iat": iat.Unix(), "exp": exp.Unix(),
-	})
-	t.Header["typ"] = Type
-	t.Header["kid"] = d.kid
-	t.Header["dlg"] = d.jws
-	out, err := t.SignedString(d.key)
+	payload, err := json.Marshal(signedClaims{Iss: s.issuer, Sub: c.SessionID, Lic: c.LicenseID, Ten: c.TenantID,
+		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix()})
 	if err != nil {
-		return "", fmt.Errorf("signing lease: %w", err)
+		return "", fmt.Errorf("encoding lease: %w", err)
 	}
-	return out, nil
+	// A compact JWS built directly: the header is fixed per delegation, so
+	// a lease costs one small JSON encoding and one Ed25519 signature.
+	out := make([]byte, 0, len(d.header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
+	out = append(out, d.header...)
+	out = append(out, '.')
+	out = b64.AppendEncode(out, payload)
+	sig := ed25519.Sign(d.key, out)
+	out = append(out, '.')
+	out = b64.AppendEncode(out, sig)
+	return string(out), nil
+}
+
+// leaseHeader and signedClaims are a lease's JWS header and payload.
+type leaseHeader struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+	Dlg string `json:"dlg"`
+}
+
+type signedClaims struct {
+	Iss string `json:"iss"`
+	Sub string `json:"sub"`
+	Lic string `json:"lic"`
+	Ten string `json:"ten"`
+	Fpr string `json:"fpr"`
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
 }
 
 // Delegations lists the unexpired delegations, newest first, for /v1/keys.

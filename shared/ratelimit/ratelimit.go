@@ -138,21 +138,34 @@ func (l *Limiter) Check(w http.ResponseWriter, r *http.Request, key string, limi
 	if err != nil {
 		return true, err
 	}
-	h := w.Header()
-	h.Set("RateLimit-Limit", strconv.Itoa(limit.Burst))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
-	h.Set("RateLimit-Reset", strconv.Itoa(seconds(res.ResetAfter)))
 	if res.Allowed {
+		Headers(w, limit.Burst, res.Remaining, res.ResetAfter)
 		return true, nil
 	}
-	retry := max(seconds(res.RetryAfter), 1)
+	Refuse(w, r, limit.Burst, res.ResetAfter, res.RetryAfter)
+	return false, nil
+}
+
+// Headers sets the draft-ietf-httpapi-ratelimit-headers fields of an allowed
+// request: the burst, what is left of it, and the seconds until it is full.
+func Headers(w http.ResponseWriter, burst, remaining int, reset time.Duration) {
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(burst))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
+	h.Set("RateLimit-Reset", strconv.Itoa(seconds(reset)))
+}
+
+// Refuse answers a request over its limit: 429 rate_limited with
+// Retry-After (at least a second) and the rate-limit headers.
+func Refuse(w http.ResponseWriter, r *http.Request, burst int, reset, retryAfter time.Duration) {
+	Headers(w, burst, 0, max(reset, retryAfter))
+	retry := max(seconds(retryAfter), 1)
 	httpjson.WriteError(w, r, &httpjson.Error{
 		Status:     http.StatusTooManyRequests,
 		Code:       "rate_limited",
 		Message:    fmt.Sprintf("too many requests; retry in %d s", retry),
 		RetryAfter: retry,
 	})
-	return false, nil
 }
 
 // seconds rounds d up to whole seconds, after rounding it to the

@@ -47,6 +47,17 @@ func (e *UserLimitError) Error() string {
 // Is makes errors.Is(err, ErrNoSeats) true.
 func (e *UserLimitError) Is(target error) bool { return target == ErrNoSeats }
 
+// RateLimitedError: the license took more acquires than its rate allows;
+// RetryAfter says when the next one will be let through.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Limit      RateLimit
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("acquire rate limit of the license reached; retry in %s", e.RetryAfter)
+}
+
 // NoSeatsError tells how full the license is. It matches ErrNoSeats.
 type NoSeatsError struct{ Used, Seats int }
 
@@ -106,11 +117,11 @@ func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error)
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
-type licenseKeys struct{ meta, live, leases, info, users, blocked, events string }
+type licenseKeys struct{ meta, live, info, users, blocked, events string }
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
-	return licenseKeys{meta: base + "m", live: base + "l", leases: base + "f", info: base + "i",
+	return licenseKeys{meta: base + "m", live: base + "l", info: base + "i",
 		users: base + "u", blocked: base + "b", events: base + "e"}
 }
 
@@ -133,6 +144,9 @@ type Grant struct {
 	SeatsUsed  int
 	SeatsTotal int
 	Resumed    bool // the workstation already held this session
+	// RateRemaining is how many more acquires of the license the rate
+	// limit lets through at once (-1: no limit; acquire only).
+	RateRemaining int
 }
 
 // AcquireRequest names a license by id and the hash of the key presented.
@@ -149,7 +163,14 @@ type AcquireRequest struct {
 	// CallerTenant is the authenticated caller's tenant, "" when the call
 	// carries only the license key.
 	CallerTenant string
+	// RateLimit bounds acquires per license, checked in the same script
+	// (zero: no limit).
+	RateLimit RateLimit
 }
+
+// RateLimit is a per-license acquire rate: PerSecond on average, Burst at
+// once.
+type RateLimit struct{ PerSecond, Burst int }
 
 // Acquire takes a seat, or resumes the workstation's live session.
 func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error) {
@@ -159,8 +180,9 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
-		[]string{k.meta, k.live, k.leases, k.info, k.users, k.blocked, k.events},
-		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant)
+		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events},
+		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant,
+		req.RateLimit.PerSecond, req.RateLimit.Burst)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -170,18 +192,21 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
 		}
 		return Grant{
-			SessionID:   sessionID,
-			LicenseID:   req.LicenseID,
-			Fingerprint: req.Fingerprint,
-			ExpiresAt:   time.UnixMilli(res.int(2)).UTC(),
-			SeatsUsed:   int(res.int(3)),
-			SeatsTotal:  int(res.int(4)),
-			LeaseTTL:    time.Duration(res.int(5)) * time.Second,
-			TenantID:    res.str(6),
-			Resumed:     res.status == "resumed",
+			SessionID:     sessionID,
+			LicenseID:     req.LicenseID,
+			Fingerprint:   req.Fingerprint,
+			ExpiresAt:     time.UnixMilli(res.int(2)).UTC(),
+			SeatsUsed:     int(res.int(3)),
+			SeatsTotal:    int(res.int(4)),
+			LeaseTTL:      time.Duration(res.int(5)) * time.Second,
+			TenantID:      res.str(6),
+			Resumed:       res.status == "resumed",
+			RateRemaining: int(res.int(7)),
 		}, res.err
 	case "no_seats":
 		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
+	case "rate_limited":
+		return Grant{}, &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
 	case "user_limit":
 		return Grant{}, &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
 	case "not_found":
@@ -209,7 +234,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	}
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
-		[]string{k.meta, k.live, k.leases, k.info, k.users, k.events}, token)
+		[]string{k.meta, k.live, k.info, k.users, k.events}, token)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -243,7 +268,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.leases, k.info, k.users, k.events}, token).Int()
+	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.info, k.users, k.events}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}

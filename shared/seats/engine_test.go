@@ -561,3 +561,45 @@ func newUUID() string {
 	h := hex.EncodeToString(b)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// TestAcquireRateLimit: the per-license limit lives in the acquire script
+// (one Redis call per acquire): a burst at once, then one per 1/rate, each
+// license on its own; refusals are not seat events.
+func TestAcquireRateLimit(t *testing.T) {
+	t.Parallel()
+	for name, backend := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := backend(t)
+			f := newFixture(t, rdb, prefix)
+			l, _ := f.license(100, time.Minute)
+			other, _ := f.license(100, time.Minute)
+			limit := seats.RateLimit{PerSecond: 2, Burst: 3}
+			acq := func(l seats.License, fp string) (seats.Grant, error) {
+				return f.engine.Acquire(context.Background(), seats.AcquireRequest{
+					LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, RateLimit: limit})
+			}
+			for i := range 3 {
+				g, err := acq(l, fmt.Sprint("ws", i))
+				if err != nil || g.RateRemaining != 2-i {
+					t.Fatalf("acquire %d: %+v %v (want %d remaining)", i, g, err, 2-i)
+				}
+			}
+			_, err := acq(l, "ws9")
+			var limited *seats.RateLimitedError
+			if !errors.As(err, &limited) || limited.RetryAfter <= 0 || limited.RetryAfter > 500*time.Millisecond {
+				t.Fatalf("fourth acquire: %v (want rate limited, retry within 500 ms)", err)
+			}
+			if g, err := acq(other, "ws9"); err != nil || g.RateRemaining != 2 {
+				t.Fatalf("another license held back: %+v %v", g, err)
+			}
+			if n := f.count(l); n != 3 {
+				t.Fatalf("%d live sessions, want 3", n)
+			}
+			// Unlimited acquires report no limit.
+			if g := f.mustAcquire(l, "ws-free"); g.RateRemaining != -1 {
+				t.Fatalf("remaining without a limit = %d", g.RateRemaining)
+			}
+		})
+	}
+}

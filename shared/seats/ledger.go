@@ -119,7 +119,7 @@ func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]S
 	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range licenseIDs {
 			k := e.keys(id)
-			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.leases, k.info, k.users, k.events}, limit)
+			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events}, limit)
 		}
 		return nil
 	})

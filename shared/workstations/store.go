@@ -93,24 +93,39 @@ func (s *Store) Upsert(ctx context.Context, seen []Sighting) error {
 	}
 	// One statement per tenant scope; sightings arrive grouped by batch,
 	// usually of one or a few tenants.
-	byTenant := map[string][]Sighting{}
+	// One row per workstation (an upsert may not touch a row twice in one
+	// statement): the newest sighting wins.
+	newest := map[[2]string]Sighting{}
 	for _, x := range seen {
+		k := [2]string{x.TenantID, x.Fingerprint}
+		if old, ok := newest[k]; !ok || x.At.After(old.At) {
+			newest[k] = x
+		}
+	}
+	byTenant := map[string][]Sighting{}
+	for _, x := range newest {
 		byTenant[x.TenantID] = append(byTenant[x.TenantID], x)
 	}
 	for tenantID, list := range byTenant {
+		n := len(list)
+		fps, hosts, oses, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ats := make([]time.Time, n)
+		for i, x := range list {
+			fps[i], hosts[i], oses[i], users[i], ats[i] = x.Fingerprint, x.Hostname, x.OS, x.User, x.At
+		}
+		// One statement for the whole batch (the recorder has already made
+		// each fingerprint appear once), not one per sighting.
 		err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-			b := &pgx.Batch{}
-			for _, x := range list {
-				b.Queue(`INSERT INTO workstations (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $6)
-					ON CONFLICT (tenant_id, fingerprint) DO UPDATE SET
-						hostname = CASE WHEN EXCLUDED.hostname <> '' THEN EXCLUDED.hostname ELSE workstations.hostname END,
-						os = CASE WHEN EXCLUDED.os <> '' THEN EXCLUDED.os ELSE workstations.os END,
-						last_user = CASE WHEN EXCLUDED.last_user <> '' THEN EXCLUDED.last_user ELSE workstations.last_user END,
-						last_seen_at = GREATEST(workstations.last_seen_at, EXCLUDED.last_seen_at)`,
-					x.TenantID, x.Fingerprint, x.Hostname, x.OS, x.User, x.At)
-			}
-			return tx.SendBatch(ctx, b).Close()
+			_, err := tx.Exec(ctx, `INSERT INTO workstations (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at)
+				SELECT $1, fp, host, os, usr, at, at FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+					AS x(fp, host, os, usr, at)
+				ON CONFLICT (tenant_id, fingerprint) DO UPDATE SET
+					hostname = CASE WHEN EXCLUDED.hostname <> '' THEN EXCLUDED.hostname ELSE workstations.hostname END,
+					os = CASE WHEN EXCLUDED.os <> '' THEN EXCLUDED.os ELSE workstations.os END,
+					last_user = CASE WHEN EXCLUDED.last_user <> '' THEN EXCLUDED.last_user ELSE workstations.last_user END,
+					last_seen_at = GREATEST(workstations.last_seen_at, EXCLUDED.last_seen_at)`,
+				tenantID, fps, hosts, oses, users, ats)
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("recording workstations: %w", err)
