@@ -6,7 +6,7 @@ GO_DIRS := functions shared lua schema sdk knative terraform
 DEPLOY_MODULES := knative terraform
 KO ?= $(GO) run github.com/google/ko@v0.19.1
 
-.PHONY: run test check migrate build images
+.PHONY: run test check migrate build images bench bench-scale
 
 ## run: every function on one local server (embedded Redis and throwaway
 ## PostgreSQL unless REDIS_URL / DATABASE_URL are set).
@@ -24,7 +24,7 @@ test: check
 check:
 	@out=$$(gofmt -l $(GO_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	for m in $(DEPLOY_MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	for m in $(DEPLOY_MODULES) functions/cmd/bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform; fi
 
 ## migrate: apply the schema migrations to DATABASE_URL.
@@ -42,3 +42,21 @@ images:
 	@test -n "$(KO_DOCKER_REPO)" || { echo "KO_DOCKER_REPO is required, e.g. europe-west1-docker.pkg.dev/PROJECT/license-server"; exit 1; }
 	@mkdir -p bin
 	KO_CONFIG_PATH=knative/ KO_DOCKER_REPO=$(KO_DOCKER_REPO) $(KO) resolve --base-import-paths -f knative/services/ > bin/knative-services.yaml
+
+## bench: the load benchmark against the local server (real Redis and
+## PostgreSQL on loopback) and the floor (the acquire script via go-redis);
+## prints a table and a RESULT line. Figures go in BENCHMARKS.md.
+bench: bin/devserver bin/bench
+	./bin/bench -server bin/devserver $(BENCH_FLAGS)
+
+## bench-scale: acquire latency with 1,000,000 live sessions against 1,000,
+## Redis memory per session, and the sweep of 100,000 expired sessions.
+bench-scale: bin/devserver bin/bench
+	./bin/bench -server bin/devserver -scale $(BENCH_FLAGS)
+
+bin/devserver: FORCE
+	$(GO) build -o bin/devserver ./functions/cmd/devserver
+bin/bench: FORCE
+	cd functions/cmd/bench && $(GO) build -o ../../../bin/bench .
+.PHONY: FORCE
+FORCE:

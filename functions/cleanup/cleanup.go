@@ -36,6 +36,10 @@ const (
 	TypeManual = "ai.coditect.cleanup.manual"
 )
 
+// runDeadline bounds how long POST /internal/cleanup may take to answer:
+// beyond a run's budget (cleanup.DefaultLimits).
+const runDeadline = 2 * time.Minute
+
 // Function runs a cleanup per event.
 type Function struct {
 	cleaner *cleanup.Cleaner
@@ -85,6 +89,9 @@ func (f *Function) HTTP() http.Handler {
 			httpjson.WriteError(w, r, httpjson.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "POST only"))
 			return
 		}
+		// A run may take its whole budget, longer than the local server's
+		// write timeout for API calls.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(runDeadline))
 		e, err := f.event(r)
 		if err != nil {
 			httpjson.WriteError(w, r, httpjson.Invalid("not a CloudEvent: %v", err))
