@@ -524,9 +524,31 @@ func TestNewRefusesBadLimits(t *testing.T) {
 // history in bounded batches: no Redis command of the run in the server's
 // SLOWLOG at 5 ms.
 func TestSweepOf100kSessionsStaysShort(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
+	// Not parallel, on a redis-server of its own at a raised scheduling
+	// priority: SLOWLOG times a command by the wall clock, so on 2 cores
+	// busy with the rest of the suite a command of well under a millisecond
+	// can be logged at 10 ms only because Redis was not running.
 	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(testenv.PrivateRedis(t, false))})
+	t.Cleanup(func() { rdb.Close() })
+	if info, err := rdb.Info(ctx, "server").Result(); err == nil {
+		if _, rest, ok := strings.Cut(info, "process_id:"); ok {
+			pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, pid, -10); err != nil {
+				t.Logf("could not raise redis-server's priority (%v); timings may be noisier", err)
+			}
+		}
+	}
+	b, err := backend.New(rdb, testenv.Postgres(t), "lic:", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Sightings.Close)
+	ten, err := b.Tenants.Create(ctx, "Acme", "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, b: b, prefix: "lic:", tenant: ten.ID}
 	const licensesN, perLicense = 100, 1000
 	ids, hashes := make([]string, licensesN), make([]string, licensesN)
 	for i := range ids {
@@ -557,13 +579,6 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 
 	slow := f.b.Redis
-	for _, name := range []string{"slowlog-log-slower-than", "slowlog-max-len"} {
-		was, err := slow.ConfigGet(ctx, name).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { slow.ConfigSet(context.Background(), name, was[name]) })
-	}
 	if err := slow.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -586,8 +601,8 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		// The server is shared: only this test's commands (its prefix) count.
-		if e.Time.After(start.Add(-time.Second)) && strings.Contains(strings.Join(e.Args, " "), f.prefix) {
+		// The cleanup's commands only, not the fill before it.
+		if e.Time.After(start.Add(-time.Second)) {
 			t.Errorf("a Redis command took %v: %.200s", e.Duration, strings.Join(e.Args, " "))
 		}
 	}
