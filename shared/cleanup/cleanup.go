@@ -183,28 +183,71 @@ func (c *Cleaner) sweep(ctx context.Context, ids []string, deadline time.Time, r
 // Redis only what is committed. A drain that dies between the two leaves the
 // entries in Redis; the next one stores them again as no-ops and trims.
 func (c *Cleaner) drain(ctx context.Context, ids []string, deadline time.Time, res *Result) error {
-	for _, id := range ids {
-		for time.Now().Before(deadline) {
-			n, err := c.DrainOnce(ctx, id)
-			res.Drained += n.Stored
-			if !n.Oldest.IsZero() {
-				res.Lag = max(res.Lag, n.ReadAt.Sub(n.Oldest))
+	// A page of licenses at a time: one pipelined read, one PostgreSQL
+	// transaction, one pipelined trim (a transaction per license would make
+	// a drain of many small ledgers a long series of commits).
+	for len(ids) > 0 && time.Now().Before(deadline) {
+		read, err := c.seats.EventsOf(ctx, ids, c.limits.DrainBatch)
+		if err != nil {
+			return err
+		}
+		readAt := time.Now()
+		batches := make([]usage.Batch, 0, len(read))
+		for _, id := range ids {
+			events := read[id]
+			if len(events) == 0 {
+				continue
 			}
-			if errors.Is(err, usage.ErrUnknownLicense) {
-				// Kept in Redis, not dropped: a license PostgreSQL does not
-				// know is a misconfiguration to look at, not data to lose.
-				c.logger.Error("ledger entries of a license PostgreSQL does not know; kept in Redis", "license_id", id)
-				break
+			// Entries come oldest first: the first one waited longest.
+			if oldest := streamTime(events[0].ID); !oldest.IsZero() {
+				res.Lag = max(res.Lag, readAt.Sub(oldest))
 			}
-			if err != nil {
-				return err
+			batches = append(batches, usage.Batch{LicenseID: id, Events: c.valid(id, events)})
+		}
+		stored, unknown, err := c.ledger.RecordAll(ctx, batches)
+		if err != nil {
+			return err
+		}
+		res.Drained += stored
+		kept := make(map[string]bool, len(unknown))
+		for _, id := range unknown {
+			// Kept in Redis, not dropped: a license PostgreSQL does not
+			// know is a misconfiguration to look at, not data to lose.
+			c.logger.Error("ledger entries of a license PostgreSQL does not know; kept in Redis", "license_id", id)
+			kept[id] = true
+		}
+		through := make(map[string]string, len(read))
+		var more []string
+		for id, events := range read {
+			if len(events) == 0 || kept[id] {
+				continue
 			}
-			if n.Read < c.limits.DrainBatch {
-				break
+			through[id] = events[len(events)-1].ID
+			if int64(len(events)) == c.limits.DrainBatch {
+				more = append(more, id)
 			}
 		}
+		if err := c.seats.TrimEventsOf(ctx, through); err != nil {
+			return err
+		}
+		ids = more
 	}
 	return nil
+}
+
+// valid keeps the entries the scripts could have written. Only they write
+// these streams; any other entry can never be stored, so it is logged and
+// trimmed with the rest.
+func (c *Cleaner) valid(licenseID string, events []seats.Event) []seats.Event {
+	out := events[:0:0]
+	for _, ev := range events {
+		if ev.Valid() {
+			out = append(out, ev)
+			continue
+		}
+		c.logger.Error("dropping malformed ledger entry", "license_id", licenseID, "entry_id", ev.ID, "kind", ev.Kind)
+	}
+	return out
 }
 
 // Drained says what one DrainOnce did.
@@ -227,17 +270,7 @@ func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Drained, err
 	// Entries come oldest first, so the first one's wait is the batch's
 	// longest; it is reported even when storing them fails below.
 	seen := Drained{Oldest: streamTime(events[0].ID), ReadAt: time.Now()}
-	valid := events[:0:0]
-	for _, ev := range events {
-		if ev.Valid() {
-			valid = append(valid, ev)
-			continue
-		}
-		// Only the scripts write these streams; an entry they could not
-		// have written can never be stored, so it is logged and trimmed.
-		c.logger.Error("dropping malformed ledger entry", "license_id", licenseID, "entry_id", ev.ID, "kind", ev.Kind)
-	}
-	stored, err := c.ledger.Record(ctx, licenseID, valid)
+	stored, err := c.ledger.Record(ctx, licenseID, c.valid(licenseID, events))
 	if err != nil {
 		return seen, err
 	}

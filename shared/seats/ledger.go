@@ -74,6 +74,50 @@ func (ev Event) Valid() bool {
 	return false
 }
 
+// EventsOf reads up to count of the oldest ledger entries of each license,
+// in one pipeline.
+func (e *Engine) EventsOf(ctx context.Context, licenseIDs []string, count int64) (map[string][]Event, error) {
+	cmds := make([]*redis.XMessageSliceCmd, len(licenseIDs))
+	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range licenseIDs {
+			cmds[i] = p.XRangeN(ctx, e.keys(id).events, "-", "+", count)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledgers: %w", err)
+	}
+	out := make(map[string][]Event, len(licenseIDs))
+	for i, id := range licenseIDs {
+		for _, m := range cmds[i].Val() {
+			out[id] = append(out[id], decodeEvent(id, m))
+		}
+	}
+	return out, nil
+}
+
+// TrimEventsOf trims each license's ledger through the entry id given for
+// it (see TrimEvents), in one pipeline.
+func (e *Engine) TrimEventsOf(ctx context.Context, through map[string]string) error {
+	if len(through) == 0 {
+		return nil
+	}
+	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for id, last := range through {
+			next, err := nextStreamID(last)
+			if err != nil {
+				return err
+			}
+			p.XTrimMinID(ctx, e.keys(id).events, next)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("trim ledgers: %w", err)
+	}
+	return nil
+}
+
 // TrimEvents removes a license's ledger entries up to and including
 // throughID, once they are safely in PostgreSQL. Entries appended since
 // have larger ids and stay.

@@ -71,14 +71,87 @@ func (s *Store) Record(ctx context.Context, licenseID string, events []seats.Eve
 	if len(events) == 0 {
 		return 0, nil
 	}
+	n, unknown, err := s.RecordAll(ctx, []Batch{{LicenseID: licenseID, Events: events}})
+	if err == nil && len(unknown) > 0 {
+		err = fmt.Errorf("record usage of %s: %w", licenseID, ErrUnknownLicense)
+	}
+	return n, err
+}
+
+// Batch is one license's events.
+type Batch struct {
+	LicenseID string
+	Events    []seats.Event
+}
+
+// RecordAll stores the events of many licenses in one transaction (one
+// commit, one round trip), as Record does for one. It returns how many were
+// new and the licenses PostgreSQL does not know, whose events it left out.
+func (s *Store) RecordAll(ctx context.Context, batches []Batch) (int, []string, error) {
+	ids := make([]string, 0, len(batches))
+	for _, b := range batches {
+		for _, ev := range b.Events {
+			if ev.LicenseID != b.LicenseID {
+				return 0, nil, fmt.Errorf("usage: event of license %s in a batch of %s", ev.LicenseID, b.LicenseID)
+			}
+		}
+		if len(b.Events) > 0 {
+			ids = append(ids, b.LicenseID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil, nil
+	}
+	var inserted int
+	var unknown []string
+	err := s.db.Tx(ctx, database.Platform(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id::text, tenant_id::text FROM licenses WHERE id = ANY($1::uuid[])`, ids)
+		if err != nil {
+			return err
+		}
+		tenants, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+			var p [2]string
+			return p, r.Scan(&p[0], &p[1])
+		})
+		if err != nil {
+			return err
+		}
+		tenantOf := make(map[string]string, len(tenants))
+		for _, p := range tenants {
+			tenantOf[p[0]] = p[1]
+		}
+		b := &pgx.Batch{}
+		for _, batch := range batches {
+			if len(batch.Events) == 0 {
+				continue
+			}
+			tenantID, ok := tenantOf[batch.LicenseID]
+			if !ok {
+				unknown = append(unknown, batch.LicenseID)
+				continue
+			}
+			b.Queue(recordSQL, recordArgs(batch.LicenseID, tenantID, batch.Events)...).QueryRow(func(r pgx.Row) error {
+				var n int
+				err := r.Scan(&n)
+				inserted += n
+				return err
+			})
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("record usage: %w", err)
+	}
+	return inserted, unknown, nil
+}
+
+// recordArgs are recordSQL's arguments for one license's events.
+func recordArgs(licenseID, tenantID string, events []seats.Event) []any {
 	n := len(events)
 	ids, kinds, refs := make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	fps, users, hosts, repos, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, ev := range events {
-		if ev.LicenseID != licenseID {
-			return 0, fmt.Errorf("usage: event of license %s in a batch of %s", ev.LicenseID, licenseID)
-		}
 		ids[i], kinds[i], refs[i], ats[i] = ev.ID, ev.Kind, ev.SessionRef, ev.At
 		fps[i], users[i], hosts[i], reasons[i] = ev.Fingerprint, ev.User, ev.Hostname, ev.Reason
 		repos[i] = ev.Repository
@@ -87,21 +160,5 @@ func (s *Store) Record(ctx context.Context, licenseID string, events []seats.Eve
 			repos[i] = norm
 		}
 	}
-	var inserted int
-	err := s.db.Tx(ctx, database.Platform(), func(tx pgx.Tx) error {
-		var tenantID string
-		err := tx.QueryRow(ctx, `SELECT tenant_id FROM licenses WHERE id = $1`, licenseID).Scan(&tenantID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrUnknownLicense
-		}
-		if err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, recordSQL, licenseID, tenantID, ids, kinds, refs, ats,
-			fps, users, hosts, repos, reasons).Scan(&inserted)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("record usage of %s: %w", licenseID, err)
-	}
-	return inserted, nil
+	return []any{licenseID, tenantID, ids, kinds, refs, ats, fps, users, hosts, repos, reasons}
 }
