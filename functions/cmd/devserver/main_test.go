@@ -160,3 +160,74 @@ curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' -d '{"licens
 		t.Fatalf("no timer run logged:\n%s", out.String())
 	}
 }
+
+// TestSlowClientsCannotHoldTheServer opens 200 connections that send their
+// headers a byte at a time (slowloris): a normal request still gets its
+// answer at once, and the server drops each slow connection once
+// ReadHeaderTimeout has passed.
+func TestSlowClientsCannotHoldTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &testenv.LogBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, config.MapLookup(nil), out, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop within 30s")
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "Try it"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	const slow = 200
+	closed := make(chan time.Duration, slow)
+	start := time.Now()
+	for i := range slow {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			// A byte every 200 ms, never finishing the headers.
+			req := "GET /health/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)
+			for j := 0; j < len(req); j++ {
+				if _, err := c.Write([]byte{req[j]}); err != nil {
+					closed <- time.Since(start)
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			closed <- -1
+		}()
+	}
+	// The server still answers others, at once.
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(baseURL(ln) + "/health/")
+	if err != nil {
+		t.Fatalf("a normal request while %d slow clients hold connections: %v", slow, err)
+	}
+	resp.Body.Close()
+	// Every slow connection is cut after the header timeout, long before
+	// its headers could finish (1,000+ bytes at 5 a second).
+	for i := range slow {
+		select {
+		case after := <-closed:
+			if after < 0 || after < readHeaderTimeout-time.Second || after > readHeaderTimeout+15*time.Second {
+				t.Fatalf("slow connection %d cut after %v (header timeout %v)", i, after, readHeaderTimeout)
+			}
+		case <-time.After(readHeaderTimeout + 20*time.Second):
+			t.Fatalf("only %d of %d slow connections were cut", i, slow)
+		}
+	}
+}
