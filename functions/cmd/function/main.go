@@ -28,6 +28,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/catalog"
@@ -73,7 +74,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	flushOnTerm(m, cfg.Metrics.OTLPEndpoint != "", logs, logger)
+	inflight := &route.Inflight{}
+	flushOnTerm(m, cfg.Metrics.OTLPEndpoint != "", logs, logger, inflight)
 	if cfg.Metrics.Port != 0 {
 		if err := serveMetrics(cfg.Metrics.Port, m, logger); err != nil {
 			return err
@@ -89,10 +91,14 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		functions.CloudEvent(cleanup.Name, fn.Handle)
+		functions.CloudEvent(cleanup.Name, func(ctx context.Context, e event.Event) error {
+			done := inflight.Begin()
+			defer done()
+			return fn.Handle(ctx, e)
+		})
 	}
 	if target != cleanup.Name {
-		if err := registerHTTP(ctx, cfg, b, logger, target, needs, m); err != nil {
+		if err := registerHTTP(ctx, cfg, b, logger, target, needs, m, inflight); err != nil {
 			return err
 		}
 	}
@@ -102,7 +108,7 @@ func run(ctx context.Context) error {
 
 // registerHTTP registers the HTTP functions (one, or all for ""). Only a
 // function that signs opens the root key, so only those need KMS access.
-func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, logger *slog.Logger, target string, needs config.Needs, m *metrics.Metrics) error {
+func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, logger *slog.Logger, target string, needs config.Needs, m *metrics.Metrics, inflight *route.Inflight) error {
 	var root rootkey.Root
 	if needs.Signing {
 		var err error
@@ -116,7 +122,7 @@ func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, lo
 	}
 	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m}
 	for _, f := range fns {
-		functions.HTTP(f.Name, route.Handler(opts, f).ServeHTTP)
+		functions.HTTP(f.Name, inflight.Wrap(route.Handler(opts, f)).ServeHTTP)
 	}
 	return nil
 }
@@ -149,15 +155,29 @@ func serveMetrics(port int, m *metrics.Metrics, logger *slog.Logger) error {
 // metricsFlushTimeout bounds the last OTLP push on SIGTERM.
 const metricsFlushTimeout = 5 * time.Second
 
-// flushOnTerm pushes the metrics not yet exported (with OTLP) and writes
-// the buffered log lines when the process is told to stop:
+// drainTimeout bounds the wait for in-flight calls on SIGTERM: under the
+// longest service timeout (60 s), which Knative also gives as the grace
+// period before SIGKILL.
+const drainTimeout = 55 * time.Second
+
+// flushOnTerm lets the calls in flight finish, then pushes the metrics not
+// yet exported (with OTLP) and writes the buffered log lines when the
+// process is told to stop:
 // functions-framework has no shutdown hook, and the default SIGTERM would
 // lose them. It then exits as SIGTERM would have.
-func flushOnTerm(m *metrics.Metrics, pushMetrics bool, logs *logging.Buffered, logger *slog.Logger) {
+func flushOnTerm(m *metrics.Metrics, pushMetrics bool, logs *logging.Buffered, logger *slog.Logger, inflight *route.Inflight) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
 	go func() {
 		<-term
+		// Knative sends SIGTERM once it routes nothing more here: finish
+		// what is in flight, then go.
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		if err := inflight.Wait(ctx); err != nil {
+			logger.Warn("stopping with calls still in flight", "error", err.Error())
+		}
+		cancel()
+		logger.Info("stopped")
 		if pushMetrics {
 			ctx, cancel := context.WithTimeout(context.Background(), metricsFlushTimeout)
 			if err := m.Shutdown(ctx); err != nil {
