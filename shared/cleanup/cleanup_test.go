@@ -550,64 +550,76 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 	}
 	f := &fixture{t: t, b: b, prefix: "lic:", tenant: ten.ID}
 	const licensesN, perLicense = 100, 1000
-	ids, hashes := make([]string, licensesN), make([]string, licensesN)
-	for i := range ids {
-		ids[i], hashes[i] = f.license(perLicense, 2)
-	}
-	// Sessions written with the acquire script, pipelined so the fill takes
-	// seconds, not minutes.
-	src, err := f.b.Redis.ScriptLoad(ctx, luaAcquire()).Result()
-	if err != nil {
+	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
 		t.Fatal(err)
 	}
-	for i, id := range ids {
-		base := f.prefix + "{" + id + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
-		cmds, err := f.b.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j := range perLicense {
-				p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
-			}
-			return nil
-		})
+	// round fills 100 licenses with 1,000 sessions each, lets them expire,
+	// runs the cleanup and returns the commands of the run SLOWLOG caught.
+	round := func() []string {
+		ids, hashes := make([]string, licensesN), make([]string, licensesN)
+		for i := range ids {
+			ids[i], hashes[i] = f.license(perLicense, 2)
+		}
+		// Sessions written with the acquire script, pipelined so the fill
+		// takes seconds, not minutes.
+		src, err := rdb.ScriptLoad(ctx, luaAcquire()).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := cmds[len(cmds)-1].(*redis.Cmd).Val().([]any)[0]; got != "granted" {
-			t.Fatalf("fill: %v", got)
+		for i, id := range ids {
+			base := f.prefix + "{" + id + "}:"
+			keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+			cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for j := range perLicense {
+					p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cmds[len(cmds)-1].(*redis.Cmd).Val().([]any)[0]; got != "granted" {
+				t.Fatalf("fill: %v", got)
+			}
+		}
+		time.Sleep(2100 * time.Millisecond)
+		if err := rdb.SlowLogReset(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		limits := cleanup.DefaultLimits()
+		limits.Budget = 5 * time.Minute
+		res, err := f.cleaner(limits).Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Expired != licensesN*perLicense || res.Drained != 2*licensesN*perLicense || !res.Complete {
+			t.Fatalf("run = %+v, want 100000 expired and 200000 drained", res)
+		}
+		t.Logf("swept and drained 100,000 sessions in %v", time.Since(start))
+		entries, err := rdb.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slow []string
+		for _, e := range entries {
+			slow = append(slow, fmt.Sprintf("%v: %.200s", e.Duration, strings.Join(e.Args, " ")))
+		}
+		return slow
+	}
+	// A command whose work is bounded can still be logged slow once when
+	// the scheduler parks Redis on a loaded machine; a command that does too
+	// much work is slow every time. So a slow first round is measured again
+	// on fresh sessions, and only a second slow round fails.
+	rounds := 1
+	if slow := round(); len(slow) > 0 {
+		t.Logf("first round: %d commands at 5 ms or more (measuring again): %v", len(slow), slow)
+		rounds++
+		for _, s := range round() {
+			t.Errorf("a Redis command of the cleanup took %s", s)
 		}
 	}
-	time.Sleep(2100 * time.Millisecond)
-
-	slow := f.b.Redis
-	if err := slow.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := slow.ConfigSet(ctx, "slowlog-max-len", "1024").Err(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	limits := cleanup.DefaultLimits()
-	limits.Budget = 5 * time.Minute
-	res, err := f.cleaner(limits).Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
-	if res.Expired != licensesN*perLicense || res.Drained != 2*licensesN*perLicense || !res.Complete {
-		t.Fatalf("run = %+v, want 100000 expired and 200000 drained", res)
-	}
-	entries, err := slow.SlowLogGet(ctx, -1).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		// The cleanup's commands only, not the fill before it.
-		if e.Time.After(start.Add(-time.Second)) {
-			t.Errorf("a Redis command took %v: %.200s", e.Duration, strings.Join(e.Args, " "))
-		}
-	}
-	t.Logf("swept and drained 100,000 sessions in %v", took)
-	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000, "expired": 100000, "open": 0, "duplicates": 0})
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000 * rounds, "expired": 100000 * rounds, "open": 0, "duplicates": 0})
 }
 
 func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
