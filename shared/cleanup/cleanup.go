@@ -44,11 +44,12 @@ func DefaultLimits() Limits {
 
 // Result says what a run did.
 type Result struct {
-	Skipped  bool // another run holds the lock
-	Licenses int  // licenses visited
-	Expired  int  // sessions swept and recorded as expired
-	Drained  int  // ledger entries newly stored in PostgreSQL
-	Complete bool // the run reached the end of the registry
+	Skipped  bool  // another run holds the lock
+	Licenses int   // licenses visited
+	Expired  int   // sessions swept and recorded as expired
+	Drained  int   // ledger entries newly stored in PostgreSQL
+	Read     int64 // ledger entries read (trimmed once stored)
+	Complete bool  // the run reached the end of the registry
 	// Lag is how long the oldest ledger entry the run read had waited in
 	// Redis when it was read (its stream id's time to the read), 0 when the
 	// run read none: below the schedule's period while draining keeps up,
@@ -183,56 +184,67 @@ func (c *Cleaner) sweep(ctx context.Context, ids []string, deadline time.Time, r
 // Redis only what is committed. A drain that dies between the two leaves the
 // entries in Redis; the next one stores them again as no-ops and trims.
 func (c *Cleaner) drain(ctx context.Context, ids []string, deadline time.Time, res *Result) error {
-	// A page of licenses at a time: one pipelined read, one PostgreSQL
-	// transaction, one pipelined trim (a transaction per license would make
-	// a drain of many small ledgers a long series of commits).
 	for len(ids) > 0 && time.Now().Before(deadline) {
-		read, err := c.seats.EventsOf(ctx, ids, c.limits.DrainBatch)
-		if err != nil {
+		var err error
+		if ids, err = c.drainPage(ctx, ids, res); err != nil {
 			return err
 		}
-		readAt := time.Now()
-		batches := make([]usage.Batch, 0, len(read))
-		for _, id := range ids {
-			events := read[id]
-			if len(events) == 0 {
-				continue
-			}
-			// Entries come oldest first: the first one waited longest.
-			if oldest := streamTime(events[0].ID); !oldest.IsZero() {
-				res.Lag = max(res.Lag, readAt.Sub(oldest))
-			}
-			batches = append(batches, usage.Batch{LicenseID: id, Events: c.valid(id, events)})
-		}
-		stored, unknown, err := c.ledger.RecordAll(ctx, batches)
-		if err != nil {
-			return err
-		}
-		res.Drained += stored
-		kept := make(map[string]bool, len(unknown))
-		for _, id := range unknown {
-			// Kept in Redis, not dropped: a license PostgreSQL does not
-			// know is a misconfiguration to look at, not data to lose.
-			c.logger.Error("ledger entries of a license PostgreSQL does not know; kept in Redis", "license_id", id)
-			kept[id] = true
-		}
-		through := make(map[string]string, len(read))
-		var more []string
-		for id, events := range read {
-			if len(events) == 0 || kept[id] {
-				continue
-			}
-			through[id] = events[len(events)-1].ID
-			if int64(len(events)) == c.limits.DrainBatch {
-				more = append(more, id)
-			}
-		}
-		if err := c.seats.TrimEventsOf(ctx, through); err != nil {
-			return err
-		}
-		ids = more
 	}
 	return nil
+}
+
+// drainPage moves one batch of each license's ledger to PostgreSQL: one
+// pipelined read, one transaction (a transaction per license would make a
+// drain of many small ledgers a long series of commits), then one pipelined
+// trim of what was committed. A drain that dies between commit and trim
+// leaves the entries in Redis; the next stores them again as no-ops. It
+// adds to res and returns the licenses with more to drain.
+func (c *Cleaner) drainPage(ctx context.Context, ids []string, res *Result) ([]string, error) {
+	read, err := c.seats.EventsOf(ctx, ids, c.limits.DrainBatch)
+	if err != nil {
+		return nil, err
+	}
+	readAt := time.Now()
+	batches := make([]usage.Batch, 0, len(read))
+	for _, id := range ids {
+		events := read[id]
+		if len(events) == 0 {
+			continue
+		}
+		res.Read += int64(len(events))
+		// Entries come oldest first: the first one waited longest.
+		if oldest := streamTime(events[0].ID); !oldest.IsZero() {
+			res.Lag = max(res.Lag, readAt.Sub(oldest))
+		}
+		batches = append(batches, usage.Batch{LicenseID: id, Events: c.valid(id, events)})
+	}
+	stored, unknown, err := c.ledger.RecordAll(ctx, batches)
+	if err != nil {
+		return nil, err
+	}
+	res.Drained += stored
+	kept := make(map[string]bool, len(unknown))
+	for _, id := range unknown {
+		// Kept in Redis, not dropped: a license PostgreSQL does not know is
+		// a misconfiguration to look at, not data to lose.
+		c.logger.Error("ledger entries of a license PostgreSQL does not know; kept in Redis", "license_id", id)
+		kept[id] = true
+	}
+	through := make(map[string]string, len(read))
+	var more []string
+	for id, events := range read {
+		if len(events) == 0 || kept[id] {
+			continue
+		}
+		through[id] = events[len(events)-1].ID
+		if int64(len(events)) == c.limits.DrainBatch {
+			more = append(more, id)
+		}
+	}
+	if err := c.seats.TrimEventsOf(ctx, through); err != nil {
+		return nil, err
+	}
+	return more, nil
 }
 
 // valid keeps the entries the scripts could have written. Only they write
@@ -250,36 +262,12 @@ func (c *Cleaner) valid(licenseID string, events []seats.Event) []seats.Event {
 	return out
 }
 
-// Drained says what one DrainOnce did.
-type Drained struct {
-	Read   int64 // entries read from Redis (and trimmed)
-	Stored int   // of those, entries PostgreSQL did not have yet
-	// Oldest is when the first entry read was appended (its stream id's
-	// time, by the Redis clock); ReadAt is when it was read (ours). Zero
-	// when nothing was read.
-	Oldest, ReadAt time.Time
-}
-
-// DrainOnce moves one batch of a license's ledger to PostgreSQL: read,
-// commit, then trim what was committed.
-func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Drained, error) {
-	events, err := c.seats.Events(ctx, licenseID, c.limits.DrainBatch)
-	if err != nil || len(events) == 0 {
-		return Drained{}, err
-	}
-	// Entries come oldest first, so the first one's wait is the batch's
-	// longest; it is reported even when storing them fails below.
-	seen := Drained{Oldest: streamTime(events[0].ID), ReadAt: time.Now()}
-	stored, err := c.ledger.Record(ctx, licenseID, c.valid(licenseID, events))
-	if err != nil {
-		return seen, err
-	}
-	seen.Stored = stored
-	if err := c.seats.TrimEvents(ctx, licenseID, events[len(events)-1].ID); err != nil {
-		return seen, err
-	}
-	seen.Read = int64(len(events))
-	return seen, nil
+// DrainOnce moves one batch of a license's ledger to PostgreSQL, as a run
+// does; the Result says how many entries it read and how many were new.
+func (c *Cleaner) DrainOnce(ctx context.Context, licenseID string) (Result, error) {
+	var res Result
+	_, err := c.drainPage(ctx, []string{licenseID}, &res)
+	return res, err
 }
 
 // streamTime is the time in a stream entry id ("ms-seq"), zero if it has none.

@@ -449,7 +449,7 @@ func TestOverlappingRunsCountNothingTwice(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					drained += d.Stored
+					drained += d.Drained
 					mu.Unlock()
 					if d.Read == 0 {
 						return

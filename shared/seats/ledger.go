@@ -41,15 +41,8 @@ type Event struct {
 
 // Events reads up to count of the oldest ledger entries of a license.
 func (e *Engine) Events(ctx context.Context, licenseID string, count int64) ([]Event, error) {
-	msgs, err := e.rdb.XRangeN(ctx, e.keys(licenseID).events, "-", "+", count).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read ledger of %s: %w", licenseID, err)
-	}
-	out := make([]Event, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, decodeEvent(licenseID, m))
-	}
-	return out, nil
+	all, err := e.EventsOf(ctx, []string{licenseID}, count)
+	return all[licenseID], err
 }
 
 func decodeEvent(licenseID string, m redis.XMessage) Event {
@@ -96,8 +89,10 @@ func (e *Engine) EventsOf(ctx context.Context, licenseIDs []string, count int64)
 	return out, nil
 }
 
-// TrimEventsOf trims each license's ledger through the entry id given for
-// it (see TrimEvents), in one pipeline.
+// TrimEventsOf removes each license's ledger entries up to and including
+// the id given for it, once they are safely in PostgreSQL, in one pipeline.
+// Entries appended since have larger ids and stay; the emptied stream keeps
+// its last id, so no later entry reuses one the ledger already holds.
 func (e *Engine) TrimEventsOf(ctx context.Context, through map[string]string) error {
 	if len(through) == 0 {
 		return nil
@@ -114,20 +109,6 @@ func (e *Engine) TrimEventsOf(ctx context.Context, through map[string]string) er
 	})
 	if err != nil {
 		return fmt.Errorf("trim ledgers: %w", err)
-	}
-	return nil
-}
-
-// TrimEvents removes a license's ledger entries up to and including
-// throughID, once they are safely in PostgreSQL. Entries appended since
-// have larger ids and stay.
-func (e *Engine) TrimEvents(ctx context.Context, licenseID, throughID string) error {
-	next, err := nextStreamID(throughID)
-	if err != nil {
-		return err
-	}
-	if err := e.rdb.XTrimMinID(ctx, e.keys(licenseID).events, next).Err(); err != nil {
-		return fmt.Errorf("trim ledger of %s: %w", licenseID, err)
 	}
 	return nil
 }

@@ -19,38 +19,7 @@ import (
 // PostgreSQL, generated token) and pastes the printed walkthrough into bash,
 // as a new user would.
 func TestWalkthrough(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testenv.LogBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, config.MapLookup(nil), out, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop within 30s")
-		}
-	})
-
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Try it") {
-		select {
-		case err := <-done:
-			t.Fatalf("server exited: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not print its walkthrough:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ln, out := serve(t, nil)
 	token := regexp.MustCompile(`Admin token \(Authorization: Bearer \.\.\.\): (\S+)`).FindStringSubmatch(out.String())
 	if token == nil || len(token[1]) < 32 {
 		t.Fatalf("no admin token printed:\n%s", out.String())
@@ -112,32 +81,7 @@ func TestWalkthrough(t *testing.T) {
 // with nobody calling /internal/cleanup, a session left to expire is swept
 // and its events reach the ledger.
 func TestTimerSweeps(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testenv.LogBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, config.MapLookup(map[string]string{"CLEANUP_INTERVAL": "300ms"}), out, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop within 30s")
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "Try it") {
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ln, out := serve(t, map[string]string{"CLEANUP_INTERVAL": "300ms"})
 	token := regexp.MustCompile(`Admin token \(Authorization: Bearer \.\.\.\): (\S+)`).FindStringSubmatch(out.String())[1]
 	script := `API=` + baseURL(ln) + ` TOKEN=` + token + `
 TENANT=$(curl -s -X POST $API/v1/tenants -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -149,7 +93,7 @@ curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' -d '{"licens
 	if got, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput(); err != nil || !strings.Contains(string(got), `"session_id"`) {
 		t.Fatalf("setup: %v\n%s", err, got)
 	}
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), `"expired":1`) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the timer did not sweep the expired session:\n%s", out.String())
@@ -166,28 +110,7 @@ curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' -d '{"licens
 // answer at once, and the server drops each slow connection once
 // ReadHeaderTimeout has passed.
 func TestSlowClientsCannotHoldTheServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testenv.LogBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, config.MapLookup(nil), out, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop within 30s")
-		}
-	})
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "Try it"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ln, _ := serve(t, nil)
 
 	const slow = 200
 	closed := make(chan time.Duration, slow)
@@ -230,4 +153,42 @@ func TestSlowClientsCannotHoldTheServer(t *testing.T) {
 			t.Fatalf("only %d of %d slow connections were cut", i, slow)
 		}
 	}
+}
+
+// serve runs make run's server with env on a free port until the test ends,
+// and returns its listener and output once it has printed its walkthrough.
+func serve(t *testing.T, env map[string]string) (net.Listener, *testenv.LogBuffer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &testenv.LogBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, config.MapLookup(env), out, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop within 30s")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Try it") {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not print its walkthrough:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ln, out
 }

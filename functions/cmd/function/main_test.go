@@ -296,9 +296,18 @@ const (
 // postEvent sends a CloudEvent in binary mode.
 func postEvent(t *testing.T, url, headers, body string) int {
 	t.Helper()
-	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	status, err := sendEvent(url, headers, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status
+}
+
+// sendEvent is postEvent for goroutines, which must not call t.Fatal.
+func sendEvent(url, headers, body string) (int, error) {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
 	}
 	for _, h := range strings.Split(headers, "\n") {
 		k, v, _ := strings.Cut(h, ": ")
@@ -306,10 +315,10 @@ func postEvent(t *testing.T, url, headers, body string) int {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 func TestStartUpRefusesHalfConfiguration(t *testing.T) {

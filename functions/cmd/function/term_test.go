@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -107,22 +106,8 @@ func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		req, err := http.NewRequest("POST", "http://127.0.0.1:"+port, strings.NewReader(pubsubBody))
-		if err != nil {
-			answered <- answer{err: err}
-			return
-		}
-		for _, h := range strings.Split(pubsubHeaders, "\n") {
-			k, v, _ := strings.Cut(h, ": ")
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			answered <- answer{err: err, at: time.Now()}
-			return
-		}
-		resp.Body.Close()
-		answered <- answer{status: resp.StatusCode, at: time.Now()}
+		status, err := sendEvent("http://127.0.0.1:"+port, pubsubHeaders, pubsubBody)
+		answered <- answer{status: status, err: err, at: time.Now()}
 	}()
 	time.Sleep(150 * time.Millisecond)
 	signalled := time.Now()
