@@ -582,7 +582,13 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	time.Sleep(1200 * time.Millisecond)
 	f.dropSessions() // a re-acquire while readers run
-	time.Sleep(800 * time.Millisecond)
+	// Wait for the re-acquire itself, not a fixed time: on a loaded machine
+	// the heartbeat that finds the session gone can come late.
+	for deadline := time.Now().Add(15 * time.Second); f.count("/v1/acquire") < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no re-acquire after the session was dropped (%d heartbeats)", f.count("/v1/heartbeat"))
+		}
+	}
 	var closers sync.WaitGroup
 	for range 4 {
 		closers.Go(func() { seat.Close(context.Background()) })
