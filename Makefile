@@ -1,12 +1,32 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
+# Go 1.26.8's standard library has known vulnerabilities (net/http,
+# crypto/tls, crypto/x509, html/template; see `make vuln`); the go command
+# fetches this release from the module proxy on first use. Override with
+# GOTOOLCHAIN=... when a newer approved release is available.
+GOTOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN
 GO_DIRS := functions shared lua schema sdk knative terraform
 # The deployment checks live in their own Go modules, so the main module does
 # not carry Knative's or HCL's dependencies.
 DEPLOY_MODULES := knative terraform
 KO ?= $(GO) run github.com/google/ko@v0.19.1
 
-.PHONY: run test check migrate build images bench bench-scale
+.PHONY: run test check vuln staticcheck fuzz chaos migrate build images bench bench-scale
+
+# Security tooling, pinned. govulncheck reads a vulnerability database built
+# from the golang.org/x/vulndb module (served by the module proxy like any
+# module), so the check needs no access to vuln.go.dev; bump VULNDB_VERSION to
+# pick up newer reports, or set VULNDB=https://vuln.go.dev where it is
+# reachable.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK ?= $(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB ?= file://$(CURDIR)/bin/vulndb-$(VULNDB_VERSION)
+
+# Every log line the servers under test write is also appended here; after
+# the suite, a test scans it all for secrets.
+LOG_CAPTURE := $(CURDIR)/bin/test-logs
 
 ## run: every function on one local server (embedded Redis and throwaway
 ## PostgreSQL unless REDIS_URL / DATABASE_URL are set).
@@ -16,16 +36,52 @@ run:
 ## test: formatting, vet, then the whole suite with the race detector against
 ## real Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432).
 test: check
-	$(GO) test -race -count=1 -timeout 20m ./...
+	rm -rf $(LOG_CAPTURE) && mkdir -p $(LOG_CAPTURE)
+	LICENSE_LOG_CAPTURE=$(LOG_CAPTURE) $(GO) test -race -count=1 -timeout 20m ./...
 	for m in $(DEPLOY_MODULES); do (cd $$m && $(GO) test -count=1 ./...) || exit 1; done
+	LICENSE_LOG_CAPTURE=$(LOG_CAPTURE) $(GO) test -count=1 -tags logscan -run '^TestSuiteLogsHoldNoSecrets$$' ./shared/testenv/logscan
 
-## check: gofmt, go vet (every module) and terraform fmt (when terraform is
-## installed; the terraform module's test checks HCL formatting either way).
-check:
+## check: gofmt, go vet (every module), staticcheck, govulncheck and
+## terraform fmt (when terraform is installed; the terraform module's test
+## checks HCL formatting either way).
+check: staticcheck vuln
 	@out=$$(gofmt -l $(GO_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	for m in $(DEPLOY_MODULES) functions/cmd/bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform; fi
+
+## staticcheck: every package of the service.
+staticcheck:
+	$(STATICCHECK) ./...
+
+## vuln: known vulnerabilities reachable from the service's code (its
+## dependencies and the Go standard library of GOTOOLCHAIN).
+vuln: bin/vulndb-$(VULNDB_VERSION)/index/db.json
+	$(GOVULNCHECK) -db $(VULNDB) ./...
+
+bin/vulndb-$(VULNDB_VERSION)/index/db.json:
+	@mkdir -p bin
+	src=$$(cd / && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/.*"Dir": "\(.*\)",/\1/p') && \
+	  test -d "$$src/data/osv" && \
+	  $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$src/data/osv" -out bin/vulndb-$(VULNDB_VERSION).tmp && \
+	  rm -rf bin/vulndb-$(VULNDB_VERSION) && mv bin/vulndb-$(VULNDB_VERSION).tmp bin/vulndb-$(VULNDB_VERSION)
+
+## fuzz: every Fuzz target of the service for FUZZTIME each (their seed
+## corpora also run as plain tests in make test).
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## chaos: the seat invariant through server and Redis restarts, for
+## CHAOS_DURATION (make test runs a short version).
+CHAOS_DURATION ?= 3m
+chaos:
+	CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 10m -run '^TestChaos' -v ./functions/cmd/devserver
 
 ## migrate: apply the schema migrations to DATABASE_URL.
 migrate:

@@ -2,6 +2,8 @@ module github.com/coditect-ai/license-server
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	cloud.google.com/go/kms v1.37.0
 	cloud.google.com/go/secretmanager v1.24.0

@@ -59,6 +59,7 @@ func serve(t *testing.T, b *backend.Backend) *api {
 // none) and rate limits (zero: none).
 func serveWith(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, limits config.RateLimit) *api {
 	t.Helper()
+	testenv.NoteSecret(t, adminToken)
 	authn, err := catalog.Authenticator(b, adminToken, verifier, limits)
 	if err != nil {
 		t.Fatal(err)

@@ -190,5 +190,10 @@ func serve(t *testing.T, env map[string]string) (net.Listener, *testenv.LogBuffe
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The suite's log scan looks for the admin token, given or generated.
+	if m := regexp.MustCompile(`TOKEN=(\S+)`).FindStringSubmatch(out.String()); m != nil {
+		testenv.NoteSecret(t, m[1])
+	}
+	testenv.NoteSecret(t, env["BOOTSTRAP_ADMIN_TOKEN"])
 	return ln, out
 }

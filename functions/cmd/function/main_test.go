@@ -50,6 +50,11 @@ func start(t *testing.T, bin, target string, env []string) started {
 	ln.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), append(env, "PORT="+port, "FUNCTION_TARGET="+target)...)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "BOOTSTRAP_ADMIN_TOKEN="); ok {
+			testenv.NoteSecret(t, v)
+		}
+	}
 	logs := &testenv.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
