@@ -5,28 +5,34 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // row is one line of the table: an operation's metrics and the floor it is
 // compared with.
 type row struct {
 	name  string
-	m     *vegeta.Metrics
-	floor *vegeta.Metrics
+	m     phase
+	floor phase
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// micros prints a CPU cost, or "-" when it was not measured.
+func micros(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
 func report(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tvs floor\t")
+	fmt.Fprintln(tw, "operation\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tvs floor\tCPU µs/req: server\tredis\tload gen\t")
 	for _, r := range rows {
 		errs := r.m.Requests - uint64(r.m.Success*float64(r.m.Requests)+0.5)
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t\n", r.name, r.m.Requests, r.m.Throughput,
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t%s\t%s\t%s\t\n", r.name, r.m.Requests, r.m.Throughput,
 			ms(r.m.Latencies.P50), ms(r.m.Latencies.P95), ms(r.m.Latencies.P99), ms(r.m.Latencies.Max),
-			errs, r.m.Throughput/r.floor.Throughput)
+			errs, r.m.Throughput/r.floor.Throughput, micros(r.m.cpu.server), micros(r.m.cpu.redis), micros(r.m.cpu.self))
 	}
 	tw.Flush()
 	for _, r := range rows {

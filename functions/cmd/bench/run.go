@@ -63,7 +63,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("bench: %d licenses on %s; %d connections; %s per phase\n", len(lics), srv.url, o.conns, o.duration)
 
-	b := &bench{o: o, srv: srv, lics: lics}
+	b := &bench{o: o, srv: srv, lics: lics, cpu: newCPUMeter(ctx, rdb, srv.cmd.Process.Pid)}
 	if o.serve != "" {
 		var keys strings.Builder
 		for _, l := range lics {
@@ -190,6 +190,14 @@ type bench struct {
 	srv  *server
 	lics []license
 	seq  atomic.Uint64 // makes every workstation fingerprint new
+	cpu  cpuMeter
+}
+
+// phase is one measured phase: vegeta's metrics and the CPU each request
+// cost the server, Redis and the load generator (this process).
+type phase struct {
+	*vegeta.Metrics
+	cpu perRequest
 }
 
 var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
@@ -209,7 +217,8 @@ func (b *bench) acquireTargeter() vegeta.Targeter {
 
 // attack runs one phase at a fixed number of connections, as fast as the
 // server answers (closed loop), and returns vegeta's metrics.
-func (b *bench) attack(name string, d time.Duration, tr vegeta.Targeter, observe func(*vegeta.Result)) *vegeta.Metrics {
+func (b *bench) attack(name string, d time.Duration, tr vegeta.Targeter, observe func(*vegeta.Result)) phase {
+	before := b.cpu.sample()
 	atk := vegeta.NewAttacker(vegeta.Workers(uint64(b.o.conns)), vegeta.MaxWorkers(uint64(b.o.conns)),
 		vegeta.Connections(b.o.conns), vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second))
 	var m vegeta.Metrics
@@ -224,7 +233,7 @@ func (b *bench) attack(name string, d time.Duration, tr vegeta.Targeter, observe
 		m.Add(r)
 	}
 	m.Close()
-	return &m
+	return phase{Metrics: &m, cpu: before.per(b.cpu.sample(), m.Requests)}
 }
 
 // sessionPool keeps the session ids the acquire phase was granted.
@@ -341,11 +350,12 @@ func (c *cycle) observe(r *vegeta.Result) {
 // floor runs the acquire script itself through go-redis at the same
 // concurrency: what the API would cost if HTTP, JSON, auth, signing and
 // logging were free.
-func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (*vegeta.Metrics, error) {
+func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (phase, error) {
 	script := redis.NewScript(lua.Source()[lua.NameAcquire])
 	if err := script.Load(ctx, rdb).Err(); err != nil {
-		return nil, err
+		return phase{}, err
 	}
+	before := b.cpu.sample()
 	results := make(chan *vegeta.Result, 1024)
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(b.o.duration)
@@ -380,7 +390,9 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (*v
 		m.Add(r)
 	}
 	m.Close()
-	return &m, nil
+	cpu := before.per(b.cpu.sample(), m.Requests)
+	cpu.server = -1 // the floor does not involve the server
+	return phase{Metrics: &m, cpu: cpu}, nil
 }
 
 // profile starts the server's CPU profile for d; the returned function

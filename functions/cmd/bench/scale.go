@@ -130,8 +130,8 @@ func runScale(ctx context.Context, o options, so scaleOptions) error {
 
 	fmt.Println()
 	report(os.Stdout, []row{
-		{fmt.Sprintf("acquire, %d live sessions", so.small), small, small},
-		{fmt.Sprintf("acquire, %d live sessions", sessions), large, small},
+		{fmt.Sprintf("acquire, %d live sessions", so.small), unmeasured(small), unmeasured(small)},
+		{fmt.Sprintf("acquire, %d live sessions", sessions), unmeasured(large), unmeasured(small)},
 	})
 	perSession := float64(memAfter-memBefore) / float64(added)
 	drained := float64(memDrained-memBefore) / float64(added)
@@ -143,6 +143,12 @@ func runScale(ctx context.Context, o options, so scaleOptions) error {
 		ms(small.Latencies.P50), ms(large.Latencies.P50), float64(large.Latencies.P50)/float64(small.Latencies.P50),
 		drained, perSession, slowCount(slowest))
 	return nil
+}
+
+// unmeasured is a phase whose CPU per request is not known: acquireOnly
+// sends releases too, and only the acquires are in its metrics.
+func unmeasured(m *vegeta.Metrics) phase {
+	return phase{Metrics: m, cpu: perRequest{server: -1, redis: -1, self: -1}}
 }
 
 // acquireOnly measures acquires of new seats; each granted session is
