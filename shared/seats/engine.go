@@ -98,11 +98,36 @@ type Engine struct {
 	prefix  string
 	load    Loader
 	scripts map[string]*redis.Script
+	// hot sends the acquire, heartbeat and release scripts; batched, it
+	// pipelines the calls of concurrent requests.
+	hot func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd
 }
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// Pipelined has the acquire, heartbeat and release calls of concurrent
+// requests sent to Redis together, at most lanes pipelines in flight and
+// perPipeline calls in each (see batcher). lanes 0 sends each call on its
+// own.
+func Pipelined(lanes, perPipeline int) Option {
+	return func(e *Engine) {
+		if lanes > 0 {
+			e.hot = newBatcher(e.rdb, lanes, perPipeline).run
+		}
+	}
+}
+
+// DefaultPipelineLanes and DefaultPerPipeline are what the backend uses:
+// two lanes keep one pipeline filling while another is in flight.
+const (
+	DefaultPipelineLanes = 2
+	DefaultPerPipeline   = 64
+)
 
 // New returns an engine using rdb (a single node or a cluster). Every key it
 // touches starts with prefix, so tests and tenants of one Redis never collide.
-func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error) {
+func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) (*Engine, error) {
 	if rdb == nil {
 		return nil, errors.New("seats: nil redis client")
 	}
@@ -113,7 +138,14 @@ func New(rdb redis.UniversalClient, prefix string, load Loader) (*Engine, error)
 	for name, src := range lua.Source() {
 		scripts[name] = redis.NewScript(src)
 	}
-	return &Engine{rdb: rdb, prefix: prefix, load: load, scripts: scripts}, nil
+	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: scripts}
+	e.hot = func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+		return script.Run(ctx, e.rdb, keys, args...)
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
@@ -268,7 +300,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.scripts[lua.NameRelease].Run(ctx, e.rdb, []string{k.live, k.info, k.users, k.events}, token).Int()
+	n, err := e.hot(ctx, e.scripts[lua.NameRelease], []string{k.live, k.info, k.users, k.events}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -386,7 +418,7 @@ func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int
 // runs the script once more.
 func (e *Engine) runWithMeta(ctx context.Context, licenseID, script string, keys []string, args ...any) (result, error) {
 	for attempt := 0; ; attempt++ {
-		raw, err := e.scripts[script].Run(ctx, e.rdb, keys, args...).Slice()
+		raw, err := e.hot(ctx, e.scripts[script], keys, args...).Slice()
 		if err != nil {
 			return result{}, fmt.Errorf("%s script: %w", script, err)
 		}

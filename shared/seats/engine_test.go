@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,24 @@ func backends(t *testing.T) map[string]func(t *testing.T) (redis.UniversalClient
 		"miniredis": func(t *testing.T) (redis.UniversalClient, string) {
 			return testenv.MiniRedis(t), "lic:"
 		},
+		// The same contract with concurrent calls pipelined (seats.Pipelined),
+		// as the backend runs the engine.
+		"redis/pipelined": func(t *testing.T) (redis.UniversalClient, string) {
+			c, prefix := testenv.Redis(t)
+			return c, prefix
+		},
+		"cluster/pipelined": func(t *testing.T) (redis.UniversalClient, string) {
+			return testenv.RedisCluster(t), "lic:"
+		},
 	}
+}
+
+// engineOptions are the engine options of a backend of backends.
+func engineOptions(name string) []seats.Option {
+	if strings.HasSuffix(name, "/pipelined") {
+		return []seats.Option{seats.Pipelined(seats.DefaultPipelineLanes, seats.DefaultPerPipeline)}
+	}
+	return nil
 }
 
 // fixture is an engine whose "system of record" is a map, so a test can put
@@ -50,7 +68,7 @@ type fixture struct {
 	loads  atomic.Int64
 }
 
-func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string) *fixture {
+func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string, opts ...seats.Option) *fixture {
 	f := &fixture{t: t, rdb: rdb, prefix: prefix, stored: map[string]seats.License{}}
 	e, err := seats.New(rdb, prefix, func(ctx context.Context, id string) (seats.License, error) {
 		f.loads.Add(1)
@@ -61,7 +79,7 @@ func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string) *fixture
 			return seats.License{}, seats.ErrLicenseNotFound
 		}
 		return l, nil
-	})
+	}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +146,7 @@ func TestSeatContract(t *testing.T) {
 			for _, c := range contract {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
-					c.run(t, newFixture(t, rdb, prefix))
+					c.run(t, newFixture(t, rdb, prefix, engineOptions(name)...))
 				})
 			}
 		})
@@ -492,12 +510,12 @@ var contract = []struct {
 // clients race, a 10-seat license grants exactly 10.
 func TestConcurrentAcquireNeverOverAllocates(t *testing.T) {
 	t.Parallel()
-	reps := map[string]int{"redis": 50, "cluster": 10, "miniredis": 10}
+	reps := map[string]int{"redis": 50, "cluster": 10, "miniredis": 10, "redis/pipelined": 50, "cluster/pipelined": 10}
 	for name, backend := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			rdb, prefix := backend(t)
-			f := newFixture(t, rdb, prefix)
+			f := newFixture(t, rdb, prefix, engineOptions(name)...)
 			for rep := range reps[name] {
 				l, _ := f.license(10, time.Minute)
 				var granted, denied atomic.Int64
