@@ -38,6 +38,9 @@ var sweep string
 //go:embed unlock.lua
 var unlock string
 
+//go:embed extend_lock.lua
+var extendLock string
+
 // Script names, for error messages and metrics.
 const (
 	NameAcquire     = "acquire"
@@ -48,6 +51,7 @@ const (
 	NameCount       = "count"
 	NameSweep       = "sweep"
 	NameUnlock      = "unlock"
+	NameExtendLock  = "extend_lock"
 )
 
 // Source returns the complete source of every script by name.
@@ -61,5 +65,6 @@ func Source() map[string]string {
 		NameCount:       common + count,
 		NameSweep:       common + sweep,
 		NameUnlock:      unlock,
+		NameExtendLock:  extendLock,
 	}
 }

@@ -34,12 +34,20 @@ type Limits struct {
 	ScanPage   int64         // licenses per registry page
 	SweepBatch int           // expired sessions dropped per script call
 	DrainBatch int64         // ledger entries read and committed at a time
+	// LockTTL is how long the run lock outlives a holder that stops
+	// extending it (0: DefaultLockTTL). A run extends it every LockTTL/3.
+	LockTTL time.Duration
 }
+
+// DefaultLockTTL is short so that a holder that dies (a crash, or Redis
+// restarted from its append-only file with the lock in it) holds up the next
+// run briefly, not for a whole budget.
+const DefaultLockTTL = 15 * time.Second
 
 // DefaultLimits keep every Redis call well under a millisecond or two and a
 // run well inside a minute (the scheduler's period).
 func DefaultLimits() Limits {
-	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250}
+	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250, LockTTL: DefaultLockTTL}
 }
 
 // Result says what a run did.
@@ -79,6 +87,7 @@ type Cleaner struct {
 	lock   string
 	cursor string
 	unlock *redis.Script
+	extend *redis.Script
 	limits Limits
 	logger *slog.Logger
 	// observer, when set, is told about every run.
@@ -95,7 +104,7 @@ func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger 
 	}
 	c := &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
 		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor",
-		unlock: redis.NewScript(lua.Source()[lua.NameUnlock])}
+		unlock: redis.NewScript(lua.Source()[lua.NameUnlock]), extend: redis.NewScript(lua.Source()[lua.NameExtendLock])}
 	for _, o := range opts {
 		o(c)
 	}
@@ -280,19 +289,51 @@ func streamTime(id string) time.Time {
 	return time.UnixMilli(n)
 }
 
-// acquireLock takes the run lock for longer than a run's budget; release
-// gives it back only if it is still ours.
+// acquireLock takes the run lock and keeps extending it until release,
+// which gives it back only if it is still ours.
 func (c *Cleaner) acquireLock(ctx context.Context) (bool, func(), error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return false, nil, fmt.Errorf("cleanup: lock token: %w", err)
 	}
 	token := hex.EncodeToString(b)
-	ok, err := c.rdb.SetNX(ctx, c.lock, token, c.limits.Budget+time.Minute).Result()
+	lockTTL := c.limits.LockTTL
+	if lockTTL <= 0 {
+		lockTTL = DefaultLockTTL
+	}
+	ok, err := c.rdb.SetNX(ctx, c.lock, token, lockTTL).Result()
 	if err != nil {
 		return true, nil, fmt.Errorf("cleanup: take lock: %w", err)
 	}
+	if !ok {
+		return false, nil, nil
+	}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(lockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			// A failed extension is only logged: the lock then lapses and
+			// at worst another run overlaps this one, which counts nothing
+			// twice.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL/3)
+			err := c.extend.Run(ctx, c.rdb, []string{c.lock}, token, lockTTL.Milliseconds()).Err()
+			cancel()
+			if err != nil {
+				c.logger.Warn("cleanup: extending lock", "error", err.Error())
+			}
+		}
+	}()
 	release := func() {
+		close(stop)
+		<-stopped
 		// A fresh context: the run's may be done, and a lock left behind
 		// would only delay the next run until its TTL.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -301,5 +342,5 @@ func (c *Cleaner) acquireLock(ctx context.Context) (bool, func(), error) {
 			c.logger.Warn("cleanup: releasing lock", "error", err.Error())
 		}
 	}
-	return ok, release, nil
+	return true, release, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -670,4 +671,91 @@ type observer struct {
 func (o *observer) CleanupRun(res cleanup.Result, _ time.Duration, err error) {
 	o.runs = append(o.runs, res)
 	o.err = err
+}
+
+// slowFirstGet delays the first GET (a run's cursor read, made while it
+// holds the lock) so a run lasts several lock TTLs.
+type slowFirstGet struct {
+	delay time.Duration
+	once  atomic.Bool
+}
+
+func (h *slowFirstGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *slowFirstGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *slowFirstGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "get" && h.once.CompareAndSwap(false, true) {
+			time.Sleep(h.delay)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestRunKeepsItsShortLock: the run lock lives only LockTTL unless its
+// holder extends it, so a dead holder blocks the next run briefly; a live
+// run extends it and keeps other runs out for as long as it lasts, then
+// gives it back.
+func TestRunKeepsItsShortLock(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	const ttl = 150 * time.Millisecond
+	limits := cleanup.DefaultLimits()
+	limits.LockTTL = ttl
+
+	slow := redis.NewClient(f.b.Redis.(*redis.Client).Options())
+	t.Cleanup(func() { slow.Close() })
+	slow.AddHook(&slowFirstGet{delay: 6 * ttl})
+	long, err := cleanup.New(slow, f.prefix, f.b.Seats, f.b.Usage, limits, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := long.Run(ctx)
+		done <- err
+	}()
+
+	lockKey := f.prefix + "{cleanup}:lock"
+	for wait := time.Now().Add(10 * time.Second); ; {
+		if n, err := f.b.Redis.Exists(ctx, lockKey).Result(); err != nil || n == 1 {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatal("the long run never took the lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	other := f.cleaner(limits)
+	checks := 0
+	for deadline := time.Now().Add(5 * ttl); time.Now().Before(deadline); checks++ {
+		pttl, err := f.b.Redis.PTTL(ctx, lockKey).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pttl <= 0 || pttl > ttl {
+			t.Fatalf("while the run lasts the lock's TTL is %v, want (0, %v]", pttl, ttl)
+		}
+		if res, err := other.Run(ctx); err != nil || !res.Skipped {
+			t.Fatalf("a second run while the first holds the lock: %+v, %v; want skipped", res, err)
+		}
+		time.Sleep(ttl / 5)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the long run ended (%v) before the checks: the test proved nothing", err)
+	default:
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.b.Redis.Exists(ctx, lockKey).Result(); err != nil || n != 0 {
+		t.Fatalf("after the run the lock is still there: %d, %v", n, err)
+	}
+	if res, err := other.Run(ctx); err != nil || res.Skipped {
+		t.Fatalf("a run after the first: %+v, %v; want it to run", res, err)
+	}
+	t.Logf("%d checks over %v with a %v lock", checks, 5*ttl, ttl)
 }
