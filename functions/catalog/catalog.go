@@ -6,11 +6,13 @@ package catalog
 
 import (
 	"context"
-	"os"
-	"strings"
-
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	kms "cloud.google.com/go/kms/apiv1"
@@ -34,6 +36,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/idempotency"
 	"github.com/coditect-ai/license-server/shared/jwtauth"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/metrics"
@@ -104,6 +108,9 @@ type Deps struct {
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
+	// KeyPrefix starts every Redis key (REDIS_KEY_PREFIX), the
+	// Idempotency-Key records included.
+	KeyPrefix string
 }
 
 // builder makes one function; signer is called only by functions that sign
@@ -195,6 +202,14 @@ func All(ctx context.Context, d Deps, only string) ([]route.Function, error) {
 		signer = s
 		return s, nil
 	}
+	// The same per-credential limit Authenticator applies to every call.
+	perCredential := ratelimit.Rule{Limiter: d.Backend.Limiter,
+		Limit: ratelimit.PerSecond(d.Limits.PerCredential, d.Limits.PerCredentialBurst)}
+	idem, err := idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.KeyPrefix,
+		Authorize: replayAuthorizer(d.Authn, perCredential)})
+	if err != nil {
+		return nil, fmt.Errorf("building the Idempotency-Key store: %w", err)
+	}
 	all := builders()
 	var out []route.Function
 	for _, name := range HTTPNames() {
@@ -205,12 +220,85 @@ func All(ctx context.Context, d Deps, only string) ([]route.Function, error) {
 		if err != nil {
 			return nil, fmt.Errorf("building function %s: %w", name, err)
 		}
-		out = append(out, f)
+		out = append(out, withIdempotency(f, idem))
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no function named %q", only)
 	}
 	return out, nil
+}
+
+// IdempotentPOSTs reports whether a function's POSTs honour the
+// Idempotency-Key header: every function's (acquire, every admin one, and
+// any added later, so none can be left out) but Heartbeat's and Release's,
+// which need none: they name their session, so running one twice changes
+// nothing more than running it once.
+func IdempotentPOSTs(name string) bool { return name != heartbeat.Name && name != release.Name }
+
+// withIdempotency runs f's POSTs through the Idempotency-Key store. It
+// wraps them from outside, authentication included (the catalog cannot
+// reach inside a function): a 401 or 429 of that authentication passes
+// back through the store, which never keeps one, and a replay, which does
+// not reach it, is checked by replayAuthorizer instead.
+func withIdempotency(f route.Function, idem *idempotency.Store) route.Function {
+	if !IdempotentPOSTs(f.Name) {
+		return f
+	}
+	var caller idempotency.Caller
+	if f.Name == acquire.Name {
+		caller = licenseKeyCaller
+	}
+	routes := make([]route.Route, len(f.Routes))
+	for i, rt := range f.Routes {
+		methods := make(route.Methods, len(rt.Methods))
+		for method, h := range rt.Methods {
+			if method == http.MethodPost {
+				h = idem.Wrap(h, caller).ServeHTTP
+			}
+			methods[method] = h
+		}
+		routes[i] = route.Route{Pattern: rt.Pattern, Methods: methods}
+	}
+	return route.Function{Name: f.Name, Routes: routes}
+}
+
+// licenseKeyCaller names an acquire's caller by its license key, the
+// credential its body carries: two SDKs without an Authorization header
+// that pick the same Idempotency-Key must never meet.
+func licenseKeyCaller(body []byte) string {
+	var v struct {
+		LicenseKey string `json:"license_key"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return "" // the handler refuses the body; the answer is the same for anyone
+	}
+	return v.LicenseKey
+}
+
+// replayAuthorizer checks, before an answer is replayed, what the
+// function's own authentication would have checked, since the replay does
+// not reach it: the credential is still good (revoking an API key, or an
+// ID token expiring, takes effect on replays too) and within its rate
+// limit (the bucket auth.Authenticator counts it in). No credential is
+// fine: acquire needs none, and an admin call without one was answered
+// 401, which is never kept.
+func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		p, err := authn.Authenticate(r)
+		switch {
+		case errors.Is(err, auth.ErrNoCredential):
+			return true
+		case errors.Is(err, auth.ErrInvalidCredential):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+			httpjson.WriteError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "invalid credentials", Cause: err})
+			return false
+		case err != nil:
+			httpjson.WriteError(w, r, err)
+			return false
+		}
+		return limit.Allow(w, r, "cred:"+p.Actor)
+	}
 }
 
 // Build makes the functions as configured: the authenticator (with the
@@ -229,7 +317,8 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, root root
 	if err != nil {
 		return nil, err
 	}
-	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer, Logger: logger}, only)
+	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
+		Logger: logger, KeyPrefix: cfg.Redis.KeyPrefix}, only)
 }
 
 // Root opens the root signing key the configuration names: a Cloud KMS key
