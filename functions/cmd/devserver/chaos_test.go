@@ -1,0 +1,526 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	mathrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coditect-ai/license-server/shared/testenv"
+)
+
+// Chaos parameters. CHAOS_DURATION sets how long the load and the restarts
+// run (make chaos runs minutes; make test runs the default).
+const (
+	chaosClients  = 1000
+	chaosSeats    = 10
+	chaosTTL      = 2 * time.Second
+	chaosDuration = 20 * time.Second
+	chaosPrefix   = "chaos:"
+	// chaosGap is the calm between two restarts: long enough for clients to
+	// come back and the license to fill up again.
+	chaosGap = 2 * time.Second
+)
+
+// TestSeatInvariantUnderChaos: 1,000 clients, each its own workstation,
+// loop acquire → heartbeats → release on a license of 10 seats with a
+// two-second lease, while the test restarts make run's server (SIGTERM and
+// SIGKILL) and Redis (SIGKILL). Redis keeps an append-only file fsynced
+// before every answer, so a restart keeps every seat change a client was
+// told of and the whole ledger; losing Redis's data is a different failure
+// (sessions vanish, clients re-acquire) that TestRedisRestartedEmpty in
+// functions/catalog covers.
+//
+// Then three independent checks, none using the server's own count:
+//   - the ledger (every event, from PostgreSQL where the cleanup drained it
+//     and from the stream for anything left) replayed on Redis's clock never
+//     has more than 10 live sessions, and every session in it starts once
+//     and ends once;
+//   - every session a client was granted (a 200) is in that ledger, and
+//     those sessions, on the ledger's times, never overlap more than 10 deep;
+//   - the clients' own view (a seat is held from the grant's answer until
+//     the client lets go or its last lease runs out) never has more than 10
+//     holders at once, and no lease ever ended early.
+func TestSeatInvariantUnderChaos(t *testing.T) {
+	duration := chaosDuration
+	if v := os.Getenv("CHAOS_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("CHAOS_DURATION must be a positive duration such as 3m, not %q", v)
+		}
+		duration = d
+	}
+	rp := testenv.RestartableRedis(t, true)
+	dbURL := testenv.PostgresURL(t)
+	d := newDevProcess(t, buildDevserver(t), []string{
+		"REDIS_URL=" + rp.URL(), "REDIS_KEY_PREFIX=" + chaosPrefix, "DATABASE_URL=" + dbURL,
+		"BOOTSTRAP_ADMIN_TOKEN=" + processToken, "SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t),
+		"RATE_LIMIT_LICENSE=0", "LOG_LEVEL=warn",
+		// Sweeps and drains run all through the chaos, as in production.
+		"CLEANUP_INTERVAL=1s",
+	})
+	d.start()
+	licenseID, key := d.license(chaosSeats, int(chaosTTL/time.Second))
+
+	transport := &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
+	t.Cleanup(transport.CloseIdleConnections)
+	client := &http.Client{Transport: transport, Timeout: 15 * time.Second}
+	ctx, stopClients := context.WithCancel(context.Background())
+	defer stopClients()
+	obs := &observations{}
+	var wg sync.WaitGroup
+	for i := range chaosClients {
+		wg.Go(func() { runChaosClient(ctx, client, d.url(), key, fmt.Sprintf("chaos-ws-%04d", i), obs) })
+	}
+
+	// The chaos: a restart every chaosGap, cycling through the kinds.
+	actions := []struct {
+		name string
+		do   func()
+	}{
+		{"devserver SIGTERM", func() {
+			d.signal(syscall.SIGTERM)
+			if err := d.wait(shutdownTimeout + 15*time.Second); err != nil {
+				t.Errorf("devserver exit after SIGTERM under load: %v, want status 0", err)
+			}
+			d.start()
+		}},
+		{"redis SIGKILL", func() {
+			rp.Kill()
+			// Down longer than go-redis retries a call for: clients get 503s.
+			time.Sleep(1500 * time.Millisecond)
+			rp.Start()
+		}},
+		{"devserver SIGKILL", func() {
+			d.signal(syscall.SIGKILL)
+			_ = d.wait(15 * time.Second) // "signal: killed", as asked
+			d.start()
+		}},
+	}
+	// Each kind at least once, however short CHAOS_DURATION is.
+	done := map[string]int{}
+	end := time.Now().Add(duration)
+	for i := 0; i < len(actions) || time.Now().Before(end); i++ {
+		time.Sleep(chaosGap)
+		a := actions[i%len(actions)]
+		a.do()
+		done[a.name]++
+	}
+	time.Sleep(chaosGap) // the load goes on after the last restart too
+	stopClients()
+	wg.Wait()
+	t.Logf("restarts: %v", done)
+
+	// Let every lease run out, then sweep and drain until Redis holds
+	// neither sessions nor ledger entries of the license.
+	time.Sleep(chaosTTL + 500*time.Millisecond)
+	rdb := redis.NewClient(&redis.Options{Addr: rp.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	liveKey, eventsKey := chaosPrefix+"{"+licenseID+"}:l", chaosPrefix+"{"+licenseID+"}:e"
+	// A cleanup run cut short by a SIGKILL (of the server, or of Redis as
+	// it unlocks) leaves its lock for the lock's TTL, a run's budget plus a
+	// minute: by design, runs are skipped until then. The killed servers run
+	// nothing now, so the test removes the lock rather than wait that out.
+	lockKey := chaosPrefix + "{cleanup}:lock"
+	if left, err := rdb.TTL(context.Background(), lockKey).Result(); err == nil && left > 0 {
+		t.Logf("a cleanup lock is held for %v more; removing it", left)
+		if err := rdb.Del(context.Background(), lockKey).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finalStart := time.Now()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Post(d.url()+"/internal/cleanup", "application/json", nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		live, _ := rdb.ZCard(context.Background(), liveKey).Result()
+		pending, _ := rdb.XLen(context.Background(), eventsKey).Result()
+		if live == 0 && pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cleanup left %d sessions and %d ledger entries in Redis after 60s\n%s", live, pending, d.output())
+		}
+	}
+
+	t.Logf("final sweep and drain took %v", time.Since(finalStart))
+	ledger := readLedger(t, dbURL, rdb, licenseID, eventsKey)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	t.Logf("%d acquires attempted (%d granted, %d refused for want of a seat), %d heartbeats, %d releases; "+
+		"%d transport errors, %d 503s; ledger: %d events", obs.acquires.Load(), len(obs.granted), obs.noSeats.Load(),
+		obs.heartbeats.Load(), obs.releases.Load(), obs.transportErrs.Load(), obs.unavailable.Load(), len(ledger))
+
+	// Not a vacuous pass.
+	if obs.acquires.Load() < chaosClients {
+		t.Fatalf("only %d acquires attempted; want at least %d", obs.acquires.Load(), chaosClients)
+	}
+	if len(ledger) == 0 || len(obs.granted) < chaosSeats || obs.noSeats.Load() == 0 {
+		t.Fatalf("ledger %d events, %d grants, %d refusals: the license was never contended",
+			len(ledger), len(obs.granted), obs.noSeats.Load())
+	}
+	for i, u := range obs.unexpected {
+		if i == 10 {
+			t.Errorf("... and %d more", len(obs.unexpected)-10)
+			break
+		}
+		t.Errorf("unexpected answer: %s", u)
+	}
+	for i, e := range obs.earlyLoss {
+		if i == 10 {
+			t.Errorf("... and %d more", len(obs.earlyLoss)-10)
+			break
+		}
+		t.Errorf("a lease ended early: %s", e)
+	}
+
+	// 1. The ledger alone.
+	sessions, err := replaySessions(ledger)
+	if err != nil {
+		t.Fatalf("ledger: %v", err)
+	}
+	var all []span
+	for _, s := range sessions {
+		all = append(all, s)
+	}
+	peak, at := maxOverlap(all)
+	t.Logf("ledger: %d sessions, at most %d live at once (at %s)", len(sessions), peak, at.Format(time.RFC3339Nano))
+	if peak > chaosSeats {
+		t.Errorf("the ledger has %d sessions live at once on %d seats (at %s)", peak, chaosSeats, at.Format(time.RFC3339Nano))
+	}
+	if peak < chaosSeats {
+		t.Errorf("the ledger never shows the license full (peak %d): the load proved nothing", peak)
+	}
+
+	// 2. What the clients were granted, on the ledger's times.
+	var seen []span
+	missing := 0
+	for ref := range obs.granted {
+		s, ok := sessions[ref]
+		if !ok {
+			missing++
+			continue
+		}
+		seen = append(seen, s)
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d sessions granted to clients are not in the ledger (lost events)", missing, len(obs.granted))
+	}
+	if peak, at := maxOverlap(seen); peak > chaosSeats {
+		t.Errorf("%d sessions granted to clients were live at once per the ledger (at %s)", peak, at.Format(time.RFC3339Nano))
+	}
+
+	// 3. The clients' own view.
+	if peak, at := maxOverlap(obs.held); peak > chaosSeats {
+		t.Errorf("%d clients held a valid lease at once (at %s)", peak, at.Format(time.RFC3339Nano))
+	} else {
+		t.Logf("clients: %d holdings, at most %d at once", len(obs.held), peak)
+	}
+	if t.Failed() {
+		t.Logf("devserver output (end):\n%s", d.output())
+	}
+}
+
+// rootKeyFile writes an RSA-4096 key for the server's restarts to share,
+// so each start skips generating one.
+func rootKeyFile(t *testing.T) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "root.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := os.WriteFile(path, block, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// span is the time a seat was held: [from, to).
+type span struct{ from, to time.Time }
+
+// maxOverlap is the most intervals covering one instant, and that instant.
+// Where one ends as another starts, the one ending is gone first: a lease
+// is live while its expiry is after now, as the scripts count.
+func maxOverlap(spans []span) (int, time.Time) {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, s := range spans {
+		edges = append(edges, edge{s.from, +1}, edge{s.to, -1})
+	}
+	sort.Slice(edges, func(i, j int) bool {
+		if !edges[i].at.Equal(edges[j].at) {
+			return edges[i].at.Before(edges[j].at)
+		}
+		return edges[i].delta < edges[j].delta
+	})
+	live, peak := 0, 0
+	var at time.Time
+	for _, e := range edges {
+		live += e.delta
+		if live > peak {
+			peak, at = live, e.at
+		}
+	}
+	return peak, at
+}
+
+// ledgerEvent is one seat event as the scripts recorded it.
+type ledgerEvent struct {
+	id, kind, ref string
+	at            time.Time
+}
+
+// readLedger reads every event of the license: what the cleanup moved to
+// PostgreSQL and what may still be in the Redis stream, once each.
+func readLedger(t *testing.T, dbURL string, rdb *redis.Client, licenseID, eventsKey string) []ledgerEvent {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT stream_id, kind, session_ref, at FROM usage_events WHERE license_id = $1`, licenseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]ledgerEvent{}
+	for rows.Next() {
+		var e ledgerEvent
+		if err := rows.Scan(&e.id, &e.kind, &e.ref, &e.at); err != nil {
+			t.Fatal(err)
+		}
+		byID[e.id] = e
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	left, err := rdb.XRange(ctx, eventsKey, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range left {
+		str := func(k string) string { s, _ := m.Values[k].(string); return s }
+		ms, err := strconv.ParseInt(str("at"), 10, 64)
+		if err != nil {
+			t.Fatalf("ledger entry %s has no time: %v", m.ID, m.Values)
+		}
+		byID[m.ID] = ledgerEvent{id: m.ID, kind: str("t"), ref: str("s"), at: time.UnixMilli(ms)}
+	}
+	out := make([]ledgerEvent, 0, len(byID))
+	for _, e := range byID {
+		out = append(out, e)
+	}
+	return out
+}
+
+// replaySessions turns the ledger into each session's lifetime on Redis's
+// clock, checking that every session starts once and ends once, after it
+// started (every lease has run out and been swept by now).
+func replaySessions(events []ledgerEvent) (map[string]span, error) {
+	starts, ends := map[string]time.Time{}, map[string]time.Time{}
+	for _, e := range events {
+		switch e.kind {
+		case "acquired":
+			if _, dup := starts[e.ref]; dup {
+				return nil, fmt.Errorf("session %s acquired twice", e.ref)
+			}
+			starts[e.ref] = e.at
+		case "released", "expired", "revoked":
+			if _, dup := ends[e.ref]; dup {
+				return nil, fmt.Errorf("session %s ended twice", e.ref)
+			}
+			ends[e.ref] = e.at
+		case "denied":
+		default:
+			return nil, fmt.Errorf("event %s of unknown kind %q", e.id, e.kind)
+		}
+	}
+	out := make(map[string]span, len(starts))
+	for ref, from := range starts {
+		to, ok := ends[ref]
+		if !ok {
+			return nil, fmt.Errorf("session %s never ended", ref)
+		}
+		if to.Before(from) {
+			return nil, fmt.Errorf("session %s ended at %s before it started at %s", ref, to, from)
+		}
+		out[ref] = span{from, to}
+	}
+	for ref := range ends {
+		if _, ok := starts[ref]; !ok {
+			return nil, fmt.Errorf("session %s ended but never started", ref)
+		}
+	}
+	return out, nil
+}
+
+// observations is what the clients saw.
+type observations struct {
+	acquires, noSeats, heartbeats, releases, transportErrs, unavailable atomic.Int64
+
+	mu         sync.Mutex
+	granted    map[string]bool // ledger refs of the sessions clients were granted
+	held       []span          // the clients' own view of when they held a seat
+	unexpected []string
+	earlyLoss  []string
+}
+
+func (o *observations) grant(sessionID string) {
+	_, token, _ := strings.Cut(sessionID, ".")
+	sum := sha1.Sum([]byte(token))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.granted == nil {
+		o.granted = map[string]bool{}
+	}
+	o.granted[hex.EncodeToString(sum[:])[:32]] = true
+}
+
+func (o *observations) hold(from, to time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.held = append(o.held, span{from.Round(0), to.Round(0)})
+}
+
+func (o *observations) odd(list *[]string, format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	*list = append(*list, fmt.Sprintf(format, args...))
+}
+
+// seatAnswer is the part of an acquire or heartbeat answer a client uses.
+type seatAnswer struct {
+	SessionID string `json:"session_id"`
+	ExpiresAt string `json:"expires_at"`
+	Resumed   bool   `json:"resumed"`
+}
+
+// runChaosClient is one workstation: acquire, hold the seat for one to
+// three heartbeats, release, and again, until ctx ends. Failures a restart
+// causes (no answer, 503) are waited out; a refusal for want of a seat
+// waits longer.
+func runChaosClient(ctx context.Context, client *http.Client, url, key, fp string, o *observations) {
+	pause := func(min, max time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min + mathrand.N(max-min)):
+			return true
+		}
+	}
+	for ctx.Err() == nil {
+		var got seatAnswer
+		o.acquires.Add(1)
+		c := post(client, url, "/v1/acquire", map[string]any{"license_key": key, "fingerprint": fp}, &got)
+		switch {
+		case c.err != nil:
+			o.transportErrs.Add(1)
+			pause(100*time.Millisecond, 500*time.Millisecond)
+			continue
+		case c.status == http.StatusConflict:
+			o.noSeats.Add(1)
+			pause(time.Second, 2*time.Second)
+			continue
+		case c.status == http.StatusServiceUnavailable:
+			o.unavailable.Add(1)
+			pause(100*time.Millisecond, 500*time.Millisecond)
+			continue
+		case c.status != http.StatusOK:
+			o.odd(&o.unexpected, "acquire: %d", c.status)
+			pause(time.Second, 2*time.Second)
+			continue
+		}
+		expires, err := time.Parse(time.RFC3339, got.ExpiresAt)
+		if err != nil || got.SessionID == "" {
+			o.odd(&o.unexpected, "acquire: 200 without a session or expiry: %+v", got)
+			continue
+		}
+		o.grant(got.SessionID)
+		from, until := c.finished, expires
+		session := map[string]any{"session_id": got.SessionID}
+		// held until: the lease runs out, the server says the session is
+		// gone, or the client lets go.
+		let := func(at time.Time) {
+			if at.After(until) {
+				at = until
+			}
+			if at.After(from) { // else the answer came too late to hold anything
+				o.hold(from, at)
+			}
+		}
+		gone := false
+		for beats := 1 + mathrand.N(3); beats > 0 && !gone && ctx.Err() == nil; {
+			if !pause(chaosTTL/3-50*time.Millisecond, chaosTTL/3+50*time.Millisecond) {
+				break
+			}
+			if time.Now().After(until) {
+				let(until)
+				gone = true
+				break
+			}
+			var hb seatAnswer
+			o.heartbeats.Add(1)
+			c := post(client, url, "/v1/heartbeat", session, &hb)
+			switch {
+			case c.err != nil:
+				o.transportErrs.Add(1)
+			case c.status == http.StatusServiceUnavailable:
+				o.unavailable.Add(1)
+			case c.status == http.StatusOK:
+				if e, err := time.Parse(time.RFC3339, hb.ExpiresAt); err == nil && e.After(until) {
+					until = e
+				}
+				beats--
+			case c.status == http.StatusNotFound:
+				// Only a lease that has run out may be gone: Redis keeps
+				// every session it acknowledged across its restarts.
+				if c.finished.Before(until) {
+					o.odd(&o.earlyLoss, "%s: heartbeat 404 at %s, lease until %s", fp,
+						c.finished.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+				}
+				let(c.finished)
+				gone = true
+			default:
+				o.odd(&o.unexpected, "heartbeat: %d", c.status)
+			}
+		}
+		if gone {
+			continue
+		}
+		// The client lets go when it sends the release, whatever comes back.
+		let(time.Now())
+		var rel map[string]any
+		o.releases.Add(1)
+		if c := post(client, url, "/v1/release", session, &rel); c.err == nil && c.status != http.StatusOK &&
+			c.status != http.StatusServiceUnavailable {
+			o.odd(&o.unexpected, "release: %d", c.status)
+		}
+		pause(0, 300*time.Millisecond)
+	}
+}
