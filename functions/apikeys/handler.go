@@ -28,7 +28,7 @@ func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.S
 	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  resource.List(tenantStore, "api_keys", store.List),
+			http.MethodGet:  resource.List(tenantStore, "api_keys", httpjson.UUIDCursors(store.List)),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys/{key_id}", Methods: authn.RequireAll(route.Methods{
@@ -44,6 +44,22 @@ type createRequest struct {
 	Role string `json:"role"`
 }
 
+// decodeCreate reads and checks a create request; its errors are
+// *httpjson.Error.
+func decodeCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
+	var req createRequest
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	if err := httpjson.First(httpjson.Text("name", req.Name, true, 200)); err != nil {
+		return req, err
+	}
+	if req.Role != string(auth.Admin) && req.Role != string(auth.Member) {
+		return req, httpjson.Invalid(`field "role" must be "admin" or "member"`)
+	}
+	return req, nil
+}
+
 // created is a key as answered to create: the only time the secret is shown.
 type created struct {
 	apikeys.Key
@@ -56,17 +72,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	var req createRequest
-	if err := httpjson.Decode(w, r, &req); err != nil {
+	req, err := decodeCreate(w, r)
+	if err != nil {
 		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := httpjson.First(httpjson.Text("name", req.Name, true, 200)); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if req.Role != string(auth.Admin) && req.Role != string(auth.Member) {
-		httpjson.WriteError(w, r, httpjson.Invalid(`field "role" must be "admin" or "member"`))
 		return
 	}
 	k, secret, err := h.store.Create(r.Context(), tenantID, req.Name, req.Role, p.Actor)

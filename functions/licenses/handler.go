@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/apierror"
@@ -117,6 +116,9 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := httpjson.Page(r)
+	if err == nil {
+		err = httpjson.UUIDCursor(page)
+	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -230,14 +232,10 @@ func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	limit := maxSessionsListed
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxSessionsListed {
-			httpjson.WriteError(w, r, httpjson.Invalid("limit must be between 1 and %d", maxSessionsListed))
-			return
-		}
-		limit = n
+	limit, err := sessionsLimit(r)
+	if err != nil {
+		httpjson.WriteError(w, r, err)
+		return
 	}
 	if _, err := h.store.Get(r.Context(), tenantID, licenseID); err != nil {
 		h.fail(w, r, err)

@@ -3,6 +3,7 @@ package licenses
 import (
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
@@ -145,6 +146,20 @@ func checkTTL(n int) error {
 		return httpjson.Invalid(`field "lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
 	}
 	return nil
+}
+
+// sessionsLimit reads a sessions listing's ?limit= (1..maxSessionsListed,
+// default all of them up to maxSessionsListed).
+func sessionsLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return maxSessionsListed, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxSessionsListed {
+		return 0, httpjson.Invalid("limit must be between 1 and %d", maxSessionsListed)
+	}
+	return n, nil
 }
 
 // license is a license as the API shows it.

@@ -33,12 +33,8 @@ type request struct {
 }
 
 func (h *handler) release(w http.ResponseWriter, r *http.Request) {
-	var req request
-	if err := httpjson.Decode(w, r, &req); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128)); err != nil {
+	req, err := decode(w, r)
+	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
@@ -48,4 +44,13 @@ func (h *handler) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]bool{"released": released})
+}
+
+// decode reads and checks a release request; its errors are *httpjson.Error.
+func decode(w http.ResponseWriter, r *http.Request) (request, error) {
+	var req request
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	return req, httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128))
 }

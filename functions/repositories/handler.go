@@ -29,7 +29,7 @@ func New(authn *auth.Authenticator, store *repositories.Store, tenantStore *tena
 	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/repositories", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  resource.List(tenantStore, "repositories", store.List),
+			http.MethodGet:  resource.List(tenantStore, "repositories", httpjson.UUIDCursors(store.List)),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/repositories/{repository_id}", Methods: authn.RequireAll(route.Methods{
@@ -80,6 +80,11 @@ func decode(w http.ResponseWriter, r *http.Request, create bool) (repositories.F
 		n, err := repositories.Normalize(*b.RemoteURL)
 		if err != nil {
 			return repositories.Fields{}, httpjson.Invalid(`field "remote_url" must be a git remote (https://, ssh:// or user@host:path)`)
+		}
+		// Normalising unescapes the path ("%00", "%0a"); what is stored must
+		// pass the field's checks too (PostgreSQL refuses a NUL: a 500).
+		if err := httpjson.Text("remote_url", n, true, 500); err != nil {
+			return repositories.Fields{}, err
 		}
 		b.RemoteURL = &n
 	}

@@ -69,6 +69,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 // list shows a platform admin every tenant, and anyone else their own.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	page, err := httpjson.Page(r)
+	if err == nil {
+		err = httpjson.UUIDCursor(page)
+	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return

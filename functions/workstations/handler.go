@@ -33,7 +33,7 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 	h := &handler{store: store, licenses: licenseStore, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/workstations", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet: resource.List(tenantStore, "workstations", h.list),
+			http.MethodGet: resource.List(tenantStore, "workstations", httpjson.UUIDCursors(h.list)),
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/workstations/{workstation_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:   h.get,
@@ -94,19 +94,28 @@ type patchRequest struct {
 	Blocked *bool `json:"blocked"`
 }
 
+// decodePatch reads and checks a patch request; its errors are
+// *httpjson.Error.
+func decodePatch(w http.ResponseWriter, r *http.Request) (patchRequest, error) {
+	var req patchRequest
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	if req.Blocked == nil {
+		return req, httpjson.Invalid(`field "blocked" is required`)
+	}
+	return req, nil
+}
+
 func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	tenantID, id, err := h.ids(r)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	var req patchRequest
-	if err := httpjson.Decode(w, r, &req); err != nil {
+	req, err := decodePatch(w, r)
+	if err != nil {
 		httpjson.WriteError(w, r, err)
-		return
-	}
-	if req.Blocked == nil {
-		httpjson.WriteError(w, r, httpjson.Invalid(`field "blocked" is required`))
 		return
 	}
 	ws, err := h.store.SetBlocked(r.Context(), tenantID, id, *req.Blocked)

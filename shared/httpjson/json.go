@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/coditect-ai/license-server/shared/timestamp"
@@ -74,7 +75,84 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return Invalid("request body must hold a single JSON object")
 	}
+	if name, dup := duplicateKey(body); dup {
+		// encoding/json keeps the last of two equal (or case-folded equal)
+		// names; a proxy, log pipeline or SDK reading the first would see
+		// another request than the one we act on.
+		return Invalid("field %q appears more than once", name)
+	}
 	return nil
+}
+
+// duplicateKey reports the first object member name that appears twice in
+// one object of body, names compared as encoding/json matches them to struct
+// fields (case-insensitively, with Unicode simple folding). body must be
+// valid JSON (Decode has read it): this is a scanner, not a parser, so that
+// the check costs the hot path about one allocation per object and name.
+func duplicateKey(body []byte) (string, bool) {
+	type frame struct {
+		names   map[string]bool // nil for an array
+		wantKey bool            // an object's next string is a member name
+	}
+	var stack []frame
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{':
+			stack = append(stack, frame{names: map[string]bool{}, wantKey: true})
+		case '[':
+			stack = append(stack, frame{})
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if top := len(stack) - 1; stack[top].names != nil {
+				stack[top].wantKey = true
+			}
+		case '"':
+			end := i + 1
+			escaped := false
+			for ; body[end] != '"'; end++ {
+				if body[end] == '\\' {
+					escaped = true
+					end++
+				}
+			}
+			if top := len(stack) - 1; top >= 0 && stack[top].wantKey {
+				name := string(body[i+1 : end])
+				if escaped {
+					json.Unmarshal(body[i:end+1], &name) //nolint:errcheck // valid JSON
+				}
+				k := strings.Map(foldRune, name)
+				if stack[top].names[k] {
+					return name, true
+				}
+				stack[top].names[k] = true
+				stack[top].wantKey = false
+			}
+			i = end
+		}
+	}
+	return "", false
+}
+
+// foldRune maps every rune of a simple case folding orbit to one of them
+// (an ASCII letter's lower case when the orbit has one, so the KELVIN SIGN
+// folds to "k" as encoding/json matches it), so two names equal under
+// strings.EqualFold map to one string.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	if least < utf8.RuneSelf {
+		return foldRune(least)
+	}
+	return least
 }
 
 func describe(err error) string {

@@ -116,6 +116,8 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			jwt.WithAudience(cfg.Audience),
 			jwt.WithLeeway(cfg.Leeway),
 			jwt.WithExpirationRequired(),
+			// One spelling per token: no padding, no spare bits set.
+			jwt.WithStrictDecoding(),
 			// Rejects an iat in the future; that iat is present at all is
 			// checked by tokenClaims.Validate.
 			jwt.WithIssuedAt(),

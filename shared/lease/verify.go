@@ -41,8 +41,10 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	}
 	var dlgClaims delegationClaims
 	var delegatedKey ed25519.PublicKey
+	// Strict base64: the last character of a signature has spare bits, and
+	// a lenient decoder would let 15 other spellings of every lease verify.
 	opts := []jwt.ParserOption{jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(Leeway),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt()}
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithStrictDecoding()}
 	if v.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(v.Issuer))
 	}

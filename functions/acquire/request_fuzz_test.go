@@ -1,0 +1,55 @@
+package acquire
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// FuzzDecodeRequest feeds any body to the acquire decoder. It never
+// panics; a refusal is a 4xx *httpjson.Error (the JSON envelope); an
+// accepted request has a license key and fingerprint, and every field
+// within its documented length, valid UTF-8 and free of control characters
+// (the repository after normalising it too, since that is what is stored).
+func FuzzDecodeRequest(f *testing.F) {
+	const key = "lk_0123456789abcdef0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	for _, s := range []string{
+		`{"license_key":"` + key + `","fingerprint":"fp","hostname":"h","os":"linux","user":"ada","repository":"git@github.com:a/b.git"}`,
+		`{"license_key":"` + key + `","fingerprint":"fp","repository":"https://github.com/a/b%2Fc"}`,
+		`{"license_key":"` + key + `","fingerprint":"fp","hostname":"a'b","user":"'; DROP TABLE tenants;--"}`,
+		`{"license_key":"` + key + `","fingerprint":"\"]])redis.call('FLUSHALL')--"}`,
+		`{"license_key":"k","fingerprint":"a\u0000b"}`, "{\"license_key\":\"k\",\"fingerprint\":\"\xff\"}",
+		`{"license_key":"k","fingerprint":"f","license_key":"k2"}`, `{"license_key":1e400,"fingerprint":"f"}`,
+		`{"license_key":["k"],"fingerprint":"f"}`, `{"license_key":"k","fingerprint":"` + strings.Repeat("f", 257) + `"}`,
+		`{"license_key":"k","fingerprint":"f","seats":2}`, `null`, `[]`, strings.Repeat("[", 5000), `{"fingerprint":"f"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/acquire", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		req, err := decodeRequest(httptest.NewRecorder(), r)
+		if err != nil {
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+				t.Fatalf("decodeRequest(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
+			}
+			return
+		}
+		if err := httpjson.First(
+			httpjson.Text("license_key", req.LicenseKey, true, 200),
+			httpjson.Text("fingerprint", req.Fingerprint, true, 256),
+			httpjson.Text("hostname", req.Hostname, false, 255),
+			httpjson.Text("os", req.OS, false, 100),
+			httpjson.Text("user", req.User, false, 256),
+			httpjson.Text("repository", req.Repository, false, 500),
+		); err != nil {
+			t.Fatalf("decodeRequest(%.80q) accepted %+v: %v", body, req, err)
+		}
+	})
+}

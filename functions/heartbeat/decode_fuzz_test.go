@@ -1,0 +1,43 @@
+package heartbeat
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// FuzzDecode feeds any body to the heartbeat decoder. It never panics; a
+// refusal is a 4xx *httpjson.Error; an accepted request has a session id of
+// at most 128 bytes and a fingerprint of at most 256, valid UTF-8 without
+// control characters.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"session_id":"0123456789abcdef0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"session_id":"s","fingerprint":"fp"}`, `{"session_id":"../../etc/passwd"}`, `{"session_id":"%2e%2e%2f"}`,
+		`{"session_id":"'; DROP TABLE tenants;--"}`, `{"session_id":"\"]])redis.call('FLUSHALL')--"}`,
+		`{"session_id":"a\u0000"}`, "{\"session_id\":\"\xc3\x28\"}", `{"session_id":1}`, `{"session_id":null}`,
+		`{"session_id":"a","session_id":"b"}`, `{"session_id":"` + strings.Repeat("s", 129) + `"}`, `{}`, `"s"`,
+		strings.Repeat(`{"a":`, 3000)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/heartbeat", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		var req request
+		if err := decode(httptest.NewRecorder(), r, &req); err != nil {
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+				t.Fatalf("decode(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
+			}
+			return
+		}
+		if err := httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128),
+			httpjson.Text("fingerprint", req.Fingerprint, false, 256)); err != nil {
+			t.Fatalf("decode(%.80q) accepted %+v: %v", body, req, err)
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package licenses
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/licenses"
+)
+
+var hostileBodies = []string{`{"product":"coditect","seats":2}`,
+	`{"product":"coditect","seats":5,"lease_ttl_seconds":120,"expires_at":"2030-01-01T00:00:00Z","require_user":true,"max_seats_per_user":1,"leasing":"per_user"}`,
+	`{"seats":0}`, `{"seats":-1}`, `{"seats":100001}`, `{"seats":1e400}`, `{"seats":18446744073709551616}`,
+	`{"seats":9223372036854775807}`, `{"seats":-9223372036854775808}`, `{"seats":2.5}`, `{"seats":"2"}`, `{"seats":null}`,
+	`{"product":"p","seats":1,"seats":100001}`, `{"product":"'; DROP TABLE licenses;--","seats":1}`,
+	`{"product":"\"]])redis.call('FLUSHALL')--","seats":1}`, `{"product":"p\u0000","seats":1}`,
+	"{\"product\":\"\xff\",\"seats\":1}", `{"product":"p","seats":1,"lease_ttl_seconds":0}`,
+	`{"product":"p","seats":1,"lease_ttl_seconds":86401}`, `{"product":"p","seats":1,"lease_ttl_seconds":null}`,
+	`{"product":"p","seats":1,"expires_at":"2001-01-01T00:00:00Z"}`, `{"product":"p","seats":1,"expires_at":"tomorrow"}`,
+	`{"product":"p","seats":1,"expires_at":"99999-01-01T00:00:00Z"}`, `{"product":"p","seats":1,"leasing":"per_%s"}`,
+	`{"product":"p","seats":1,"max_seats_per_user":0}`, `{"status":"suspended"}`, `{"status":"deleted"}`,
+	`{"expires_at":null}`, `{"max_seats_per_user":null}`, `{"require_user":"yes"}`, `{}`, `null`,
+	strings.Repeat("[", 10000), `{"seats":{"seats":{"seats":1}}}`}
+
+func jsonRequest(body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func refusal(t *testing.T, input any, err error) {
+	t.Helper()
+	var e *httpjson.Error
+	if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+		t.Fatalf("decoding %.80q = %#v; want a 4xx *httpjson.Error", input, err)
+	}
+}
+
+// productOK is the documented product rule without the regexp: 1-100
+// ASCII letters, digits or . _ : -, starting with a letter or digit.
+func productOK(s string) bool {
+	if len(s) < 1 || len(s) > 100 || strings.ContainsAny(s[:1], "._:-") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func leasingOK(s string) bool { return s == licenses.PerFingerprint || s == licenses.PerUser }
+
+// FuzzDecodeCreate: never a panic; a refusal is a 4xx *httpjson.Error; an
+// accepted license has a valid product, seats in 1..MaxSeats, a lease TTL
+// in 1..MaxLeaseTTL, an expiry (if any) after now, a known leasing mode and
+// a per-user limit (if any) in 1..MaxSeats.
+func FuzzDecodeCreate(f *testing.F) {
+	for _, s := range hostileBodies {
+		f.Add([]byte(s))
+	}
+	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeCreate(httptest.NewRecorder(), jsonRequest(body), now)
+		if err != nil {
+			refusal(t, body, err)
+			return
+		}
+		bad := !productOK(req.Product) || !req.Seats.Set || req.Seats.Null || req.Seats.Value < 1 || req.Seats.Value > MaxSeats ||
+			req.LeaseTTLSeconds.Null || req.LeaseTTLSeconds.Value < 1 || req.LeaseTTLSeconds.Value > MaxLeaseTTL ||
+			!req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value != DefaultLeaseTTL ||
+			req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) ||
+			!leasingOK(req.Leasing) ||
+			req.MaxSeatsPerUser != nil && (*req.MaxSeatsPerUser < 1 || *req.MaxSeatsPerUser > MaxSeats)
+		if bad {
+			t.Fatalf("decodeCreate(%.80q) accepted %+v", body, req)
+		}
+	})
+}
+
+// FuzzDecodePatch: an accepted patch changes something, nulls only
+// expires_at and max_seats_per_user, and every value it sets is valid.
+func FuzzDecodePatch(f *testing.F) {
+	for _, s := range hostileBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodePatch(httptest.NewRecorder(), jsonRequest(body))
+		if err != nil {
+			refusal(t, body, err)
+			return
+		}
+		set := req.Seats.Set || req.Status.Set || req.LeaseTTLSeconds.Set || req.ExpiresAt.Set || req.RequireUser.Set ||
+			req.MaxSeatsPerUser.Set || req.Leasing.Set
+		bad := !set || req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
+			req.Seats.Set && (req.Seats.Value < 1 || req.Seats.Value > MaxSeats) ||
+			req.LeaseTTLSeconds.Set && (req.LeaseTTLSeconds.Value < 1 || req.LeaseTTLSeconds.Value > MaxLeaseTTL) ||
+			req.Status.Set && req.Status.Value != "active" && req.Status.Value != "suspended" ||
+			req.Leasing.Set && !leasingOK(req.Leasing.Value) ||
+			req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null && (req.MaxSeatsPerUser.Value < 1 || req.MaxSeatsPerUser.Value > MaxSeats)
+		if bad {
+			t.Fatalf("decodePatch(%.80q) accepted %+v", body, req)
+		}
+	})
+}
+
+// FuzzSessionsLimit: ?limit= of a sessions listing is refused with a 400
+// or is in 1..maxSessionsListed.
+func FuzzSessionsLimit(f *testing.F) {
+	for _, q := range []string{"", "limit=1", "limit=1000", "limit=1001", "limit=0", "limit=-5", "limit=1e3", "limit=%00",
+		"limit=99999999999999999999", "limit=5&limit=x", "limit=+7", "limit=%20%37"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		n, err := sessionsLimit(&http.Request{URL: &url.URL{Path: "/", RawQuery: rawQuery}})
+		if err != nil {
+			refusal(t, rawQuery, err)
+			return
+		}
+		if n < 1 || n > maxSessionsListed {
+			t.Fatalf("sessionsLimit(%q) = %d", rawQuery, n)
+		}
+	})
+}

@@ -1,0 +1,58 @@
+package repositories
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// FuzzDecode feeds any body to the repository decoder, as a create and as a
+// patch. It never panics; a refusal is a 4xx *httpjson.Error; an accepted
+// create has a name and a remote, an accepted patch at least one field,
+// and every field given (the remote as normalised and stored) is within its
+// length, valid UTF-8 and free of control characters.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"name":"widget","remote_url":"git@github.com:acme/widget.git"}`,
+		`{"name":"w","remote_url":"https://github.com/acme/widget","provider":"github","default_branch":"main"}`,
+		`{"name":"w","remote_url":"https://github.com/acme/w%0aidget"}`, `{"name":"w","remote_url":"ssh://git@h:22/a/../b"}`,
+		`{"name":"w","remote_url":"file:///etc/passwd"}`, `{"name":"w","remote_url":"https://h/%2e%2e%2fetc"}`,
+		`{"name":"'; DROP TABLE repositories;--","remote_url":"git@h:a/b"}`, `{"name":"w","remote_url":"git@h:a/b'; --"}`,
+		`{"name":"\"]])redis.call('FLUSHALL')--","remote_url":"git@h:a/b"}`, `{"default_branch":"a\u0000"}`,
+		"{\"provider\":\"\xff\"}", `{"name":null}`, `{"name":"a","name":"b"}`, `{"name":1}`, `{}`, `null`,
+		strings.Repeat("[", 10000)} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, create bool) {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		got, err := decode(httptest.NewRecorder(), r, create)
+		if err != nil {
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+				t.Fatalf("decode(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
+			}
+			return
+		}
+		if create && (got.Name == nil || got.RemoteURL == nil) ||
+			!create && got.Name == nil && got.RemoteURL == nil && got.Provider == nil && got.DefaultBranch == nil {
+			t.Fatalf("decode(%.80q, create %v) accepted %+v", body, create, got)
+		}
+		for _, f := range []struct {
+			name string
+			v    *string
+			max  int
+		}{{"name", got.Name, 200}, {"remote_url", got.RemoteURL, 500}, {"provider", got.Provider, 50}, {"default_branch", got.DefaultBranch, 255}} {
+			if f.v != nil {
+				if err := httpjson.Text(f.name, *f.v, f.name == "name" || f.name == "remote_url", f.max); err != nil {
+					t.Fatalf("decode(%.80q) accepted %s %q: %v", body, f.name, *f.v, err)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,95 @@
+package tenants
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// hostileBodies are seeds every decoder here starts from: broken, nested,
+// huge, ill-typed and metacharacter-laden JSON.
+var hostileBodies = []string{`{"name":"Acme","slug":"acme"}`, `{"name":"Acme","slug":"acme","idp_tenant_id":"idp-1"}`,
+	`{"name":"a'b","slug":"a-b"}`, `{"name":"'; DROP TABLE tenants;--","slug":"x"}`,
+	`{"name":"\"]])redis.call('FLUSHALL')--","slug":"x"}`, `{"name":"%s%n","slug":"x","idp_tenant_id":null}`,
+	`{"name":"a\u0000","slug":"x"}`, "{\"name\":\"\xff\",\"slug\":\"x\"}", `{"name":"A","slug":"x'; --"}`,
+	`{"name":"A","slug":"x","slug":"y"}`, `{"name":1e400,"slug":"x"}`, `{"name":"A","slug":["x"]}`,
+	`{"status":"suspended"}`, `{"status":"deleted"}`, `{"name":null}`, `{"idp_tenant_id":null}`, `{}`, `null`,
+	`{"slug":"-x"}`, `{"slug":"` + strings.Repeat("a", 64) + `"}`, strings.Repeat("[", 10000), `{"name":"A","slug":"x"} x`}
+
+func jsonRequest(body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/v1/tenants", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func refusal(t *testing.T, body []byte, err error) {
+	t.Helper()
+	var e *httpjson.Error
+	if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+		t.Fatalf("decoding %.80q = %#v; want a 4xx *httpjson.Error", body, err)
+	}
+}
+
+// slugOK is the documented slug rule, written without the regexp: 1-63
+// lowercase ASCII letters, digits or hyphens, not starting or ending with a
+// hyphen.
+func slugOK(s string) bool {
+	if len(s) < 1 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzDecodeCreate: never a panic; a refusal is a 4xx *httpjson.Error; an
+// accepted tenant has a valid name (1-200 bytes, no control characters), a
+// valid slug and, if given, a valid identity platform tenant id.
+func FuzzDecodeCreate(f *testing.F) {
+	for _, s := range hostileBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeCreate(httptest.NewRecorder(), jsonRequest(body))
+		if err != nil {
+			refusal(t, body, err)
+			return
+		}
+		if httpjson.Text("name", req.Name, true, 200) != nil || !slugOK(req.Slug) ||
+			req.IDPTenantID != nil && httpjson.Text("idp_tenant_id", *req.IDPTenantID, true, 128) != nil {
+			t.Fatalf("decodeCreate(%.80q) accepted %+v", body, req)
+		}
+	})
+}
+
+// FuzzDecodePatch: an accepted patch changes something, never sets name,
+// slug or status to null, and every value it sets is valid.
+func FuzzDecodePatch(f *testing.F) {
+	for _, s := range hostileBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodePatch(httptest.NewRecorder(), jsonRequest(body))
+		if err != nil {
+			refusal(t, body, err)
+			return
+		}
+		bad := !req.Name.Set && !req.Slug.Set && !req.Status.Set && !req.IDPTenantID.Set ||
+			req.Name.Null || req.Slug.Null || req.Status.Null ||
+			req.Name.Set && httpjson.Text("name", req.Name.Value, true, 200) != nil ||
+			req.Slug.Set && !slugOK(req.Slug.Value) ||
+			req.Status.Set && req.Status.Value != "active" && req.Status.Value != "suspended" ||
+			req.IDPTenantID.Set && !req.IDPTenantID.Null && httpjson.Text("idp_tenant_id", req.IDPTenantID.Value, true, 128) != nil
+		if bad {
+			t.Fatalf("decodePatch(%.80q) accepted %+v", body, req)
+		}
+	})
+}

@@ -1,0 +1,38 @@
+package workstations
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/shared/httpjson"
+)
+
+// FuzzDecodePatch feeds any body to the workstation patch decoder. It never
+// panics; a refusal is a 4xx *httpjson.Error; an accepted request says
+// whether to block (only from a JSON true or false).
+func FuzzDecodePatch(f *testing.F) {
+	for _, s := range []string{`{"blocked":true}`, `{"blocked":false}`, `{"blocked":null}`, `{"blocked":"true"}`, `{"blocked":1}`,
+		`{"blocked":true,"blocked":false}`, `{"BLOCKED":true}`, `{"blocked":true,"hostname":"x"}`, `{}`, `null`, `true`,
+		"{\"blocked\":true,\"\xff\":1}", `{"blocked":tru}`, strings.Repeat(`{"blocked":`, 5000)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPatch, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		req, err := decodePatch(httptest.NewRecorder(), r)
+		if err != nil {
+			var e *httpjson.Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
+				t.Fatalf("decodePatch(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
+			}
+			return
+		}
+		if req.Blocked == nil || !bytes.Contains(body, []byte("true")) && !bytes.Contains(body, []byte("false")) {
+			t.Fatalf("decodePatch(%.80q) accepted %+v", body, req)
+		}
+	})
+}

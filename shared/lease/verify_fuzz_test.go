@@ -1,0 +1,111 @@
+package lease
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coditect-ai/license-server/shared/rootkey"
+)
+
+// FuzzVerify mutates real leases (and hostile variants of them). A token
+// verifies only when it is byte for byte one the signer issued, and then
+// says exactly what was signed; anything else is ErrInvalid, never a
+// panic. Tokens are verified at a fixed instant inside their validity, so
+// a failure is the same on every run.
+func FuzzVerify(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	root := &testRoot{key: key, kid: thumb(&key.PublicKey)}
+	now := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	s, err := NewSigner(context.Background(), root, "https://api.test", Options{Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed := map[string]Claims{}
+	for i, fp := range []string{"fp", "a'b", "\"]])redis.call('FLUSHALL')--", "ünï"} {
+		c := Claims{Issuer: "https://api.test", SessionID: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",
+			Fingerprint: fp, IssuedAt: now, ExpiresAt: now.Add(time.Duration(i+1) * time.Minute)}
+		tok, err := s.Lease(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		signed[tok] = c
+		parts := strings.Split(tok, ".")
+		f.Add(tok)
+		// The last character of the 86-character Ed25519 signature
+		// carries 4 unused bits: a decoder that ignores them lets 15 other
+		// strings verify as this lease.
+		for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+			if m := tok[:len(tok)-1] + string(c); m != tok {
+				f.Add(m)
+			}
+		}
+		f.Add(parts[0] + "." + parts[1] + ".")
+		f.Add(parts[0] + "." + parts[1] + "." + parts[2] + "=")
+		f.Add(parts[0] + ".." + parts[2])
+		f.Add(strings.Replace(tok, parts[1], b64.EncodeToString([]byte(`{"sub":"sess","lic":"lic","exp":99999999999}`)), 1))
+	}
+	f.Add("not.a.lease")
+	f.Add("")
+	f.Add("\x00.\xff.")
+	v := root.verifier()
+	f.Fuzz(func(t *testing.T, token string) {
+		got, err := v.Verify(token, now)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Verify(%.80q) = %v, not ErrInvalid", token, err)
+			}
+			return
+		}
+		want, ok := signed[token]
+		if !ok {
+			t.Fatalf("Verify accepted %q, which was never signed", token)
+		}
+		if got.SessionID != want.SessionID || got.LicenseID != want.LicenseID || got.TenantID != want.TenantID ||
+			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) {
+			t.Fatalf("Verify(%.80q) = %+v, signed %+v", token, got, want)
+		}
+	})
+}
+
+// FuzzVerifierFromKeys feeds any /v1/keys document to VerifierFromKeys: it
+// never panics, and pins only RSA keys of at least 2048 bits with a public
+// exponent of at least 3, each under its own kid.
+func FuzzVerifierFromKeys(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	doc, err := json.Marshal(Keys{Keys: []map[string]string{rootkey.JWK(&key.PublicKey)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(doc)
+	for _, s := range []string{`{"keys":[]}`, `{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}`, `{"keys":null}`,
+		`{"keys":[{"kty":"RSA","kid":"k","n":"` + strings.Repeat("_", 400) + `","e":"_____"}]}`, `{"keys":[{"kty":"EC"}]}`,
+		`{"keys":[{"kty":"RSA","kid":"","n":"x","e":"AQAB"}]}`, `[]`, `{"keys":[{"kty":"RSA","kid":"k","n":"!","e":"AQAB"}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		v, err := VerifierFromKeys(doc, "https://api.test")
+		if err != nil {
+			return
+		}
+		if len(v.Roots) == 0 {
+			t.Fatalf("VerifierFromKeys(%.80q) pinned nothing", doc)
+		}
+		for kid, pub := range v.Roots {
+			if kid == "" || pub.N.BitLen() < 2048 || pub.E < 3 {
+				t.Fatalf("VerifierFromKeys(%.80q) pinned %q: %d bits, e=%d", doc, kid, pub.N.BitLen(), pub.E)
+			}
+		}
+	})
+}
