@@ -151,8 +151,11 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 	}
 	// bound applies the per-call timeout, the password kept out of the URL
 	// and the server's CA.
-	bound := func(dial, read, write, pool *time.Duration, password *string, tlsConfig *tls.Config) error {
+	bound := func(dial, read, write, pool *time.Duration, password *string, tlsConfig *tls.Config, useCtx *bool) error {
 		*dial, *read, *write, *pool = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		// The per-call deadline (callDeadline) and the request's reach the
+		// socket only with this on.
+		*useCtx = true
 		if c.Password != "" {
 			*password = c.Password
 		}
@@ -172,7 +175,8 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig); err != nil {
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig,
+			&opts.ContextTimeoutEnabled); err != nil {
 			return nil, err
 		}
 		rdb = redis.NewClusterClient(opts)
@@ -181,11 +185,13 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig); err != nil {
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig,
+			&opts.ContextTimeoutEnabled); err != nil {
 			return nil, err
 		}
 		rdb = redis.NewClient(opts)
 	}
+	rdb.AddHook(callDeadline(c.Timeout))
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
@@ -193,6 +199,41 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		return nil, fmt.Errorf("connecting to redis: %w", err)
 	}
 	return rdb, nil
+}
+
+// callDeadline bounds each Redis call as a whole by d. The client's own
+// timeouts bound each step (pool wait, dial, write, read) but go-redis
+// retries a call after a read timeout or a pool timeout, so on a frozen
+// Redis the steps added up to several times d. With the deadline on the
+// context the retries happen only within d (a call on a pooled connection
+// that a Redis restart broke is still retried at once on a new one).
+type callDeadline time.Duration
+
+func (callDeadline) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (d callDeadline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		ctx, cancel := d.bound(ctx)
+		defer cancel()
+		return next(ctx, cmd)
+	}
+}
+
+func (d callDeadline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		ctx, cancel := d.bound(ctx)
+		defer cancel()
+		return next(ctx, cmds)
+	}
+}
+
+// bound leaves alone a context whose own deadline is sooner (a request
+// about to run out of time): it needs no timer of ours.
+func (d callDeadline) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= time.Duration(d) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(d))
 }
 
 // PingRedis checks Redis answers.

@@ -27,7 +27,7 @@ func MapLookup(m map[string]string) Lookup {
 // Keys lists every variable Load reads, so that secret:// references among
 // them can be resolved before it runs.
 func Keys() []string {
-	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL",
+	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
 		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE",
@@ -44,13 +44,18 @@ type Config struct {
 	Port      int
 	ProjectID string // GOOGLE_CLOUD_PROJECT, for trace links in logs
 	LogLevel  slog.Level
-	Redis     Redis
-	Database  Database
-	Admin     Admin
-	Auth      Auth
-	RateLimit RateLimit
-	Signing   Signing
-	Metrics   Metrics
+	// RequestTimeout (REQUEST_TIMEOUT, default 10s) is the deadline of every
+	// request's context: whatever a request waits on (a PostgreSQL or Redis
+	// call, a pool) gives up by then and the client gets a 503 to retry,
+	// instead of requests piling up behind a frozen backend.
+	RequestTimeout time.Duration
+	Redis          Redis
+	Database       Database
+	Admin          Admin
+	Auth           Auth
+	RateLimit      RateLimit
+	Signing        Signing
+	Metrics        Metrics
 }
 
 // Metrics settings. /metrics (Prometheus text) is always served; these add
@@ -123,6 +128,11 @@ type Admin struct {
 	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least 32 characters
 }
 
+// DefaultRequestTimeout is REQUEST_TIMEOUT when unset: well under the
+// HTTP servers' write timeouts and Knative's request timeout, so the client
+// gets our 503 rather than a dropped connection.
+const DefaultRequestTimeout = 10 * time.Second
+
 // Load reads and validates the configuration. The backends' URLs are
 // optional here: the local server fills in embedded ones.
 func Load(get Lookup) (Config, error) {
@@ -165,6 +175,13 @@ func Load(get Lookup) (Config, error) {
 	}
 	if c.Redis.Timeout, err = duration(get, "REDIS_TIMEOUT", time.Second); err != nil || c.Redis.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("REDIS_TIMEOUT must be a positive duration such as 500ms"))
+	}
+	if c.RequestTimeout, err = duration(get, "REQUEST_TIMEOUT", DefaultRequestTimeout); err != nil || c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("REQUEST_TIMEOUT must be a positive duration such as 10s"))
+	} else if c.Redis.Timeout > 0 && c.RequestTimeout < c.Redis.Timeout {
+		// A request makes at least one Redis call; a deadline shorter than
+		// that call's own bound would turn every slow call into a timeout.
+		errs = append(errs, fmt.Errorf("REQUEST_TIMEOUT (%v) must not be shorter than REDIS_TIMEOUT (%v)", c.RequestTimeout, c.Redis.Timeout))
 	}
 	set := 0
 	for _, v := range []string{c.Auth.JWKSURL, c.Auth.Issuer, c.Auth.Audience} {

@@ -12,7 +12,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 8080 || c.Redis.KeyPrefix != "lic:" || c.Redis.Timeout != time.Second || c.Redis.Cluster {
+	if c.Port != 8080 || c.Redis.KeyPrefix != "lic:" || c.Redis.Timeout != time.Second || c.Redis.Cluster ||
+		c.RequestTimeout != 10*time.Second {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if err := c.RequireBackends(Needs{Admin: true, Signing: true}); err == nil ||
@@ -32,7 +33,7 @@ func TestLoadValues(t *testing.T) {
 	t.Parallel()
 	c, err := Load(MapLookup(map[string]string{
 		"PORT": "9090", "REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER": "true", "REDIS_TIMEOUT": "250ms",
-		"DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
+		"REQUEST_TIMEOUT": "2s", "DATABASE_URL": "postgres://db/x", "BOOTSTRAP_ADMIN_TOKEN": strings.Repeat("t", 32), "LOG_LEVEL": "debug",
 		"SIGNING_KMS_KEY_VERSION":      "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
 		"SIGNING_KMS_TRUSTED_VERSIONS": " a , b ",
 		"OTEL_EXPORTER_OTLP_ENDPOINT":  "http://collector:4317", "METRICS_PORT": "9464",
@@ -40,7 +41,7 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequireBackends(Needs{Admin: true, Signing: true}) != nil ||
+	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequestTimeout != 2*time.Second || c.RequireBackends(Needs{Admin: true, Signing: true}) != nil ||
 		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" ||
 		c.Metrics != (Metrics{OTLPEndpoint: "http://collector:4317", Port: 9464}) {
 		t.Fatalf("config = %+v", c)
@@ -52,6 +53,7 @@ func TestLoadRejects(t *testing.T) {
 	for k, v := range map[string]string{
 		"PORT": "http", "REDIS_CLUSTER": "maybe", "REDIS_TIMEOUT": "-1s",
 		"BOOTSTRAP_ADMIN_TOKEN": "short", "LOG_LEVEL": "loud", "METRICS_PORT": "70000",
+		"REQUEST_TIMEOUT": "0s",
 	} {
 		if _, err := Load(MapLookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", k, v, err, k)
@@ -60,6 +62,17 @@ func TestLoadRejects(t *testing.T) {
 	if _, err := Load(MapLookup(map[string]string{"PORT": "8080", "METRICS_PORT": "8080"})); err == nil ||
 		!strings.Contains(err.Error(), "METRICS_PORT") {
 		t.Errorf("METRICS_PORT = PORT: err = %v", err)
+	}
+	for _, v := range []string{"soon", "-5s"} {
+		if _, err := Load(MapLookup(map[string]string{"REQUEST_TIMEOUT": v})); err == nil || !strings.Contains(err.Error(), "REQUEST_TIMEOUT") {
+			t.Errorf("REQUEST_TIMEOUT=%q: err = %v", v, err)
+		}
+	}
+	// A deadline shorter than one Redis call's bound would time out every
+	// slow call: refused, naming both.
+	if _, err := Load(MapLookup(map[string]string{"REQUEST_TIMEOUT": "500ms", "REDIS_TIMEOUT": "1s"})); err == nil ||
+		!strings.Contains(err.Error(), "REQUEST_TIMEOUT") || !strings.Contains(err.Error(), "REDIS_TIMEOUT") {
+		t.Errorf("REQUEST_TIMEOUT < REDIS_TIMEOUT: err = %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -21,28 +22,54 @@ var ErrNotFound = errors.New("not found")
 // DB is the application's handle on PostgreSQL.
 type DB struct {
 	Pool *pgxpool.Pool
+	// Timeout bounds each statement, each wait for a pooled connection
+	// (Begin) and each ping when the caller's context allows longer (0:
+	// DefaultTimeout). A request's own deadline (REQUEST_TIMEOUT) is usually
+	// the shorter one; this bounds what runs without one (the cleanup
+	// drain), so a frozen server fails those calls too instead of holding
+	// them and their connections forever.
+	Timeout time.Duration
 }
 
+// DefaultTimeout is DB.Timeout when unset: above the request deadline
+// (REQUEST_TIMEOUT, 10s by default), because background work such as a
+// drain page of many licenses may take longer than a request should.
+const DefaultTimeout = 30 * time.Second
+
+// connectTimeout bounds every connection attempt.
+const connectTimeout = 5 * time.Second
+
 // Option configures Open.
-type Option func(*pgxpool.Config)
+type Option func(*options)
+
+type options struct {
+	pool    *pgxpool.Config
+	timeout time.Duration
+}
 
 // WithPassword replaces the URL's password when p is set (it comes from
 // Secret Manager in production).
 func WithPassword(p string) Option {
-	return func(c *pgxpool.Config) {
+	return func(o *options) {
 		if p != "" {
-			c.ConnConfig.Password = p
+			o.pool.ConnConfig.Password = p
 		}
 	}
 }
 
 // WithTracer has every statement reported to t (metrics); nil adds none.
 func WithTracer(t pgx.QueryTracer) Option {
-	return func(c *pgxpool.Config) {
+	return func(o *options) {
 		if t != nil {
-			c.ConnConfig.Tracer = t
+			o.pool.ConnConfig.Tracer = t
 		}
 	}
+}
+
+// WithTimeout sets DB.Timeout, the bound of each statement and pool wait
+// (0: DefaultTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) { o.timeout = d }
 }
 
 // Open connects to PostgreSQL and checks the connection.
@@ -51,13 +78,23 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing database url: %w", err)
 	}
-	for _, o := range opts {
-		o(cfg)
+	o := options{pool: cfg}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	if o.timeout <= 0 {
+		o.timeout = DefaultTimeout
+	}
+	// First, so the tracers after it (metrics) see the bounded context.
+	tracers := []pgx.QueryTracer{statementBound{o.timeout}}
+	if cfg.ConnConfig.Tracer != nil {
+		tracers = append(tracers, cfg.ConnConfig.Tracer)
+	}
+	cfg.ConnConfig.Tracer = multitracer.New(tracers...)
 	// Bound every connection attempt so a dead database fails requests fast
 	// instead of holding them until the client gives up.
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -69,17 +106,40 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to database: %w", err)
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{Pool: pool, Timeout: o.timeout}, nil
 }
 
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
 // Ping checks the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.Pool.Ping(ctx)
+}
 
-// InTx runs f in a transaction, committing when f returns nil.
+// bound gives ctx the DB's timeout unless its own deadline is sooner. pgx
+// honours it everywhere: waiting for a pooled connection, dialling, and a
+// statement on a server that stopped answering (the socket's deadline is
+// set when ctx ends, so even a frozen server cannot hold the call).
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := db.Timeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// InTx runs f in a transaction, committing when f returns nil. Begin (its
+// wait for a pooled connection included) and Commit are bounded by
+// DB.Timeout; f's statements are bounded by the tracer Open installs.
 func (db *DB) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("starting transaction: %w", err)
@@ -114,4 +174,67 @@ func IsUniqueViolation(err error) bool {
 func IsUniqueViolationOf(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// statementBound is a pgx tracer that gives every statement, batch, copy
+// and prepare a deadline of d when the caller's context allows longer. pgx
+// runs the statement under the context a tracer returns and, when that
+// context ends, sets a past deadline on the socket, so a statement sent to
+// a frozen server fails after d rather than never. Statements called with
+// a store's own context (inside InTx's f) are bounded this way too.
+type statementBound struct{ d time.Duration }
+
+type boundCancelKey struct{}
+
+func (b statementBound) start(ctx context.Context) context.Context {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= b.d {
+		// Shadow any cancel from an enclosing traced call (pgx prepares a
+		// statement inside the query that uses it): its end must not end
+		// the enclosing one.
+		return context.WithValue(ctx, boundCancelKey{}, context.CancelFunc(nil))
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	return context.WithValue(ctx, boundCancelKey{}, cancel)
+}
+
+// end releases the timer start made; ctx is the one start returned, which
+// pgx hands back to the End hook (for a query, when its rows are closed).
+func (statementBound) end(ctx context.Context) {
+	if cancel, ok := ctx.Value(boundCancelKey{}).(context.CancelFunc); ok && cancel != nil {
+		cancel()
+	}
+}
+
+func (b statementBound) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return b.start(ctx)
+}
+
+func (b statementBound) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	b.end(ctx)
+}
+
+func (b statementBound) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return b.start(ctx)
+}
+
+func (statementBound) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (b statementBound) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	b.end(ctx)
+}
+
+func (b statementBound) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	return b.start(ctx)
+}
+
+func (b statementBound) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromEndData) {
+	b.end(ctx)
+}
+
+func (b statementBound) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return b.start(ctx)
+}
+
+func (b statementBound) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareEndData) {
+	b.end(ctx)
 }

@@ -12,7 +12,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/shared/logging"
 )
@@ -93,16 +97,59 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // Unavailable reports whether err means a backend could not be reached in
-// time, so that retrying later may succeed.
+// time, or cannot serve right now, so that retrying later may succeed:
+// network errors and timeouts of any kind (a call's or the request's
+// deadline), a connection the server closed, Redis's pool wait running out,
+// a Redis that is loading its data or failing over, and a PostgreSQL that
+// cannot be connected to or is shutting down or starting up.
 func Unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, redis.ErrClosed) {
 		return true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return true
 	}
+	if redisBusy(err) || postgresDown(err) {
+		return true
+	}
 	var u interface{ Unavailable() bool }
 	return errors.As(err, &u) && u.Unavailable()
+}
+
+// redisBusy reports a Redis error reply that says "not now" rather than
+// "never": loading the dataset after a restart, a failover under way, a
+// script running past its limit, or no room for another client.
+func redisBusy(err error) bool {
+	if redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) ||
+		redis.IsTryAgainError(err) || redis.IsMasterDownError(err) || redis.IsMaxClientsError(err) {
+		return true
+	}
+	return redis.HasErrorPrefix(err, "BUSY ")
+}
+
+// postgresDown reports a PostgreSQL failure to retry: no connection could be
+// made (refused, timed out, or the server said it is starting up or
+// shutting down), the server ended the session (a fast shutdown), a
+// statement timed out client-side, or pgx says the statement never reached
+// the server.
+func postgresDown(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", // admin_shutdown
+			pe.Code == "57P02", // crash_shutdown
+			pe.Code == "57P03", // cannot_connect_now
+			pe.Code == "53300": // too_many_connections
+			return true
+		}
+	}
+	return false
 }

@@ -8,9 +8,14 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
 )
 
 type sample struct {
@@ -145,5 +150,150 @@ func TestTime(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.FixedZone("X", 3600))
 	if got := Time(at); got != "2026-01-02T02:04:05.006Z" {
 		t.Fatalf("Time = %s", got)
+	}
+}
+
+// silentListener accepts connections and never answers, as a frozen server
+// does (the kernel completes the handshake, nothing reads).
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// replyingListener answers every line it reads with reply, as a Redis that
+// is loading its data answers every command.
+func replyingListener(t *testing.T, reply string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(reply)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// TestUnavailableOnRealBackendFailures feeds Unavailable the errors the
+// real clients return when a backend is down, frozen or busy: each must be
+// a 503 to retry, never a 500.
+func TestUnavailableOnRealBackendFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dead := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	frozen := silentListener(t)
+	loading := replyingListener(t, "-LOADING Redis is loading the dataset in memory\r\n")
+
+	pgErr := func(addr string) error {
+		c, err := pgx.Connect(ctx, "postgres://postgres@"+addr+"/postgres?sslmode=disable&connect_timeout=1")
+		if err == nil {
+			c.Close(ctx)
+			t.Fatalf("connected to %s", addr)
+		}
+		return err
+	}
+	redisErr := func(opts *redis.Options, f func(*redis.Client) error) error {
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		err := f(rdb)
+		if err == nil {
+			t.Fatalf("redis call to %s succeeded", opts.Addr)
+		}
+		return err
+	}
+	ping := func(rdb *redis.Client) error { return rdb.Ping(ctx).Err() }
+	// One call holds the only connection on the frozen server; the second
+	// waits for the pool and gives up: redis.ErrPoolTimeout.
+	poolTimeout := func(rdb *redis.Client) error {
+		go rdb.Get(ctx, "held")
+		time.Sleep(100 * time.Millisecond)
+		return rdb.Get(ctx, "waits").Err()
+	}
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"postgres refused", pgErr(dead)},
+		{"postgres frozen (connect timeout)", pgErr(frozen)},
+		{"postgres admin shutdown", fmt.Errorf("query: %w", &pgconn.PgError{Code: "57P01"})},
+		{"postgres starting up", fmt.Errorf("connect: %w", &pgconn.PgError{Code: "57P03"})},
+		{"postgres connection failure", &pgconn.PgError{Code: "08006"}},
+		{"redis refused", redisErr(&redis.Options{Addr: dead, MaxRetries: -1}, ping)},
+		{"redis frozen (read timeout)", redisErr(&redis.Options{Addr: frozen, ReadTimeout: 200 * time.Millisecond,
+			MaxRetries: -1, Protocol: 2, DisableIdentity: true}, ping)},
+		{"redis pool timeout", redisErr(&redis.Options{Addr: frozen, PoolSize: 1, PoolTimeout: 200 * time.Millisecond,
+			ReadTimeout: 2 * time.Second, MaxRetries: -1, Protocol: 2, DisableIdentity: true}, poolTimeout)},
+		{"redis loading", redisErr(&redis.Options{Addr: loading, MaxRetries: -1, Protocol: 2, DisableIdentity: true}, ping)},
+	}
+	for _, c := range cases {
+		t.Logf("%s: %v", c.name, c.err)
+		if !Unavailable(c.err) {
+			t.Errorf("%s: Unavailable(%v) = false, want a 503", c.name, c.err)
+		}
+		w := httptest.NewRecorder()
+		WriteError(w, httptest.NewRequest("GET", "/", nil), c.err)
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: WriteError = %d (Retry-After %q), want 503 with Retry-After", c.name, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	// Errors retrying cannot fix stay 500s.
+	for _, err := range []error{
+		&pgconn.PgError{Code: "23505"}, // unique violation
+		&pgconn.PgError{Code: "42P01"}, // undefined table
+		errors.New("redis: nil"),
+	} {
+		if Unavailable(err) {
+			t.Errorf("Unavailable(%v) = true, want false", err)
+		}
 	}
 }

@@ -5,12 +5,14 @@
 package route
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -41,7 +43,14 @@ type Options struct {
 	// route pattern, and is served at GET /metrics (outside the request
 	// log and counters: a scrape is not traffic).
 	Metrics *metrics.Metrics
+	// RequestTimeout is the deadline of every request's context (0:
+	// DefaultRequestTimeout), so no call a request makes to PostgreSQL or
+	// Redis, nor a wait for one of their pools, outlives it.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the deadline of a request when Options sets none.
+const DefaultRequestTimeout = 10 * time.Second
 
 // MetricsPattern is where Options.Metrics is served.
 const MetricsPattern = "GET /metrics"
@@ -70,11 +79,15 @@ func Handler(o Options, f Function) http.Handler {
 
 // Mux serves several functions on one server, as the local server does.
 func Mux(o Options, fns ...Function) http.Handler {
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
 	mux := http.NewServeMux()
 	for _, f := range fns {
 		for _, rt := range f.Routes {
 			mux.Handle(rt.Pattern, o.Metrics.HTTP(f.Name, rt.Pattern,
-				logging.Requests(o.Logger, f.Name, o.ProjectID, recoverer(rt.Methods))))
+				logging.Requests(o.Logger, f.Name, o.ProjectID, deadline(timeout, recoverer(rt.Methods)))))
 		}
 	}
 	mux.Handle("/", o.Metrics.HTTP("", "/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{}))))
@@ -114,6 +127,17 @@ func (m Methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h(w, r)
+}
+
+// deadline gives the request's context a deadline: a handler waiting on a
+// frozen backend gets context.DeadlineExceeded, which it answers as a 503
+// unavailable with Retry-After (httpjson.WriteError).
+func deadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 func recoverer(next http.Handler) http.Handler {

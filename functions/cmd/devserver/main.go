@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,11 @@ const (
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 	shutdownTimeout   = 25 * time.Second
+	// On SIGTERM, kept-alive connections stay open until no request has
+	// arrived for drainQuiet (at most drainLimit), so that no client is
+	// writing a request onto a connection as the server closes it.
+	drainQuiet = 500 * time.Millisecond
+	drainLimit = 5 * time.Second
 	// cleanupInterval is how often the local timer sweeps and drains
 	// (CLEANUP_INTERVAL overrides it); production's schedule is a minute.
 	cleanupInterval = 15 * time.Second
@@ -138,7 +144,8 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	mux := http.NewServeMux()
 	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", clean.HTTP()))
 	// GET /metrics comes with the routes (route.Options.Metrics).
-	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m}, fns...))
+	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
+		RequestTimeout: cfg.RequestTimeout}, fns...))
 	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
 		// For make bench's -cpuprofile: profiles of the local server only.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -157,8 +164,9 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 		}
 	}
+	drain := &drainer{next: mux}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           drain,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -174,18 +182,54 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	// Stop accepting, let in-flight requests finish, then close the backends
-	// (the deferred calls) in reverse order of opening.
+	// Stop accepting (new connections are refused from here on), answer
+	// what still arrives on open connections with Connection: close until
+	// they fall quiet, then let in-flight requests finish and close the
+	// backends (the deferred calls) in reverse order of opening. Shutdown
+	// alone would close idle kept-alive connections at once, resetting a
+	// request a client is writing onto one at that moment.
+	drain.begin()
+	ln.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	drain.waitQuiet(drainQuiet, drainLimit)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", err)
-	}
 	logf("stopped")
 	return nil
+}
+
+// drainer notes when requests arrive and, once shutdown has begun, makes
+// every answer close its connection.
+type drainer struct {
+	next     http.Handler
+	draining atomic.Bool
+	last     atomic.Int64 // arrival of the latest request, Unix ns
+}
+
+func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.last.Store(time.Now().UnixNano())
+	if d.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	d.next.ServeHTTP(w, r)
+}
+
+func (d *drainer) begin() { d.draining.Store(true) }
+
+// waitQuiet returns once no request has arrived for quiet, or after limit.
+func (d *drainer) waitQuiet(quiet, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		idle := time.Since(time.Unix(0, d.last.Load()))
+		if idle >= quiet {
+			return
+		}
+		time.Sleep(quiet - idle)
+	}
 }
 
 // interval reads CLEANUP_INTERVAL.

@@ -45,26 +45,10 @@ func TestThrowawayPostgres(t *testing.T) {
 	}
 	t.Logf("start took %v, stop took %v", started.Sub(began).Round(time.Millisecond), time.Since(stopBegan).Round(time.Millisecond))
 
-	if _, err := os.Stat(p.dir); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("temporary directory %s still there after Stop (stat error: %v)", p.dir, err)
+	if _, err := os.Stat(p.srv.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temporary directory %s still there after Stop (stat error: %v)", p.srv.Dir(), err)
 	}
 	if err := p.Stop(); err != nil {
 		t.Fatalf("second Stop: %v", err)
-	}
-}
-
-func TestCompareVersionsForPostgresDirs(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want int
-	}{
-		{"15", "9.6", 1},
-		{"9.6", "10", -1},
-		{"16", "16", 0},
-		{"17", "devel", 1},
-	} {
-		if got := compareVersions(c.a, c.b); got != c.want {
-			t.Errorf("compareVersions(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
-		}
 	}
 }

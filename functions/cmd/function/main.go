@@ -120,7 +120,7 @@ func registerHTTP(ctx context.Context, cfg config.Config, b *backend.Backend, lo
 	if err != nil {
 		return err
 	}
-	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m}
+	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m, RequestTimeout: cfg.RequestTimeout}
 	for _, f := range fns {
 		functions.HTTP(f.Name, inflight.Wrap(route.Handler(opts, f)).ServeHTTP)
 	}
