@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return Invalid("%s", describe(err))
+		return Invalid("%s", describe(err, body, v))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Invalid("request body must hold a single JSON object")
@@ -155,13 +156,16 @@ func foldRune(r rune) rune {
 	return least
 }
 
-func describe(err error) string {
+func describe(err error, body []byte, v any) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typ):
+		if typ.Field == "" {
+			typ.Field = failingMember(body, v)
+		}
 		if typ.Field == "" {
 			return "request body must be a JSON object"
 		}
@@ -176,6 +180,43 @@ func describe(err error) string {
 		return fe.Error()
 	}
 	return "malformed JSON"
+}
+
+// failingMember names the top-level member of body that cannot be decoded
+// into its field of v (a pointer to a struct), or "". Since Go 1.27,
+// encoding/json no longer names the field when the error comes from a
+// field's own UnmarshalJSON (Field[T], timestamp.Time), so on that error
+// path each member is tried alone.
+func failingMember(body []byte, v any) string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return ""
+	}
+	st := rv.Elem().Type()
+	for i := range st.NumField() {
+		f := st.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		for k, raw := range members {
+			if !strings.EqualFold(k, name) {
+				continue
+			}
+			var typ *json.UnmarshalTypeError
+			if err := json.Unmarshal(raw, reflect.New(f.Type).Interface()); errors.As(err, &typ) {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func kind(k string) string {
