@@ -387,7 +387,7 @@ func firstGrant(t *testing.T, base, probeKey string, limit time.Duration) time.T
 // waits past the request deadline, no license ever has more live sessions
 // than seats, and a seat is granted within 2 s of Redis's return.
 func TestRedisFaults(t *testing.T) {
-	rs := testenv.NewStoppableRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	rs := testenv.RestartableRedis(t, true)
 	a := faultServer(t, rs.URL(), faultRedisTimeout, testenv.PostgresURL(t))
 	tenant := a.tenant("faults")
 
@@ -455,7 +455,7 @@ func TestRedisFaults(t *testing.T) {
 // would otherwise retry a timed-out read and wait for the pool again,
 // several times REDIS_TIMEOUT.
 func TestRedisCallsBoundedWhenFrozen(t *testing.T) {
-	rs := testenv.NewStoppableRedis(t)
+	rs := testenv.RestartableRedis(t, false)
 	rdb, err := backend.OpenRedis(context.Background(), config.Redis{URL: rs.URL() + "?pool_size=2", Timeout: faultRedisTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -496,7 +496,7 @@ func TestRedisCallsBoundedWhenFrozen(t *testing.T) {
 // ledger event the load produced exactly once.
 func TestPostgresFaults(t *testing.T) {
 	pg := testenv.PrivatePostgres(t)
-	rs := testenv.NewStoppableRedis(t)
+	rs := testenv.RestartableRedis(t, false)
 	a := faultServer(t, rs.URL(), time.Second, pg.URL())
 	tenant := a.tenant("faults")
 	id, key := a.license(tenant, map[string]any{"seats": faultSeats, "lease_ttl_seconds": 60})

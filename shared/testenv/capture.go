@@ -50,3 +50,15 @@ func appendTo(path string, p []byte) error {
 	}
 	return f.Close()
 }
+
+// LogFile is where a test should have a process it runs write its output:
+// under make test a new file in the capture directory, so the suite's scan
+// for secrets reads it too; otherwise name in the test's temporary
+// directory.
+func LogFile(t testing.TB, name string) string {
+	t.Helper()
+	if dir := os.Getenv(CaptureEnv); dir != "" {
+		return filepath.Join(dir, captureName()+".log")
+	}
+	return filepath.Join(t.TempDir(), name)
+}

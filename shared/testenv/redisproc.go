@@ -93,7 +93,7 @@ func (p *RedisProc) Start() {
 	}
 }
 
-// Kill stops redis-server with SIGKILL, as a crash or an OOM kill would,
+// Kill stops redis-server with SIGKILL (frozen or not), as a crash or an OOM kill would,
 // and waits until it is gone. Stopping a stopped server does nothing.
 func (p *RedisProc) Kill() { p.stop(syscall.SIGKILL) }
 
@@ -113,4 +113,23 @@ func (p *RedisProc) stop(sig syscall.Signal) {
 	// The exit status is that of the signal; only its being gone matters.
 	_ = p.cmd.Wait()
 	p.cmd = nil
+}
+
+// Freeze stops redis-server with SIGSTOP: connections stay open and new
+// ones complete their handshake, but nothing answers. Thaw resumes it.
+func (p *RedisProc) Freeze() { p.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen redis-server with SIGCONT.
+func (p *RedisProc) Thaw() { p.signal(syscall.SIGCONT) }
+
+func (p *RedisProc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		p.t.Fatalf("signal %v: redis-server on port %d is not running", sig, p.port)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %v to redis-server on port %d: %v", sig, p.port, err)
+	}
 }

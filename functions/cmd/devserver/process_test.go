@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
 // processToken is the admin token the devserver processes of these tests
@@ -59,7 +62,12 @@ type devProcess struct {
 }
 
 func newDevProcess(t *testing.T, bin string, env []string) *devProcess {
-	d := &devProcess{t: t, bin: bin, port: freePort(t), env: env, logs: filepath.Join(t.TempDir(), "devserver.log")}
+	d := &devProcess{t: t, bin: bin, port: freePort(t), env: env, logs: testenv.LogFile(t, "devserver.log")}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "BOOTSTRAP_ADMIN_TOKEN="); ok {
+			testenv.NoteSecret(t, v)
+		}
+	}
 	t.Cleanup(func() {
 		d.mu.Lock()
 		cmd, exited := d.cmd, d.exited
