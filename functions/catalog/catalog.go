@@ -108,9 +108,6 @@ type Deps struct {
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
-	// KeyPrefix starts every Redis key (REDIS_KEY_PREFIX), the
-	// Idempotency-Key records included.
-	KeyPrefix string
 }
 
 // builder makes one function; signer is called only by functions that sign
@@ -205,7 +202,7 @@ func All(ctx context.Context, d Deps, only string) ([]route.Function, error) {
 	// The same per-credential limit Authenticator applies to every call.
 	perCredential := ratelimit.Rule{Limiter: d.Backend.Limiter,
 		Limit: ratelimit.PerSecond(d.Limits.PerCredential, d.Limits.PerCredentialBurst)}
-	idem, err := idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.KeyPrefix,
+	idem, err := idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.Backend.KeyPrefix,
 		Authorize: replayAuthorizer(d.Authn, perCredential)})
 	if err != nil {
 		return nil, fmt.Errorf("building the Idempotency-Key store: %w", err)
@@ -318,7 +315,7 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, root root
 		return nil, err
 	}
 	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
-		Logger: logger, KeyPrefix: cfg.Redis.KeyPrefix}, only)
+		Logger: logger}, only)
 }
 
 // Root opens the root signing key the configuration names: a Cloud KMS key

@@ -56,7 +56,7 @@ func serveIdemWith(t *testing.T, b *backend.Backend, prefix string, limits confi
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fns, err := catalog.All(ctx, catalog.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler), KeyPrefix: prefix}, "")
+		Logger: slog.New(slog.DiscardHandler)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

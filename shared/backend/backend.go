@@ -32,7 +32,11 @@ import (
 
 // Backend holds the connections and what is built on them.
 type Backend struct {
-	Redis        redis.UniversalClient
+	Redis redis.UniversalClient
+	// KeyPrefix starts every Redis key the backend's parts write
+	// (REDIS_KEY_PREFIX), so tests and deployments sharing a Redis never
+	// collide.
+	KeyPrefix    string
 	DB           *database.DB
 	Seats        *seats.Engine
 	Tenants      *tenants.Store
@@ -81,7 +85,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 // cleanup runs are reported to it too. PostgreSQL statements are counted
 // only when db was opened with m's tracer (Open does that).
 func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
-	b := &Backend{Redis: rdb, DB: db, Metrics: m}
+	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix}
 	var err error
 	if hook := m.RedisHook(lua.Source()); hook != nil {
 		rdb.AddHook(hook)
@@ -104,7 +108,10 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if b.Audit, err = audit.NewStore(db); err != nil {
 		return nil, err
 	}
-	if b.Seats, err = seats.New(rdb, keyPrefix, b.Licenses.SeatLicense); err != nil {
+	// Concurrent acquires, heartbeats and releases share pipelines: a
+	// script call's round trip costs both sides more than the script.
+	if b.Seats, err = seats.New(rdb, keyPrefix, b.Licenses.SeatLicense,
+		seats.Pipelined(seats.DefaultPipelineLanes, seats.DefaultPerPipeline)); err != nil {
 		return nil, err
 	}
 	m.CountSeatsWith(b.Seats.Count)
