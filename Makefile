@@ -81,7 +81,7 @@ fuzz:
 ## CHAOS_DURATION (make test runs a short version).
 CHAOS_DURATION ?= 3m
 chaos:
-	CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 10m -run '^TestChaos' -v ./functions/cmd/devserver
+	CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 15m -run '^TestSeatInvariantUnderChaos$$' -v ./functions/cmd/devserver
 
 ## migrate: apply the schema migrations to DATABASE_URL.
 migrate:
