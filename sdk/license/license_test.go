@@ -581,12 +581,19 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	time.Sleep(1200 * time.Millisecond)
+	_, first := seat.Lease()
 	f.dropSessions() // a re-acquire while readers run
-	// Wait for the re-acquire itself, not a fixed time: on a loaded machine
-	// the heartbeat that finds the session gone can come late.
-	for deadline := time.Now().Add(15 * time.Second); f.count("/v1/acquire") < 2; time.Sleep(20 * time.Millisecond) {
+	// Wait until the seat holds its new session, not a fixed time (on a
+	// loaded machine the heartbeat that finds the session gone can come
+	// late) and not the acquire's arrival at the server: closing while
+	// that acquire is in flight would release the old, dropped session.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, c := seat.Lease(); c.SessionID != "" && c.SessionID != first.SessionID {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no re-acquire after the session was dropped (%d heartbeats)", f.count("/v1/heartbeat"))
+			t.Fatalf("no re-acquire after the session was dropped (%d heartbeats, %d acquires)",
+				f.count("/v1/heartbeat"), f.count("/v1/acquire"))
 		}
 	}
 	var closers sync.WaitGroup
