@@ -36,12 +36,6 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
 		if err != nil {
 			return req, httpjson.Invalid(`field "repository" must be a git remote URL`)
 		}
-		// Normalising unescapes the path ("%00", "%0a"): the stored form
-		// must pass the same checks as the field, or a NUL would reach the
-		// usage ledger and PostgreSQL (which refuses it) on every drain.
-		if err := httpjson.Text("repository", n, true, 500); err != nil {
-			return req, err
-		}
 		req.Repository = n
 	}
 	return req, nil

@@ -81,11 +81,6 @@ func decode(w http.ResponseWriter, r *http.Request, create bool) (repositories.F
 		if err != nil {
 			return repositories.Fields{}, httpjson.Invalid(`field "remote_url" must be a git remote (https://, ssh:// or user@host:path)`)
 		}
-		// Normalising unescapes the path ("%00", "%0a"); what is stored must
-		// pass the field's checks too (PostgreSQL refuses a NUL: a 500).
-		if err := httpjson.Text("remote_url", n, true, 500); err != nil {
-			return repositories.Fields{}, err
-		}
 		b.RemoteURL = &n
 	}
 	return repositories.Fields{Name: b.Name, RemoteURL: b.RemoteURL, Provider: b.Provider, DefaultBranch: b.DefaultBranch}, nil

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrBadRemote is returned for a string that is not a git remote.
@@ -55,7 +57,16 @@ func Normalize(remote string) (string, error) {
 	if host == "" || path == "" || strings.Contains(path, "..") || strings.Contains(path, "//") {
 		return "", ErrBadRemote
 	}
-	return host + "/" + path, nil
+	// Parsing unescapes the path ("%00", "%0a", "%ff"): the normal form is
+	// stored and written to the usage ledger, so it must hold no control
+	// character (PostgreSQL refuses a NUL) and be valid UTF-8 itself.
+	out := host + "/" + path
+	if len(out) > 500 || !utf8.ValidString(out) || strings.ContainsFunc(out, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}) {
+		return "", ErrBadRemote
+	}
+	return out, nil
 }
 
 func standardPort(scheme, port string) bool {

@@ -30,7 +30,9 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "not a url", "ftp://host/x", "https://", "https://host", "host:", ":path",
-		"https://host/../etc", "file:///etc/passwd", "git@host:a b", "x\x00y"} {
+		"https://host/../etc", "file:///etc/passwd", "git@host:a b", "x\x00y",
+		// Escapes that decode to what may not be stored.
+		"https://github.com/a/b%00", "https://github.com/a/b%0a", "https://github.com/a%ff/b", "ssh://host/a%e2%80%a8b"} {
 		if got, err := Normalize(bad); err == nil {
 			t.Errorf("Normalize(%q) = %q, want an error", bad, got)
 		}
