@@ -1,14 +1,13 @@
 package apikeys
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzDecodeCreate feeds any body to the API key create decoder. It never
@@ -26,14 +25,9 @@ func FuzzDecodeCreate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
+		r := httpjsontest.Request(http.MethodPost, "/", body)
 		req, err := decodeCreate(httptest.NewRecorder(), r)
-		if err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("decodeCreate(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
-			}
+		if httpjsontest.Refused(t, "decodeCreate", body, err) {
 			return
 		}
 		if httpjson.Text("name", req.Name, true, 200) != nil || req.Role != "admin" && req.Role != "member" {

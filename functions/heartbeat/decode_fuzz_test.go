@@ -1,14 +1,13 @@
 package heartbeat
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzDecode feeds any body to the heartbeat decoder. It never panics; a
@@ -25,14 +24,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest(http.MethodPost, "/v1/heartbeat", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
+		r := httpjsontest.Request(http.MethodPost, "/v1/heartbeat", body)
 		var req request
-		if err := decode(httptest.NewRecorder(), r, &req); err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("decode(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
-			}
+		if httpjsontest.Refused(t, "decode", body, decode(httptest.NewRecorder(), r, &req)) {
 			return
 		}
 		if err := httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128),

@@ -1,8 +1,6 @@
 package licenses
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 	"github.com/coditect-ai/license-server/shared/licenses"
 )
 
@@ -27,20 +25,6 @@ var hostileBodies = []string{`{"product":"coditect","seats":2}`,
 	`{"product":"p","seats":1,"max_seats_per_user":0}`, `{"status":"suspended"}`, `{"status":"deleted"}`,
 	`{"expires_at":null}`, `{"max_seats_per_user":null}`, `{"require_user":"yes"}`, `{}`, `null`,
 	strings.Repeat("[", 10000), `{"seats":{"seats":{"seats":1}}}`}
-
-func jsonRequest(body []byte) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	return r
-}
-
-func refusal(t *testing.T, input any, err error) {
-	t.Helper()
-	var e *httpjson.Error
-	if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-		t.Fatalf("decoding %.80q = %#v; want a 4xx *httpjson.Error", input, err)
-	}
-}
 
 // productOK is the documented product rule without the regexp: 1-100
 // ASCII letters, digits or . _ : -, starting with a letter or digit.
@@ -69,9 +53,9 @@ func FuzzDecodeCreate(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodeCreate(httptest.NewRecorder(), jsonRequest(body), now)
+		req, err := decodeCreate(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/", body), now)
 		if err != nil {
-			refusal(t, body, err)
+			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
 		bad := !productOK(req.Product) || !req.Seats.Set || req.Seats.Null || req.Seats.Value < 1 || req.Seats.Value > MaxSeats ||
@@ -93,9 +77,9 @@ func FuzzDecodePatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePatch(httptest.NewRecorder(), jsonRequest(body))
+		req, err := decodePatch(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/", body))
 		if err != nil {
-			refusal(t, body, err)
+			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
 		set := req.Seats.Set || req.Status.Set || req.LeaseTTLSeconds.Set || req.ExpiresAt.Set || req.RequireUser.Set ||
@@ -122,7 +106,7 @@ func FuzzSessionsLimit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		n, err := sessionsLimit(&http.Request{URL: &url.URL{Path: "/", RawQuery: rawQuery}})
 		if err != nil {
-			refusal(t, rawQuery, err)
+			httpjsontest.Refused(t, "decoding", rawQuery, err)
 			return
 		}
 		if n < 1 || n > maxSessionsListed {

@@ -1,14 +1,13 @@
 package release
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzDecode feeds any body to the release decoder. It never panics; a
@@ -24,14 +23,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest(http.MethodPost, "/v1/release", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
+		r := httpjsontest.Request(http.MethodPost, "/v1/release", body)
 		req, err := decode(httptest.NewRecorder(), r)
-		if err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("decode(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
-			}
+		if httpjsontest.Refused(t, "decode", body, err) {
 			return
 		}
 		if err := httpjson.Text("session_id", req.SessionID, true, 128); err != nil {

@@ -1,14 +1,13 @@
 package repositories
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzDecode feeds any body to the repository decoder, as a create and as a
@@ -29,14 +28,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, create bool) {
-		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
+		r := httpjsontest.Request(http.MethodPost, "/", body)
 		got, err := decode(httptest.NewRecorder(), r, create)
-		if err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("decode(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
-			}
+		if httpjsontest.Refused(t, "decode", body, err) {
 			return
 		}
 		if create && (got.Name == nil || got.RemoteURL == nil) ||

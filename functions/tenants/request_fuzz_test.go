@@ -1,14 +1,13 @@
 package tenants
 
 import (
-	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // hostileBodies are seeds every decoder here starts from: broken, nested,
@@ -20,20 +19,6 @@ var hostileBodies = []string{`{"name":"Acme","slug":"acme"}`, `{"name":"Acme","s
 	`{"name":"A","slug":"x","slug":"y"}`, `{"name":1e400,"slug":"x"}`, `{"name":"A","slug":["x"]}`,
 	`{"status":"suspended"}`, `{"status":"deleted"}`, `{"name":null}`, `{"idp_tenant_id":null}`, `{}`, `null`,
 	`{"slug":"-x"}`, `{"slug":"` + strings.Repeat("a", 64) + `"}`, strings.Repeat("[", 10000), `{"name":"A","slug":"x"} x`}
-
-func jsonRequest(body []byte) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/v1/tenants", bytes.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	return r
-}
-
-func refusal(t *testing.T, body []byte, err error) {
-	t.Helper()
-	var e *httpjson.Error
-	if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-		t.Fatalf("decoding %.80q = %#v; want a 4xx *httpjson.Error", body, err)
-	}
-}
 
 // slugOK is the documented slug rule, written without the regexp: 1-63
 // lowercase ASCII letters, digits or hyphens, not starting or ending with a
@@ -58,9 +43,9 @@ func FuzzDecodeCreate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodeCreate(httptest.NewRecorder(), jsonRequest(body))
+		req, err := decodeCreate(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/v1/tenants", body))
 		if err != nil {
-			refusal(t, body, err)
+			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
 		if httpjson.Text("name", req.Name, true, 200) != nil || !slugOK(req.Slug) ||
@@ -77,9 +62,9 @@ func FuzzDecodePatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePatch(httptest.NewRecorder(), jsonRequest(body))
+		req, err := decodePatch(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/v1/tenants", body))
 		if err != nil {
-			refusal(t, body, err)
+			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
 		bad := !req.Name.Set && !req.Slug.Set && !req.Status.Set && !req.IDPTenantID.Set ||

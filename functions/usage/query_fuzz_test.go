@@ -1,13 +1,12 @@
 package usage
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzParseQuery feeds any query string to the report's parameter parser.
@@ -26,11 +25,7 @@ func FuzzParseQuery(f *testing.F) {
 	now := time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		q, err := parseQuery(&http.Request{URL: &url.URL{Path: "/", RawQuery: rawQuery}}, now)
-		if err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("parseQuery(%q) = %#v; want a 4xx *httpjson.Error", rawQuery, err)
-			}
+		if httpjsontest.Refused(t, "parseQuery", rawQuery, err) {
 			return
 		}
 		groups := map[string]bool{"license": true, "user": true, "workstation": true, "repository": true}

@@ -2,13 +2,12 @@ package workstations
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 )
 
 // FuzzDecodePatch feeds any body to the workstation patch decoder. It never
@@ -21,14 +20,9 @@ func FuzzDecodePatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest(http.MethodPatch, "/", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
+		r := httpjsontest.Request(http.MethodPatch, "/", body)
 		req, err := decodePatch(httptest.NewRecorder(), r)
-		if err != nil {
-			var e *httpjson.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" || e.Message == "" {
-				t.Fatalf("decodePatch(%.80q) = %#v; want a 4xx *httpjson.Error", body, err)
-			}
+		if httpjsontest.Refused(t, "decodePatch", body, err) {
 			return
 		}
 		if req.Blocked == nil || !bytes.Contains(body, []byte("true")) && !bytes.Contains(body, []byte("false")) {
