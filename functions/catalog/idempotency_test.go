@@ -34,20 +34,20 @@ import (
 // Redis prefix, as the production configuration gives them.
 func idemAPI(t *testing.T) *api {
 	t.Helper()
-	b, prefix := testenv.Backend(t)
-	a, _ := serveIdem(t, b, prefix)
+	b, _ := testenv.Backend(t)
+	a, _ := serveIdem(t, b)
 	return a
 }
 
 // serveIdem serves every function of a backend with the Idempotency-Key
-// records under prefix, and returns the functions too.
-func serveIdem(t *testing.T, b *backend.Backend, prefix string) (*api, []route.Function) {
+// records under the backend's key prefix, and returns the functions too.
+func serveIdem(t *testing.T, b *backend.Backend) (*api, []route.Function) {
 	t.Helper()
-	return serveIdemWith(t, b, prefix, config.RateLimit{})
+	return serveIdemWith(t, b, config.RateLimit{})
 }
 
 // serveIdemWith is serveIdem with rate limits (zero: none).
-func serveIdemWith(t *testing.T, b *backend.Backend, prefix string, limits config.RateLimit) (*api, []route.Function) {
+func serveIdemWith(t *testing.T, b *backend.Backend, limits config.RateLimit) (*api, []route.Function) {
 	t.Helper()
 	authn, err := catalog.Authenticator(b, adminToken, nil, limits)
 	if err != nil {
@@ -63,7 +63,7 @@ func serveIdemWith(t *testing.T, b *backend.Backend, prefix string, limits confi
 	logs := &testenv.LogBuffer{}
 	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(logs, slog.LevelInfo)}, fns...))
 	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv, prefix: prefix, b: b, log: logs}, fns
+	return &api{t: t, srv: srv, prefix: b.KeyPrefix, b: b, log: logs}, fns
 }
 
 // keyed sends a JSON request with an Idempotency-Key.
@@ -377,8 +377,8 @@ var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)
 // those operations.
 func TestEveryPOSTTakesAKey(t *testing.T) {
 	t.Parallel()
-	b, prefix := testenv.Backend(t)
-	a, fns := serveIdem(t, b, prefix)
+	b, _ := testenv.Backend(t)
+	a, fns := serveIdem(t, b)
 	var spec struct {
 		Paths map[string]map[string]json.RawMessage
 	}
@@ -455,10 +455,10 @@ func (h *idemCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 // always did, and no record is read or written.
 func TestWithoutKeyUnchanged(t *testing.T) {
 	t.Parallel()
-	b, prefix := testenv.Backend(t)
-	hook := &idemCommands{marker: prefix + "idem:"}
+	b, _ := testenv.Backend(t)
+	hook := &idemCommands{marker: b.KeyPrefix + "idem:"}
 	b.Redis.AddHook(hook)
-	a, _ := serveIdem(t, b, prefix)
+	a, _ := serveIdem(t, b)
 	body := map[string]any{"name": "Acme", "slug": "acme"}
 	first := a.expect(a.admin("POST", "/v1/tenants", body), 201, "")
 	a.expect(a.admin("POST", "/v1/tenants", body), 409, "slug_taken")
@@ -494,7 +494,7 @@ func TestIdempotencyRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Sightings.Close)
-	a, _ := serveIdem(t, b, healthy.prefix)
+	a, _ := serveIdem(t, b)
 	r := a.expect(a.keyed("POST", "/v1/tenants", adminToken, "k", map[string]any{"name": "Acme", "slug": "acme"}), 503, "unavailable")
 	if r.header.Get("Retry-After") == "" {
 		t.Fatalf("503 without Retry-After: %s", r.raw)
@@ -520,7 +520,7 @@ func TestIdempotencyServerErrorNotKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Sightings.Close)
-	down, _ := serveIdem(t, b, healthy.prefix)
+	down, _ := serveIdem(t, b)
 	body := map[string]any{"name": "Acme", "slug": "acme"}
 	down.expect(down.keyed("POST", "/v1/tenants", adminToken, "k", body), 503, "unavailable")
 	// The same records, PostgreSQL back: the retry runs.
@@ -584,8 +584,8 @@ func TestReplayNeedsALiveCredential(t *testing.T) {
 // own authentication, still counts against the caller's rate limit.
 func TestReplaysAreRateLimited(t *testing.T) {
 	t.Parallel()
-	b, prefix := testenv.Backend(t)
-	a, _ := serveIdemWith(t, b, prefix, config.RateLimit{PerCredential: 1, PerCredentialBurst: 2})
+	b, _ := testenv.Backend(t)
+	a, _ := serveIdemWith(t, b, config.RateLimit{PerCredential: 1, PerCredentialBurst: 2})
 	body := map[string]any{"name": "Acme", "slug": "acme"}
 	first := a.expect(a.keyed("POST", "/v1/tenants", adminToken, "k", body), 201, "")
 	limited := 0
@@ -607,7 +607,7 @@ func TestReplaysAreRateLimited(t *testing.T) {
 	}
 	// Counted through an unlimited server on the same backend: the
 	// limited one would refuse the admin this call too.
-	plain, _ := serveIdem(t, b, prefix)
+	plain, _ := serveIdem(t, b)
 	if n := plain.count("/v1/tenants", "tenants"); n != 1 {
 		t.Fatalf("%d tenants; want 1", n)
 	}
