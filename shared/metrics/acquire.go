@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"container/list"
 	"context"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func (m *Metrics) AcquireOutcome(ctx context.Context, a Acquire) {
 	}
 	m.acquireOutcomes.Add(ctx, 1, opt)
 	if a.LicenseID != "" && a.Seats > 0 {
-		m.licenses.touch(a.LicenseID, a.Seats, time.Now().UnixNano())
+		m.licenses.touch(a.LicenseID, a.Seats)
 	}
 }
 
@@ -110,8 +111,11 @@ func (m *Metrics) observeSeats(live metric.Int64ObservableGauge, util metric.Flo
 		}
 		for _, s := range seen {
 			n := counts[s.id]
-			o.ObserveInt64(live, int64(n), s.attrs)
-			o.ObserveFloat64(util, float64(n)/float64(s.seats), s.attrs)
+			// Built per collection rather than per acquire: a collection
+			// is rare, an eviction may happen on every acquire.
+			attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("license_id", s.id)))
+			o.ObserveInt64(live, int64(n), attrs)
+			o.ObserveFloat64(util, float64(n)/float64(s.seats), attrs)
 		}
 		return nil
 	}
@@ -119,55 +123,58 @@ func (m *Metrics) observeSeats(live metric.Int64ObservableGauge, util metric.Flo
 
 // recentLicenses are the licenses the seat gauges report: at most max, the
 // most recently acquired on this instance. The bound keeps the gauges'
-// series fixed however many licenses the service has.
+// series fixed however many licenses the service has. It is an LRU list:
+// with more active licenses than max nearly every acquire evicts one, so
+// both a hit and an eviction must cost O(1) and no allocation but the id.
 type recentLicenses struct {
 	mu   sync.Mutex
 	max  int
-	byID map[string]*recentLicense
+	byID map[string]*list.Element // of *recentLicense
+	lru  *list.List               // most recent at the front
 }
 
 type recentLicense struct {
 	id    string
 	seats int
-	seen  int64 // unix nanoseconds of the last acquire
-	attrs metric.MeasurementOption
 }
 
 func newRecentLicenses(max int) *recentLicenses {
-	return &recentLicenses{max: max, byID: make(map[string]*recentLicense, max)}
+	return &recentLicenses{max: max, byID: make(map[string]*list.Element, max), lru: list.New()}
 }
 
-// touch records an acquire of license id with seats seats at now.
-func (r *recentLicenses) touch(id string, seats int, now int64) {
+// touch records an acquire of license id with seats seats.
+func (r *recentLicenses) touch(id string, seats int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l, ok := r.byID[id]; ok {
-		l.seats, l.seen = seats, now
+	if e, ok := r.byID[id]; ok {
+		l := e.Value.(*recentLicense)
+		l.seats = seats
+		r.lru.MoveToFront(e)
 		return
-	}
-	if len(r.byID) >= r.max {
-		var oldest *recentLicense
-		for _, l := range r.byID {
-			if oldest == nil || l.seen < oldest.seen {
-				oldest = l
-			}
-		}
-		delete(r.byID, oldest.id)
 	}
 	// A copy: id is a slice of the license key the client sent, which must
 	// not be kept alive by this map.
 	id = strings.Clone(id)
-	r.byID[id] = &recentLicense{id: id, seats: seats, seen: now,
-		attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("license_id", id)))}
+	if r.lru.Len() >= r.max {
+		// The least recent one's element is reused for the new license.
+		e := r.lru.Back()
+		l := e.Value.(*recentLicense)
+		delete(r.byID, l.id)
+		*l = recentLicense{id: id, seats: seats}
+		r.lru.MoveToFront(e)
+		r.byID[id] = e
+		return
+	}
+	r.byID[id] = r.lru.PushFront(&recentLicense{id: id, seats: seats})
 }
 
 // snapshot copies the licenses out, so the Redis read runs unlocked.
 func (r *recentLicenses) snapshot() []recentLicense {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]recentLicense, 0, len(r.byID))
-	for _, l := range r.byID {
-		out = append(out, *l)
+	out := make([]recentLicense, 0, r.lru.Len())
+	for e := r.lru.Front(); e != nil; e = e.Next() {
+		out = append(out, *e.Value.(*recentLicense))
 	}
 	return out
 }
