@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/coditect-ai/license-server/shared/jsonappend"
 	"github.com/coditect-ai/license-server/shared/timestamp"
 )
 
@@ -23,7 +24,13 @@ const MaxBody = 64 << 10
 
 // Write sends v as JSON with the status.
 func Write(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(jsonappend.Appender); ok {
+		b = a.AppendJSON(make([]byte, 0, 1024))
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		// Only a programming error gets here (an unencodable type).
 		status = http.StatusInternalServerError

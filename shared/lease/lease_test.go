@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 )
 
@@ -298,4 +299,11 @@ func TestFailedRenewalKeepsServing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestClaimsEncodeAsMarshal(t *testing.T) {
+	t.Parallel()
+	httpjsontest.EncodesAsMarshal(t, signedClaims{})
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Iss: "https://api.coditect.ai", Sub: "lic.s", Lic: "lic", Ten: "ten",
+		Fpr: `ws "1" <&>` + "\n\xff", Iat: 1764129600, Exp: -1})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/shared/jsonappend"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 )
 
@@ -146,11 +147,8 @@ func (s *Signer) Lease(c Claims) (string, error) {
 	if exp.After(d.exp) {
 		exp = d.exp
 	}
-	payload, err := json.Marshal(signedClaims{Iss: s.issuer, Sub: c.SessionID, Lic: c.LicenseID, Ten: c.TenantID,
-		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix()})
-	if err != nil {
-		return "", fmt.Errorf("encoding lease: %w", err)
-	}
+	payload := signedClaims{Iss: s.issuer, Sub: c.SessionID, Lic: c.LicenseID, Ten: c.TenantID,
+		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix()}.AppendJSON(make([]byte, 0, 256))
 	// A compact JWS built directly: the header is fixed per delegation, so
 	// a lease costs one small JSON encoding and one Ed25519 signature.
 	out := make([]byte, 0, len(d.header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
@@ -179,6 +177,13 @@ type signedClaims struct {
 	Fpr string `json:"fpr"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
+}
+
+// AppendJSON encodes the payload as json.Marshal would (the tags above are
+// the reference; a test holds the two equal) without reflection.
+func (c signedClaims) AppendJSON(b []byte) []byte {
+	return jsonappend.NewObject(b).String("iss", c.Iss).String("sub", c.Sub).String("lic", c.Lic).
+		String("ten", c.Ten).String("fpr", c.Fpr).Int64("iat", c.Iat).Int64("exp", c.Exp).Bytes()
 }
 
 // Delegations lists the unexpired delegations, newest first, for /v1/keys.
