@@ -27,7 +27,8 @@ func Write(w http.ResponseWriter, status int, v any) {
 	var b []byte
 	var err error
 	if a, ok := v.(jsonappend.Appender); ok {
-		b = a.AppendJSON(make([]byte, 0, 1024))
+		// The appender sizes the buffer: it knows how long a lease is.
+		b = a.AppendJSON(nil)
 	} else {
 		b, err = json.Marshal(v)
 	}
