@@ -92,3 +92,13 @@ func (a cpuSample) per(b cpuSample, requests uint64) perRequest {
 	}
 	return perRequest{server: us(a.server, b.server), redis: us(a.redis, b.redis), self: us(a.self, b.self)}
 }
+
+// withLoad adds a load generator's CPU time (a child process's) to self.
+func (p perRequest) withLoad(cpu time.Duration, requests uint64) perRequest {
+	if requests == 0 || p.self < 0 {
+		p.self = -1
+		return p
+	}
+	p.self += float64(cpu) / float64(time.Microsecond) / float64(requests)
+	return p
+}

@@ -1,9 +1,15 @@
 // Command bench is `make bench`: it drives the local server (every function,
 // real Redis and PostgreSQL on loopback, signed leases, a local root key)
-// with vegeta at a fixed number of connections, and in the same run measures
+// with wrk at a fixed number of connections, and in the same run measures
 // the floor: the acquire Lua script called straight through go-redis at the
 // same concurrency, with no HTTP. It prints a table per operation and one
 // machine-readable RESULT line.
+//
+// wrk (a C program; its Lua scripts are embedded here) must be on PATH: on
+// a 2-core machine that also runs the server and Redis, the load
+// generator's CPU per request limits the throughput it can show, and wrk's
+// is less than half a Go HTTP client's. make bench-scale still uses
+// vegeta: it compares latencies, not throughput.
 //
 // It is its own module so the service does not carry the load generator's
 // dependencies.

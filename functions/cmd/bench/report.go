@@ -29,17 +29,16 @@ func report(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "operation\trequests\tok/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tvs floor\tCPU µs/req: server\tredis\tload gen\t")
 	for _, r := range rows {
-		errs := r.m.Requests - uint64(r.m.Success*float64(r.m.Requests)+0.5)
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t%s\t%s\t%s\t\n", r.name, r.m.Requests, r.m.Throughput,
-			ms(r.m.Latencies.P50), ms(r.m.Latencies.P95), ms(r.m.Latencies.P99), ms(r.m.Latencies.Max),
-			errs, r.m.Throughput/r.floor.Throughput, micros(r.m.cpu.server), micros(r.m.cpu.redis), micros(r.m.cpu.self))
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.3f\t%s\t%s\t%s\t\n", r.name, r.m.requests, r.m.okPerSec,
+			ms(r.m.p50), ms(r.m.p95), ms(r.m.p99), ms(r.m.max),
+			r.m.errors, r.m.okPerSec/r.floor.okPerSec, micros(r.m.cpu.server), micros(r.m.cpu.redis), micros(r.m.cpu.self))
 	}
 	tw.Flush()
 	for _, r := range rows {
-		if len(r.m.Errors) > 0 {
-			fmt.Fprintf(w, "%s errors: %v\n", r.name, r.m.Errors)
+		if len(r.m.errorDetail) > 0 {
+			fmt.Fprintf(w, "%s errors: %v\n", r.name, r.m.errorDetail)
 		}
-		if codes := r.m.StatusCodes; len(codes) > 1 {
+		if codes := r.m.codes; len(codes) > 1 {
 			fmt.Fprintf(w, "%s status codes: %v\n", r.name, codes)
 		}
 	}

@@ -1,13 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,13 @@ import (
 type license struct{ id, key, hash string }
 
 func run(ctx context.Context, o options) error {
+	var wrkBin string
+	if o.serve == "" {
+		var err error
+		if wrkBin, err = exec.LookPath("wrk"); err != nil {
+			return errors.New("make bench needs wrk: apt-get install wrk")
+		}
+	}
 	opts, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return err
@@ -63,22 +72,26 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("bench: %d licenses on %s; %d connections; %s per phase\n", len(lics), srv.url, o.conns, o.duration)
 
-	b := &bench{o: o, srv: srv, lics: lics, cpu: newCPUMeter(ctx, rdb, srv.cmd.Process.Pid)}
 	if o.serve != "" {
-		var keys strings.Builder
-		for _, l := range lics {
-			keys.WriteString(l.key + "\n")
-		}
-		if err := os.WriteFile(o.serve, []byte(keys.String()), 0o600); err != nil {
+		if err := writeKeys(o.serve, lics); err != nil {
 			return err
 		}
 		fmt.Printf("bench: serving on %s; license keys in %s; interrupt to stop\n", srv.url, o.serve)
 		<-ctx.Done()
 		return nil
 	}
+	gen, err := newLoadGen(wrkBin, srv.url, o.conns, lics)
+	if err != nil {
+		return err
+	}
+	defer gen.close()
+	b := &bench{o: o, srv: srv, lics: lics, cpu: newCPUMeter(ctx, rdb, srv.cmd.Process.Pid), gen: gen}
+
 	// Warm-up: every license's metadata into Redis (the one PostgreSQL read
 	// each), connections open.
-	b.attack("warm-up", 2*time.Second, b.acquireTargeter(), nil)
+	if _, err := b.wrk(ctx, "acquire.lua", 2*time.Second, b.acquireArgs()...); err != nil {
+		return err
+	}
 
 	hotPath := []string{`function="Acquire"`, `function="Heartbeat"`, `function="Release"`}
 	pgBefore, pgAllBefore := srv.counter("license_postgres_queries_total", hotPath...), srv.counter("license_postgres_queries_total")
@@ -89,17 +102,27 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	var sessions sessionPool
-	acq := b.attack("acquire", o.duration, b.acquireTargeter(), sessions.collect)
+	acq, err := b.wrk(ctx, "acquire.lua", o.duration, append(b.acquireArgs(), "ids_out="+gen.sessions())...)
+	if err != nil {
+		return err
+	}
 	if stopProfile != nil {
 		if err := stopProfile(); err != nil {
 			return err
 		}
 	}
-	hb := b.attack("heartbeat", o.duration, sessions.targeter(srv.url+"/v1/heartbeat", true), nil)
-	rel := b.attack("release", o.duration, sessions.targeter(srv.url+"/v1/release", false), nil)
-	cyc := newCycle(srv.url, b)
-	cycle := b.attack("cycle", o.duration, cyc.targeter(), cyc.observe)
+	hb, err := b.wrk(ctx, "sessions.lua", o.duration, "ids="+gen.sessions(), "path=/v1/heartbeat", "again=1")
+	if err != nil {
+		return err
+	}
+	rel, err := b.wrk(ctx, "sessions.lua", o.duration, "ids="+gen.sessions(), "path=/v1/release")
+	if err != nil {
+		return err
+	}
+	cycle, err := b.wrk(ctx, "cycle.lua", o.duration, b.acquireArgs()...)
+	if err != nil {
+		return err
+	}
 	pgAfter, pgAllAfter := srv.counter("license_postgres_queries_total", hotPath...), srv.counter("license_postgres_queries_total")
 	kmsAfter := srv.counter("license_kms_calls_total")
 
@@ -115,13 +138,13 @@ func run(ctx context.Context, o options) error {
 	if pgBefore >= 0 {
 		fmt.Printf("\nDuring the measured phases (%d requests): PostgreSQL queries made by acquire, heartbeat or release: %.0f; "+
 			"by background work (the batched workstation recorder): %.0f; KMS calls: %.0f\n",
-			acq.Requests+hb.Requests+rel.Requests+cycle.Requests, pgAfter-pgBefore, (pgAllAfter-pgAllBefore)-(pgAfter-pgBefore), kmsAfter-kmsBefore)
+			acq.requests+hb.requests+rel.requests+cycle.requests, pgAfter-pgBefore, (pgAllAfter-pgAllBefore)-(pgAfter-pgBefore), kmsAfter-kmsBefore)
 	} else {
 		fmt.Println("\n(the server exports no license_postgres_queries_total / license_kms_calls_total counters)")
 	}
 	fmt.Printf("RESULT acquire_rps=%.0f heartbeat_rps=%.0f release_rps=%.0f floor_rps=%.0f acquire_ratio=%.3f heartbeat_ratio=%.3f acquire_p99_ms=%.2f\n",
-		acq.Throughput, hb.Throughput, rel.Throughput, floor.Throughput,
-		acq.Throughput/floor.Throughput, hb.Throughput/floor.Throughput, ms(acq.Latencies.P99))
+		acq.okPerSec, hb.okPerSec, rel.okPerSec, floor.okPerSec,
+		acq.okPerSec/floor.okPerSec, hb.okPerSec/floor.okPerSec, ms(acq.p99))
 	return nil
 }
 
@@ -189,162 +212,60 @@ type bench struct {
 	o    options
 	srv  *server
 	lics []license
-	seq  atomic.Uint64 // makes every workstation fingerprint new
+	seq  atomic.Uint64 // the highest workstation number used: every fingerprint is new
 	cpu  cpuMeter
+	gen  *loadGen
 }
 
-// phase is one measured phase: vegeta's metrics and the CPU each request
-// cost the server, Redis and the load generator (this process).
+// phase is one measured phase: its requests, successes per second of the
+// run, latencies, errors, and the CPU each request cost the server, Redis
+// and the load generator.
 type phase struct {
-	*vegeta.Metrics
-	cpu perRequest
+	requests           uint64
+	okPerSec           float64
+	p50, p95, p99, max time.Duration
+	errors             uint64
+	errorDetail        []string
+	codes              map[string]uint64 // responses by status
+	cpu                perRequest
 }
 
-var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
-
-// acquireTargeter asks for a seat of a license in turn for a workstation
-// never seen before: every acquire is a grant, with a signed lease.
-func (b *bench) acquireTargeter() vegeta.Targeter {
-	url := b.srv.url + "/v1/acquire"
-	return func(t *vegeta.Target) error {
-		n := b.seq.Add(1)
-		l := b.lics[n%uint64(len(b.lics))]
-		t.Method, t.URL, t.Header = http.MethodPost, url, jsonHeader
-		t.Body = fmt.Appendf(nil, `{"license_key":"%s","fingerprint":"ws-%d","hostname":"host-%d","user":"dev-%d"}`, l.key, n, n, n%500)
-		return nil
+// fromVegeta is vegeta's metrics (the floor's and make bench-scale's) as a
+// phase, without the CPU.
+func fromVegeta(m *vegeta.Metrics) phase {
+	codes := make(map[string]uint64, len(m.StatusCodes))
+	for c, n := range m.StatusCodes {
+		codes[c] = uint64(n)
 	}
+	return phase{requests: m.Requests, okPerSec: m.Throughput,
+		p50: m.Latencies.P50, p95: m.Latencies.P95, p99: m.Latencies.P99, max: m.Latencies.Max,
+		errors:      m.Requests - uint64(m.Success*float64(m.Requests)+0.5),
+		errorDetail: m.Errors, codes: codes}
 }
 
-// attack runs one phase at a fixed number of connections, as fast as the
-// server answers (closed loop), and returns vegeta's metrics.
-func (b *bench) attack(name string, d time.Duration, tr vegeta.Targeter, observe func(*vegeta.Result)) phase {
+// acquireArgs are an acquire script's arguments: the license keys and the
+// first workstation number not used yet.
+func (b *bench) acquireArgs() []string {
+	return []string{"keys=" + b.gen.keys(), "base=" + strconv.FormatUint(b.seq.Load()+1, 10)}
+}
+
+// wrk runs one phase at a fixed number of connections, as fast as the
+// server answers (closed loop).
+func (b *bench) wrk(ctx context.Context, script string, d time.Duration, args ...string) (phase, error) {
 	before := b.cpu.sample()
-	atk := vegeta.NewAttacker(vegeta.Workers(uint64(b.o.conns)), vegeta.MaxWorkers(uint64(b.o.conns)),
-		vegeta.Connections(b.o.conns), vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second))
-	var m vegeta.Metrics
-	for r := range atk.Attack(tr, vegeta.Rate{Freq: 0}, d, name) {
-		if r.Error == vegeta.ErrNoTargets.Error() {
-			continue // the phase ran out of sessions: no request was sent
-		}
-		if observe != nil {
-			observe(r)
-		}
-		r.Body = nil
-		m.Add(r)
+	res, wrkCPU, err := b.gen.run(ctx, script, d, args...)
+	if err != nil {
+		return phase{}, err
 	}
-	m.Close()
-	return phase{Metrics: &m, cpu: before.per(b.cpu.sample(), m.Requests)}
-}
-
-// sessionPool keeps the session ids the acquire phase was granted.
-type sessionPool struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func (p *sessionPool) collect(r *vegeta.Result) {
-	if id := sessionID(r); id != "" {
-		p.mu.Lock()
-		p.ids = append(p.ids, id)
-		p.mu.Unlock()
+	after := b.cpu.sample()
+	if res.Seq > b.seq.Load()+1 {
+		b.seq.Store(res.Seq - 1)
 	}
-}
-
-// targeter heartbeats the sessions round robin, or (heartbeat false)
-// releases each once; it ends the phase when there is none left.
-func (p *sessionPool) targeter(url string, again bool) vegeta.Targeter {
-	var next atomic.Uint64
-	return func(t *vegeta.Target) error {
-		i := next.Add(1) - 1
-		if len(p.ids) == 0 || (!again && i >= uint64(len(p.ids))) {
-			return vegeta.ErrNoTargets
-		}
-		t.Method, t.URL, t.Header = http.MethodPost, url, jsonHeader
-		t.Body = fmt.Appendf(nil, `{"session_id":"%s"}`, p.ids[i%uint64(len(p.ids))])
-		return nil
-	}
-}
-
-func sessionID(r *vegeta.Result) string {
-	if r.Code != 200 {
-		return ""
-	}
-	i := bytes.Index(r.Body, []byte(`"session_id":"`))
-	if i < 0 {
-		return ""
-	}
-	rest := r.Body[i+len(`"session_id":"`):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return ""
-	}
-	return string(rest[:j])
-}
-
-// cycle is the life of a session as the SDK lives it: acquire, heartbeat
-// three times, release. Work waiting for a session goes first; otherwise a
-// new workstation acquires.
-type cycle struct {
-	b       *bench
-	acquire vegeta.Targeter
-	hbURL   string
-	relURL  string
-	mu      sync.Mutex
-	todo    []step         // sessions whose next call may go now
-	waiting map[string]int // sessions with a call in flight: heartbeats left after it
-}
-
-type step struct {
-	session string
-	beats   int // heartbeats still to send; then the release
-}
-
-func newCycle(base string, b *bench) *cycle {
-	return &cycle{b: b, acquire: b.acquireTargeter(), hbURL: base + "/v1/heartbeat", relURL: base + "/v1/release",
-		waiting: map[string]int{}}
-}
-
-func (c *cycle) targeter() vegeta.Targeter {
-	return func(t *vegeta.Target) error {
-		c.mu.Lock()
-		if len(c.todo) == 0 {
-			c.mu.Unlock()
-			return c.acquire(t)
-		}
-		s := c.todo[len(c.todo)-1]
-		c.todo = c.todo[:len(c.todo)-1]
-		if s.beats > 0 {
-			// The next call waits for this heartbeat's answer: a session's
-			// calls are sequential, as an SDK's are.
-			c.waiting[s.session] = s.beats - 1
-		}
-		c.mu.Unlock()
-		t.Method, t.Header = http.MethodPost, jsonHeader
-		t.URL = c.relURL
-		if s.beats > 0 {
-			t.URL = c.hbURL
-		}
-		t.Body = fmt.Appendf(nil, `{"session_id":"%s"}`, s.session)
-		return nil
-	}
-}
-
-func (c *cycle) observe(r *vegeta.Result) {
-	id := sessionID(r)
-	if id == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch r.URL {
-	case c.hbURL:
-		if left, ok := c.waiting[id]; ok {
-			delete(c.waiting, id)
-			c.todo = append(c.todo, step{id, left})
-		}
-	default:
-		c.todo = append(c.todo, step{id, 3})
-	}
+	p := res.phase()
+	// The load generator is wrk plus this process, which only waits for
+	// wrk meanwhile: the sum, so nothing the bench spends is left out.
+	p.cpu = before.per(after, res.Requests).withLoad(wrkCPU, res.Requests)
+	return p, nil
 }
 
 // floor runs the acquire script itself through go-redis at the same
@@ -390,9 +311,10 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (ph
 		m.Add(r)
 	}
 	m.Close()
-	cpu := before.per(b.cpu.sample(), m.Requests)
-	cpu.server = -1 // the floor does not involve the server
-	return phase{Metrics: &m, cpu: cpu}, nil
+	p := fromVegeta(&m)
+	p.cpu = before.per(b.cpu.sample(), m.Requests)
+	p.cpu.server = -1 // the floor does not involve the server
+	return p, nil
 }
 
 // profile starts the server's CPU profile for d; the returned function
