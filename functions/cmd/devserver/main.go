@@ -33,6 +33,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/gctune"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -62,6 +63,8 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Here, not in run: it changes the process, and tests call run.
+	gctune.Apply(config.Env, gctune.CgroupMemoryMax)
 	if err := run(ctx, config.Env, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "devserver:", err)
 		os.Exit(1)

@@ -35,6 +35,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/gctune"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/rootkey"
@@ -43,6 +44,8 @@ import (
 )
 
 func main() {
+	// Before anything allocates much; GOGC and GOMEMLIMIT still win.
+	gctune.Apply(config.Env, gctune.CgroupMemoryMax)
 	if err := run(context.Background()); err != nil {
 		// Logged as JSON so Cloud Logging shows why the revision failed.
 		logging.New(os.Stderr, slog.LevelInfo).Error("start-up failed", "error", err.Error())
