@@ -41,7 +41,7 @@ func run(ctx context.Context, o options) error {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("Redis at %s: %w", o.redisURL, err)
+		return fmt.Errorf("connecting to Redis at %s: %w", o.redisURL, err)
 	}
 	prefix := "bench:" + randomHex(4) + ":"
 	defer removeKeys(rdb, prefix)
