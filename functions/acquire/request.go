@@ -23,14 +23,7 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
 	if err := httpjson.Decode(w, r, &req); err != nil {
 		return req, err
 	}
-	if err := httpjson.First(
-		httpjson.Text("license_key", req.LicenseKey, true, 200),
-		httpjson.Text("fingerprint", req.Fingerprint, true, 256),
-		httpjson.Text("hostname", req.Hostname, false, 255),
-		httpjson.Text("os", req.OS, false, 100),
-		httpjson.Text("user", req.User, false, 256),
-		httpjson.Text("repository", req.Repository, false, 500),
-	); err != nil {
+	if err := req.checkFields(); err != nil {
 		return req, err
 	}
 	if req.Repository != "" {
@@ -41,6 +34,19 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
 		req.Repository = n
 	}
 	return req, nil
+}
+
+// checkFields holds each field to its documented length, valid UTF-8 and no
+// control characters.
+func (req request) checkFields() error {
+	return httpjson.First(
+		httpjson.Text("license_key", req.LicenseKey, true, 200),
+		httpjson.Text("fingerprint", req.Fingerprint, true, 256),
+		httpjson.Text("hostname", req.Hostname, false, 255),
+		httpjson.Text("os", req.OS, false, 100),
+		httpjson.Text("user", req.User, false, 256),
+		httpjson.Text("repository", req.Repository, false, 500),
+	)
 }
 
 type response struct {
