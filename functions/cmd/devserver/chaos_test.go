@@ -71,7 +71,7 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 	}
 	rp := testenv.RestartableRedis(t, true)
 	dbURL := testenv.PostgresURL(t)
-	d := newDevProcess(t, buildDevserver(t), []string{
+	d := newDevProcess(t, testenv.BuildMain(t, "devserver"), []string{
 		"REDIS_URL=" + rp.URL(), "REDIS_KEY_PREFIX=" + chaosPrefix, "DATABASE_URL=" + dbURL,
 		"BOOTSTRAP_ADMIN_TOKEN=" + processToken, "SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t),
 		"RATE_LIMIT_LICENSE=0", "LOG_LEVEL=warn",

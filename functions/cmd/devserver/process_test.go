@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,19 +20,6 @@ import (
 // processToken is the admin token the devserver processes of these tests
 // accept.
 const processToken = "devserver-process-test-token-0123456789"
-
-// buildDevserver compiles make run's server (without the race detector: it
-// is the load's target, not what is checked for races) into the test's
-// temporary directory.
-func buildDevserver(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "devserver")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // freePort returns a loopback port nothing listens on now.
 func freePort(t *testing.T) string {

@@ -85,7 +85,7 @@ func post(client *http.Client, url, path string, body any, out any) call {
 // connection once shutdown began is what a client should see), and exit 0.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	_, prefix := testenv.Redis(t)
-	d := newDevProcess(t, buildDevserver(t), []string{
+	d := newDevProcess(t, testenv.BuildMain(t, "devserver"), []string{
 		"REDIS_URL=" + testenv.RedisURL(), "REDIS_KEY_PREFIX=" + prefix, "DATABASE_URL=" + testenv.PostgresURL(t),
 		"BOOTSTRAP_ADMIN_TOKEN=" + processToken, "RATE_LIMIT_LICENSE=0", "LOG_LEVEL=warn",
 	})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,17 +21,6 @@ import (
 )
 
 const token = "entry-point-admin-token-0123456789abcdef"
-
-// build compiles the production entry point once for this test.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "function")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // started is one running production process serving one function.
 type started struct {
@@ -121,7 +109,7 @@ func call(t *testing.T, method, url string, body any) (int, map[string]any) {
 // with FUNCTION_TARGET, as each Knative service does, and drives the whole
 // flow through them: each answers its own paths, and only its own.
 func TestEachFunctionServedAlone(t *testing.T) {
-	bin := build(t)
+	bin := testenv.BuildMain(t, "function")
 	_, prefix := testenv.Redis(t)
 	der, err := x509.MarshalPKCS8PrivateKey(kmsfake.Key(t, 0))
 	if err != nil {
@@ -327,7 +315,7 @@ func sendEvent(url, headers, body string) (int, error) {
 }
 
 func TestStartUpRefusesHalfConfiguration(t *testing.T) {
-	bin := build(t)
+	bin := testenv.BuildMain(t, "function")
 	cases := map[string]struct {
 		env  []string
 		want string

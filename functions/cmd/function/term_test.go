@@ -27,7 +27,7 @@ import (
 // while the call is in flight: the call completes (2xx, every event stored)
 // and the process exits 0 afterwards.
 func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
-	bin := build(t)
+	bin := testenv.BuildMain(t, "function")
 	rdb, prefix := testenv.Redis(t)
 	dbURL := testenv.PostgresURL(t)
 	ctx := context.Background()
