@@ -187,3 +187,19 @@ func (s *server) counter(name string, labels ...string) float64 {
 	}
 	return total
 }
+
+// calls are the server's own counts of PostgreSQL queries (those made by
+// the seat calls, and all) and KMS calls; a count is -1 when the server
+// does not export it.
+type calls struct{ pgHot, pgAll, kms float64 }
+
+func (s *server) calls() calls {
+	hotPath := []string{`function="Acquire"`, `function="Heartbeat"`, `function="Release"`}
+	return calls{pgHot: s.counter("license_postgres_queries_total", hotPath...),
+		pgAll: s.counter("license_postgres_queries_total"), kms: s.counter("license_kms_calls_total")}
+}
+
+// since is the calls made between then and c.
+func (c calls) since(then calls) calls {
+	return calls{pgHot: c.pgHot - then.pgHot, pgAll: c.pgAll - then.pgAll, kms: c.kms - then.kms}
+}

@@ -22,8 +22,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
-// license is one bench license: its id and key.
-type license struct{ id, key, hash string }
+// license is one bench license: its tenant, id and key.
+type license struct{ tenant, id, key, hash string }
 
 func run(ctx context.Context, o options) error {
 	var wrkBin string
@@ -89,20 +89,19 @@ func run(ctx context.Context, o options) error {
 
 	// Warm-up: every license's metadata into Redis (the one PostgreSQL read
 	// each), connections open.
-	if _, err := b.wrk(ctx, "acquire.lua", 2*time.Second, b.acquireArgs()...); err != nil {
+	warm, err := b.wrk(ctx, "acquire.lua", 2*time.Second, b.acquireArgs()...)
+	if err != nil {
 		return err
 	}
 
-	hotPath := []string{`function="Acquire"`, `function="Heartbeat"`, `function="Release"`}
-	pgBefore, pgAllBefore := srv.counter("license_postgres_queries_total", hotPath...), srv.counter("license_postgres_queries_total")
-	kmsBefore := srv.counter("license_kms_calls_total")
+	before := srv.calls()
 	var stopProfile func() error
 	if o.cpuProfile != "" {
 		if stopProfile, err = profile(srv.url, o.duration, o.cpuProfile); err != nil {
 			return err
 		}
 	}
-	acq, err := b.wrk(ctx, "acquire.lua", o.duration, append(b.acquireArgs(), "ids_out="+gen.sessions())...)
+	acq, err := b.wrk(ctx, "acquire.lua", o.duration, b.acquireArgs()...)
 	if err != nil {
 		return err
 	}
@@ -111,6 +110,14 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	// Every session granted so far (warm-up and acquire phase) is live:
+	// the heartbeat and release phases take them all. Listing them reads
+	// PostgreSQL; those queries are not the phases'.
+	listing := srv.calls()
+	if err := b.listSessions(gen.sessions(), warm.ok+acq.ok, 2); err != nil {
+		return err
+	}
+	listing = srv.calls().since(listing)
 	hb, err := b.wrk(ctx, "sessions.lua", o.duration, "ids="+gen.sessions(), "path=/v1/heartbeat", "again=1")
 	if err != nil {
 		return err
@@ -123,8 +130,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	pgAfter, pgAllAfter := srv.counter("license_postgres_queries_total", hotPath...), srv.counter("license_postgres_queries_total")
-	kmsAfter := srv.counter("license_kms_calls_total")
+	made := srv.calls().since(before).since(listing)
 
 	floor, err := b.floor(ctx, rdb, prefix)
 	if err != nil {
@@ -135,10 +141,10 @@ func run(ctx context.Context, o options) error {
 		{"acquire", acq, floor}, {"heartbeat", hb, floor}, {"release", rel, floor},
 		{"cycle (acquire, 3 heartbeats, release)", cycle, floor}, {"floor: acquire script via go-redis", floor, floor},
 	})
-	if pgBefore >= 0 {
+	if before.pgHot >= 0 {
 		fmt.Printf("\nDuring the measured phases (%d requests): PostgreSQL queries made by acquire, heartbeat or release: %.0f; "+
 			"by background work (the batched workstation recorder): %.0f; KMS calls: %.0f\n",
-			acq.requests+hb.requests+rel.requests+cycle.requests, pgAfter-pgBefore, (pgAllAfter-pgAllBefore)-(pgAfter-pgBefore), kmsAfter-kmsBefore)
+			acq.requests+hb.requests+rel.requests+cycle.requests, made.pgHot, made.pgAll-made.pgHot, made.kms)
 	} else {
 		fmt.Println("\n(the server exports no license_postgres_queries_total / license_kms_calls_total counters)")
 	}
@@ -155,44 +161,61 @@ func setup(base string, n int) ([]license, error) {
 		return nil, err
 	}
 	out := make([]license, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 8)
-	for i := range out {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			var l struct{ ID, Key string }
-			err := post(base+"/v1/tenants/"+tenant.ID+"/licenses", adminToken,
-				`{"product":"bench","seats":100000,"lease_ttl_seconds":300}`, &l)
-			if err != nil {
-				errs <- err
-				return
-			}
-			_, hash, err := tokens.ParseLicenseKey(l.Key)
-			if err != nil {
-				errs <- err
-				return
-			}
-			out[i] = license{id: l.ID, key: l.Key, hash: hash}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err := parallel(n, func(i int) error {
+		var l struct{ ID, Key string }
+		err := post(base+"/v1/tenants/"+tenant.ID+"/licenses", adminToken,
+			`{"product":"bench","seats":100000,"lease_ttl_seconds":300}`, &l)
+		if err != nil {
+			return err
+		}
+		_, hash, err := tokens.ParseLicenseKey(l.Key)
+		if err != nil {
+			return err
+		}
+		out[i] = license{tenant: tenant.ID, id: l.ID, key: l.Key, hash: hash}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("creating licenses: %w", err)
 	}
 	return out, nil
 }
 
+// parallel calls f(0) to f(n-1), eight at a time, and returns the first
+// error.
+func parallel(n int, f func(i int) error) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
 func post(url, token, body string, out any) error {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	return call(http.MethodPost, url, token, body, out)
+}
+
+// call makes one admin API call and decodes its JSON answer into out.
+func call(method, url, token, body string, out any) error {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -203,9 +226,54 @@ func post(url, token, body string, out any) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, b)
 	}
 	return json.Unmarshal(b, out)
+}
+
+// listSessions writes the id of every live session of the bench's licenses
+// to path, as the admin API lists them, and checks that there is one per
+// acquire answered with success, granted, plus at most one per connection
+// for each of the phases so far: wrk stops with a request in flight on
+// every connection, and does not count those answers.
+func (b *bench) listSessions(path string, granted uint64, phases int) error {
+	const perLicense = 1000 // the most the API lists at once
+	lists := make([][]string, len(b.lics))
+	err := parallel(len(b.lics), func(i int) error {
+		l := b.lics[i]
+		var got struct {
+			Sessions []struct {
+				SessionID string `json:"session_id"`
+			} `json:"sessions"`
+		}
+		url := fmt.Sprintf("%s/v1/tenants/%s/licenses/%s/sessions?limit=%d", b.srv.url, l.tenant, l.id, perLicense)
+		if err := call(http.MethodGet, url, adminToken, "", &got); err != nil {
+			return err
+		}
+		if len(got.Sessions) == perLicense {
+			return fmt.Errorf("license %s has %d or more live sessions, more than one listing shows: use more licenses", l.id, perLicense)
+		}
+		for _, s := range got.Sessions {
+			lists[i] = append(lists[i], s.SessionID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("listing sessions: %w", err)
+	}
+	var out strings.Builder
+	n := uint64(0)
+	for _, ids := range lists {
+		for _, id := range ids {
+			out.WriteString(id + "\n")
+			n++
+		}
+	}
+	if n < granted || n > granted+uint64(phases*b.o.conns) {
+		return fmt.Errorf("%d acquires were granted in %d phases of %d connections, but the licenses have %d live sessions",
+			granted, phases, b.o.conns, n)
+	}
+	return os.WriteFile(path, []byte(out.String()), 0o600)
 }
 
 type bench struct {
@@ -222,6 +290,7 @@ type bench struct {
 // and the load generator.
 type phase struct {
 	requests           uint64
+	ok                 uint64 // answers with a status below 400 (and no release of nothing)
 	okPerSec           float64
 	p50, p95, p99, max time.Duration
 	errors             uint64

@@ -69,7 +69,8 @@ func newLoadGen(bin, url string, conns int, lics []license) (*loadGen, error) {
 func (g *loadGen) close()       { os.RemoveAll(g.dir) }
 func (g *loadGen) keys() string { return filepath.Join(g.dir, "keys") }
 
-// sessions is the file of the session ids the acquire phase was granted.
+// sessions is the file of the live session ids, for the heartbeat and
+// release phases.
 func (g *loadGen) sessions() string { return filepath.Join(g.dir, "sessions") }
 
 func writeKeys(path string, lics []license) error {
@@ -173,6 +174,7 @@ func (r wrkResult) phase() phase {
 		codes:    r.Codes,
 	}
 	ok := r.Requests - min(r.Requests, e.Status+r.NotReleased)
+	p.ok = ok
 	if r.DurationUS > 0 {
 		p.okPerSec = float64(ok) / (float64(r.DurationUS) / 1e6)
 	}
