@@ -57,7 +57,13 @@ func (r *Recorder) Close() {
 	<-r.done
 }
 
-const maxBatch = 500
+// maxBatch bounds one flush. Small batches keep the database's work smooth:
+// each new workstation costs PostgreSQL ~15 µs, so a batch of 500 was a
+// 7 ms burst of one core, and on a machine shared with the server the
+// requests overlapping it made the tail. Against 500, at 10,000 new
+// workstations a second, 100 took acquire p99/p50 from 2.4 to 2.0-2.1
+// (alternating runs), for one more small transaction per 100 sightings.
+const maxBatch = 100
 
 func (r *Recorder) run() {
 	defer close(r.done)
