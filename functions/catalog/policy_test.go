@@ -254,6 +254,23 @@ func TestAuditLog(t *testing.T) {
 	if got, _ := r.body["entries"].([]any); len(got) != n {
 		t.Fatalf("%d entries after an acquire, want %d", len(got), n)
 	}
+	// The workstation it recorded has a time-ordered id (UUIDv7, for the
+	// index), and blocking it is an admin change.
+	r = a.expect(a.admin("GET", "/v1/tenants/"+tenant+"/workstations", nil), 200, "")
+	list, _ := r.body["workstations"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("workstations = %s", r.raw)
+	}
+	ws := list[0].(map[string]any)["id"].(string)
+	if len(ws) != 36 || ws[14] != '7' || !strings.ContainsRune("89ab", rune(ws[19])) {
+		t.Fatalf("workstation id %q is not a UUIDv7", ws)
+	}
+	a.expect(a.admin("PATCH", "/v1/tenants/"+tenant+"/workstations/"+ws, map[string]any{"blocked": true}), 200, "")
+	r = a.expect(a.admin("GET", "/v1/tenants/"+tenant+"/audit?limit=200", nil), 200, "")
+	got, _ := r.body["entries"].([]any)
+	if len(got) != n+1 || got[0].(map[string]any)["action"] != "workstation.update" {
+		t.Fatalf("after blocking the workstation: %s", r.raw)
+	}
 }
 
 func TestPagination(t *testing.T) {
