@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,8 +12,9 @@ import (
 // acquire (the hot path) never waits for the database. Inventory is best
 // effort by design: a sighting queued when the process dies is lost, and the
 // next acquire from that workstation records it again. If the queue is full
-// (PostgreSQL slow or down), new sightings are dropped and counted rather
-// than slowing acquire down.
+// (PostgreSQL slow or down), new sightings are dropped rather than slowing
+// acquire down; they are counted, as are those of a batch that failed to
+// write, so the loss shows in the metrics.
 type Recorder struct {
 	store    *Store
 	logger   *slog.Logger
@@ -20,8 +22,7 @@ type Recorder struct {
 	interval time.Duration
 	done     chan struct{}
 	stopOnce sync.Once
-	mu       sync.Mutex
-	dropped  int64
+	dropped  atomic.Int64
 }
 
 // NewRecorder starts a recorder flushing every interval (and when a batch
@@ -38,18 +39,13 @@ func (r *Recorder) Seen(s Sighting) {
 	select {
 	case r.queue <- s:
 	default:
-		r.mu.Lock()
-		r.dropped++
-		r.mu.Unlock()
+		r.dropped.Add(1)
 	}
 }
 
-// Dropped is how many sightings were dropped because the queue was full.
-func (r *Recorder) Dropped() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.dropped
-}
+// Dropped is how many sightings were lost: dropped because the queue was
+// full, or in a batch that failed to write.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
 // Close flushes the queue and stops the recorder.
 func (r *Recorder) Close() {
@@ -82,8 +78,9 @@ func (r *Recorder) run() {
 		clear(batch)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := r.store.Upsert(ctx, list); err != nil {
-			r.logger.Warn("recording workstations failed", "error", err.Error(), "sightings", len(list))
+		if lost, err := r.store.Upsert(ctx, list); err != nil {
+			r.dropped.Add(int64(lost))
+			r.logger.Warn("recording workstations failed", "error", err.Error(), "sightings", len(list), "lost", lost)
 		}
 	}
 	for {

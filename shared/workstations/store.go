@@ -86,13 +86,11 @@ func (s *Store) SetBlocked(ctx context.Context, tenantID, id string, blocked boo
 }
 
 // Upsert records sightings: a new workstation is created, a known one gets
-// its last-seen time and details refreshed (never moved backwards).
-func (s *Store) Upsert(ctx context.Context, seen []Sighting) error {
-	if len(seen) == 0 {
-		return nil
-	}
-	// One statement per tenant scope; sightings arrive grouped by batch,
-	// usually of one or a few tenants.
+// its last-seen time and details refreshed (never moved backwards). Each
+// tenant's sightings are written by one statement in a transaction of
+// their own, so a tenant whose write fails loses only its own: lost counts
+// the sightings not recorded, and err says why.
+func (s *Store) Upsert(ctx context.Context, seen []Sighting) (lost int, err error) {
 	// One row per workstation (an upsert may not touch a row twice in one
 	// statement): the newest sighting wins.
 	newest := map[[2]string]Sighting{}
@@ -106,30 +104,34 @@ func (s *Store) Upsert(ctx context.Context, seen []Sighting) error {
 	for _, x := range newest {
 		byTenant[x.TenantID] = append(byTenant[x.TenantID], x)
 	}
+	var errs []error
 	for tenantID, list := range byTenant {
-		n := len(list)
-		fps, hosts, oses, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		ats := make([]time.Time, n)
-		for i, x := range list {
-			fps[i], hosts[i], oses[i], users[i], ats[i] = x.Fingerprint, x.Hostname, x.OS, x.User, x.At
-		}
-		// One statement for the whole batch (the recorder has already made
-		// each fingerprint appear once), not one per sighting.
-		err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO workstations (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at)
-				SELECT $1, fp, host, os, usr, at, at FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-					AS x(fp, host, os, usr, at)
-				ON CONFLICT (tenant_id, fingerprint) DO UPDATE SET
-					hostname = CASE WHEN EXCLUDED.hostname <> '' THEN EXCLUDED.hostname ELSE workstations.hostname END,
-					os = CASE WHEN EXCLUDED.os <> '' THEN EXCLUDED.os ELSE workstations.os END,
-					last_user = CASE WHEN EXCLUDED.last_user <> '' THEN EXCLUDED.last_user ELSE workstations.last_user END,
-					last_seen_at = GREATEST(workstations.last_seen_at, EXCLUDED.last_seen_at)`,
-				tenantID, fps, hosts, oses, users, ats)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("recording workstations: %w", err)
+		if err := s.upsertTenant(ctx, tenantID, list); err != nil {
+			lost += len(list)
+			errs = append(errs, fmt.Errorf("recording %d workstations of tenant %s: %w", len(list), tenantID, err))
 		}
 	}
-	return nil
+	return lost, errors.Join(errs...)
+}
+
+// upsertTenant writes one tenant's sightings, each fingerprint once.
+func (s *Store) upsertTenant(ctx context.Context, tenantID string, list []Sighting) error {
+	n := len(list)
+	fps, hosts, oses, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i, x := range list {
+		fps[i], hosts[i], oses[i], users[i], ats[i] = x.Fingerprint, x.Hostname, x.OS, x.User, x.At
+	}
+	return s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO workstations (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at)
+			SELECT $1, fp, host, os, usr, at, at FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+				AS x(fp, host, os, usr, at)
+			ON CONFLICT (tenant_id, fingerprint) DO UPDATE SET
+				hostname = CASE WHEN EXCLUDED.hostname <> '' THEN EXCLUDED.hostname ELSE workstations.hostname END,
+				os = CASE WHEN EXCLUDED.os <> '' THEN EXCLUDED.os ELSE workstations.os END,
+				last_user = CASE WHEN EXCLUDED.last_user <> '' THEN EXCLUDED.last_user ELSE workstations.last_user END,
+				last_seen_at = GREATEST(workstations.last_seen_at, EXCLUDED.last_seen_at)`,
+			tenantID, fps, hosts, oses, users, ats)
+		return err
+	})
 }
