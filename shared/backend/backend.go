@@ -129,6 +129,7 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
+	m.CountDroppedSightingsWith(b.Sightings.Dropped)
 	return b, nil
 }
 

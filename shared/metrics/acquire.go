@@ -82,6 +82,16 @@ func (m *Metrics) CountSeatsWith(count CountFunc) {
 	m.count.Store(&count)
 }
 
+// CountDroppedSightingsWith gives the dropped-sightings counter its reader
+// (the workstation recorder's Dropped); until it is called the counter is
+// not reported.
+func (m *Metrics) CountDroppedSightingsWith(dropped func() int64) {
+	if m == nil || dropped == nil {
+		return
+	}
+	m.droppedSightings.Store(&dropped)
+}
+
 // seatCountTimeout bounds the Redis read behind one scrape of the seat
 // gauges: a slow Redis must not stall the scrape (the gauges are then
 // missing from it, which is what an alert should see).

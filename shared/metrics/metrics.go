@@ -98,6 +98,10 @@ type Metrics struct {
 	// so an instance that never cleaned reports nothing rather than a
 	// reassuring 0.
 	drainLag atomic.Int64
+
+	// droppedSightings reads the workstation recorder's count of lost
+	// sightings (workstations.Recorder.Dropped); nil until wired.
+	droppedSightings atomic.Pointer[func() int64]
 }
 
 // Latency buckets in seconds: backend calls take well under a millisecond
@@ -192,6 +196,9 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	lag, err := meter.Float64ObservableGauge("license_ledger_drain_lag", metric.WithUnit("s"),
 		metric.WithDescription("For this instance's last cleanup run (not skipped; a failed one only if it read entries): how long the oldest ledger entry it read had waited in Redis (0 when it read none)."))
 	errs = append(errs, err)
+	dropped, err := meter.Int64ObservableCounter("license_workstation_sightings_dropped",
+		metric.WithDescription("Workstation sightings this instance lost: its queue was full (PostgreSQL slow or down) or their write failed. The inventory misses them until the workstation is seen again."))
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("creating instruments: %w", err)
 	}
@@ -205,6 +212,14 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 		return nil
 	}, lag); err != nil {
 		return fmt.Errorf("registering the drain lag gauge: %w", err)
+	}
+	if _, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if f := m.droppedSightings.Load(); f != nil {
+			o.ObserveInt64(dropped, (*f)())
+		}
+		return nil
+	}, dropped); err != nil {
+		return fmt.Errorf("registering the dropped sightings counter: %w", err)
 	}
 	m.acquireAttrs = acquireAttributes()
 	m.cleanupAttrs = map[string]metric.MeasurementOption{}

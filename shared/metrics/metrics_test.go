@@ -112,6 +112,7 @@ func exercise(t *testing.T, m *metrics.Metrics) {
 	tracer.TraceQueryEnd(qctx, nil, pgx.TraceQueryEndData{})
 	m.Cleanup().CleanupRun(cleanup.Result{Licenses: 2, Expired: 1, Drained: 3, Lag: 1500 * time.Millisecond}, time.Second, nil)
 	m.Cleanup().CleanupRun(cleanup.Result{Skipped: true}, time.Millisecond, nil)
+	m.CountDroppedSightingsWith(func() int64 { return 7 })
 }
 
 func TestEveryInstrumentIsExported(t *testing.T) {
@@ -150,6 +151,7 @@ func TestEveryInstrumentIsExported(t *testing.T) {
 		{"license_cleanup_drained_entries_total", nil, 3},
 		{"license_cleanup_run_duration_seconds", nil, 1},
 		{"license_ledger_drain_lag_seconds", nil, 1.5},
+		{"license_workstation_sightings_dropped_total", nil, 7},
 	} {
 		if v := got[c.family].sum(c.labels); v != c.want {
 			t.Errorf("%s%v = %v, want %v (%+v)", c.family, c.labels, v, c.want, got[c.family].samples)
@@ -179,6 +181,7 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	}
 	m.AcquireOutcome(ctx, metrics.Acquire{Outcome: metrics.OutcomeGranted})
 	m.CountSeatsWith(nil)
+	m.CountDroppedSightingsWith(func() int64 { return 1 })
 	if m.RedisHook(nil) != nil || m.PostgresTracer() != nil || m.Cleanup() != nil || m.MeterProvider() != nil {
 		t.Error("nil Metrics hands out recorders")
 	}
