@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -27,7 +28,7 @@ func server(t *testing.T, b *backend.Backend) (*httptest.Server, *testenv.LogBuf
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(fn.HTTP())
+	srv := httptest.NewServer(route.CloudEvents(fn.Handle, cleanup.TypeManual))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }

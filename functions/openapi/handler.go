@@ -21,8 +21,8 @@ const Path = "/v1/openapi.json"
 //go:embed spec.json
 var spec []byte
 
-// Spec returns the OpenAPI document (JSON). The caller must not modify it.
-func Spec() []byte { return spec }
+// Document returns the OpenAPI document (JSON). The caller must not modify it.
+func Document() []byte { return spec }
 
 // New returns the function.
 func New() (route.Function, error) {

@@ -11,10 +11,19 @@ import (
 // what the test runs, not what it checks for races), and returns its path.
 func BuildMain(t testing.TB, name string) string {
 	t.Helper()
+	return BuildMainAt(t, name, ".")
+}
+
+// BuildMainAt is BuildMain for the main package in dir (relative to the
+// test's working directory), for a test that runs another entry point.
+func BuildMainAt(t testing.TB, name, dir string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
 	}
 	return bin
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -48,7 +49,7 @@ const (
 // before every answer, so a restart keeps every seat change a client was
 // told of and the whole ledger; losing Redis's data is a different failure
 // (sessions vanish, clients re-acquire) that TestRedisRestartedEmpty in
-// functions/catalog covers.
+// functions/cmd/internal/e2e covers.
 //
 // Then three independent checks, none using the server's own count:
 //   - the ledger (every event, from PostgreSQL where the cleanup drained it
@@ -99,7 +100,7 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 	}{
 		{"devserver SIGTERM", func() {
 			d.signal(syscall.SIGTERM)
-			if err := d.wait(shutdownTimeout + 15*time.Second); err != nil {
+			if err := d.wait(server.Defaults().ShutdownTimeout + 15*time.Second); err != nil {
 				t.Errorf("devserver exit after SIGTERM under load: %v, want status 0", err)
 			}
 			d.start()

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,12 +25,14 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/coditect-ai/license-server/functions/catalog"
 	"github.com/coditect-ai/license-server/functions/cleanup"
+	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/schema"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/gctune"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/metrics"
@@ -40,19 +40,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/secrets"
 )
 
-// Server limits: slow or hostile clients cannot hold connections open.
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
-	shutdownTimeout   = 25 * time.Second
-	// On SIGTERM, kept-alive connections stay open until no request has
-	// arrived for drainQuiet (at most drainLimit), so that no client is
-	// writing a request onto a connection as the server closes it.
-	drainQuiet = 500 * time.Millisecond
-	drainLimit = 5 * time.Second
 	// cleanupInterval is how often the local timer sweeps and drains
 	// (CLEANUP_INTERVAL overrides it); production's schedule is a minute.
 	cleanupInterval = 15 * time.Second
@@ -127,11 +115,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	logf("migrations applied: %v", applied)
 
 	cfg.Admin.BootstrapToken = token
-	root, err := catalog.Root(ctx, cfg.Signing, logger, m)
-	if err != nil {
-		return err
-	}
-	fns, err := catalog.Build(ctx, b, cfg, root, logger, "")
+	built, err := compose.Build(ctx, b, cfg, logger, m, compose.Specs())
 	if err != nil {
 		return err
 	}
@@ -139,16 +123,14 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err != nil {
 		return err
 	}
-	clean, err := catalog.Cleanup(b, logger)
-	if err != nil {
-		return err
-	}
+	clean := built.Events[cleanup.Name]
 	// Not routed by production's Ingress: there the schedule triggers it.
+	// A plain POST runs it by hand (the walkthrough does).
 	mux := http.NewServeMux()
-	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", clean.HTTP()))
+	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", route.CloudEvents(clean, cleanup.TypeManual)))
 	// GET /metrics comes with the routes (route.Options.Metrics).
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
-		RequestTimeout: cfg.RequestTimeout}, fns...))
+		RequestTimeout: cfg.RequestTimeout}, built.HTTP...))
 	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
 		// For make bench's -cpuprofile: profiles of the local server only.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -167,72 +149,15 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
 		}
 	}
-	drain := &drainer{next: mux}
-	srv := &http.Server{
-		Handler:           drain,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-	}
 	fmt.Fprint(out, banner(baseURL(ln), token))
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	// Stop accepting (new connections are refused from here on), answer
-	// what still arrives on open connections with Connection: close until
-	// they fall quiet, then let in-flight requests finish and close the
-	// backends (the deferred calls) in reverse order of opening. Shutdown
-	// alone would close idle kept-alive connections at once, resetting a
-	// request a client is writing onto one at that moment.
-	drain.begin()
-	ln.Close()
-	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("serving: %w", err)
-	}
-	drain.waitQuiet(drainQuiet, drainLimit)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	// The same server, timeouts and graceful shutdown as production; the
+	// backends close afterwards (the deferred calls, in reverse order of
+	// opening).
+	if err := server.Serve(ctx, ln, mux, server.Defaults()); err != nil {
+		return err
 	}
 	logf("stopped")
 	return nil
-}
-
-// drainer notes when requests arrive and, once shutdown has begun, makes
-// every answer close its connection.
-type drainer struct {
-	next     http.Handler
-	draining atomic.Bool
-	last     atomic.Int64 // arrival of the latest request, Unix ns
-}
-
-func (d *drainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d.last.Store(time.Now().UnixNano())
-	if d.draining.Load() {
-		w.Header().Set("Connection", "close")
-	}
-	d.next.ServeHTTP(w, r)
-}
-
-func (d *drainer) begin() { d.draining.Store(true) }
-
-// waitQuiet returns once no request has arrived for quiet, or after limit.
-func (d *drainer) waitQuiet(quiet, limit time.Duration) {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
-		idle := time.Since(time.Unix(0, d.last.Load()))
-		if idle >= quiet {
-			return
-		}
-		time.Sleep(quiet - idle)
-	}
 }
 
 // interval reads CLEANUP_INTERVAL.
@@ -251,7 +176,7 @@ func interval(env config.Lookup) (time.Duration, error) {
 // runCleanupEvery is the local stand-in for the production schedule: it
 // sends the cleanup function a PingSource-shaped event every interval until
 // ctx ends. Failures are logged by the function and retried next tick.
-func runCleanupEvery(ctx context.Context, every time.Duration, fn *cleanup.Function) {
+func runCleanupEvery(ctx context.Context, every time.Duration, fn function.EventHandler) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -263,7 +188,7 @@ func runCleanupEvery(ctx context.Context, every time.Duration, fn *cleanup.Funct
 			e.SetType(cleanup.TypePing)
 			e.SetSource("/devserver/timer")
 			e.SetID(strconv.FormatInt(now.UnixNano(), 10))
-			_ = fn.Handle(ctx, e)
+			_ = fn(ctx, e)
 		}
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -106,17 +108,34 @@ curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' -d '{"licens
 }
 
 // TestSlowClientsCannotHoldTheServer opens 200 connections that send their
-// headers a byte at a time (slowloris): a normal request still gets its
-// answer at once, and the server drops each slow connection once
-// ReadHeaderTimeout has passed.
+// headers a byte at a time (slowloris), to make run's server and to the
+// production binary: a normal request still gets its answer at once, and
+// the server drops each slow connection once ReadHeaderTimeout has passed.
 func TestSlowClientsCannotHoldTheServer(t *testing.T) {
-	ln, _ := serve(t, nil)
+	t.Run("make run", func(t *testing.T) {
+		t.Parallel()
+		ln, _ := serve(t, nil)
+		slowloris(t, ln.Addr().String())
+	})
+	t.Run("production", func(t *testing.T) {
+		t.Parallel()
+		_, prefix := testenv.Redis(t)
+		d := newDevProcess(t, testenv.BuildMainAt(t, "function", filepath.Join("..", "function")), []string{
+			"REDIS_URL=" + testenv.RedisURL(), "REDIS_KEY_PREFIX=" + prefix, "DATABASE_URL=" + testenv.PostgresURL(t),
+			"FUNCTION_TARGET=Health", "LOG_LEVEL=warn",
+		})
+		d.start()
+		slowloris(t, "127.0.0.1:"+d.port)
+	})
+}
 
+func slowloris(t *testing.T, addr string) {
 	const slow = 200
+	readHeaderTimeout := server.Defaults().ReadHeaderTimeout
 	closed := make(chan time.Duration, slow)
 	start := time.Now()
 	for i := range slow {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatalf("slow connection %d: %v", i, err)
 		}
@@ -136,7 +155,7 @@ func TestSlowClientsCannotHoldTheServer(t *testing.T) {
 	}
 	// The server still answers others, at once.
 	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(baseURL(ln) + "/health/")
+	resp, err := client.Get("http://" + addr + "/health/")
 	if err != nil {
 		t.Fatalf("a normal request while %d slow clients hold connections: %v", slow, err)
 	}

@@ -9,12 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -78,17 +80,24 @@ func post(client *http.Client, url, path string, body any, out any) call {
 	return c
 }
 
-// TestSIGTERMUnderLoad: make run's server gets SIGTERM while 50 clients
+// TestSIGTERMUnderLoad: each entry point (make run's server, and the
+// production binary serving every function) gets SIGTERM while 50 clients
 // acquire, heartbeat and release in loops over keep-alive connections. It
 // must stop accepting, answer every request it was sent in full (a reset or
 // an EOF on a request that was written fails the test; a refused new
 // connection once shutdown began is what a client should see), and exit 0.
 func TestSIGTERMUnderLoad(t *testing.T) {
+	for _, ep := range entryPoints(t) {
+		t.Run(ep.name, func(t *testing.T) { sigtermUnderLoad(t, ep) })
+	}
+}
+
+func sigtermUnderLoad(t *testing.T, ep entryPoint) {
 	_, prefix := testenv.Redis(t)
-	d := newDevProcess(t, testenv.BuildMain(t, "devserver"), []string{
+	d := newDevProcess(t, testenv.BuildMainAt(t, ep.name, ep.dir), append([]string{
 		"REDIS_URL=" + testenv.RedisURL(), "REDIS_KEY_PREFIX=" + prefix, "DATABASE_URL=" + testenv.PostgresURL(t),
 		"BOOTSTRAP_ADMIN_TOKEN=" + processToken, "RATE_LIMIT_LICENSE=0", "LOG_LEVEL=warn",
-	})
+	}, ep.env...))
 	d.start()
 	const clients = 50
 	_, key := d.license(clients, 300)
@@ -135,7 +144,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	signalled := time.Now()
 	d.signal(syscall.SIGTERM)
-	exitErr := d.wait(shutdownTimeout + 15*time.Second)
+	exitErr := d.wait(server.Defaults().ShutdownTimeout + 15*time.Second)
 	exited := time.Now()
 	wg.Wait()
 
@@ -181,7 +190,29 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Fatalf("the test proved nothing: %d calls before SIGTERM, %d in flight at it, %d refused while up",
 			before, inFlight, refusedWhileUp)
 	}
-	if !strings.Contains(d.output(), "devserver: stopped") {
+	if !strings.Contains(d.output(), ep.stopped) {
 		t.Fatalf("no orderly stop logged\n%s", d.output())
+	}
+}
+
+// entryPoint is a main package that serves the API, as a process.
+type entryPoint struct {
+	name string
+	dir  string   // the main package, from this test's directory
+	env  []string // what it needs beyond Redis, PostgreSQL and the admin token
+	// stopped is what its output holds after an orderly shutdown.
+	stopped string
+}
+
+// entryPoints are the two ways the API is served, through the same
+// server code (functions/cmd/internal/server): make run, and production
+// with no FUNCTION_TARGET (every function; production refuses to start
+// without a root key, so it gets one).
+func entryPoints(t *testing.T) []entryPoint {
+	return []entryPoint{
+		{name: "devserver", dir: ".", stopped: "devserver: stopped"},
+		// Its orderly stop is logged at info.
+		{name: "function", dir: filepath.Join("..", "function"), stopped: `"message":"stopped"`,
+			env: []string{"SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t), "LOG_LEVEL=info"}},
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coditect-ai/license-server/functions/catalog"
+	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -244,6 +244,17 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	scrapeHas(t, "http://127.0.0.1:"+metricsPort+"/metrics", `license_cleanup_runs_total{result="ok"} 2`,
 		`license_cleanup_drained_entries_total 3`)
+	// It owns its server, so PORT also answers liveness and metrics; any
+	// other request must carry a CloudEvent, as functions-framework's
+	// contract has it (only make run's /internal/cleanup runs on a plain
+	// POST).
+	scrapeHas(t, s.url+"/metrics", `license_cleanup_runs_total{result="ok"} 2`)
+	if status, body := call(t, "GET", s.url+"/health/", nil); status != 200 || body["status"] != "ok" {
+		t.Fatalf("cleanup liveness: %d %v", status, body)
+	}
+	if status, body := call(t, "POST", s.url+"/", map[string]any{}); status != 400 {
+		t.Fatalf("a POST with no CloudEvent: %d %v, want 400", status, body)
+	}
 
 	s = start(t, bin, "Usage", env)
 	served["Usage"] = true
@@ -264,7 +275,7 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
-	for _, name := range catalog.Names() {
+	for _, name := range compose.Names() {
 		if !served[name] {
 			t.Errorf("function %s was not run alone", name)
 		}

@@ -1,0 +1,309 @@
+// Package compose is the composition root: the one place that knows every
+// function. The entry points (cmd/function in production, cmd/devserver for
+// make run) get the same functions, wired the same way, from here.
+//
+// A function declares what it needs on its own Spec (functions/<name>/spec.go);
+// this package only lists the specs and turns the configuration into their
+// dependencies. Adding a function touches its package and Specs below.
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	kms "cloud.google.com/go/kms/apiv1"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+
+	"github.com/coditect-ai/license-server/functions/acquire"
+	"github.com/coditect-ai/license-server/functions/apikeys"
+	"github.com/coditect-ai/license-server/functions/audit"
+	"github.com/coditect-ai/license-server/functions/cleanup"
+	"github.com/coditect-ai/license-server/functions/health"
+	"github.com/coditect-ai/license-server/functions/heartbeat"
+	"github.com/coditect-ai/license-server/functions/keys"
+	"github.com/coditect-ai/license-server/functions/licenses"
+	"github.com/coditect-ai/license-server/functions/openapi"
+	"github.com/coditect-ai/license-server/functions/release"
+	"github.com/coditect-ai/license-server/functions/repositories"
+	"github.com/coditect-ai/license-server/functions/tenants"
+	"github.com/coditect-ai/license-server/functions/usage"
+	"github.com/coditect-ai/license-server/functions/workstations"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/function"
+	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/idempotency"
+	"github.com/coditect-ai/license-server/shared/jwtauth"
+	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/shared/metrics"
+	"github.com/coditect-ai/license-server/shared/ratelimit"
+	"github.com/coditect-ai/license-server/shared/rootkey"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
+	"github.com/coditect-ai/license-server/shared/route"
+)
+
+// Specs lists every function: the HTTP functions, then the CloudEvent
+// function Cleanup. FUNCTION_TARGET accepts exactly these names.
+func Specs() []function.Spec {
+	return []function.Spec{
+		health.Spec(), acquire.Spec(), heartbeat.Spec(), release.Spec(), tenants.Spec(), licenses.Spec(),
+		apikeys.Spec(), workstations.Spec(), repositories.Spec(), audit.Spec(), usage.Spec(), keys.Spec(),
+		openapi.Spec(), cleanup.Spec(),
+	}
+}
+
+// Names returns the function names FUNCTION_TARGET accepts.
+func Names() []string {
+	var names []string
+	for _, s := range Specs() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// Select returns the spec named target, or every spec for "".
+func Select(target string) ([]function.Spec, error) {
+	all := Specs()
+	if target == "" {
+		return all, nil
+	}
+	i := slices.IndexFunc(all, func(s function.Spec) bool { return s.Name == target })
+	if i < 0 {
+		return nil, fmt.Errorf("FUNCTION_TARGET %q is not one of %v", target, Names())
+	}
+	return all[i : i+1], nil
+}
+
+// Needs is what the named function ("" for every one) needs beyond Redis
+// and PostgreSQL. The deployment gives each only what it needs.
+func Needs(target string) function.Needs {
+	specs, err := Select(target)
+	if err != nil {
+		return function.Needs{}
+	}
+	return function.Union(specs...)
+}
+
+// Authenticator builds the credential checks on the backend. verifier may
+// be nil when no identity provider is configured.
+func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier, limits config.RateLimit) (*auth.Authenticator, error) {
+	return auth.New(auth.Config{
+		BootstrapToken: token,
+		Keys:           b.APIKeys,
+		Verifier:       verifier,
+		ResolveTenant: func(ctx context.Context, idpTenantID string) (string, error) {
+			t, err := b.Tenants.ByIdentityTenant(ctx, idpTenantID)
+			return t.ID, err
+		},
+		RateLimit: credentialRule(b, limits),
+	})
+}
+
+// credentialRule is the per-credential limit: Authenticator applies it to
+// every call, and a replayed answer counts in the same bucket.
+func credentialRule(b *backend.Backend, limits config.RateLimit) ratelimit.Rule {
+	return ratelimit.Rule{Limiter: b.Limiter, Limit: ratelimit.PerSecond(limits.PerCredential, limits.PerCredentialBurst)}
+}
+
+// Deps are what the functions are built from.
+type Deps struct {
+	Backend *backend.Backend
+	Authn   *auth.Authenticator
+	Limits  config.RateLimit
+	// Root is the root signing key (nil when no selected function signs);
+	// Issuer names this service in leases.
+	Root   rootkey.Root
+	Issuer string
+	Logger *slog.Logger
+}
+
+// Built is what Build makes of the selected specs.
+type Built struct {
+	// HTTP are the HTTP functions, their POSTs behind Idempotency-Key
+	// unless they opt out.
+	HTTP []route.Function
+	// Events are the CloudEvent functions by name.
+	Events map[string]function.EventHandler
+}
+
+// delegationRetry is how often a failed delegation renewal is retried.
+const delegationRetry = time.Minute
+
+// All builds the given specs. If any needs a lease signer, the instance's
+// delegation is made at start and renewed until ctx ends.
+func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
+	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger}
+	needs := function.Union(specs...)
+	if needs.Signing() {
+		if d.Root == nil {
+			return Built{}, errors.New("a function signs, but no root key was given")
+		}
+		fd.Root = d.Root
+	}
+	if needs.Signer {
+		s, err := lease.NewSigner(ctx, d.Root, d.Issuer, lease.Options{})
+		if err != nil {
+			return Built{}, fmt.Errorf("making the lease delegation: %w", err)
+		}
+		go s.Run(ctx, d.Logger, delegationRetry)
+		fd.Signer = s
+	}
+	idem, err := idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.Backend.KeyPrefix,
+		Authorize: replayAuthorizer(d.Authn, credentialRule(d.Backend, d.Limits))})
+	if err != nil {
+		return Built{}, fmt.Errorf("building the Idempotency-Key store: %w", err)
+	}
+	out := Built{Events: map[string]function.EventHandler{}}
+	for _, s := range specs {
+		// Each function sees only what it declared.
+		own := fd
+		if !s.Needs.Signer {
+			own.Signer = nil
+		}
+		if !s.Needs.Signing() {
+			own.Root = nil
+		}
+		switch {
+		case s.HTTP != nil:
+			f, err := s.HTTP(own)
+			if err != nil {
+				return Built{}, fmt.Errorf("building function %s: %w", s.Name, err)
+			}
+			out.HTTP = append(out.HTTP, withIdempotency(f, s.Idempotency, idem))
+		case s.Event != nil:
+			h, err := s.Event(own)
+			if err != nil {
+				return Built{}, fmt.Errorf("building function %s: %w", s.Name, err)
+			}
+			out.Events[s.Name] = h
+		default:
+			return Built{}, fmt.Errorf("function %s has neither an HTTP nor an Event builder", s.Name)
+		}
+	}
+	return out, nil
+}
+
+// IdempotentPOSTs reports whether the named function's POSTs honour the
+// Idempotency-Key header: every function's unless its spec opts out, so
+// none added later can be left out by accident.
+func IdempotentPOSTs(name string) bool {
+	specs, err := Select(name)
+	return err == nil && name != "" && !specs[0].Idempotency.Skip
+}
+
+// withIdempotency runs f's POSTs through the Idempotency-Key store. It
+// wraps them from outside, authentication included (the composition root
+// cannot reach inside a function): a 401 or 429 of that authentication
+// passes back through the store, which never keeps one, and a replay,
+// which does not reach it, is checked by replayAuthorizer instead.
+func withIdempotency(f route.Function, how function.Idempotency, idem *idempotency.Store) route.Function {
+	if how.Skip {
+		return f
+	}
+	routes := make([]route.Route, len(f.Routes))
+	for i, rt := range f.Routes {
+		methods := make(route.Methods, len(rt.Methods))
+		for method, h := range rt.Methods {
+			if method == http.MethodPost {
+				h = idem.Wrap(h, how.Caller).ServeHTTP
+			}
+			methods[method] = h
+		}
+		routes[i] = route.Route{Pattern: rt.Pattern, Methods: methods}
+	}
+	return route.Function{Name: f.Name, Routes: routes}
+}
+
+// replayAuthorizer checks, before an answer is replayed, what the
+// function's own authentication would have checked, since the replay does
+// not reach it: the credential is still good (revoking an API key, or an
+// ID token expiring, takes effect on replays too) and within its rate
+// limit (the bucket auth.Authenticator counts it in). No credential is
+// fine: acquire needs none, and an admin call without one was answered
+// 401, which is never kept.
+func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http.ResponseWriter, *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		p, err := authn.Authenticate(r)
+		switch {
+		case errors.Is(err, auth.ErrNoCredential):
+			return true
+		case errors.Is(err, auth.ErrInvalidCredential):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+			httpjson.WriteError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+				Message: "invalid credentials", Cause: err})
+			return false
+		case err != nil:
+			httpjson.WriteError(w, r, err)
+			return false
+		}
+		return limit.Allow(w, r, "cred:"+p.Actor)
+	}
+}
+
+// Build makes the selected functions as configured: the authenticator
+// (with the identity provider's verifier when AUTH_* is set), the root
+// signing key (opened only when a selected function signs, so only those
+// need KMS access) and the rate limits.
+func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *slog.Logger, m *metrics.Metrics, specs []function.Spec) (Built, error) {
+	var verifier auth.TokenVerifier
+	// Only HTTP functions check credentials: Cleanup must not depend on
+	// the identity provider being reachable.
+	if cfg.Auth.JWKSURL != "" && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil }) {
+		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
+		if err != nil {
+			return Built{}, fmt.Errorf("loading the identity provider's keys: %w", err)
+		}
+		verifier = v
+	}
+	authn, err := Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.RateLimit)
+	if err != nil {
+		return Built{}, err
+	}
+	var root rootkey.Root
+	if function.Union(specs...).Signing() {
+		if root, err = Root(ctx, cfg.Signing, logger, m); err != nil {
+			return Built{}, err
+		}
+	}
+	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
+		Logger: logger}, specs)
+}
+
+// Root opens the root signing key the configuration names: a Cloud KMS key
+// version in production, else a local PEM key, else (development only) a
+// key generated now, which leases cannot outlive. m (nil: none) counts and
+// times the KMS calls; opts are further KMS client options (tests point the
+// client at a fake).
+func Root(ctx context.Context, cfg config.Signing, logger *slog.Logger, m *metrics.Metrics, opts ...option.ClientOption) (rootkey.Root, error) {
+	switch {
+	case cfg.KMSKeyVersion != "":
+		// An interceptor rather than a wrapper of kmsroot: it sees every
+		// RPC, retries included, whoever makes it.
+		opts = append(opts, option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(m.KMSInterceptor())))
+		client, err := kms.NewKeyManagementClient(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Cloud KMS: %w", err)
+		}
+		return kmsroot.New(ctx, client, kmsroot.Config{SigningVersion: cfg.KMSKeyVersion, TrustedVersions: cfg.KMSTrustedVersions})
+	case strings.HasPrefix(strings.TrimSpace(cfg.LocalKeyPEM), "-----BEGIN"):
+		return rootkey.NewLocal([]byte(cfg.LocalKeyPEM))
+	case cfg.LocalKeyPEM != "":
+		// Not PEM text: the path of a PEM file (e.g. a mounted secret).
+		pemBytes, err := os.ReadFile(cfg.LocalKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("reading SIGNING_LOCAL_KEY_PEM file: %w", err)
+		}
+		return rootkey.NewLocal(pemBytes)
+	}
+	logger.Warn("no SIGNING_KMS_KEY_VERSION or SIGNING_LOCAL_KEY_PEM: generating a root key for this process only")
+	return rootkey.GenerateLocal()
+}

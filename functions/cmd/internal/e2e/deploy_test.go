@@ -1,0 +1,77 @@
+package e2e_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+)
+
+// TestDeploymentMatchesTheCatalog ties the code to the deployment: every
+// function FUNCTION_TARGET accepts has a Knative Service selecting it, is
+// given the bootstrap token exactly when it serves admin calls, and is
+// granted the signing key in Terraform exactly when it signs. (knative/ and
+// terraform/ check their own files in depth, in their own modules; this is
+// the link they cannot see.)
+func TestDeploymentMatchesTheCatalog(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join("..", "..", "..", "..")
+	targetRe := regexp.MustCompile(`name: FUNCTION_TARGET\s+value: (\w+)`)
+	services := map[string]string{} // FUNCTION_TARGET -> manifest
+	files, err := filepath.Glob(filepath.Join(root, "knative", "services", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Knative services found: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := targetRe.FindSubmatch(b)
+		if m == nil {
+			t.Errorf("%s selects no FUNCTION_TARGET", f)
+			continue
+		}
+		services[string(m[1])] = string(b)
+	}
+	tf, err := os.ReadFile(filepath.Join(root, "terraform", "iam.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowRe := regexp.MustCompile(`(?m)^\s+(\w+)\s+= \{ signs = (true|false), admin = (true|false) \}`)
+	rows := map[string][2]bool{}
+	for _, m := range rowRe.FindAllStringSubmatch(string(tf), -1) {
+		rows[m[1]] = [2]bool{m[2] == "true", m[3] == "true"}
+	}
+
+	for _, name := range compose.Names() {
+		manifest, ok := services[name]
+		if !ok {
+			t.Errorf("function %s has no Knative Service", name)
+			continue
+		}
+		delete(services, name)
+		needs := compose.Needs(name)
+		if got := strings.Contains(manifest, "BOOTSTRAP_ADMIN_TOKEN"); got != needs.Admin {
+			t.Errorf("%s: given the bootstrap token = %v, needs it = %v", name, got, needs.Admin)
+		}
+		row, ok := rows[strings.ToLower(name)]
+		if !ok {
+			t.Errorf("function %s has no row in terraform/iam.tf", name)
+			continue
+		}
+		if row[0] != needs.Signing() || row[1] != needs.Admin {
+			t.Errorf("%s: terraform grants signs=%v admin=%v, the code needs signing=%v admin=%v",
+				name, row[0], row[1], needs.Signing(), needs.Admin)
+		}
+	}
+	for target := range services {
+		t.Errorf("a Knative Service selects %s, which is no function", target)
+	}
+	if len(rows) != len(compose.Names()) {
+		t.Errorf("terraform/iam.tf lists %d functions, the catalog %d", len(rows), len(compose.Names()))
+	}
+}

@@ -1,0 +1,203 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
+	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/testenv"
+)
+
+// keysDoc fetches GET /v1/keys.
+func (a *api) keysDoc() []byte {
+	a.t.Helper()
+	resp, err := a.srv.Client().Get(a.srv.URL + "/v1/keys")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		a.t.Fatalf("GET /v1/keys = %d %s", resp.StatusCode, b)
+	}
+	return b
+}
+
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	tenant := a.tenant("acme")
+	licenseID, key := a.license(tenant, map[string]any{"seats": 2, "lease_ttl_seconds": 60})
+	v, err := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := a.expect(a.acquire(key, "ws-1"), 200, "")
+	claims, err := v.Verify(g.str("lease"), time.Now())
+	if err != nil {
+		t.Fatalf("acquire's lease: %v", err)
+	}
+	exp, _ := time.Parse(time.RFC3339, g.str("expires_at"))
+	if claims.SessionID != g.str("session_id") || claims.LicenseID != licenseID || claims.TenantID != tenant ||
+		claims.Fingerprint != "ws-1" || claims.ExpiresAt.Unix() != exp.Unix() {
+		t.Fatalf("lease claims %+v do not match the grant %s", claims, g.raw)
+	}
+	hb := a.expect(a.heartbeat(g.str("session_id")), 200, "")
+	hc, err := v.Verify(hb.str("lease"), time.Now())
+	if err != nil || hc.SessionID != claims.SessionID || hc.Fingerprint != "ws-1" || hc.TenantID != tenant {
+		t.Fatalf("heartbeat's lease: %+v, %v", hc, err)
+	}
+	// The keys document lists this instance's delegation.
+	var doc lease.Keys
+	json.Unmarshal(a.keysDoc(), &doc)
+	var header struct {
+		Dlg string `json:"dlg"`
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(g.str("lease"), ".")[0])
+	json.Unmarshal(raw, &header)
+	if len(doc.Delegations) != 1 || doc.Delegations[0] != header.Dlg {
+		t.Fatalf("delegations = %d; the lease's is not listed", len(doc.Delegations))
+	}
+}
+
+// TestLeaseVerifiedIndependently verifies a lease with a JOSE library other
+// than the one that signs it, from nothing but GET /v1/keys.
+func TestLeaseVerifiedIndependently(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	_, key := a.license(a.tenant("acme"), nil)
+	token := a.expect(a.acquire(key, "ws"), 200, "").str("lease")
+
+	var doc struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	json.Unmarshal(a.keysDoc(), &doc)
+	set, err := jwk.Parse([]byte(`{"keys":` + string(doc.Keys) + `}`))
+	if err != nil {
+		t.Fatalf("jwx reading /v1/keys: %v", err)
+	}
+	msg, err := jws.Parse([]byte(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dlg string
+	if err := msg.Signatures()[0].ProtectedHeaders().Get("dlg", &dlg); err != nil {
+		t.Fatal(err)
+	}
+	dlgPayload, err := jws.Verify([]byte(dlg), jws.WithKeySet(set, jws.WithRequireKid(true)))
+	if err != nil {
+		t.Fatalf("jwx: delegation does not verify against /v1/keys: %v", err)
+	}
+	var d struct {
+		JWK json.RawMessage `json:"jwk"`
+		Exp int64           `json:"exp"`
+	}
+	json.Unmarshal(dlgPayload, &d)
+	delegated, err := jwk.ParseKey(d.JWK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub ed25519.PublicKey
+	if err := jwk.Export(delegated, &pub); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := jws.Verify([]byte(token), jws.WithKey(jwa.EdDSA(), pub))
+	if err != nil {
+		t.Fatalf("jwx: lease does not verify with the delegated key: %v", err)
+	}
+	var l struct {
+		Sub string `json:"sub"`
+		Exp int64  `json:"exp"`
+	}
+	json.Unmarshal(payload, &l)
+	if l.Sub == "" || l.Exp <= time.Now().Unix() || d.Exp <= time.Now().Unix() {
+		t.Fatalf("times or subject wrong: lease %+v, delegation exp %d", l, d.Exp)
+	}
+}
+
+// TestNoKMSCallsOnTheHotPath: with the root in (fake) Cloud KMS, an
+// instance signs once at start (its delegation); acquires and heartbeats
+// never call KMS. Certificates do, once per license change.
+func TestNoKMSCallsOnTheHotPath(t *testing.T) {
+	t.Parallel()
+	fake := kmsfake.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	root, err := kmsroot.New(ctx, fake.Client(t), kmsroot.Config{SigningVersion: fake.VersionName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := testenv.Backend(t)
+	authn, err := compose.Authenticator(b, adminToken, nil, config.RateLimit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(io.Discard, slog.LevelInfo)}, fns...))
+	t.Cleanup(srv.Close)
+	a := &api{t: t, srv: srv, b: b, log: &testenv.LogBuffer{}}
+
+	if n := fake.Signs(); n != 1 {
+		t.Fatalf("%d KMS signs at start, want 1 (the delegation)", n)
+	}
+	tenant := a.tenant("acme")
+	licenseID, key := a.license(tenant, map[string]any{"seats": 50})
+	v, err := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		g := a.expect(a.acquire(key, "ws-"+string(rune('a'+i%26))+string(rune('a'+i/26))), 200, "")
+		if _, err := v.Verify(g.str("lease"), time.Now()); err != nil {
+			t.Fatalf("lease under the KMS root: %v", err)
+		}
+		a.expect(a.heartbeat(g.str("session_id")), 200, "")
+	}
+	if n := fake.Signs(); n != 1 {
+		t.Fatalf("%d KMS signs after 40 acquires and 40 heartbeats, want still 1", n)
+	}
+
+	// License certificates are signed by the root itself: once per change.
+	certPath := "/v1/tenants/" + tenant + "/licenses/" + licenseID + "/certificate"
+	c1 := a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate")
+	c2 := a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate")
+	if c1 != c2 || fake.Signs() != 2 {
+		t.Fatalf("certificate not cached: %d signs", fake.Signs())
+	}
+	var cl jwt.MapClaims
+	tok, err := jwt.ParseWithClaims(c1, &cl, func(*jwt.Token) (any, error) { return fake.PublicKey(), nil },
+		jwt.WithValidMethods([]string{"RS256"}))
+	if err != nil || !tok.Valid || cl["sub"] != licenseID || cl["seats"] != float64(50) || cl["prd"] != "coditect" ||
+		tok.Header["typ"] != "license+jwt" {
+		t.Fatalf("certificate: %v %v", cl, err)
+	}
+	a.expect(a.admin("PATCH", "/v1/tenants/"+tenant+"/licenses/"+licenseID, map[string]any{"seats": 7}), 200, "")
+	c3 := a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate")
+	jwt.ParseWithClaims(c3, &cl, func(*jwt.Token) (any, error) { return fake.PublicKey(), nil })
+	if c3 == c1 || cl["seats"] != float64(7) || fake.Signs() != 3 {
+		t.Fatalf("certificate not re-issued after a change (seats %v, %d signs)", cl["seats"], fake.Signs())
+	}
+}

@@ -1,0 +1,17 @@
+package heartbeat
+
+import (
+	"github.com/coditect-ai/license-server/shared/function"
+	"github.com/coditect-ai/license-server/shared/route"
+)
+
+// Spec is the function as the entry points deploy it. Its POSTs take no
+// Idempotency-Key: a heartbeat names its session, so running one twice
+// changes nothing more than running it once.
+func Spec() function.Spec {
+	return function.Spec{Name: Name, Needs: function.Needs{Signer: true},
+		Idempotency: function.Idempotency{Skip: true},
+		HTTP: func(d function.Deps) (route.Function, error) {
+			return New(d.Backend.Seats, d.Signer)
+		}}
+}

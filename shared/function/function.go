@@ -1,0 +1,104 @@
+// Package function describes a deployable function to the code that wires
+// and serves it: its name, what its deployment must give it (credentials, a
+// signer), which of its calls honour Idempotency-Key, and how it is built
+// from the process's shared dependencies.
+//
+// Each function package exports a Spec; the entry points
+// (functions/cmd/internal/compose) hold the one list of them. So adding a
+// function touches its own package and that list, and no function package
+// needs to know any other.
+package function
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/shared/rootkey"
+	"github.com/coditect-ai/license-server/shared/route"
+)
+
+// Needs is what a function's deployment must give it beyond Redis and
+// PostgreSQL. The deployment (knative/, terraform/) gives each function only
+// what it declares here, and a test holds the two together.
+type Needs struct {
+	// Admin: the function serves admin calls, so it checks credentials
+	// and needs the bootstrap admin token.
+	Admin bool
+	// Signer: the function signs leases, with a delegation of its own
+	// that the root key signs at start and renews.
+	Signer bool
+	// Root: the function uses the root key itself (certificates, the
+	// published public keys).
+	Root bool
+}
+
+// Signing reports whether the function needs the root signing key (Cloud
+// KMS access in production).
+func (n Needs) Signing() bool { return n.Signer || n.Root }
+
+// Config is Needs as the configuration's check takes it.
+func (n Needs) Config() config.Needs { return config.Needs{Admin: n.Admin, Signing: n.Signing()} }
+
+// Union is what serving every function in n at once needs.
+func Union(specs ...Spec) Needs {
+	var u Needs
+	for _, s := range specs {
+		u.Admin = u.Admin || s.Needs.Admin
+		u.Signer = u.Signer || s.Needs.Signer
+		u.Root = u.Root || s.Needs.Root
+	}
+	return u
+}
+
+// Idempotency says how a function's POSTs take an Idempotency-Key. The zero
+// value is the default every function gets unless it opts out: keyed POSTs
+// are replayed, scoped to the request's Authorization credential.
+type Idempotency struct {
+	// Skip: the function's POSTs take no key, because running one twice
+	// changes nothing more than running it once (heartbeat and release
+	// name their session).
+	Skip bool
+	// Caller, when set, names the caller of a request from its body, for
+	// functions whose credential travels in the body (acquire's license
+	// key): two callers that pick the same key must never meet. It returns
+	// "" for a body it cannot read (the handler refuses it anyway).
+	Caller func(body []byte) string
+}
+
+// Deps are what functions are built from: one of each per process.
+type Deps struct {
+	Backend *backend.Backend
+	// Authn checks admin credentials (nil only for functions that need
+	// none).
+	Authn  *auth.Authenticator
+	Limits config.RateLimit
+	// Signer signs leases; set only for functions whose Needs say Signer.
+	Signer *lease.Signer
+	// Root is the root signing key; set only for functions whose Needs
+	// say Signer or Root. Issuer names this service in what it signs.
+	Root   rootkey.Root
+	Issuer string
+	Logger *slog.Logger
+}
+
+// EventHandler is a CloudEvent function, in functions-framework-go's
+// signature.
+type EventHandler func(ctx context.Context, e event.Event) error
+
+// Spec is one deployable function. Exactly one of HTTP and Event is set.
+type Spec struct {
+	// Name is what FUNCTION_TARGET selects it by.
+	Name        string
+	Needs       Needs
+	Idempotency Idempotency
+	// HTTP builds an HTTP function's routes.
+	HTTP func(Deps) (route.Function, error)
+	// Event builds a CloudEvent function.
+	Event func(Deps) (EventHandler, error)
+}
