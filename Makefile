@@ -12,7 +12,7 @@ GO_DIRS := functions shared lua schema sdk knative terraform
 DEPLOY_MODULES := knative terraform
 KO ?= $(GO) run github.com/google/ko@v0.19.1
 
-.PHONY: run test check vuln staticcheck fuzz chaos migrate build images bench bench-scale
+.PHONY: run test check sizes vuln staticcheck fuzz chaos migrate build images bench bench-scale
 
 # Security tooling, pinned. govulncheck reads a vulnerability database built
 # from the golang.org/x/vulndb module (served by the module proxy like any
@@ -44,11 +44,18 @@ test: check
 ## check: gofmt, go vet (every module), staticcheck, govulncheck and
 ## terraform fmt (when terraform is installed; the terraform module's test
 ## checks HCL formatting either way).
-check: staticcheck vuln
+check: sizes staticcheck vuln
 	@out=$$(gofmt -l $(GO_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	for m in $(DEPLOY_MODULES) functions/cmd/bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform; fi
+
+## sizes: no tracked file over 1 MB. Nothing built or generated goes into
+## git; a file that large is almost always a binary or a generated corpus.
+MAX_TRACKED_BYTES := 1048576
+sizes:
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' | awk '$$1 > $(MAX_TRACKED_BYTES)'); \
+	  if [ -n "$$big" ]; then echo "tracked files over $(MAX_TRACKED_BYTES) bytes (build outputs do not go into git):"; echo "$$big"; exit 1; fi
 
 ## staticcheck: every package of the service.
 staticcheck:
