@@ -51,7 +51,16 @@ func CloudEvents(fn func(context.Context, event.Event) error, manual string) htt
 func readEvent(r *http.Request, manual string) (*event.Event, error) {
 	structured := strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents")
 	if r.Header.Get("Ce-Specversion") != "" || structured || manual == "" {
-		return cehttp.NewEventFromHTTPRequest(r)
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			return nil, err
+		}
+		// The SDK reads an event without its required attributes (an id,
+		// a source); functions-framework refuses those, and so do we.
+		if err := e.Validate(); err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	id, err := tokens.NewUUID()
 	if err != nil {
