@@ -157,7 +157,7 @@ func builders() map[string]builder {
 		},
 		licenses.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
 			return licenses.New(d.Authn, d.Backend.Licenses, d.Backend.Tenants, d.Backend.Seats,
-				licenses.Certifier{Root: d.Root, Issuer: d.Issuer})
+				&lease.Certifier{Root: d.Root, Issuer: d.Issuer})
 		},
 		apikeys.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
 			return apikeys.New(d.Authn, d.Backend.APIKeys, d.Backend.Tenants)
