@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -26,12 +27,11 @@ const Name = "Licenses"
 
 // New returns the function.
 func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine,
-	certs Certifier) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil || engine == nil || certs.Root == nil {
+	certs *lease.Certifier) (route.Function, error) {
+	if authn == nil || store == nil || tenantStore == nil || engine == nil || certs == nil || certs.Root == nil {
 		return route.Function{}, errors.New("licenses: missing dependency")
 	}
-	certs.init()
-	h := &handler{store: store, tenants: tenantStore, engine: engine, certs: &certs, now: time.Now}
+	h := &handler{store: store, tenants: tenantStore, engine: engine, certs: certs, now: time.Now}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -55,7 +55,7 @@ type handler struct {
 	store   *licenses.Store
 	tenants *tenants.Store
 	engine  *seats.Engine
-	certs   *Certifier
+	certs   *lease.Certifier
 	now     func() time.Time
 }
 

@@ -2,6 +2,7 @@ package licenses
 
 import (
 	"github.com/coditect-ai/license-server/shared/function"
+	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
@@ -11,6 +12,6 @@ func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Admin: true, Root: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
-			return New(d.Authn, b.Licenses, b.Tenants, b.Seats, Certifier{Root: d.Root, Issuer: d.Issuer})
+			return New(d.Authn, b.Licenses, b.Tenants, b.Seats, &lease.Certifier{Root: d.Root, Issuer: d.Issuer})
 		}}
 }

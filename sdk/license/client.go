@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 // maxBody bounds how much of an answer is read.
@@ -25,7 +25,7 @@ const userAgent = "coditect-license-go/1"
 type grant struct {
 	sessionID string
 	token     string
-	claims    lease.Claims
+	claims    leasejws.Claims
 	interval  time.Duration // heartbeat_interval_seconds
 	resumed   bool
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 // DefaultIssuer is the lease issuer ("iss") expected when [Config.Issuer] is
@@ -90,7 +90,7 @@ type client struct {
 	os          string
 	user        string
 	repository  string
-	verifier    lease.Verifier
+	verifier    leasejws.Verifier
 	credential  func(ctx context.Context) (string, error)
 	http        *http.Client
 	waitForSeat bool
@@ -144,7 +144,7 @@ func newClient(cfg Config) (*client, error) {
 	for kid, k := range cfg.RootKeys {
 		roots[kid] = k
 	}
-	c.verifier = lease.Verifier{Roots: roots, Issuer: issuer}
+	c.verifier = leasejws.Verifier{Roots: roots, Issuer: issuer}
 	c.credential = cfg.CredentialFunc
 	if c.credential == nil {
 		cred := cfg.Credential

@@ -7,6 +7,10 @@
 // [Config.RootKeys] (usually shipped with the product: a saved /v1/keys
 // document read with [ParseRootKeys]). A lease that does not verify, or that
 // names another session, license or workstation, is never taken as a seat.
+// The format and its verification are package leasejws
+// (sdk/leasejws, standard library only): use its [leasejws.Verifier] to
+// check a lease from [Seat.Lease] again elsewhere. The SDK imports nothing of
+// the server.
 //
 // # Life of a seat
 //

@@ -4,7 +4,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 
-	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 // ParseRootKeys reads root public keys to pin from a JWKS: a saved GET
@@ -13,7 +13,7 @@ import (
 // bits. Ship the document with the product: keys fetched from the server at
 // run time prove nothing about that server.
 func ParseRootKeys(jwksJSON []byte) (map[string]*rsa.PublicKey, error) {
-	v, err := lease.VerifierFromKeys(jwksJSON, "")
+	v, err := leasejws.VerifierFromKeys(jwksJSON, "")
 	if err != nil {
 		return nil, fmt.Errorf("license: root keys: %w", err)
 	}

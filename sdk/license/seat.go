@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/lease"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 // minHeartbeat is the shortest wait between two heartbeats, whatever the
@@ -33,7 +33,7 @@ type Seat struct {
 	mu        sync.Mutex
 	sessionID string
 	token     string
-	claims    lease.Claims
+	claims    leasejws.Claims
 	lastErr   error
 	err       error // why done closed; nil after Close
 	over      bool  // closing or lost: Valid is false from then on
@@ -128,11 +128,11 @@ func newSeat(c *client, g grant) *Seat {
 // Lease returns the seat's current verified lease: the compact JWS and what
 // it says. It may have expired (Valid says whether it holds); both are zero
 // once Done is closed.
-func (s *Seat) Lease() (token string, claims lease.Claims) {
+func (s *Seat) Lease() (token string, claims leasejws.Claims) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.over {
-		return "", lease.Claims{}
+		return "", leasejws.Claims{}
 	}
 	return s.token, s.claims
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/jsonappend"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 )
@@ -80,7 +81,7 @@ func (s *Signer) Renew(ctx context.Context) error {
 	if err != nil || len(keys) == 0 {
 		return fmt.Errorf("reading root public keys: %w", err)
 	}
-	jwk := okpKey(pub)
+	jwk := leasejws.NewOKPKey(pub)
 	now := s.now().Truncate(time.Second)
 	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-time.Minute), exp: now.Add(s.lifetime)}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{

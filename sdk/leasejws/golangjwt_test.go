@@ -1,0 +1,163 @@
+package leasejws
+
+import (
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// jwtVerify is Verify as the server wrote it on golang-jwt before this
+// package existed (the SDK may depend on nothing but the standard library):
+// the reference Verify is held to.
+func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
+	fail := func(format string, args ...any) (Claims, error) {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	type delegationClaims struct {
+		jwt.RegisteredClaims
+		JWK OKPKey `json:"jwk"`
+	}
+	type leaseClaims struct {
+		jwt.RegisteredClaims
+		License     string `json:"lic"`
+		Tenant      string `json:"ten"`
+		Fingerprint string `json:"fpr"`
+	}
+	var dlgClaims delegationClaims
+	var delegatedKey ed25519.PublicKey
+	opts := []jwt.ParserOption{jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(Leeway),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithStrictDecoding()}
+	if v.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.Issuer))
+	}
+
+	var lc leaseClaims
+	parsed, err := jwt.ParseWithClaims(token, &lc, func(t *jwt.Token) (any, error) {
+		if t.Header["typ"] != Type {
+			return nil, fmt.Errorf("typ is not %s", Type)
+		}
+		dlg, ok := t.Header["dlg"].(string)
+		if !ok || dlg == "" {
+			return nil, fmt.Errorf("no delegation")
+		}
+		_, err := jwt.ParseWithClaims(dlg, &dlgClaims, func(d *jwt.Token) (any, error) {
+			kid, _ := d.Header["kid"].(string)
+			key, ok := v.Roots[kid]
+			if !ok {
+				return nil, fmt.Errorf("delegation not signed by a pinned root key (kid %q)", kid)
+			}
+			return key, nil
+		}, append(opts, jwt.WithValidMethods([]string{"RS256"}))...)
+		if err != nil {
+			return nil, fmt.Errorf("delegation: %w", err)
+		}
+		k := dlgClaims.JWK
+		if k.Kty != "OKP" || k.Crv != "Ed25519" {
+			return nil, fmt.Errorf("delegated key is not Ed25519")
+		}
+		raw, err := b64.DecodeString(k.X)
+		if err != nil || len(raw) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("delegated key is malformed")
+		}
+		delegatedKey = raw
+		if want := NewOKPKey(delegatedKey).Kid; k.Kid != want || dlgClaims.Subject != want || t.Header["kid"] != want {
+			return nil, fmt.Errorf("lease kid, delegation subject and key thumbprint disagree")
+		}
+		return delegatedKey, nil
+	}, append(opts, jwt.WithValidMethods([]string{"EdDSA"}))...)
+	if err != nil || !parsed.Valid {
+		return fail("%v", err)
+	}
+	iat := lc.IssuedAt
+	if iat == nil || dlgClaims.NotBefore == nil || dlgClaims.ExpiresAt == nil {
+		return fail("missing times")
+	}
+	if iat.Before(dlgClaims.NotBefore.Add(-Leeway)) || iat.After(dlgClaims.ExpiresAt.Time) {
+		return fail("lease issued outside its delegation's validity")
+	}
+	if lc.Subject == "" || lc.License == "" {
+		return fail("lease names no session or license")
+	}
+	return Claims{Issuer: lc.Issuer, SessionID: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
+}
+
+// sameVerdict fails t unless Verify and jwtVerify agree on token: both
+// reject it (Verify with ErrInvalid), or both accept it with equal claims.
+func sameVerdict(t *testing.T, v Verifier, token string, at time.Time) {
+	t.Helper()
+	got, err := v.Verify(token, at)
+	want, wantErr := jwtVerify(v, token, at)
+	switch {
+	case err != nil && !errors.Is(err, ErrInvalid):
+		t.Fatalf("Verify(%.80q) = %v, not ErrInvalid", token, err)
+	case (err == nil) != (wantErr == nil):
+		t.Fatalf("Verify(%q) = %v; golang-jwt: %v", token, err, wantErr)
+	case err == nil && (got.Issuer != want.Issuer || got.SessionID != want.SessionID || got.LicenseID != want.LicenseID ||
+		got.TenantID != want.TenantID || got.Fingerprint != want.Fingerprint ||
+		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt)):
+		t.Fatalf("Verify(%q) = %+v; golang-jwt: %+v", token, got, want)
+	}
+}
+
+// FuzzVerifyAsGolangJWT signs whatever headers and payloads it is given
+// (JSON templates: $ROOT, $KID, $X, $ISS and, in the lease header, $DLG
+// stand for the root kid, the delegated kid and key, the issuer and the
+// signed delegation) and checks that Verify decides as golang-jwt did:
+// every rule of the claims (types, times, names), not only the signatures.
+func FuzzVerifyAsGolangJWT(f *testing.F) {
+	root := newTestRoot(f)
+	n := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
+	dlgHeader := `{"alg":"RS256","kid":"$ROOT","typ":"JWT"}`
+	dlgPayload := `{"exp":` + n(time.Hour) + `,"iat":` + n(0) + `,"iss":"$ISS","jwk":{"kty":"OKP","crv":"Ed25519","x":"$X","kid":"$KID"},"nbf":` + n(-time.Minute) + `,"sub":"$KID"}`
+	leaseHeader := `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`
+	leasePayload := `{"iss":"$ISS","sub":"sess","lic":"lic","ten":"ten","fpr":"fp","iat":` + n(0) + `,"exp":` + n(5*time.Minute) + `}`
+	f.Add(dlgHeader, dlgPayload, leaseHeader, leasePayload)
+	for _, r := range [][2]string{
+		{`"exp":` + n(5*time.Minute), `"exp":"` + n(5*time.Minute) + `.9"`},
+		{`"exp":` + n(5*time.Minute), `"exp":` + n(-Leeway)},
+		{`"exp":` + n(5*time.Minute), `"exp":null`},
+		{`"exp":` + n(5*time.Minute), `"exp":1e400`},
+		{`"iat":` + n(0), `"iat":` + n(Leeway+time.Second)},
+		{`"iat":` + n(0), `"iat":` + n(-time.Minute-Leeway)},
+		{`"iat":` + n(0), `"iat":-0.5`},
+		{`"sub":"sess"`, `"sub":"sess","aud":["a",1]`},
+		{`"sub":"sess"`, `"sub":"sess","aud":null,"jti":"j","nbf":` + n(Leeway)},
+		{`"sub":"sess"`, `"sub":"sess","SUB":"other","Lic":"lic2"`},
+		{`"iss":"$ISS"`, `"iss":"$ISS","iss":"https://other"`},
+		{`"lic":"lic"`, `"lic":"lic"} `},
+		{`"lic":"lic"`, `"lic":7`},
+	} {
+		f.Add(dlgHeader, dlgPayload, leaseHeader, strings.Replace(leasePayload, r[0], r[1], 1))
+	}
+	for _, r := range [][2]string{
+		{`"nbf":` + n(-time.Minute), `"nbf":` + n(-time.Minute) + `.99`},
+		{`"nbf":` + n(-time.Minute) + `,`, ``},
+		{`"exp":` + n(time.Hour), `"exp":` + n(-Leeway)},
+		{`"sub":"$KID"`, `"sub":"$KID","jwk":{"kty":"OKP","crv":"Ed25519","x":"$X"}`},
+		{`"kty":"OKP"`, `"kty":"OKP","KID":"x"`},
+		{`"iss":"$ISS"`, `"iss":""`},
+	} {
+		f.Add(dlgHeader, strings.Replace(dlgPayload, r[0], r[1], 1), leaseHeader, leasePayload)
+	}
+	f.Add(`{"alg":"RS256","kid":"$ROOT"}`, dlgPayload, `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG","alg":"none"}`, leasePayload)
+	f.Add(dlgHeader, dlgPayload, `{"alg":"EdDSA","Typ":"JWT","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`, leasePayload)
+	f.Add(`{"alg":"HS256","kid":"$ROOT"}`, dlgPayload, `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`, `null`)
+	d := root.delegate(f, now, now, nil) // only its key is used
+	f.Fuzz(func(t *testing.T, dlgHeader, dlgPayload, leaseHeader, leasePayload string) {
+		fill := strings.NewReplacer("$ROOT", root.kid, "$KID", d.kid, "$X", NewOKPKey(d.key.Public().(ed25519.PublicKey)).X,
+			"$ISS", "https://api.test").Replace
+		dlg := compact(t, []byte(fill(dlgHeader)), []byte(fill(dlgPayload)), root.sign(t))
+		token := d.lease(t, []byte(strings.ReplaceAll(fill(leaseHeader), "$DLG", dlg)), []byte(fill(leasePayload)))
+		for _, v := range []Verifier{root.verifier(), {Roots: map[string]*rsa.PublicKey{root.kid: &root.key.PublicKey}}} {
+			sameVerdict(t, v, token, now)
+		}
+	})
+}

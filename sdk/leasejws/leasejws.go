@@ -1,0 +1,75 @@
+// Package leasejws is the published wire format of the Coditect license
+// service's leases and delegations, and their verification: what a client
+// needs to check a lease offline with nothing but the service's root public
+// keys. It imports only the Go standard library, so that the client SDK
+// (sdk/license) and any application can use it without the server; the
+// server signs in this format (shared/lease) and verifies with this package.
+//
+// The root RSA-4096 key never signs a lease itself. Each server instance
+// makes an Ed25519 key and has the root sign a delegation for it (a compact
+// JWS, RS256, valid at most 24 h); leases are compact JWS signed EdDSA by the
+// delegated key and carry the delegation in their "dlg" header:
+//
+//	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"JWT"}
+//	            payload {"iss","sub":<delegated kid>,"jwk":<OKP JWK with kid>,"iat","nbf","exp"}
+//	lease       header {"alg":"EdDSA","typ":"lease+jwt","kid":<delegated kid>,"dlg":<delegation>}
+//	            payload {"iss","sub":<session id>,"lic","ten","fpr","iat","exp"}
+//
+// GET /v1/keys publishes the root keys, RSA JWKs whose kid is their RFC 7638
+// thumbprint, with the current delegations ([Keys]); delegated keys are
+// Ed25519 OKP JWKs (RFC 8037) whose kid is their RFC 7638 thumbprint too
+// ([NewOKPKey]).
+package leasejws
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+)
+
+// Type is the lease's JWS "typ".
+const Type = "lease+jwt"
+
+// ErrInvalid: the lease (or its delegation) does not verify.
+var ErrInvalid = errors.New("invalid lease")
+
+// Claims are what a lease says.
+type Claims struct {
+	Issuer      string
+	SessionID   string
+	LicenseID   string
+	TenantID    string
+	Fingerprint string
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
+}
+
+// Keys is the document GET /v1/keys serves: the root public keys as RSA
+// JWKs with their kid, and the unexpired delegations.
+type Keys struct {
+	Keys        []map[string]string `json:"keys"`
+	Delegations []string            `json:"delegations"`
+}
+
+// OKPKey is an Ed25519 public key as a JWK (RFC 8037): the "jwk" a
+// delegation vouches for.
+type OKPKey struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid,omitempty"`
+}
+
+// b64 is the base64url without padding of JOSE (lenient about the unused
+// bits of the last character; segments are decoded strictly).
+var b64 = base64.RawURLEncoding
+
+// NewOKPKey returns pub as a JWK with its RFC 7638 thumbprint as kid.
+func NewOKPKey(pub ed25519.PublicKey) OKPKey {
+	x := b64.EncodeToString(pub)
+	// RFC 7638: the required members, lexicographic order, no whitespace.
+	sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
+	return OKPKey{Kty: "OKP", Crv: "Ed25519", X: x, Kid: b64.EncodeToString(sum[:])}
+}

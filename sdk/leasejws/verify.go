@@ -1,0 +1,246 @@
+package leasejws
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Leeway is the clock skew tolerated between server and client.
+const Leeway = 30 * time.Second
+
+// Verifier checks leases against pinned root public keys (kid → key).
+type Verifier struct {
+	Roots  map[string]*rsa.PublicKey
+	Issuer string // when set, leases and delegations must carry it
+}
+
+// Verify checks a lease at time now: the delegation in its "dlg" header
+// must be signed RS256 by a pinned root key and valid now; the lease must be
+// signed EdDSA by the delegated key, issued within the delegation's
+// validity, and not expired. Every failure matches ErrInvalid.
+//
+// Both tokens are read as golang-jwt (v5, with strict base64, required
+// "exp", checked "iat" and the Verifier's leeway and issuer) reads them,
+// which is how the server verified leases before this package existed; a
+// test holds the two equal.
+func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
+	fail := func(format string, args ...any) (Claims, error) {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	var lc leaseClaims
+	header, signed, sig, err := parse(token, &lc, "EdDSA")
+	if err != nil {
+		return fail("%v", err)
+	}
+	key, dc, err := v.delegatedKey(header, now)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !ed25519.Verify(key, []byte(signed), sig) {
+		return fail("signature is invalid")
+	}
+	if err := v.validate(lc.registeredClaims, now); err != nil {
+		return fail("%v", err)
+	}
+	iat := lc.IssuedAt
+	if iat == nil || dc.NotBefore == nil || dc.ExpiresAt == nil {
+		return fail("missing times")
+	}
+	if iat.Before(dc.NotBefore.Add(-Leeway)) || iat.After(dc.ExpiresAt.Time) {
+		return fail("lease issued outside its delegation's validity")
+	}
+	if lc.Subject == "" || lc.License == "" {
+		return fail("lease names no session or license")
+	}
+	return Claims{Issuer: lc.Issuer, SessionID: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
+}
+
+// delegatedKey checks the delegation a lease's header carries and returns
+// the Ed25519 key it vouches for, with its claims.
+func (v Verifier) delegatedKey(header map[string]any, now time.Time) (ed25519.PublicKey, delegationClaims, error) {
+	var dc delegationClaims
+	if header["typ"] != Type {
+		return nil, dc, fmt.Errorf("typ is not %s", Type)
+	}
+	dlg, ok := header["dlg"].(string)
+	if !ok || dlg == "" {
+		return nil, dc, fmt.Errorf("no delegation")
+	}
+	dh, signed, sig, err := parse(dlg, &dc, "RS256")
+	if err != nil {
+		return nil, dc, fmt.Errorf("delegation: %w", err)
+	}
+	kid, _ := dh["kid"].(string)
+	root, ok := v.Roots[kid]
+	if !ok {
+		return nil, dc, fmt.Errorf("delegation: delegation not signed by a pinned root key (kid %q)", kid)
+	}
+	digest := sha256.Sum256([]byte(signed))
+	if err := rsa.VerifyPKCS1v15(root, crypto.SHA256, digest[:], sig); err != nil {
+		return nil, dc, fmt.Errorf("delegation: %w", err)
+	}
+	if err := v.validate(dc.registeredClaims, now); err != nil {
+		return nil, dc, fmt.Errorf("delegation: %w", err)
+	}
+	k := dc.JWK
+	if k.Kty != "OKP" || k.Crv != "Ed25519" {
+		return nil, dc, fmt.Errorf("delegated key is not Ed25519")
+	}
+	raw, err := b64.DecodeString(k.X)
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, dc, fmt.Errorf("delegated key is malformed")
+	}
+	if want := NewOKPKey(raw).Kid; k.Kid != want || dc.Subject != want || header["kid"] != want {
+		return nil, dc, fmt.Errorf("lease kid, delegation subject and key thumbprint disagree")
+	}
+	return raw, dc, nil
+}
+
+// validate checks the registered claims at now: "exp" is required and not
+// past (with Leeway), "nbf" and "iat" when present are not in the future
+// (with Leeway), and "iss" is the Verifier's issuer when it has one.
+func (v Verifier) validate(c registeredClaims, now time.Time) error {
+	var errs []error
+	if c.ExpiresAt == nil {
+		errs = append(errs, errors.New("exp claim is required"))
+	} else if !now.Before(c.ExpiresAt.Add(Leeway)) {
+		errs = append(errs, errors.New("token is expired"))
+	}
+	if c.NotBefore != nil && now.Before(c.NotBefore.Add(-Leeway)) {
+		errs = append(errs, errors.New("token is not valid yet"))
+	}
+	if c.IssuedAt != nil && now.Before(c.IssuedAt.Add(-Leeway)) {
+		errs = append(errs, errors.New("token used before issued"))
+	}
+	if v.Issuer != "" {
+		if c.Issuer == "" {
+			errs = append(errs, errors.New("iss claim is required"))
+		} else if c.Issuer != v.Issuer {
+			errs = append(errs, errors.New("token has invalid issuer"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parse splits a compact JWS, decodes its header (a JSON object) and its
+// payload (into claims) and checks that its "alg" is alg. It returns the
+// signing input and the signature, not yet checked.
+func parse(token string, claims any, alg string) (header map[string]any, signed string, sig []byte, err error) {
+	h, rest, ok := strings.Cut(token, ".")
+	p, s, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(s, ".") {
+		return nil, "", nil, errors.New("token contains an invalid number of segments")
+	}
+	// Strict base64: the last character of a signature has spare bits, and
+	// a lenient decoder would let 15 other spellings of every lease verify.
+	raw, err := segment.DecodeString(h)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("could not base64 decode header: %w", err)
+	}
+	if err := json.Unmarshal(raw, &header); err != nil {
+		return nil, "", nil, fmt.Errorf("could not JSON decode header: %w", err)
+	}
+	if raw, err = segment.DecodeString(p); err != nil {
+		return nil, "", nil, fmt.Errorf("could not base64 decode claims: %w", err)
+	}
+	if err := json.Unmarshal(raw, claims); err != nil {
+		return nil, "", nil, fmt.Errorf("could not JSON decode claims: %w", err)
+	}
+	got, ok := header["alg"].(string)
+	if !ok {
+		return nil, "", nil, errors.New("signing method (alg) is unspecified")
+	}
+	if sig, err = segment.DecodeString(s); err != nil {
+		return nil, "", nil, fmt.Errorf("could not base64 decode signature: %w", err)
+	}
+	if got != alg {
+		return nil, "", nil, fmt.Errorf("signing method %q is invalid", got)
+	}
+	return header, token[:len(h)+1+len(p)], sig, nil
+}
+
+// segment decodes a JWS segment: base64url, no padding, unused bits zero.
+var segment = b64.Strict()
+
+// registeredClaims are the JWT claims (RFC 7519 section 4.1) of both
+// tokens. "aud" and "jti" are never checked, but one of the wrong type
+// makes a token invalid.
+type registeredClaims struct {
+	Issuer    string       `json:"iss,omitempty"`
+	Subject   string       `json:"sub,omitempty"`
+	Audience  claimStrings `json:"aud,omitempty"`
+	ExpiresAt *numericDate `json:"exp,omitempty"`
+	NotBefore *numericDate `json:"nbf,omitempty"`
+	IssuedAt  *numericDate `json:"iat,omitempty"`
+	ID        string       `json:"jti,omitempty"`
+}
+
+type delegationClaims struct {
+	registeredClaims
+	JWK OKPKey `json:"jwk"`
+}
+
+type leaseClaims struct {
+	registeredClaims
+	License     string `json:"lic"`
+	Tenant      string `json:"ten"`
+	Fingerprint string `json:"fpr"`
+}
+
+// numericDate is a JWT time: seconds since the epoch, a JSON number (or a
+// string holding one), fractions dropped.
+type numericDate struct {
+	time.Time
+}
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("could not parse NumericDate: %w", err)
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return fmt.Errorf("could not convert json number value to float: %w", err)
+	}
+	round, frac := math.Modf(f)
+	d.Time = time.Unix(int64(round), int64(frac*1e9)).Truncate(time.Second)
+	return nil
+}
+
+// claimStrings is "aud": a string or an array of strings.
+type claimStrings []string
+
+func (s *claimStrings) UnmarshalJSON(b []byte) error {
+	var value any
+	if err := json.Unmarshal(b, &value); err != nil {
+		return err
+	}
+	switch v := value.(type) {
+	case nil:
+		return nil
+	case string:
+		*s = claimStrings{v}
+	case []any:
+		aud := make(claimStrings, 0, len(v))
+		for _, e := range v {
+			str, ok := e.(string)
+			if !ok {
+				return errors.New("aud is not a string or an array of strings")
+			}
+			aud = append(aud, str)
+		}
+		*s = aud
+	default:
+		return errors.New("aud is not a string or an array of strings")
+	}
+	return nil
+}
