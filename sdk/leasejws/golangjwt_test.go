@@ -94,6 +94,15 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 func sameVerdict(t *testing.T, v Verifier, token string, at time.Time) {
 	t.Helper()
 	got, err := v.Verify(token, at)
+	if strings.IndexFunc(token, notCompact) >= 0 {
+		// The one place we differ on purpose: golang-jwt's base64 skips
+		// line breaks, so it verifies a lease with one inserted; no
+		// character outside a compact JWS's alphabet gets past Verify.
+		if err == nil {
+			t.Fatalf("Verify(%q) accepted a character outside base64url", token)
+		}
+		return
+	}
 	want, wantErr := jwtVerify(v, token, at)
 	switch {
 	case err != nil && !errors.Is(err, ErrInvalid):

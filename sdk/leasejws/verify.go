@@ -135,6 +135,12 @@ func (v Verifier) validate(c registeredClaims, now time.Time) error {
 // payload (into claims) and checks that its "alg" is alg. It returns the
 // signing input and the signature, not yet checked.
 func parse(token string, claims any, alg string) (header map[string]any, signed string, sig []byte, err error) {
+	// Go's base64 decoders skip \r and \n even in strict mode, so a lease
+	// with a line break inserted would verify as another spelling of
+	// itself. A compact JWS holds only the base64url alphabet and dots.
+	if i := strings.IndexFunc(token, notCompact); i >= 0 {
+		return nil, "", nil, fmt.Errorf("token holds a character outside base64url at byte %d", i)
+	}
 	h, rest, ok := strings.Cut(token, ".")
 	p, s, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || strings.Contains(s, ".") {
@@ -243,4 +249,9 @@ func (s *claimStrings) UnmarshalJSON(b []byte) error {
 		return errors.New("aud is not a string or an array of strings")
 	}
 	return nil
+}
+
+// notCompact reports whether r cannot appear in a compact JWS.
+func notCompact(r rune) bool {
+	return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
 }
