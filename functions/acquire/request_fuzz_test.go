@@ -28,6 +28,20 @@ func FuzzDecodeRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// A NUL or newline percent-encoded in the repository passed the checks
+	// once normalised (fixed in 088dd54); the first input is that commit's
+	// corpus entry in the fuzzer's spelling.
+	f.Add([]byte(`{"liCense_keY":"0","fingerprint":"00","repositorY":"https://0/0%00"}`))
+	f.Add([]byte(`{"license_key":"` + key + `","fingerprint":"f","repository":"https://github.com/a/b%0aINFO"}`))
+	// Cases the seeds above miss.
+	for _, s := range []string{
+		"",         // an empty body
+		"\ufeff{}", // a byte order mark: malformed JSON
+		`{"license_key":"k","fingerprint":"f"} x`,                                 // data after the object
+		`{"license_key":"k","fingerprint":"f","repository":"file:///etc/passwd"}`, // not a git remote scheme
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httpjsontest.Request(http.MethodPost, "/v1/acquire", body)
 		req, err := decodeRequest(httptest.NewRecorder(), r)

@@ -24,6 +24,15 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{}`, `null`, strings.Repeat(`[`, 10000)} {
 		f.Add([]byte(s))
 	}
+	// Cases the seeds above miss.
+	for _, s := range []string{
+		"",                                // an empty body
+		"\ufeff{}",                        // a byte order mark: malformed JSON
+		`{"name":"ci","role":"member"} x`, // data after the object
+		`"x"`,                             // a JSON value, not an object
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httpjsontest.Request(http.MethodPost, "/", body)
 		req, err := decodeCreate(httptest.NewRecorder(), r)

@@ -24,7 +24,16 @@ var hostileBodies = []string{`{"product":"coditect","seats":2}`,
 	`{"product":"p","seats":1,"expires_at":"99999-01-01T00:00:00Z"}`, `{"product":"p","seats":1,"leasing":"per_%s"}`,
 	`{"product":"p","seats":1,"max_seats_per_user":0}`, `{"status":"suspended"}`, `{"status":"deleted"}`,
 	`{"expires_at":null}`, `{"max_seats_per_user":null}`, `{"require_user":"yes"}`, `{}`, `null`,
-	strings.Repeat("[", 10000), `{"seats":{"seats":{"seats":1}}}`}
+	strings.Repeat("[", 10000), `{"seats":{"seats":{"seats":1}}}`,
+	// Cases the seeds above miss.
+	``,                            // an empty body
+	"\ufeff{}",                    // a byte order mark: malformed JSON
+	`{"seats":3} x`,               // data after the object
+	`"x"`,                         // a JSON value, not an object
+	`{"product":"p","seats":0}`,   // a create whose seats alone are wrong
+	`{"lease_ttl_seconds":86401}`, // a patch whose TTL alone is wrong
+	`{"seats":3,"expires_at":null,"max_seats_per_user":null}`, // a patch clearing both nullable fields
+}
 
 // productOK is the documented product rule without the regexp: 1-100
 // ASCII letters, digits or . _ : -, starting with a letter or digit.

@@ -22,6 +22,15 @@ func FuzzDecode(f *testing.F) {
 		strings.Repeat(`{"a":`, 3000)} {
 		f.Add([]byte(s))
 	}
+	// Cases the seeds above miss.
+	for _, s := range []string{
+		"",                                    // an empty body
+		"\ufeff{}",                            // a byte order mark: malformed JSON
+		`{"session_id":"s"} x`,                // data after the object
+		`{"session_id":"a","SESSION_ID":"b"}`, // one name twice, differing in case
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httpjsontest.Request(http.MethodPost, "/v1/release", body)
 		req, err := decode(httptest.NewRecorder(), r)

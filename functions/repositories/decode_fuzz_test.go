@@ -27,6 +27,25 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)
 	}
+	// A NUL percent-encoded in the remote passed the checks once normalised
+	// and PostgreSQL refused it: a 500 (fixed in 088dd54; the newline is the
+	// %0a seed above).
+	f.Add([]byte(`{"name":"w","remote_url":"https://github.com/a/b%00"}`), true)
+	f.Add([]byte(`{"name":"w","remote_url":"https://github.com/a/b%00"}`), false)
+	// Cases the seeds above miss.
+	for _, s := range []string{
+		"",         // an empty body
+		"\ufeff{}", // a byte order mark: malformed JSON
+		`[]`,       // a JSON value, not an object
+		`{"name":"w","remote_url":"git@h:a/b"} x`,            // data after the object
+		`{"name":"w","remote_url":"git@h:a/b","owner":"x"}`,  // an unknown field
+		`{"remote_url":"a","REMOTE_URL":"b"}`,                // one name twice, differing in case
+		`{"name":"w","remote_url":"a\u0000b"}`,               // a control character in the remote as sent
+		`{"name":"w","remote_url":"github.com/acme/widget"}`, // neither a URL nor user@host:path
+		`{"name":"w","remote_url":"ssh://git@h:99999/a/b"}`,  // a port that is not the scheme's own
+	} {
+		f.Add([]byte(s), true)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, create bool) {
 		r := httpjsontest.Request(http.MethodPost, "/", body)
 		got, err := decode(httptest.NewRecorder(), r, create)

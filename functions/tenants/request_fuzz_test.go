@@ -18,7 +18,14 @@ var hostileBodies = []string{`{"name":"Acme","slug":"acme"}`, `{"name":"Acme","s
 	`{"name":"a\u0000","slug":"x"}`, "{\"name\":\"\xff\",\"slug\":\"x\"}", `{"name":"A","slug":"x'; --"}`,
 	`{"name":"A","slug":"x","slug":"y"}`, `{"name":1e400,"slug":"x"}`, `{"name":"A","slug":["x"]}`,
 	`{"status":"suspended"}`, `{"status":"deleted"}`, `{"name":null}`, `{"idp_tenant_id":null}`, `{}`, `null`,
-	`{"slug":"-x"}`, `{"slug":"` + strings.Repeat("a", 64) + `"}`, strings.Repeat("[", 10000), `{"name":"A","slug":"x"} x`}
+	`{"slug":"-x"}`, `{"slug":"` + strings.Repeat("a", 64) + `"}`, strings.Repeat("[", 10000), `{"name":"A","slug":"x"} x`,
+	// Cases the seeds above miss.
+	``,                                  // an empty body
+	"\ufeff{}",                          // a byte order mark: malformed JSON
+	`"x"`,                               // a JSON value, not an object
+	`{"name":"A","slug":"x","seats":1}`, // an unknown field
+	`{"slug":"a","SLUG":"b"}`,           // one name twice, differing in case
+}
 
 // slugOK is the documented slug rule, written without the regexp: 1-63
 // lowercase ASCII letters, digits or hyphens, not starting or ending with a

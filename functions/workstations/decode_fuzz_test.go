@@ -16,7 +16,11 @@ import (
 func FuzzDecodePatch(f *testing.F) {
 	for _, s := range []string{`{"blocked":true}`, `{"blocked":false}`, `{"blocked":null}`, `{"blocked":"true"}`, `{"blocked":1}`,
 		`{"blocked":true,"blocked":false}`, `{"BLOCKED":true}`, `{"blocked":true,"hostname":"x"}`, `{}`, `null`, `true`,
-		"{\"blocked\":true,\"\xff\":1}", `{"blocked":tru}`, strings.Repeat(`{"blocked":`, 5000)} {
+		"{\"blocked\":true,\"\xff\":1}", `{"blocked":tru}`, strings.Repeat(`{"blocked":`, 5000),
+		// Cases the seeds above miss.
+		``,                   // an empty body
+		`{"blocked":true} x`, // data after the object
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -44,6 +44,11 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{}`), "application/json; charset=utf-8")
 	f.Add([]byte(`{}`), "text/plain")
 	f.Add([]byte(`{}`), "")
+	// Cases the seeds above miss.
+	f.Add([]byte(`"x"`), "application/json")                    // a JSON value, not an object: no field to name
+	f.Add([]byte(`{"name":"a","extra":1}`), "application/json") // an unknown field
+	f.Add([]byte("   "), "application/json")                    // only white space: an empty body
+	f.Add([]byte(`{}`), "APPLICATION/JSON")                     // media types are case-insensitive
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
@@ -97,6 +102,8 @@ func FuzzText(f *testing.F) {
 		f.Add("f", v, true, 5)
 		f.Add("name", v, false, 200)
 	}
+	f.Add("f", "abc", true, -1)   // a negative maximum refuses every value
+	f.Add("f\"\x00", "", true, 0) // a field name the message must quote and escape
 	f.Fuzz(func(t *testing.T, field, v string, required bool, max int) {
 		err := Text(field, v, required, max)
 		if ok := textOK(v, required, max); ok != (err == nil) {
@@ -131,10 +138,14 @@ func FuzzPage(f *testing.F) {
 	good := database.Cursor{At: mustTime("2026-01-02T03:04:05.006Z"), ID: "00000000-0000-4000-8000-000000000000"}.Encode()
 	for _, q := range []string{"", "limit=1", "limit=200", "limit=201", "limit=0", "limit=-1", "limit=1e3",
 		"limit=99999999999999999999", "limit=%00", "cursor=" + good, "cursor=" + good + "A", "cursor=%ff",
-		"cursor=" + database.Cursor{At: mustTime("2026-01-01T00:00:00Z"), ID: "x'; DROP TABLE tenants;--"}.Encode(),
 		"limit=5&limit=6", "cursor=e30", "limit= 5", "limit=+5", "limit=0x10"} {
 		f.Add(q)
 	}
+	// A well-formed cursor naming a row id that is no UUID: it reached SQL
+	// as a uuid parameter, a 500, until UUIDCursor (088dd54).
+	f.Add("cursor=" + database.Cursor{At: mustTime("2026-01-01T00:00:00Z"), ID: "x'; DROP TABLE tenants;--"}.Encode())
+	// A cursor longer than any this API gives out is refused unread.
+	f.Add("cursor=" + strings.Repeat("A", 201))
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		r := &http.Request{URL: &url.URL{Path: "/", RawQuery: rawQuery}}
 		p, err := Page(r)

@@ -132,7 +132,11 @@ func FuzzParseJWKS(f *testing.F) {
 		`{"keys":[{"kty":"RSA","kid":"k","n":"` + strings.Repeat("_", 342) + `","e":"AAAAAQ"}]}`,
 		`{"keys":[{"kty":"EC","kid":"k","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"}]}`,
 		`{"keys":[{"kty":"RSA","kid":"k"},{"kty":"RSA","kid":"k"}]}`, `{"keys":[]}`, `{"keys":null}`, `[]`, `{"keys":[{"kty":"oct","kid":"k","k":"c2VjcmV0"}]}`,
-		`{"keys":[{"kty":"RSA","kid":"k","use":"enc","n":"AQAB","e":"AQAB"}]}`, strings.Repeat("[", 5000)} {
+		`{"keys":[{"kty":"RSA","kid":"k","use":"enc","n":"AQAB","e":"AQAB"}]}`, strings.Repeat("[", 5000),
+		// A second key under the kid of a good one: the whole set is refused.
+		`{"keys":[{"kty":"RSA","kid":"k","n":"` + strings.Repeat("_", 342) + `","e":"AQAB"},{"kty":"RSA","kid":"k"}]}`,
+		// A 12000-bit modulus, above maxRSABits.
+		`{"keys":[{"kty":"RSA","kid":"k","n":"` + strings.Repeat("_", 2000) + `","e":"AQAB"}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
