@@ -205,6 +205,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: token is longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
+	// Go's base64 skips line breaks even when strict: without this, a
+	// token with one inserted would verify as another spelling of itself.
+	if !LooksLikeJWT(token) {
+		return Claims{}, fmt.Errorf("%w: token is malformed: not three base64url segments", ErrInvalidToken)
+	}
 	var tc tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
