@@ -87,7 +87,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
 	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix}
 	var err error
-	if hook := m.RedisHook(lua.Source()); hook != nil {
+	if hook := m.RedisHook(scriptSources()); hook != nil {
 		rdb.AddHook(hook)
 	}
 	if b.Licenses, err = licenses.NewStore(db); err != nil {
@@ -135,6 +135,17 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 
 // sightingsFlush is how often workstations seen on acquire reach PostgreSQL.
 const sightingsFlush = 500 * time.Millisecond
+
+// scriptSources maps every Lua script's name to its source, so the metrics
+// label an EVALSHA with the script it runs.
+func scriptSources() map[string]string {
+	all := lua.Load().All()
+	out := make(map[string]string, len(all))
+	for _, s := range all {
+		out[s.Name] = s.Source
+	}
+	return out
+}
 
 // Close flushes what is queued and closes the connections.
 func (b *Backend) Close() {

@@ -102,9 +102,10 @@ func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger 
 	if limits.Budget <= 0 || limits.ScanPage <= 0 || limits.SweepBatch <= 0 || limits.DrainBatch <= 0 {
 		return nil, fmt.Errorf("cleanup: limits must be positive: %+v", limits)
 	}
+	scripts := lua.Load()
 	c := &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
 		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor",
-		unlock: redis.NewScript(lua.Source()[lua.NameUnlock]), extend: redis.NewScript(lua.Source()[lua.NameExtendLock])}
+		unlock: redis.NewScript(scripts.Unlock.Source), extend: redis.NewScript(scripts.ExtendLock.Source)}
 	for _, o := range opts {
 		o(c)
 	}

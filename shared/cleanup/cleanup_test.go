@@ -623,7 +623,7 @@ func TestSweepOf100kSessionsStaysShort(t *testing.T) {
 	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000 * rounds, "expired": 100000 * rounds, "open": 0, "duplicates": 0})
 }
 
-func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
+func luaAcquire() string { return lua.Load().Acquire.Source }
 
 // TestCleanupOnRedisCluster runs the sweep and the drain on a private
 // 3-master Redis Cluster: the licenses' keys spread over the slots, the

@@ -97,7 +97,7 @@ type Engine struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	load    Loader
-	scripts map[string]*redis.Script
+	scripts scripts
 	// hot sends the acquire, heartbeat and release scripts; batched, it
 	// pipelines the calls of concurrent requests.
 	hot func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd
@@ -138,11 +138,7 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 	if load == nil {
 		return nil, errors.New("seats: nil loader")
 	}
-	scripts := make(map[string]*redis.Script)
-	for name, src := range lua.Source() {
-		scripts[name] = redis.NewScript(src)
-	}
-	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: scripts}
+	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: loadScripts()}
 	e.hot = func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 		return script.Run(ctx, e.rdb, keys, args...)
 	}
@@ -150,6 +146,26 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 		o(e)
 	}
 	return e, nil
+}
+
+// scripts are the seat scripts, each wrapped once: a field per script, so
+// a method can only run one that exists.
+type scripts struct {
+	acquire, heartbeat, release, syncLicense, sessions, count, sweep namedScript
+}
+
+// namedScript is a script ready to run (EVALSHA, falling back to EVAL),
+// with its name for error messages.
+type namedScript struct {
+	*redis.Script
+	name string
+}
+
+func loadScripts() scripts {
+	l := lua.Load()
+	wrap := func(s lua.Script) namedScript { return namedScript{Script: redis.NewScript(s.Source), name: s.Name} }
+	return scripts{acquire: wrap(l.Acquire), heartbeat: wrap(l.Heartbeat), release: wrap(l.Release),
+		syncLicense: wrap(l.SyncLicense), sessions: wrap(l.Sessions), count: wrap(l.Count), sweep: wrap(l.Sweep)}
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
@@ -215,7 +231,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 		return Grant{}, fmt.Errorf("acquire: %w", ErrLicenseNotFound)
 	}
 	k := e.keys(req.LicenseID)
-	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
+	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
 		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events},
 		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant,
 		req.RateLimit.PerSecond, req.RateLimit.Burst)
@@ -269,7 +285,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 		return Grant{}, ErrSessionNotFound
 	}
 	k := e.keys(licenseID)
-	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
+	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
 		[]string{k.meta, k.live, k.info, k.users, k.events}, token)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
@@ -304,7 +320,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.hot(ctx, e.scripts[lua.NameRelease], []string{k.live, k.info, k.users, k.events}, token).Int()
+	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -342,7 +358,7 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 		return false, fmt.Errorf("register license %s: %w", l.ID, err)
 	}
 	k := e.keys(l.ID)
-	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
+	n, err := e.scripts.syncLicense.Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
 	}
@@ -364,7 +380,7 @@ type Session struct {
 // Sessions lists up to limit live sessions of a license, soonest expiry first.
 func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]Session, error) {
 	k := e.keys(licenseID)
-	rows, err := e.scripts[lua.NameSessions].Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
+	rows, err := e.scripts.sessions.Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("sessions script: %w", err)
 	}
@@ -385,7 +401,7 @@ func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int
 	if len(licenseIDs) == 0 {
 		return out, nil
 	}
-	script := e.scripts[lua.NameCount]
+	script := e.scripts.count
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(licenseIDs))
 		_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -420,18 +436,18 @@ func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int
 // runWithMeta runs a script that may find the license's metadata missing in
 // Redis; it then loads it from the system of record, writes it through and
 // runs the script once more.
-func (e *Engine) runWithMeta(ctx context.Context, licenseID, script string, keys []string, args ...any) (result, error) {
+func (e *Engine) runWithMeta(ctx context.Context, licenseID string, s namedScript, keys []string, args ...any) (result, error) {
 	for attempt := 0; ; attempt++ {
-		raw, err := e.hot(ctx, e.scripts[script], keys, args...).Slice()
+		raw, err := e.hot(ctx, s.Script, keys, args...).Slice()
 		if err != nil {
-			return result{}, fmt.Errorf("%s script: %w", script, err)
+			return result{}, fmt.Errorf("%s script: %w", s.name, err)
 		}
-		res := parseResult(script, raw)
+		res := parseResult(s.name, raw)
 		if res.status != "no_meta" {
 			return res, nil
 		}
 		if attempt > 0 {
-			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", script, licenseID)
+			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", s.name, licenseID)
 		}
 		l, err := e.load(ctx, licenseID)
 		if err != nil {

@@ -333,7 +333,7 @@ func warm(b *bench, lics []license) error {
 // fill gives every license perLicense live sessions in all (it has one from
 // warm), with the same acquire script the server runs, pipelined.
 func fill(ctx context.Context, rdb *redis.Client, prefix string, lics []license, perLicense int, tag string) error {
-	script := redis.NewScript(lua.Source()[lua.NameAcquire])
+	script := redis.NewScript(lua.Load().Acquire.Source)
 	if err := script.Load(ctx, rdb).Err(); err != nil {
 		return err
 	}
