@@ -238,12 +238,21 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	if err != nil {
 		return Grant{}, err
 	}
+	return acquireReply(res, req, sessionID)
+}
+
+// acquireReply turns the acquire script's reply into the grant, or the
+// refusal, it stands for. A reply of the wrong shape is an error, never a
+// zero grant or a refusal with zero counts.
+func acquireReply(res result, req AcquireRequest, sessionID string) (Grant, error) {
+	var g Grant
+	var refusal error
 	switch res.status {
 	case "granted", "resumed":
 		if res.status == "resumed" {
 			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
 		}
-		return Grant{
+		g = Grant{
 			SessionID:     sessionID,
 			LicenseID:     req.LicenseID,
 			Fingerprint:   req.Fingerprint,
@@ -254,27 +263,36 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 			TenantID:      res.str(6),
 			Resumed:       res.status == "resumed",
 			RateRemaining: int(res.int(7)),
-		}, res.err
+		}
 	case "no_seats":
-		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
+		refusal = &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
 	case "rate_limited":
-		return Grant{}, &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
+		refusal = &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
 	case "user_limit":
-		return Grant{}, &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
+		refusal = &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
 	case "not_found":
-		return Grant{}, ErrLicenseNotFound
+		refusal = ErrLicenseNotFound
 	case "inactive":
-		return Grant{}, ErrLicenseInactive
+		refusal = ErrLicenseInactive
 	case "user_required":
-		return Grant{}, ErrUserRequired
+		refusal = ErrUserRequired
 	case "user_missing":
-		return Grant{}, ErrUserMissing
+		refusal = ErrUserMissing
 	case "wrong_tenant":
-		return Grant{}, ErrWrongTenant
+		refusal = ErrWrongTenant
 	case "blocked":
-		return Grant{}, ErrWorkstationBlocked
+		refusal = ErrWorkstationBlocked
+	default:
+		return Grant{}, res.unexpected()
 	}
-	return Grant{}, res.unexpected()
+	// Read only after the statements that read the values: res.str and
+	// res.int set res.err, and Go leaves unspecified whether a read of
+	// res.err in the same statement as those calls (a return of the
+	// composite literal and res.err) sees what they set.
+	if res.err != nil {
+		return Grant{}, res.err
+	}
+	return g, refusal
 }
 
 // Heartbeat extends a live session. A session of a license that is no longer
@@ -293,9 +311,16 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	if err != nil {
 		return Grant{}, err
 	}
+	return heartbeatReply(res, licenseID, sessionID)
+}
+
+// heartbeatReply turns the heartbeat script's reply into the extended
+// grant, or the refusal it stands for; a reply of the wrong shape is an
+// error (see acquireReply).
+func heartbeatReply(res result, licenseID, sessionID string) (Grant, error) {
 	switch res.status {
 	case "ok":
-		return Grant{
+		g := Grant{
 			SessionID:   sessionID,
 			LicenseID:   licenseID,
 			ExpiresAt:   time.UnixMilli(res.int(1)).UTC(),
@@ -303,7 +328,12 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 			TenantID:    res.str(3),
 			Fingerprint: res.str(4),
 			PerUser:     res.int(5) == 1,
-		}, res.err
+		}
+		// After the statement above, not in it (see acquireReply).
+		if res.err != nil {
+			return Grant{}, res.err
+		}
+		return g, nil
 	case "not_found":
 		return Grant{}, ErrSessionNotFound
 	case "inactive":
