@@ -64,8 +64,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, c.Database.URL, database.WithPassword(c.Database.Password),
-		database.WithTracer(m.PostgresTracer()))
+	db, err := OpenDatabase(ctx, c.Database, m)
 	if err != nil {
 		rdb.Close()
 		return nil, err
@@ -77,6 +76,15 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 		return nil, err
 	}
 	return b, nil
+}
+
+// OpenDatabase connects to PostgreSQL as c says: its URL, with the
+// password DATABASE_PASSWORD gives (usually a secret:// reference, resolved
+// before the configuration is loaded) in place of the URL's when set. Every
+// program that connects goes through here, so none reads one setting and
+// ignores the other. m (nil for none) counts and times every statement.
+func OpenDatabase(ctx context.Context, c config.Database, m *metrics.Metrics) (*database.DB, error) {
+	return database.Open(ctx, c.URL, database.WithPassword(c.Password), database.WithTracer(m.PostgresTracer()))
 }
 
 // New builds a backend on open connections. m (nil for none) gets a hook on
