@@ -121,9 +121,9 @@ func Pipelined(lanes, perPipeline int) Option {
 // DefaultPipelineLanes and DefaultPerPipeline are what the backend uses.
 // One lane: while a pipeline is in flight the next one fills, so calls
 // travel in fewer, larger pipelines, and the replies come back in one
-// regular wave instead of two interleaved ones. Interleaved make bench runs
-// of one lane against two (three each): acquire p99/p50 2.4-2.6 against
-// 2.5-2.9, heartbeats 13,500/s against 12,450/s on average.
+// regular wave instead of two interleaved ones; in make bench one lane gave
+// a tighter acquire tail and more heartbeats than two, and fewer calls per
+// pipeline no gain (figures: BENCHMARKS.md, "Figures the code relies on").
 const (
 	DefaultPipelineLanes = 1
 	DefaultPerPipeline   = 64
