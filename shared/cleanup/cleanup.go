@@ -44,8 +44,9 @@ type Limits struct {
 // run briefly, not for a whole budget.
 const DefaultLockTTL = 15 * time.Second
 
-// DefaultLimits keep every Redis call well under a millisecond or two and a
-// run well inside a minute (the scheduler's period).
+// DefaultLimits keep every Redis call short, so a sweep never stalls the
+// acquires queued behind it in Redis (make bench-scale judges the bound:
+// BENCHMARKS.md), and a run well inside a minute (the scheduler's period).
 func DefaultLimits() Limits {
 	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250, LockTTL: DefaultLockTTL}
 }
