@@ -1,12 +1,14 @@
-// Package lua embeds the Redis Lua scripts that own every seat change.
+// Package lua embeds every Redis Lua script the service runs: the seat
+// scripts, the cleanup's lock scripts and the idempotency store's.
 //
 // The scripts live in .lua files so they can be read and reviewed as Lua; this
 // file only makes them available to Go (go:embed cannot reach ".."). Each
-// script is the shared prelude (common.lua) followed by its own body, so the
-// helpers that decide when a session is live exist once.
+// seat script is the shared prelude (common.lua) followed by its own body, so
+// the helpers that decide when a session is live exist once.
 //
-// Callers never use these strings directly: shared/seats wraps each script in
-// a typed method so the KEYS/ARGV order is written down in one place.
+// Callers never use these strings directly: each package that runs a script
+// wraps it once in a typed method (shared/seats, shared/cleanup,
+// shared/idempotency), so the KEYS/ARGV order is written down in one place.
 package lua
 
 import _ "embed"
@@ -41,30 +43,51 @@ var unlock string
 //go:embed extend_lock.lua
 var extendLock string
 
-// Script names, for error messages and metrics.
-const (
-	NameAcquire     = "acquire"
-	NameHeartbeat   = "heartbeat"
-	NameRelease     = "release"
-	NameSyncLicense = "sync_license"
-	NameSessions    = "sessions"
-	NameCount       = "count"
-	NameSweep       = "sweep"
-	NameUnlock      = "unlock"
-	NameExtendLock  = "extend_lock"
-)
+//go:embed idempotency_finish.lua
+var idempotencyFinish string
 
-// Source returns the complete source of every script by name.
-func Source() map[string]string {
-	return map[string]string{
-		NameAcquire:     common + acquire,
-		NameHeartbeat:   common + heartbeat,
-		NameRelease:     common + release,
-		NameSyncLicense: common + syncLicense,
-		NameSessions:    common + sessions,
-		NameCount:       common + count,
-		NameSweep:       common + sweep,
-		NameUnlock:      unlock,
-		NameExtendLock:  extendLock,
+// Script is one script: the name metrics and error messages call it by, and
+// its complete source (what Redis hashes for EVALSHA).
+type Script struct {
+	Name   string
+	Source string
+}
+
+// Scripts holds every script, one field each, so that naming a script that
+// does not exist is a compile error rather than a nil script at run time.
+type Scripts struct {
+	// The seat scripts (shared/seats).
+	Acquire, Heartbeat, Release, SyncLicense, Sessions, Count, Sweep Script
+	// The cleanup's run lock (shared/cleanup).
+	Unlock, ExtendLock Script
+	// IdempotencyFinish ends a keyed request's hold on its record
+	// (shared/idempotency).
+	IdempotencyFinish Script
+}
+
+// Load returns every script. It builds the sources on each call (a few
+// string concatenations), so it keeps no state; callers load once, when
+// they are constructed.
+func Load() Scripts {
+	seat := func(name, body string) Script { return Script{Name: name, Source: common + body} }
+	return Scripts{
+		Acquire:           seat("acquire", acquire),
+		Heartbeat:         seat("heartbeat", heartbeat),
+		Release:           seat("release", release),
+		SyncLicense:       seat("sync_license", syncLicense),
+		Sessions:          seat("sessions", sessions),
+		Count:             seat("count", count),
+		Sweep:             seat("sweep", sweep),
+		Unlock:            Script{Name: "unlock", Source: unlock},
+		ExtendLock:        Script{Name: "extend_lock", Source: extendLock},
+		IdempotencyFinish: Script{Name: "idempotency_finish", Source: idempotencyFinish},
 	}
+}
+
+// All lists every script, for what must see each of them: the metrics
+// that name a script by its digest, and the scripts' contract tests (a test
+// checks that no field is missing here).
+func (s Scripts) All() []Script {
+	return []Script{s.Acquire, s.Heartbeat, s.Release, s.SyncLicense, s.Sessions, s.Count, s.Sweep,
+		s.Unlock, s.ExtendLock, s.IdempotencyFinish}
 }

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,8 +22,8 @@ var (
 // be handed such keys.
 func TestEveryKeyComesFromKEYS(t *testing.T) {
 	t.Parallel()
-	for name, src := range Source() {
-		body := strings.TrimPrefix(src, common)
+	for _, script := range Load().All() {
+		name, body := script.Name, strings.TrimPrefix(script.Source, common)
 		allowed := map[string]bool{}
 		for _, m := range keyAliases.FindAllStringSubmatch(body, -1) {
 			for _, n := range strings.Split(m[1], ",") {
@@ -71,9 +72,40 @@ func TestEveryKeyComesFromKEYS(t *testing.T) {
 func TestNoShebang(t *testing.T) {
 	t.Parallel()
 	// The embedded Redis of `make run` does not parse "#!lua" flags.
-	for name, src := range Source() {
-		if strings.HasPrefix(src, "#!") {
-			t.Errorf("%s starts with a shebang", name)
+	for _, s := range Load().All() {
+		if strings.HasPrefix(s.Source, "#!") {
+			t.Errorf("%s starts with a shebang", s.Name)
 		}
+	}
+}
+
+// TestAllListsEveryScript: All is what the metrics name scripts by and what
+// the tests above check, so a field it forgot would go unchecked and be
+// counted as "other".
+func TestAllListsEveryScript(t *testing.T) {
+	t.Parallel()
+	scripts := Load()
+	v := reflect.ValueOf(scripts)
+	listed := map[Script]bool{}
+	for _, s := range scripts.All() {
+		listed[s] = true
+	}
+	names := map[string]bool{}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		s := v.Field(i).Interface().(Script)
+		if !listed[s] {
+			t.Errorf("Scripts.%s is not in All()", f.Name)
+		}
+		if s.Name == "" || strings.TrimSpace(s.Source) == "" {
+			t.Errorf("Scripts.%s has no name or no source", f.Name)
+		}
+		if names[s.Name] {
+			t.Errorf("Scripts.%s: name %q used twice", f.Name, s.Name)
+		}
+		names[s.Name] = true
+	}
+	if len(scripts.All()) != v.NumField() {
+		t.Errorf("All() lists %d scripts, Scripts has %d", len(scripts.All()), v.NumField())
 	}
 }

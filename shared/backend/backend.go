@@ -64,8 +64,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, c.Database.URL, database.WithPassword(c.Database.Password),
-		database.WithTracer(m.PostgresTracer()))
+	db, err := OpenDatabase(ctx, c.Database, m)
 	if err != nil {
 		rdb.Close()
 		return nil, err
@@ -79,6 +78,15 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 	return b, nil
 }
 
+// OpenDatabase connects to PostgreSQL as c says: its URL, with the
+// password DATABASE_PASSWORD gives (usually a secret:// reference, resolved
+// before the configuration is loaded) in place of the URL's when set. Every
+// program that connects goes through here, so none reads one setting and
+// ignores the other. m (nil for none) counts and times every statement.
+func OpenDatabase(ctx context.Context, c config.Database, m *metrics.Metrics) (*database.DB, error) {
+	return database.Open(ctx, c.URL, database.WithPassword(c.Password), database.WithTracer(m.PostgresTracer()))
+}
+
 // New builds a backend on open connections. m (nil for none) gets a hook on
 // rdb counting its commands, which must therefore be a client no other
 // backend was built on with metrics (hooks stack); the seat gauges and the
@@ -87,7 +95,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
 	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix}
 	var err error
-	if hook := m.RedisHook(lua.Source()); hook != nil {
+	if hook := m.RedisHook(scriptSources()); hook != nil {
 		rdb.AddHook(hook)
 	}
 	if b.Licenses, err = licenses.NewStore(db); err != nil {
@@ -135,6 +143,17 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 
 // sightingsFlush is how often workstations seen on acquire reach PostgreSQL.
 const sightingsFlush = 500 * time.Millisecond
+
+// scriptSources maps every Lua script's name to its source, so the metrics
+// label an EVALSHA with the script it runs.
+func scriptSources() map[string]string {
+	all := lua.Load().All()
+	out := make(map[string]string, len(all))
+	for _, s := range all {
+		out[s.Name] = s.Source
+	}
+	return out
+}
 
 // Close flushes what is queued and closes the connections.
 func (b *Backend) Close() {

@@ -520,110 +520,79 @@ func TestNewRefusesBadLimits(t *testing.T) {
 	}
 }
 
-// TestSweepOf100kSessionsStaysShort fills 100 licenses with 1,000 sessions
-// each, lets them all expire, and checks one cleanup turns all 100,000 into
-// history in bounded batches: no Redis command of the run in the server's
-// SLOWLOG at 5 ms.
-func TestSweepOf100kSessionsStaysShort(t *testing.T) {
-	// Not parallel, on a redis-server of its own at a raised scheduling
-	// priority: SLOWLOG times a command by the wall clock, so on 2 cores
-	// busy with the rest of the suite a command of well under a millisecond
-	// can be logged at 10 ms only because Redis was not running.
+// TestSweepOf100kSessionsRecordsEveryEventOnce fills 100 licenses with
+// 1,000 sessions each, lets them all expire, and checks one cleanup run
+// sweeps all 100,000 in bounded batches, drains the ledger, and records
+// every event in PostgreSQL exactly once. That no Redis command of such a
+// sweep takes 5 ms is a timing bound, judged by make bench-scale on a
+// machine doing nothing else, not here (see BENCHMARKS.md).
+func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
+	// Not parallel: it fills Redis with 100,000 sessions and keeps the
+	// cores busy, so it runs alone rather than beside the tests that wait
+	// on lock TTLs.
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(testenv.PrivateRedis(t, false))})
-	t.Cleanup(func() { rdb.Close() })
-	if info, err := rdb.Info(ctx, "server").Result(); err == nil {
-		if _, rest, ok := strings.Cut(info, "process_id:"); ok {
-			pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
-			if err := syscall.Setpriority(syscall.PRIO_PROCESS, pid, -10); err != nil {
-				t.Logf("could not raise redis-server's priority (%v); timings may be noisier", err)
-			}
-		}
-	}
-	b, err := backend.New(rdb, testenv.Postgres(t), "lic:", slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Sightings.Close)
-	ten, err := b.Tenants.Create(ctx, "Acme", "acme", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{t: t, b: b, prefix: "lic:", tenant: ten.ID}
+	f := newFixture(t)
+	rdb := f.b.Redis
 	const licensesN, perLicense = 100, 1000
-	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
+	ids, hashes := make([]string, licensesN), make([]string, licensesN)
+	for i := range ids {
+		ids[i], hashes[i] = f.license(perLicense, 2)
+	}
+	// Sessions written with the acquire script, pipelined so the fill
+	// takes seconds, not minutes.
+	acquire := redis.NewScript(luaAcquire())
+	if err := acquire.Load(ctx, rdb).Err(); err != nil {
 		t.Fatal(err)
 	}
-	// round fills 100 licenses with 1,000 sessions each, lets them expire,
-	// runs the cleanup and returns the commands of the run SLOWLOG caught.
-	round := func() []string {
-		ids, hashes := make([]string, licensesN), make([]string, licensesN)
-		for i := range ids {
-			ids[i], hashes[i] = f.license(perLicense, 2)
-		}
-		// Sessions written with the acquire script, pipelined so the fill
-		// takes seconds, not minutes.
-		src, err := rdb.ScriptLoad(ctx, luaAcquire()).Result()
+	for i, id := range ids {
+		base := f.prefix + "{" + id + "}:"
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j := range perLicense {
+				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
+			}
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, id := range ids {
+		if got := cmds[len(cmds)-1].(*redis.Cmd).Val().([]any)[0]; got != "granted" {
+			t.Fatalf("fill: %v", got)
+		}
+	}
+	time.Sleep(2100 * time.Millisecond)
+	start := time.Now()
+	limits := cleanup.DefaultLimits()
+	limits.Budget = 5 * time.Minute
+	res, err := f.cleaner(limits).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != licensesN*perLicense || res.Drained != 2*licensesN*perLicense || !res.Complete {
+		t.Fatalf("run = %+v, want 100000 expired and 200000 drained", res)
+	}
+	t.Logf("swept and drained 100,000 sessions in %v", time.Since(start))
+	// Nothing is left in Redis: no session, no ledger entry.
+	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
 			base := f.prefix + "{" + id + "}:"
-			keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
-			cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for j := range perLicense {
-					p.EvalSha(ctx, src, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := cmds[len(cmds)-1].(*redis.Cmd).Val().([]any)[0]; got != "granted" {
-				t.Fatalf("fill: %v", got)
-			}
+			p.ZCard(ctx, base+"l")
+			p.XLen(ctx, base+"e")
 		}
-		time.Sleep(2100 * time.Millisecond)
-		if err := rdb.SlowLogReset(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		limits := cleanup.DefaultLimits()
-		limits.Budget = 5 * time.Minute
-		res, err := f.cleaner(limits).Run(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Expired != licensesN*perLicense || res.Drained != 2*licensesN*perLicense || !res.Complete {
-			t.Fatalf("run = %+v, want 100000 expired and 200000 drained", res)
-		}
-		t.Logf("swept and drained 100,000 sessions in %v", time.Since(start))
-		entries, err := rdb.SlowLogGet(ctx, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var slow []string
-		for _, e := range entries {
-			slow = append(slow, fmt.Sprintf("%v: %.200s", e.Duration, strings.Join(e.Args, " ")))
-		}
-		return slow
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A command whose work is bounded can still be logged slow once when
-	// the scheduler parks Redis on a loaded machine; a command that does too
-	// much work is slow every time. So a slow first round is measured again
-	// on fresh sessions, and only a second slow round fails.
-	rounds := 1
-	if slow := round(); len(slow) > 0 {
-		t.Logf("first round: %d commands at 5 ms or more (measuring again): %v", len(slow), slow)
-		rounds++
-		for _, s := range round() {
-			t.Errorf("a Redis command of the cleanup took %s", s)
+	for i, c := range cmds {
+		if n := c.(*redis.IntCmd).Val(); n != 0 {
+			t.Errorf("license %s: %d sessions or ledger entries left after the run", ids[i/2], n)
 		}
 	}
-	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000 * rounds, "expired": 100000 * rounds, "open": 0, "duplicates": 0})
+	wantCounts(t, counts(t, f.b.DB), map[string]int{"acquired": 100000, "expired": 100000, "open": 0, "duplicates": 0})
 }
 
-func luaAcquire() string { return lua.Source()[lua.NameAcquire] }
+func luaAcquire() string { return lua.Load().Acquire.Source }
 
 // TestCleanupOnRedisCluster runs the sweep and the drain on a private
 // 3-master Redis Cluster: the licenses' keys spread over the slots, the

@@ -164,12 +164,6 @@ func NotFound(err error) error {
 	return err
 }
 
-// IsUniqueViolation reports whether err is a unique-constraint violation.
-func IsUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
-}
-
 // IsUniqueViolationOf reports whether err violates the named unique index.
 func IsUniqueViolationOf(err error, constraint string) bool {
 	var pgErr *pgconn.PgError

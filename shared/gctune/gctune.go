@@ -1,11 +1,12 @@
 // Package gctune sets the garbage collector of a serving process. Go's
 // default (collect whenever the heap doubles) suits a large heap; these
-// functions keep a few megabytes live and allocate ~17 KB per acquire, so
-// at 10,000 acquires a second the default ran 33 collections a second. A
-// growth of 400% cut the server's CPU per acquire by about 8% in the bench
-// (interleaved runs, make bench). The heap it allows is bounded by a soft
-// memory limit taken from the container's own limit, so a larger live heap
-// makes the collector work harder instead of the container run out.
+// functions keep a few megabytes live and allocate a little on every
+// request, so under load the default collects many times a second. A
+// growth of 400% cut the server's CPU per acquire in make bench (figures:
+// BENCHMARKS.md, "Figures the code relies on"). The heap it allows is
+// bounded by a soft memory limit taken from the container's own limit, so a
+// larger live heap makes the collector work harder instead of the
+// container run out.
 package gctune
 
 import (

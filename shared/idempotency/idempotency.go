@@ -33,6 +33,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/coditect-ai/license-server/lua"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/logging"
 )
@@ -90,26 +91,10 @@ type Store struct {
 	pendingTTL time.Duration
 	ttl        time.Duration
 	authorize  func(http.ResponseWriter, *http.Request) bool
-	finish     *redis.Script
+	// finish ends a request's hold on its record only if the record is
+	// still the pending one this request wrote (lua/idempotency_finish.lua).
+	finish *redis.Script
 }
-
-// finishScript ends a request's hold on its record, but only if the record
-// is still the pending one this request wrote: a request that outlived its
-// hold must not overwrite (or delete) the record of the one that followed.
-//
-// KEYS[1] the record; ARGV[1] the pending record this request wrote;
-// ARGV[2] the finished record, or "" to delete it; ARGV[3] its TTL in ms.
-const finishScript = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return 1
-`
 
 // New returns a store.
 func New(c Config) (*Store, error) {
@@ -126,7 +111,7 @@ func New(c Config) (*Store, error) {
 		return nil, fmt.Errorf("idempotency: pending TTL %s and TTL %s must be positive, the TTL at least the pending TTL", c.PendingTTL, c.TTL)
 	}
 	return &Store{rdb: c.Redis, prefix: c.Prefix, pendingTTL: c.PendingTTL, ttl: c.TTL,
-		authorize: c.Authorize, finish: redis.NewScript(finishScript)}, nil
+		authorize: c.Authorize, finish: redis.NewScript(lua.Load().IdempotencyFinish.Source)}, nil
 }
 
 // record is what Redis holds for a key: pending while the first request

@@ -21,10 +21,10 @@ func (k redisKey) attributes() []attribute.KeyValue {
 }
 
 // RedisHook returns a go-redis hook counting and timing every command.
-// scripts maps a Lua script's name to its source (lua.Source()), so an
-// EVALSHA is labelled with the script it runs rather than its digest;
-// unknown digests are "other". Add it once per client (hooks stack). A nil
-// Metrics returns nil.
+// scripts maps a Lua script's name to its source (every script of package
+// lua, as shared/backend passes them), so an EVALSHA is labelled with the
+// script it runs rather than its digest; unknown digests are "other". Add
+// it once per client (hooks stack). A nil Metrics returns nil.
 func (m *Metrics) RedisHook(scripts map[string]string) redis.Hook {
 	if m == nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/metrics"
@@ -44,13 +45,12 @@ type Options struct {
 	// log and counters: a scrape is not traffic).
 	Metrics *metrics.Metrics
 	// RequestTimeout is the deadline of every request's context (0:
-	// DefaultRequestTimeout), so no call a request makes to PostgreSQL or
-	// Redis, nor a wait for one of their pools, outlives it.
+	// config.DefaultRequestTimeout, the default of REQUEST_TIMEOUT, so a
+	// server built without a configuration behaves as one with it unset),
+	// so no call a request makes to PostgreSQL or Redis, nor a wait for one
+	// of their pools, outlives it.
 	RequestTimeout time.Duration
 }
-
-// DefaultRequestTimeout is the deadline of a request when Options sets none.
-const DefaultRequestTimeout = 10 * time.Second
 
 // MetricsPattern is where Options.Metrics is served.
 const MetricsPattern = "GET /metrics"
@@ -81,7 +81,7 @@ func Handler(o Options, f Function) http.Handler {
 func Mux(o Options, fns ...Function) http.Handler {
 	timeout := o.RequestTimeout
 	if timeout <= 0 {
-		timeout = DefaultRequestTimeout
+		timeout = config.DefaultRequestTimeout
 	}
 	mux := http.NewServeMux()
 	for _, f := range fns {

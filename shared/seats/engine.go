@@ -97,7 +97,7 @@ type Engine struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	load    Loader
-	scripts map[string]*redis.Script
+	scripts scripts
 	// hot sends the acquire, heartbeat and release scripts; batched, it
 	// pipelines the calls of concurrent requests.
 	hot func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd
@@ -121,9 +121,9 @@ func Pipelined(lanes, perPipeline int) Option {
 // DefaultPipelineLanes and DefaultPerPipeline are what the backend uses.
 // One lane: while a pipeline is in flight the next one fills, so calls
 // travel in fewer, larger pipelines, and the replies come back in one
-// regular wave instead of two interleaved ones. Interleaved make bench runs
-// of one lane against two (three each): acquire p99/p50 2.4-2.6 against
-// 2.5-2.9, heartbeats 13,500/s against 12,450/s on average.
+// regular wave instead of two interleaved ones; in make bench one lane gave
+// a tighter acquire tail and more heartbeats than two, and fewer calls per
+// pipeline no gain (figures: BENCHMARKS.md, "Figures the code relies on").
 const (
 	DefaultPipelineLanes = 1
 	DefaultPerPipeline   = 64
@@ -138,11 +138,7 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 	if load == nil {
 		return nil, errors.New("seats: nil loader")
 	}
-	scripts := make(map[string]*redis.Script)
-	for name, src := range lua.Source() {
-		scripts[name] = redis.NewScript(src)
-	}
-	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: scripts}
+	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: loadScripts()}
 	e.hot = func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 		return script.Run(ctx, e.rdb, keys, args...)
 	}
@@ -150,6 +146,26 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 		o(e)
 	}
 	return e, nil
+}
+
+// scripts are the seat scripts, each wrapped once: a field per script, so
+// a method can only run one that exists.
+type scripts struct {
+	acquire, heartbeat, release, syncLicense, sessions, count, sweep namedScript
+}
+
+// namedScript is a script ready to run (EVALSHA, falling back to EVAL),
+// with its name for error messages.
+type namedScript struct {
+	*redis.Script
+	name string
+}
+
+func loadScripts() scripts {
+	l := lua.Load()
+	wrap := func(s lua.Script) namedScript { return namedScript{Script: redis.NewScript(s.Source), name: s.Name} }
+	return scripts{acquire: wrap(l.Acquire), heartbeat: wrap(l.Heartbeat), release: wrap(l.Release),
+		syncLicense: wrap(l.SyncLicense), sessions: wrap(l.Sessions), count: wrap(l.Count), sweep: wrap(l.Sweep)}
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
@@ -215,19 +231,28 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 		return Grant{}, fmt.Errorf("acquire: %w", ErrLicenseNotFound)
 	}
 	k := e.keys(req.LicenseID)
-	res, err := e.runWithMeta(ctx, req.LicenseID, lua.NameAcquire,
+	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
 		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events},
 		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant,
 		req.RateLimit.PerSecond, req.RateLimit.Burst)
 	if err != nil {
 		return Grant{}, err
 	}
+	return acquireReply(res, req, sessionID)
+}
+
+// acquireReply turns the acquire script's reply into the grant, or the
+// refusal, it stands for. A reply of the wrong shape is an error, never a
+// zero grant or a refusal with zero counts.
+func acquireReply(res result, req AcquireRequest, sessionID string) (Grant, error) {
+	var g Grant
+	var refusal error
 	switch res.status {
 	case "granted", "resumed":
 		if res.status == "resumed" {
 			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
 		}
-		return Grant{
+		g = Grant{
 			SessionID:     sessionID,
 			LicenseID:     req.LicenseID,
 			Fingerprint:   req.Fingerprint,
@@ -238,27 +263,36 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 			TenantID:      res.str(6),
 			Resumed:       res.status == "resumed",
 			RateRemaining: int(res.int(7)),
-		}, res.err
+		}
 	case "no_seats":
-		return Grant{}, &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
+		refusal = &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
 	case "rate_limited":
-		return Grant{}, &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
+		refusal = &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
 	case "user_limit":
-		return Grant{}, &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
+		refusal = &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
 	case "not_found":
-		return Grant{}, ErrLicenseNotFound
+		refusal = ErrLicenseNotFound
 	case "inactive":
-		return Grant{}, ErrLicenseInactive
+		refusal = ErrLicenseInactive
 	case "user_required":
-		return Grant{}, ErrUserRequired
+		refusal = ErrUserRequired
 	case "user_missing":
-		return Grant{}, ErrUserMissing
+		refusal = ErrUserMissing
 	case "wrong_tenant":
-		return Grant{}, ErrWrongTenant
+		refusal = ErrWrongTenant
 	case "blocked":
-		return Grant{}, ErrWorkstationBlocked
+		refusal = ErrWorkstationBlocked
+	default:
+		return Grant{}, res.unexpected()
 	}
-	return Grant{}, res.unexpected()
+	// Read only after the statements that read the values: res.str and
+	// res.int set res.err, and Go leaves unspecified whether a read of
+	// res.err in the same statement as those calls (a return of the
+	// composite literal and res.err) sees what they set.
+	if res.err != nil {
+		return Grant{}, res.err
+	}
+	return g, refusal
 }
 
 // Heartbeat extends a live session. A session of a license that is no longer
@@ -269,7 +303,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 		return Grant{}, ErrSessionNotFound
 	}
 	k := e.keys(licenseID)
-	res, err := e.runWithMeta(ctx, licenseID, lua.NameHeartbeat,
+	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
 		[]string{k.meta, k.live, k.info, k.users, k.events}, token)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
@@ -277,9 +311,16 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	if err != nil {
 		return Grant{}, err
 	}
+	return heartbeatReply(res, licenseID, sessionID)
+}
+
+// heartbeatReply turns the heartbeat script's reply into the extended
+// grant, or the refusal it stands for; a reply of the wrong shape is an
+// error (see acquireReply).
+func heartbeatReply(res result, licenseID, sessionID string) (Grant, error) {
 	switch res.status {
 	case "ok":
-		return Grant{
+		g := Grant{
 			SessionID:   sessionID,
 			LicenseID:   licenseID,
 			ExpiresAt:   time.UnixMilli(res.int(1)).UTC(),
@@ -287,7 +328,12 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 			TenantID:    res.str(3),
 			Fingerprint: res.str(4),
 			PerUser:     res.int(5) == 1,
-		}, res.err
+		}
+		// After the statement above, not in it (see acquireReply).
+		if res.err != nil {
+			return Grant{}, res.err
+		}
+		return g, nil
 	case "not_found":
 		return Grant{}, ErrSessionNotFound
 	case "inactive":
@@ -304,7 +350,7 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.hot(ctx, e.scripts[lua.NameRelease], []string{k.live, k.info, k.users, k.events}, token).Int()
+	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -342,7 +388,7 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 		return false, fmt.Errorf("register license %s: %w", l.ID, err)
 	}
 	k := e.keys(l.ID)
-	n, err := e.scripts[lua.NameSyncLicense].Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
+	n, err := e.scripts.syncLicense.Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
 	}
@@ -364,7 +410,7 @@ type Session struct {
 // Sessions lists up to limit live sessions of a license, soonest expiry first.
 func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]Session, error) {
 	k := e.keys(licenseID)
-	rows, err := e.scripts[lua.NameSessions].Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
+	rows, err := e.scripts.sessions.Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("sessions script: %w", err)
 	}
@@ -385,7 +431,7 @@ func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int
 	if len(licenseIDs) == 0 {
 		return out, nil
 	}
-	script := e.scripts[lua.NameCount]
+	script := e.scripts.count
 	run := func() ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(licenseIDs))
 		_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -420,18 +466,18 @@ func (e *Engine) Count(ctx context.Context, licenseIDs []string) (map[string]int
 // runWithMeta runs a script that may find the license's metadata missing in
 // Redis; it then loads it from the system of record, writes it through and
 // runs the script once more.
-func (e *Engine) runWithMeta(ctx context.Context, licenseID, script string, keys []string, args ...any) (result, error) {
+func (e *Engine) runWithMeta(ctx context.Context, licenseID string, s namedScript, keys []string, args ...any) (result, error) {
 	for attempt := 0; ; attempt++ {
-		raw, err := e.hot(ctx, e.scripts[script], keys, args...).Slice()
+		raw, err := e.hot(ctx, s.Script, keys, args...).Slice()
 		if err != nil {
-			return result{}, fmt.Errorf("%s script: %w", script, err)
+			return result{}, fmt.Errorf("%s script: %w", s.name, err)
 		}
-		res := parseResult(script, raw)
+		res := parseResult(s.name, raw)
 		if res.status != "no_meta" {
 			return res, nil
 		}
 		if attempt > 0 {
-			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", script, licenseID)
+			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", s.name, licenseID)
 		}
 		l, err := e.load(ctx, licenseID)
 		if err != nil {

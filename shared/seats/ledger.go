@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/coditect-ai/license-server/lua"
 )
 
 // Seat event kinds, as the scripts record them in each license's ledger
@@ -136,7 +134,7 @@ type SweepResult struct {
 // is one short script, so no single Redis command runs long however many
 // sessions are dead.
 func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]SweepResult, error) {
-	script := e.scripts[lua.NameSweep]
+	script := e.scripts.sweep
 	if err := script.Load(ctx, e.rdb).Err(); err != nil {
 		return nil, fmt.Errorf("load sweep script: %w", err)
 	}

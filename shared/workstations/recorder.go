@@ -54,11 +54,11 @@ func (r *Recorder) Close() {
 }
 
 // maxBatch bounds one flush. Small batches keep the database's work smooth:
-// each new workstation costs PostgreSQL ~15 µs, so a batch of 500 was a
-// 7 ms burst of one core, and on a machine shared with the server the
-// requests overlapping it made the tail. Against 500, at 10,000 new
-// workstations a second, 100 took acquire p99/p50 from 2.4 to 2.0-2.1
-// (alternating runs), for one more small transaction per 100 sightings.
+// a large batch is a burst of several milliseconds on one core, and on a
+// machine shared with the server the requests overlapping it made the
+// tail. 100 narrowed acquire's p99/p50 in make bench against 500, with no
+// gain from smaller batches, for one more small transaction per 100
+// sightings (figures: BENCHMARKS.md, "Figures the code relies on").
 const maxBatch = 100
 
 func (r *Recorder) run() {

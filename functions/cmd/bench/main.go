@@ -55,7 +55,7 @@ func main() {
 	flag.IntVar(&so.licenses, "scale-licenses", 100000, "licenses of the large state")
 	flag.IntVar(&so.perLicense, "scale-sessions-per-license", 10, "live sessions per license")
 	flag.IntVar(&so.small, "scale-small", 1000, "live sessions of the small state")
-	flag.IntVar(&so.expire, "scale-expire", 100000, "sessions left to expire for the sweep")
+	flag.IntVar(&so.expire, "scale-expire", 100000, "sessions left to expire for each of the two sweeps (wide, and 1,000 per license)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -341,7 +341,7 @@ func (b *bench) wrk(ctx context.Context, script string, d time.Duration, args ..
 // concurrency: what the API would cost if HTTP, JSON, auth, signing and
 // logging were free.
 func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (phase, error) {
-	script := redis.NewScript(lua.Source()[lua.NameAcquire])
+	script := redis.NewScript(lua.Load().Acquire.Source)
 	if err := script.Load(ctx, rdb).Err(); err != nil {
 		return phase{}, err
 	}

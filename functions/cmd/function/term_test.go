@@ -46,7 +46,7 @@ func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 20 licenses × 1,000 sessions with a one-second lease, left to expire.
-	script := redis.NewScript(lua.Source()[lua.NameAcquire])
+	script := redis.NewScript(lua.Load().Acquire.Source)
 	for range 20 {
 		l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 1000, LeaseTTLSeconds: 1, Leasing: "per_fingerprint"})
 		if err != nil {

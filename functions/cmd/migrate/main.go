@@ -1,43 +1,57 @@
 // Command migrate applies the schema migrations to DATABASE_URL. Migrations
 // run from here (and from the local server), never at a function's cold
 // start, so a scale-out of many instances never races on DDL.
+//
+// It reads its configuration as the functions do: any variable may be a
+// secret:// reference, and DATABASE_PASSWORD, when set, is the password
+// (so the URL need not carry it), exactly as the functions connect.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/coditect-ai/license-server/schema"
+	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/secrets"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	if err := run(ctx, config.Env, secrets.OpenManager, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		return errors.New("DATABASE_URL is not set")
+// run migrates the database the configuration read through env names,
+// opening Secret Manager with open when a variable references a secret,
+// and reports what it applied to out.
+func run(ctx context.Context, env config.Lookup, open secrets.Opener, out io.Writer) error {
+	cfg, err := secrets.LoadConfig(ctx, env, open)
+	if err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
 	}
-	db, err := database.Open(ctx, url)
+	if cfg.Database.URL == "" {
+		return errors.New("reading configuration: DATABASE_URL is not set")
+	}
+	db, err := backend.OpenDatabase(ctx, cfg.Database, nil)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	applied, err := database.Migrate(ctx, db, schema.Files)
 	if err != nil {
-		return err
+		return fmt.Errorf("migrating: %w", err)
 	}
-	fmt.Printf("migrations applied: %v\n", applied)
+	fmt.Fprintf(out, "migrations applied: %v\n", applied)
 	return nil
 }

@@ -1,0 +1,118 @@
+package seats
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The replies' decoding is tested in the package: a script reply of the
+// wrong shape cannot be provoked through a real Redis without changing the
+// scripts, and these tests need no server.
+
+func TestAcquireReply(t *testing.T) {
+	t.Parallel()
+	req := AcquireRequest{LicenseID: "0b0f6c52-8f0a-4c4e-9b3c-3f7e1f3b6a11", Fingerprint: "ws-1",
+		RateLimit: RateLimit{PerSecond: 5, Burst: 10}}
+	const sessionID = "new-session"
+	expiry := time.UnixMilli(1_800_000_000_000).UTC()
+	granted := func(vals ...any) []any { return append([]any{"granted"}, vals...) }
+	ok := []any{"tok", int64(expiry.UnixMilli()), int64(3), int64(10), int64(300), "tenant-1", int64(-1)}
+
+	g, err := acquireReply(parseResult("acquire", granted(ok...)), req, sessionID)
+	if err != nil {
+		t.Fatalf("a well-formed grant: %v", err)
+	}
+	want := Grant{SessionID: sessionID, LicenseID: req.LicenseID, Fingerprint: "ws-1", ExpiresAt: expiry,
+		SeatsUsed: 3, SeatsTotal: 10, LeaseTTL: 300 * time.Second, TenantID: "tenant-1", RateRemaining: -1}
+	if g != want {
+		t.Errorf("grant = %+v, want %+v", g, want)
+	}
+	// Redis hands numbers back as strings when a script returns them so.
+	resumed := append([]any{"resumed"}, ok...)
+	resumed[2] = "1800000000000"
+	if g, err := acquireReply(parseResult("acquire", resumed), req, sessionID); err != nil || !g.Resumed || g.ExpiresAt != expiry ||
+		!strings.HasSuffix(g.SessionID, ".tok") {
+		t.Errorf("a resumed grant with a numeric string = %+v, %v", g, err)
+	}
+	var noSeats *NoSeatsError
+	if _, err := acquireReply(parseResult("acquire", []any{"no_seats", int64(4), int64(4)}), req, sessionID); !errors.As(err, &noSeats) ||
+		noSeats.Used != 4 || noSeats.Seats != 4 {
+		t.Errorf("no_seats = %v", err)
+	}
+	var limited *RateLimitedError
+	if _, err := acquireReply(parseResult("acquire", []any{"rate_limited", int64(250)}), req, sessionID); !errors.As(err, &limited) ||
+		limited.RetryAfter != 250*time.Millisecond || limited.Limit != req.RateLimit {
+		t.Errorf("rate_limited = %v", err)
+	}
+	if _, err := acquireReply(parseResult("acquire", []any{"blocked"}), req, sessionID); !errors.Is(err, ErrWorkstationBlocked) {
+		t.Errorf("blocked = %v", err)
+	}
+
+	bad := map[string][]any{
+		"empty reply":                {},
+		"status not a string":        {int64(1), "tok"},
+		"unknown status":             {"granted_maybe", "tok"},
+		"grant with no values":       {"granted"},
+		"grant one value short":      granted(ok[:6]...),
+		"expiry not a number":        granted("tok", "soon", int64(3), int64(10), int64(300), "tenant-1", int64(-1)),
+		"seats of the wrong type":    granted("tok", int64(1), int64(3), []any{int64(10)}, int64(300), "tenant-1", int64(-1)),
+		"tenant not a string":        granted("tok", int64(1), int64(3), int64(10), int64(300), int64(7), int64(-1)),
+		"resumed token not a string": append([]any{"resumed", int64(5)}, ok[1:]...),
+		"no_seats without counts":    {"no_seats"},
+		"no_seats count not number":  {"no_seats", "many", int64(4)},
+		"rate_limited without delay": {"rate_limited"},
+		"user_limit one count short": {"user_limit", int64(2)},
+	}
+	for name, raw := range bad {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g, err := acquireReply(parseResult("acquire", raw), req, sessionID)
+			if err == nil {
+				t.Fatalf("no error; grant %+v", g)
+			}
+			if g != (Grant{}) {
+				t.Errorf("grant %+v with the error, want none", g)
+			}
+			if errors.Is(err, ErrNoSeats) || !strings.Contains(err.Error(), "acquire script: unexpected reply") {
+				t.Errorf("error %q, want the acquire script's unexpected reply", err)
+			}
+		})
+	}
+}
+
+func TestHeartbeatReply(t *testing.T) {
+	t.Parallel()
+	const licenseID, sessionID = "lic", "lic.tok"
+	expiry := time.UnixMilli(1_800_000_000_000).UTC()
+	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1)}),
+		licenseID, sessionID)
+	want := Grant{SessionID: sessionID, LicenseID: licenseID, ExpiresAt: expiry, LeaseTTL: time.Minute,
+		TenantID: "tenant-1", Fingerprint: "ws-1", PerUser: true}
+	if err != nil || g != want {
+		t.Errorf("a well-formed heartbeat = %+v, %v; want %+v", g, err, want)
+	}
+	if _, err := heartbeatReply(parseResult("heartbeat", []any{"not_found"}), licenseID, sessionID); !errors.Is(err, ErrSessionNotFound) {
+		t.Errorf("not_found = %v", err)
+	}
+	for name, raw := range map[string][]any{
+		"empty reply":             {},
+		"ok with no values":       {"ok"},
+		"ok one value short":      {"ok", int64(1), int64(60), "tenant-1", "ws-1"},
+		"expiry not a number":     {"ok", "later", int64(60), "tenant-1", "ws-1", int64(0)},
+		"fingerprint of a number": {"ok", int64(1), int64(60), "tenant-1", int64(9), int64(0)},
+		"unknown status":          {"revived"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g, err := heartbeatReply(parseResult("heartbeat", raw), licenseID, sessionID)
+			if err == nil || g != (Grant{}) {
+				t.Fatalf("= %+v, %v; want no grant and an error", g, err)
+			}
+			if !strings.Contains(err.Error(), "heartbeat script: unexpected reply") {
+				t.Errorf("error %q, want the heartbeat script's unexpected reply", err)
+			}
+		})
+	}
+}
