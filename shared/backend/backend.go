@@ -122,8 +122,8 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	var observe []cleanup.Option
-	if o := m.Cleanup(); o != nil {
-		observe = append(observe, cleanup.WithObserver(o))
+	if m != nil {
+		observe = append(observe, cleanup.WithObserver(cleanupMetrics{m}))
 	}
 	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger, observe...); err != nil {
 		return nil, err
@@ -131,6 +131,16 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
 	m.CountDroppedSightingsWith(b.Sightings.Dropped)
 	return b, nil
+}
+
+// cleanupMetrics reports cleanup runs to the metrics. The adapter lives
+// here, where the cleaner and the metrics meet, so that neither imports the
+// other: metrics stays a leaf, and cleanup keeps its Observer.
+type cleanupMetrics struct{ m *metrics.Metrics }
+
+func (o cleanupMetrics) CleanupRun(res cleanup.Result, took time.Duration, err error) {
+	o.m.CleanupRun(metrics.Cleanup{Skipped: res.Skipped, Failed: err != nil, Licenses: res.Licenses,
+		Expired: res.Expired, Drained: res.Drained, Lag: res.Lag, Took: took})
 }
 
 // sightingsFlush is how often workstations seen on acquire reach PostgreSQL.
