@@ -12,6 +12,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/tenants"
@@ -28,7 +29,7 @@ func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.S
 	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  resource.List(tenantStore, "api_keys", httpjson.UUIDCursors(store.List)),
+			http.MethodGet:  resource.List(tenantStore, "api_keys", paging.UUIDCursors(store.List)),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys/{key_id}", Methods: authn.RequireAll(route.Methods{

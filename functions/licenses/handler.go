@@ -16,6 +16,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
@@ -115,9 +116,9 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	page, err := httpjson.Page(r)
+	page, err := paging.Page(r)
 	if err == nil {
-		err = httpjson.UUIDCursor(page)
+		err = paging.UUIDCursor(page)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)

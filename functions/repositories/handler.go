@@ -12,6 +12,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -29,7 +30,7 @@ func New(authn *auth.Authenticator, store *repositories.Store, tenantStore *tena
 	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/repositories", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  resource.List(tenantStore, "repositories", httpjson.UUIDCursors(store.List)),
+			http.MethodGet:  resource.List(tenantStore, "repositories", paging.UUIDCursors(store.List)),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/repositories/{repository_id}", Methods: authn.RequireAll(route.Methods{

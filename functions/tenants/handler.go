@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
@@ -68,9 +69,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 
 // list shows a platform admin every tenant, and anyone else their own.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	page, err := httpjson.Page(r)
+	page, err := paging.Page(r)
 	if err == nil {
-		err = httpjson.UUIDCursor(page)
+		err = paging.UUIDCursor(page)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)

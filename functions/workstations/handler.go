@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -33,7 +34,7 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 	h := &handler{store: store, licenses: licenseStore, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/workstations", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet: resource.List(tenantStore, "workstations", httpjson.UUIDCursors(h.list)),
+			http.MethodGet: resource.List(tenantStore, "workstations", paging.UUIDCursors(h.list)),
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/workstations/{workstation_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:   h.get,

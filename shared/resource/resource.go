@@ -11,6 +11,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
@@ -27,7 +28,7 @@ func List[T any](tenantStore *tenants.Store, name string, list Lister[T]) http.H
 			httpjson.WriteError(w, r, err)
 			return
 		}
-		page, err := httpjson.Page(r)
+		page, err := paging.Page(r)
 		if err != nil {
 			httpjson.WriteError(w, r, err)
 			return
@@ -38,7 +39,7 @@ func List[T any](tenantStore *tenants.Store, name string, list Lister[T]) http.H
 		}
 		items, next, err := list(r.Context(), tenantID, page)
 		if errors.Is(err, database.ErrBadCursor) {
-			err = httpjson.Invalid("cursor is not one this API gave out")
+			err = paging.BadCursor()
 		}
 		if err != nil {
 			httpjson.WriteError(w, r, err)
