@@ -153,27 +153,27 @@ func builders() map[string]builder {
 			return release.New(d.Backend.Seats)
 		},
 		tenants.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return tenants.New(d.Authn, d.Backend.Tenants, d.Backend.Licenses, d.Backend.Seats)
+			return tenants.New(d.Authn, d.Backend.Tenants, d.Backend.Licensing)
 		},
 		licenses.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return licenses.New(d.Authn, d.Backend.Licenses, d.Backend.Tenants, d.Backend.Seats,
+			return licenses.New(d.Authn, d.Backend.Licenses, d.Backend.Licensing, d.Backend.Seats,
 				licenses.Certifier{Root: d.Root, Issuer: d.Issuer})
 		},
 		apikeys.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return apikeys.New(d.Authn, d.Backend.APIKeys, d.Backend.Tenants)
+			return apikeys.New(d.Authn, d.Backend.APIKeys, d.Backend.Licensing)
 		},
 		workstations.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
 			b := d.Backend
-			return workstations.New(d.Authn, b.Workstations, b.Licenses, b.Tenants, b.Seats)
+			return workstations.New(d.Authn, b.Workstations, b.Licenses, b.Licensing, b.Seats)
 		},
 		repositories.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return repositories.New(d.Authn, d.Backend.Repositories, d.Backend.Tenants)
+			return repositories.New(d.Authn, d.Backend.Repositories, d.Backend.Licensing)
 		},
 		audit.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return audit.New(d.Authn, d.Backend.Audit, d.Backend.Tenants)
+			return audit.New(d.Authn, d.Backend.Audit, d.Backend.Licensing)
 		},
 		usage.Name: func(d Deps, _ func() (*lease.Signer, error)) (route.Function, error) {
-			return usage.New(d.Authn, d.Backend.Usage, d.Backend.Tenants)
+			return usage.New(d.Authn, d.Backend.Usage, d.Backend.Licensing)
 		},
 		openapi.Name: func(Deps, func() (*lease.Signer, error)) (route.Function, error) { return openapi.New() },
 	}

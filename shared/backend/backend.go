@@ -21,6 +21,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
@@ -55,6 +56,10 @@ type Backend struct {
 	// Metrics is what New was given (nil: none), for the functions that
 	// record their own outcomes.
 	Metrics *metrics.Metrics
+
+	// Licensing writes committed license changes through to the seat
+	// engine's Redis and checks tenants are live, for the admin functions.
+	Licensing *licensing.Service
 }
 
 // Open connects to Redis and PostgreSQL as the configuration says. m (nil
@@ -115,6 +120,9 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	m.CountSeatsWith(b.Seats.Count)
+	if b.Licensing, err = licensing.New(b.Licenses, b.Tenants, b.Seats); err != nil {
+		return nil, err
+	}
 	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
 	}
