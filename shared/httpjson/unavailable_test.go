@@ -92,17 +92,6 @@ func replyingListener(t *testing.T, reply string) string {
 	return ln.Addr().String()
 }
 
-// deadAddress is a local port nothing listens on.
-func deadAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // missingDatabase is the URL of a database the test server does not have:
 // the server turns the login away (SQLSTATE 3D000), a connection failure
 // with no network error in it.
@@ -122,7 +111,7 @@ func missingDatabase(t *testing.T) string {
 func TestUnavailableOnRealBackendFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dead := deadAddress(t)
+	dead := testenv.DeadAddress(t)
 	frozen := silentListener(t)
 
 	pgErr := func(addr string) error {

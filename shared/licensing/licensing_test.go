@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 
@@ -74,12 +73,7 @@ func TestWriteThrough(t *testing.T) {
 	}
 
 	// Redis gone after the commit: the answer is a 503 to retry.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
+	dead := redis.NewClient(&redis.Options{Addr: testenv.DeadAddress(t), MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
 	down, err := backend.New(dead, b.DB, prefix, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
