@@ -12,23 +12,24 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
-	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "APIKeys"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *apikeys.Store, tenantStore *tenants.Store) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil {
+func New(authn *auth.Authenticator, store *apikeys.Store, lic *licensing.Service) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil {
 		return route.Function{}, errors.New("apikeys: missing dependency")
 	}
 	h := &handler{store: store}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet:  resource.List(tenantStore, "api_keys", httpjson.UUIDCursors(store.List)),
+			http.MethodGet:  resource.List(lic, "api_keys", paging.UUIDCursors(store.List)),
 			http.MethodPost: h.create,
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/api-keys/{key_id}", Methods: authn.RequireAll(route.Methods{

@@ -8,22 +8,22 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/audit"
 	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
-	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Audit"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *audit.Store, tenantStore *tenants.Store) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil {
+func New(authn *auth.Authenticator, store *audit.Store, lic *licensing.Service) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil {
 		return route.Function{}, errors.New("audit: missing dependency")
 	}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/audit", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet: resource.List(tenantStore, "entries", store.List),
+			http.MethodGet: resource.List(lic, "entries", store.List),
 		})},
 	}}, nil
 }

@@ -5,7 +5,6 @@
 package licenses
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -16,22 +15,23 @@ import (
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
-	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Licenses"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.Store, engine *seats.Engine,
+func New(authn *auth.Authenticator, store *licenses.Store, lic *licensing.Service, engine *seats.Engine,
 	certs *lease.Certifier) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil || engine == nil || certs == nil || certs.Root == nil {
+	if authn == nil || store == nil || lic == nil || engine == nil || certs == nil || certs.Root == nil {
 		return route.Function{}, errors.New("licenses: missing dependency")
 	}
-	h := &handler{store: store, tenants: tenantStore, engine: engine, certs: certs, now: time.Now}
+	h := &handler{store: store, licensing: lic, engine: engine, certs: certs, now: time.Now}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/licenses", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -52,11 +52,11 @@ func New(authn *auth.Authenticator, store *licenses.Store, tenantStore *tenants.
 }
 
 type handler struct {
-	store   *licenses.Store
-	tenants *tenants.Store
-	engine  *seats.Engine
-	certs   *lease.Certifier
-	now     func() time.Time
+	store     *licenses.Store
+	licensing *licensing.Service
+	engine    *seats.Engine
+	certs     *lease.Certifier
+	now       func() time.Time
 }
 
 // ids reads the tenant and (when the route has one) license ids from the
@@ -100,7 +100,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	// Warming Redis is an optimisation: if it fails, the first acquire
 	// loads the license from PostgreSQL, so the create still succeeds.
-	if err := h.sync(r.Context(), l); err != nil {
+	if err := h.licensing.SyncLicense(r.Context(), l); err != nil {
 		logging.RecordError(r.Context(), err)
 	}
 	out := view(l, 0)
@@ -115,16 +115,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	page, err := httpjson.Page(r)
+	page, err := paging.Page(r)
 	if err == nil {
-		err = httpjson.UUIDCursor(page)
+		err = paging.UUIDCursor(page)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	if _, err := h.tenants.Get(r.Context(), tenantID); err != nil {
-		h.fail(w, r, err)
+	if err := h.licensing.LiveTenant(r.Context(), tenantID); err != nil {
+		httpjson.WriteError(w, r, err)
 		return
 	}
 	all, next, err := h.store.List(r.Context(), tenantID, page)
@@ -200,7 +200,7 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
 	if err == nil {
-		err = h.sync(r.Context(), l)
+		err = h.licensing.SyncLicense(r.Context(), l)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -217,7 +217,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := h.store.Delete(r.Context(), tenantID, licenseID)
 	if err == nil {
-		err = h.sync(r.Context(), l)
+		err = h.licensing.SyncLicense(r.Context(), l)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -270,16 +270,6 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	httpjson.WriteError(w, r, err)
-}
-
-// sync writes a committed change through to Redis. If Redis cannot take it
-// the client gets a 503 and retrying the same request applies it.
-func (h *handler) sync(ctx context.Context, l licenses.License) error {
-	seat, err := h.store.SeatLicenseOf(ctx, l)
-	if err != nil {
-		return err
-	}
-	return apierror.SyncAll(ctx, h.engine, []seats.License{seat})
 }
 
 func view(l licenses.License, used int) license {

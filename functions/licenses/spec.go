@@ -12,6 +12,6 @@ func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Admin: true, Root: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
-			return New(d.Authn, b.Licenses, b.Tenants, b.Seats, &lease.Certifier{Root: d.Root, Issuer: d.Issuer})
+			return New(d.Authn, b.Licenses, b.Licensing, b.Seats, &lease.Certifier{Root: d.Root, Issuer: d.Issuer})
 		}}
 }

@@ -5,7 +5,6 @@
 package tenants
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -13,9 +12,9 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
-	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/route"
-	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
@@ -23,11 +22,11 @@ import (
 const Name = "Tenants"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *tenants.Store, licenseStore *licenses.Store, engine *seats.Engine) (route.Function, error) {
-	if authn == nil || store == nil || licenseStore == nil || engine == nil {
+func New(authn *auth.Authenticator, store *tenants.Store, lic *licensing.Service) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil {
 		return route.Function{}, errors.New("tenants: missing dependency")
 	}
-	h := &handler{store: store, licenses: licenseStore, engine: engine}
+	h := &handler{store: store, licensing: lic}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -42,9 +41,8 @@ func New(authn *auth.Authenticator, store *tenants.Store, licenseStore *licenses
 }
 
 type handler struct {
-	store    *tenants.Store
-	licenses *licenses.Store
-	engine   *seats.Engine
+	store     *tenants.Store
+	licensing *licensing.Service
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
@@ -68,9 +66,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 
 // list shows a platform admin every tenant, and anyone else their own.
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	page, err := httpjson.Page(r)
+	page, err := paging.Page(r)
 	if err == nil {
-		err = httpjson.UUIDCursor(page)
+		err = paging.UUIDCursor(page)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
@@ -115,7 +113,7 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 		IDPTenantID: ptr(req.IDPTenantID), ClearIDP: req.IDPTenantID.Null,
 	})
 	if err == nil && req.Status.Set {
-		err = h.syncLicenses(r.Context(), id)
+		err = h.licensing.SyncTenant(r.Context(), id)
 	}
 	h.answer(w, r, t, err)
 }
@@ -128,7 +126,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	err = h.store.Delete(r.Context(), id)
 	if err == nil {
-		err = h.syncLicenses(r.Context(), id)
+		err = h.licensing.SyncTenant(r.Context(), id)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, storeError(err))
@@ -156,15 +154,4 @@ func storeError(err error) error {
 		return httpjson.Errorf(http.StatusConflict, "idp_tenant_taken", "another tenant has this identity platform tenant")
 	}
 	return err
-}
-
-// syncLicenses writes every license of the tenant through to Redis after a
-// status change. The change is already committed; if Redis cannot take it
-// the client gets a 503 and retrying the same request applies it.
-func (h *handler) syncLicenses(ctx context.Context, tenantID string) error {
-	all, err := h.licenses.SeatLicensesOfTenant(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	return apierror.SyncAll(ctx, h.engine, all)
 }

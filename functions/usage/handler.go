@@ -9,11 +9,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/httpjson"
+	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/route"
-	"github.com/coditect-ai/license-server/shared/tenants"
 	"github.com/coditect-ai/license-server/shared/timestamp"
 	"github.com/coditect-ai/license-server/shared/usage"
 )
@@ -30,11 +29,11 @@ func maxBuckets(granularity string) int {
 }
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *usage.Store, tenantStore *tenants.Store) (route.Function, error) {
-	if authn == nil || store == nil || tenantStore == nil {
+func New(authn *auth.Authenticator, store *usage.Store, lic *licensing.Service) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil {
 		return route.Function{}, errors.New("usage: missing dependency")
 	}
-	h := handler{store: store, tenants: tenantStore}
+	h := handler{store: store, licensing: lic}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/usage", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet: h.report,
@@ -43,8 +42,8 @@ func New(authn *auth.Authenticator, store *usage.Store, tenantStore *tenants.Sto
 }
 
 type handler struct {
-	store   *usage.Store
-	tenants *tenants.Store
+	store     *usage.Store
+	licensing *licensing.Service
 }
 
 // bucket is one row of the report.
@@ -75,7 +74,7 @@ func (h handler) report(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	if err := apierror.LiveTenant(r.Context(), h.tenants, tenantID); err != nil {
+	if err := h.licensing.LiveTenant(r.Context(), tenantID); err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}

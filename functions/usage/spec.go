@@ -9,6 +9,6 @@ import (
 func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Admin: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
-			return New(d.Authn, d.Backend.Usage, d.Backend.Tenants)
+			return New(d.Authn, d.Backend.Usage, d.Backend.Licensing)
 		}}
 }

@@ -14,10 +14,11 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/paging"
 	"github.com/coditect-ai/license-server/shared/resource"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
-	"github.com/coditect-ai/license-server/shared/tenants"
 	"github.com/coditect-ai/license-server/shared/workstations"
 )
 
@@ -25,15 +26,15 @@ import (
 const Name = "Workstations"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *licenses.Store, tenantStore *tenants.Store,
+func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *licenses.Store, lic *licensing.Service,
 	engine *seats.Engine) (route.Function, error) {
-	if authn == nil || store == nil || licenseStore == nil || tenantStore == nil || engine == nil {
+	if authn == nil || store == nil || licenseStore == nil || lic == nil || engine == nil {
 		return route.Function{}, errors.New("workstations: missing dependency")
 	}
-	h := &handler{store: store, licenses: licenseStore, engine: engine}
+	h := &handler{store: store, licenses: licenseStore, licensing: lic, engine: engine}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/workstations", Methods: authn.RequireAll(route.Methods{
-			http.MethodGet: resource.List(tenantStore, "workstations", httpjson.UUIDCursors(h.list)),
+			http.MethodGet: resource.List(lic, "workstations", paging.UUIDCursors(h.list)),
 		})},
 		{Pattern: "/v1/tenants/{tenant_id}/workstations/{workstation_id}", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:   h.get,
@@ -43,9 +44,10 @@ func New(authn *auth.Authenticator, store *workstations.Store, licenseStore *lic
 }
 
 type handler struct {
-	store    *workstations.Store
-	licenses *licenses.Store
-	engine   *seats.Engine
+	store     *workstations.Store
+	licenses  *licenses.Store
+	licensing *licensing.Service
+	engine    *seats.Engine
 }
 
 // view is a workstation with its live sessions.
@@ -120,10 +122,8 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := h.store.SetBlocked(r.Context(), tenantID, id, *req.Blocked)
 	if err == nil {
-		var all []seats.License
-		if all, err = h.licenses.SeatLicensesOfTenant(r.Context(), tenantID); err == nil {
-			err = apierror.SyncAll(r.Context(), h.engine, all)
-		}
+		// Every license of the tenant carries its blocked workstations.
+		err = h.licensing.SyncTenant(r.Context(), tenantID)
 	}
 	h.answer(w, r, tenantID, ws, err)
 }

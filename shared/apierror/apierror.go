@@ -1,17 +1,15 @@
 // Package apierror turns the seat engine's errors into the API's answers, so
 // the SDK functions (acquire, heartbeat, release) give the same code for the
-// same condition.
+// same condition, and holds the answers several functions share. It does
+// no I/O: reading tenants and writing licenses through is shared/licensing's.
 package apierror
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
-	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/seats"
-	"github.com/coditect-ai/license-server/shared/tenants"
 )
 
 // Seats maps a seat engine error to its API error; other errors (a backend
@@ -52,18 +50,6 @@ func LicenseNotFound() *httpjson.Error { return httpjson.NotFound("license_not_f
 // TenantNotFound is the answer for an unknown tenant, or one of another tenant.
 func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_found", "tenant") }
 
-// SyncAll writes licenses through to Redis after a committed change. If Redis
-// cannot take them, the answer is a 503 and retrying the same request
-// applies the change.
-func SyncAll(ctx context.Context, engine *seats.Engine, all []seats.License) error {
-	for _, l := range all {
-		if _, err := engine.SyncLicense(ctx, l); err != nil {
-			return httpjson.NotInEffect(err)
-		}
-	}
-	return nil
-}
-
 // Sessions is how live sessions are listed to admins.
 func Sessions(list []seats.Session) []map[string]string {
 	out := make([]map[string]string, len(list))
@@ -75,16 +61,6 @@ func Sessions(list []seats.Session) []map[string]string {
 		}
 	}
 	return out
-}
-
-// LiveTenant checks a tenant exists and is not deleted, so listing the
-// resources of one that does not answers 404 rather than an empty list.
-func LiveTenant(ctx context.Context, store *tenants.Store, id string) error {
-	_, err := store.Get(ctx, id)
-	if errors.Is(err, database.ErrNotFound) {
-		return TenantNotFound()
-	}
-	return err
 }
 
 // CannotSign answers a seat call whose lease could not be signed (no valid

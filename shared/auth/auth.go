@@ -15,16 +15,13 @@ import (
 	"strings"
 
 	"github.com/coditect-ai/license-server/shared/apikeys"
+	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/jwtauth"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
-
-// MinTokenLen is the shortest bootstrap token accepted: long enough that it
-// cannot be guessed online.
-const MinTokenLen = 32
 
 // Role is what a principal may do.
 type Role string
@@ -123,8 +120,8 @@ type Config struct {
 func New(c Config) (*Authenticator, error) {
 	// "" turns the bootstrap credential off: a function that serves no
 	// admin calls is not given the token at all.
-	if c.BootstrapToken != "" && len(c.BootstrapToken) < MinTokenLen {
-		return nil, fmt.Errorf("auth: bootstrap admin token must be at least %d characters", MinTokenLen)
+	if c.BootstrapToken != "" && len(c.BootstrapToken) < config.MinBootstrapTokenLen {
+		return nil, fmt.Errorf("auth: bootstrap admin token must be at least %d characters", config.MinBootstrapTokenLen)
 	}
 	if c.Keys == nil || c.ResolveTenant == nil {
 		return nil, errors.New("auth: missing dependency")

@@ -21,6 +21,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
@@ -55,6 +56,10 @@ type Backend struct {
 	// Metrics is what New was given (nil: none), for the functions that
 	// record their own outcomes.
 	Metrics *metrics.Metrics
+
+	// Licensing writes committed license changes through to the seat
+	// engine's Redis and checks tenants are live, for the admin functions.
+	Licensing *licensing.Service
 }
 
 // Open connects to Redis and PostgreSQL as the configuration says. m (nil
@@ -123,6 +128,9 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	m.CountSeatsWith(b.Seats.Count)
+	if b.Licensing, err = licensing.New(b.Licenses, b.Tenants, b.Seats); err != nil {
+		return nil, err
+	}
 	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
 	}
@@ -130,8 +138,8 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	var observe []cleanup.Option
-	if o := m.Cleanup(); o != nil {
-		observe = append(observe, cleanup.WithObserver(o))
+	if m != nil {
+		observe = append(observe, cleanup.WithObserver(cleanupMetrics{m}))
 	}
 	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger, observe...); err != nil {
 		return nil, err
@@ -139,6 +147,16 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
 	m.CountDroppedSightingsWith(b.Sightings.Dropped)
 	return b, nil
+}
+
+// cleanupMetrics reports cleanup runs to the metrics. The adapter lives
+// here, where the cleaner and the metrics meet, so that neither imports the
+// other: metrics stays a leaf, and cleanup keeps its Observer.
+type cleanupMetrics struct{ m *metrics.Metrics }
+
+func (o cleanupMetrics) CleanupRun(res cleanup.Result, took time.Duration, err error) {
+	o.m.CleanupRun(metrics.Cleanup{Skipped: res.Skipped, Failed: err != nil, Licenses: res.Licenses,
+		Expired: res.Expired, Drained: res.Drained, Lag: res.Lag, Took: took})
 }
 
 // sightingsFlush is how often workstations seen on acquire reach PostgreSQL.

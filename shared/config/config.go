@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/logging"
 )
 
@@ -125,8 +124,14 @@ type Database struct {
 
 // Admin settings.
 type Admin struct {
-	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least 32 characters
+	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least MinBootstrapTokenLen characters
 }
+
+// MinBootstrapTokenLen is the shortest bootstrap token accepted: long
+// enough that it cannot be guessed online. It lives here, the lowest
+// package that checks it, so that config imports nothing above it; auth.New
+// enforces the same bound on the token it is given.
+const MinBootstrapTokenLen = 32
 
 // DefaultRequestTimeout is REQUEST_TIMEOUT when unset: well under the
 // HTTP servers' write timeouts and Knative's request timeout, so the client
@@ -206,8 +211,8 @@ func Load(get Lookup) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s must be a whole number, 0 or more", n.key))
 		}
 	}
-	if t := c.Admin.BootstrapToken; t != "" && len(t) < auth.MinTokenLen {
-		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", auth.MinTokenLen))
+	if t := c.Admin.BootstrapToken; t != "" && len(t) < MinBootstrapTokenLen {
+		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", MinBootstrapTokenLen))
 	}
 	return c, errors.Join(errs...)
 }

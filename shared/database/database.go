@@ -104,7 +104,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connecting to database: %w", err)
+		return nil, fmt.Errorf("connecting to database: %w", connectFailure(err))
 	}
 	return &DB{Pool: pool, Timeout: o.timeout}, nil
 }
@@ -116,7 +116,7 @@ func (db *DB) Close() { db.Pool.Close() }
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	return db.Pool.Ping(ctx)
+	return connectFailure(db.Pool.Ping(ctx))
 }
 
 // bound gives ctx the DB's timeout unless its own deadline is sooner. pgx
@@ -142,7 +142,7 @@ func (db *DB) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 	defer cancel()
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("starting transaction: %w", err)
+		return fmt.Errorf("starting transaction: %w", connectFailure(err))
 	}
 	if err := f(tx); err != nil {
 		if rerr := tx.Rollback(ctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
@@ -154,6 +154,30 @@ func (db *DB) InTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 		return fmt.Errorf("committing transaction: %w", err)
 	}
 	return nil
+}
+
+// unreachable marks a failed attempt to connect as a backend that is
+// unavailable, which httpjson answers with a 503 to retry: refused, timed
+// out, or turned away by the server (starting up, shutting down, out of
+// connections, or refusing the login). httpjson cannot test for pgx's
+// *pgconn.ConnectError itself (a leaf, it imports no client), and pgx
+// connects only when a connection is taken from the pool, which only this
+// package does (Open, Ping, InTx's Begin, Migrate), so the mark is put on
+// here.
+type unreachable struct{ err error }
+
+func (e unreachable) Error() string   { return e.err.Error() }
+func (e unreachable) Unwrap() error   { return e.err }
+func (unreachable) Unavailable() bool { return true }
+
+// connectFailure marks err unreachable when it is a failed connection
+// attempt, and returns any other error (nil included) as it is.
+func connectFailure(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return unreachable{err}
+	}
+	return err
 }
 
 // NotFound maps pgx.ErrNoRows to ErrNotFound and leaves other errors alone.

@@ -42,7 +42,7 @@ func Migrate(ctx context.Context, db *DB, files fs.FS) ([]int, error) {
 
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("acquiring connection for migrations: %w", err)
+		return nil, fmt.Errorf("acquiring connection for migrations: %w", connectFailure(err))
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {

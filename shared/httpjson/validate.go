@@ -1,12 +1,8 @@
 package httpjson
 
 import (
-	"context"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/coditect-ai/license-server/shared/database"
-	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // Text checks a string field: present when required, at most max bytes, no
@@ -42,25 +38,4 @@ func First(errs ...*Error) error {
 		}
 	}
 	return nil
-}
-
-// UUIDCursor checks the ?cursor= of a list whose rows are keyed by UUID. A
-// cursor is opaque but not signed: one naming any other id was never given
-// out by that list, and would reach SQL as a uuid parameter PostgreSQL
-// refuses (a 500). It returns nil or a 400 invalid_request.
-func UUIDCursor(p database.Page) error {
-	if p.After != nil && !tokens.ValidUUID(p.After.ID) {
-		return Invalid("cursor is not one this API gave out")
-	}
-	return nil
-}
-
-// UUIDCursors wraps a tenant's list function with UUIDCursor.
-func UUIDCursors[T any](list func(context.Context, string, database.Page) ([]T, string, error)) func(context.Context, string, database.Page) ([]T, string, error) {
-	return func(ctx context.Context, tenantID string, p database.Page) ([]T, string, error) {
-		if err := UUIDCursor(p); err != nil {
-			return nil, "", err
-		}
-		return list(ctx, tenantID, p)
-	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
-	"github.com/coditect-ai/license-server/shared/cleanup"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -110,8 +109,8 @@ func exercise(t *testing.T, m *metrics.Metrics) {
 	tracer := m.PostgresTracer()
 	qctx := tracer.TraceQueryStart(ctx, nil, pgx.TraceQueryStartData{SQL: "  -- why\n SELECT 1"})
 	tracer.TraceQueryEnd(qctx, nil, pgx.TraceQueryEndData{})
-	m.Cleanup().CleanupRun(cleanup.Result{Licenses: 2, Expired: 1, Drained: 3, Lag: 1500 * time.Millisecond}, time.Second, nil)
-	m.Cleanup().CleanupRun(cleanup.Result{Skipped: true}, time.Millisecond, nil)
+	m.CleanupRun(metrics.Cleanup{Licenses: 2, Expired: 1, Drained: 3, Lag: 1500 * time.Millisecond, Took: time.Second})
+	m.CleanupRun(metrics.Cleanup{Skipped: true, Took: time.Millisecond})
 	m.CountDroppedSightingsWith(func() int64 { return 7 })
 }
 
@@ -182,7 +181,8 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	m.AcquireOutcome(ctx, metrics.Acquire{Outcome: metrics.OutcomeGranted})
 	m.CountSeatsWith(nil)
 	m.CountDroppedSightingsWith(func() int64 { return 1 })
-	if m.RedisHook(nil) != nil || m.PostgresTracer() != nil || m.Cleanup() != nil || m.MeterProvider() != nil {
+	m.CleanupRun(metrics.Cleanup{Failed: true})
+	if m.RedisHook(nil) != nil || m.PostgresTracer() != nil || m.MeterProvider() != nil {
 		t.Error("nil Metrics hands out recorders")
 	}
 	called := false

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/httpjson"
-	"github.com/coditect-ai/license-server/shared/tenants"
+	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/paging"
 )
 
 // Lister reads one page of a tenant's resources.
@@ -20,25 +20,25 @@ type Lister[T any] func(ctx context.Context, tenantID string, p database.Page) (
 // List answers a list request: the caller must be an admin of the tenant,
 // the tenant must exist (else 404, not an empty list), and the page is
 // written as {"<name>": [...], "next_cursor": ...}.
-func List[T any](tenantStore *tenants.Store, name string, list Lister[T]) http.HandlerFunc {
+func List[T any](lic *licensing.Service, name string, list Lister[T]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tenantID, _, err := auth.Tenant(r, auth.Admin)
 		if err != nil {
 			httpjson.WriteError(w, r, err)
 			return
 		}
-		page, err := httpjson.Page(r)
+		page, err := paging.Page(r)
 		if err != nil {
 			httpjson.WriteError(w, r, err)
 			return
 		}
-		if err := apierror.LiveTenant(r.Context(), tenantStore, tenantID); err != nil {
+		if err := lic.LiveTenant(r.Context(), tenantID); err != nil {
 			httpjson.WriteError(w, r, err)
 			return
 		}
 		items, next, err := list(r.Context(), tenantID, page)
 		if errors.Is(err, database.ErrBadCursor) {
-			err = httpjson.Invalid("cursor is not one this API gave out")
+			err = paging.BadCursor()
 		}
 		if err != nil {
 			httpjson.WriteError(w, r, err)

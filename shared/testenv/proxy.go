@@ -97,3 +97,15 @@ func (p *Proxy) Up() {
 	defer p.mu.Unlock()
 	p.down = false
 }
+
+// DeadAddress is a loopback address nothing listens on (a port just
+// released), for a backend that is down: connecting to it is refused.
+func DeadAddress(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
