@@ -10,13 +10,13 @@ import (
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 )
 
-// TestDeploymentMatchesTheCatalog ties the code to the deployment: every
+// TestDeploymentMatchesTheSpecs ties the code to the deployment: every
 // function FUNCTION_TARGET accepts has a Knative Service selecting it, is
 // given the bootstrap token exactly when it serves admin calls, and is
 // granted the signing key in Terraform exactly when it signs. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
-func TestDeploymentMatchesTheCatalog(t *testing.T) {
+func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	t.Parallel()
 	root := filepath.Join("..", "..", "..", "..")
 	targetRe := regexp.MustCompile(`name: FUNCTION_TARGET\s+value: (\w+)`)
@@ -72,6 +72,6 @@ func TestDeploymentMatchesTheCatalog(t *testing.T) {
 		t.Errorf("a Knative Service selects %s, which is no function", target)
 	}
 	if len(rows) != len(compose.Names()) {
-		t.Errorf("terraform/iam.tf lists %d functions, the catalog %d", len(rows), len(compose.Names()))
+		t.Errorf("terraform/iam.tf lists %d functions, the composition root %d", len(rows), len(compose.Names()))
 	}
 }

@@ -371,7 +371,7 @@ func TestIdempotencyConcurrentDuplicates(t *testing.T) {
 
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)
 
-// TestEveryPOSTTakesAKey walks every route the catalog serves: each POST
+// TestEveryPOSTTakesAKey walks every route the composition root serves: each POST
 // but heartbeat's and release's checks the key (a bad one is refused
 // before anything else), and the OpenAPI document says so on exactly
 // those operations.
