@@ -104,6 +104,9 @@ type Authenticator struct {
 	tokens    TokenVerifier // nil: ID tokens are not accepted
 	resolve   TenantResolver
 	limit     ratelimit.Rule // per credential, on every authenticated call
+	// platformIDP is the Identity Platform tenant whose people may hold
+	// platform roles ("": the project itself, tokens naming no tenant).
+	platformIDP string
 }
 
 // Config are an authenticator's dependencies. Verifier may be nil when no
@@ -114,6 +117,11 @@ type Config struct {
 	Verifier       TokenVerifier
 	ResolveTenant  TenantResolver
 	RateLimit      ratelimit.Rule
+	// PlatformIDPTenant is the Identity Platform tenant of the platform's
+	// own people (AUTH_PLATFORM_IDP_TENANT): only its ID tokens may carry
+	// a platform role. "" means tokens of the project itself, which name
+	// no Identity Platform tenant; a customer's tenant never can.
+	PlatformIDPTenant string
 }
 
 // New returns an authenticator.
@@ -127,7 +135,7 @@ func New(c Config) (*Authenticator, error) {
 		return nil, errors.New("auth: missing dependency")
 	}
 	return &Authenticator{bootstrap: c.BootstrapToken, keys: c.Keys, tokens: c.Verifier,
-		resolve: c.ResolveTenant, limit: c.RateLimit}, nil
+		resolve: c.ResolveTenant, limit: c.RateLimit, platformIDP: c.PlatformIDPTenant}, nil
 }
 
 // Authenticate reads the request's credential. It returns ErrNoCredential
@@ -178,15 +186,19 @@ func (a *Authenticator) fromToken(ctx context.Context, raw string) (Principal, e
 	}
 	p := Principal{Actor: "user:" + c.Subject, User: user, Role: role}
 	if role == PlatformAdmin {
+		// A role claim is whatever the token's Identity Platform tenant
+		// lets its admins set: only the platform's own tenant may grant
+		// a platform role, never a customer's.
+		if c.FirebaseTenant != a.platformIDP {
+			return Principal{}, fmt.Errorf("%w: platform role from an identity platform tenant that is not the platform's", ErrInvalidCredential)
+		}
 		return p, nil
 	}
 	switch {
-	case c.TenantID != "":
-		if !tokens.ValidUUID(c.TenantID) {
-			return Principal{}, fmt.Errorf("%w: tenant_id claim is not a tenant id", ErrInvalidCredential)
-		}
-		p.TenantID = c.TenantID
 	case c.FirebaseTenant != "":
+		// The token's Identity Platform tenant decides the tenant; a
+		// tenant_id claim, which that tenant's admins could set to
+		// anything, may only agree with it.
 		id, err := a.resolve(ctx, c.FirebaseTenant)
 		if errors.Is(err, database.ErrNotFound) {
 			return Principal{}, fmt.Errorf("%w: identity platform tenant is not mapped to a tenant", ErrInvalidCredential)
@@ -194,7 +206,15 @@ func (a *Authenticator) fromToken(ctx context.Context, raw string) (Principal, e
 		if err != nil {
 			return Principal{}, err
 		}
+		if c.TenantID != "" && c.TenantID != id {
+			return Principal{}, fmt.Errorf("%w: tenant_id claim disagrees with the identity platform tenant", ErrInvalidCredential)
+		}
 		p.TenantID = id
+	case c.TenantID != "":
+		if !tokens.ValidUUID(c.TenantID) {
+			return Principal{}, fmt.Errorf("%w: tenant_id claim is not a tenant id", ErrInvalidCredential)
+		}
+		p.TenantID = c.TenantID
 	default:
 		return Principal{}, fmt.Errorf("%w: token names no tenant", ErrInvalidCredential)
 	}

@@ -29,7 +29,7 @@ func Keys() []string {
 	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
 		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
-		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE",
+		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT"}
@@ -94,6 +94,10 @@ type Auth struct {
 	JWKSURL  string // AUTH_JWKS_URL
 	Issuer   string // AUTH_ISSUER, e.g. https://securetoken.google.com/<project>
 	Audience string // AUTH_AUDIENCE, e.g. <project>
+	// PlatformIDPTenant is AUTH_PLATFORM_IDP_TENANT: the Identity Platform
+	// tenant of the platform's own people, the only one whose ID tokens
+	// may carry a platform role ("": the project's, naming no tenant).
+	PlatformIDPTenant string
 }
 
 // RateLimit settings, per second with a burst; a rate of 0 switches a limit off.
@@ -152,7 +156,7 @@ func Load(get Lookup) (Config, error) {
 		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", "")},
 		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
-			Audience: str(get, "AUTH_AUDIENCE", "")},
+			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", "")},
 		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
 		Signing: Signing{KMSKeyVersion: str(get, "SIGNING_KMS_KEY_VERSION", ""),
 			LocalKeyPEM: str(get, "SIGNING_LOCAL_KEY_PEM", ""), Issuer: str(get, "LEASE_ISSUER", "https://api.coditect.ai")},

@@ -94,12 +94,15 @@ func Needs(target string) function.Needs {
 }
 
 // Authenticator builds the credential checks on the backend. verifier may
-// be nil when no identity provider is configured.
-func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier, limits config.RateLimit) (*auth.Authenticator, error) {
+// be nil when no identity provider is configured; platformIDP is the
+// Identity Platform tenant whose ID tokens may carry platform roles ("":
+// the project's own).
+func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier, platformIDP string, limits config.RateLimit) (*auth.Authenticator, error) {
 	return auth.New(auth.Config{
-		BootstrapToken: token,
-		Keys:           b.APIKeys,
-		Verifier:       verifier,
+		BootstrapToken:    token,
+		Keys:              b.APIKeys,
+		Verifier:          verifier,
+		PlatformIDPTenant: platformIDP,
 		ResolveTenant: func(ctx context.Context, idpTenantID string) (string, error) {
 			t, err := b.Tenants.ByIdentityTenant(ctx, idpTenantID)
 			return t.ID, err
@@ -264,7 +267,7 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 		}
 		verifier = v
 	}
-	authn, err := Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.RateLimit)
+	authn, err := Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit)
 	if err != nil {
 		return Built{}, err
 	}

@@ -74,7 +74,7 @@ func faultServer(t *testing.T, redisURL string, redisTimeout time.Duration, dbUR
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Sightings.Close)
-	authn, err := compose.Authenticator(b, adminToken, nil, config.RateLimit{})
+	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,15 @@ func serve(t *testing.T, b *backend.Backend) *api {
 // none) and rate limits (zero: none).
 func serveWith(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, limits config.RateLimit) *api {
 	t.Helper()
+	return serveWithPlatform(t, b, verifier, "", limits)
+}
+
+// serveWithPlatform is serveWith for a platform whose own people sign in
+// through the Identity Platform tenant platformIDP.
+func serveWithPlatform(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, platformIDP string, limits config.RateLimit) *api {
+	t.Helper()
 	testenv.NoteSecret(t, adminToken)
-	authn, err := compose.Authenticator(b, adminToken, verifier, limits)
+	authn, err := compose.Authenticator(b, adminToken, verifier, platformIDP, limits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func serveIdem(t *testing.T, b *backend.Backend) (*api, []route.Function) {
 // serveIdemWith is serveIdem with rate limits (zero: none).
 func serveIdemWith(t *testing.T, b *backend.Backend, limits config.RateLimit) (*api, []route.Function) {
 	t.Helper()
-	authn, err := compose.Authenticator(b, adminToken, nil, limits)
+	authn, err := compose.Authenticator(b, adminToken, nil, "", limits)
 	if err != nil {
 		t.Fatal(err)
 	}

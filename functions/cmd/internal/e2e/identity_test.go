@@ -168,7 +168,11 @@ func TestIDTokens(t *testing.T) {
 		"no role":                   p.token(t, jwt.MapClaims{"tenant_id": tenant}),
 		"bad role":                  p.token(t, jwt.MapClaims{"role": "owner", "tenant_id": tenant}),
 		"unmapped idp tenant":       p.token(t, jwt.MapClaims{"role": "admin", "firebase": map[string]any{"tenant": "nobody"}}),
-		"no tenant":                 p.token(t, jwt.MapClaims{"role": "admin"}),
+		// A customer's Identity Platform tenant lets its admins set
+		// claims: none of them may grant a platform role.
+		"platform role from a customer's idp tenant": p.token(t, jwt.MapClaims{"role": "platform_admin",
+			"firebase": map[string]any{"tenant": "acme-idp"}}),
+		"no tenant": p.token(t, jwt.MapClaims{"role": "admin"}),
 	}
 	for name, tok := range rejected {
 		t.Run(name, func(t *testing.T) {
@@ -177,6 +181,17 @@ func TestIDTokens(t *testing.T) {
 			b.expect(b.call("GET", path, tok, nil), 401, "unauthorized")
 		})
 	}
+
+	// A tenant_id claim never overrides the token's Identity Platform
+	// tenant: acme's people cannot name another tenant and act in it.
+	other := a.tenant("other")
+	otherPath := "/v1/tenants/" + other + "/licenses"
+	confused := p.token(t, jwt.MapClaims{"role": "admin", "tenant_id": other, "firebase": map[string]any{"tenant": "acme-idp"}})
+	a.expect(a.call("GET", otherPath, confused, nil), 401, "unauthorized")
+	a.expect(a.call("GET", path, confused, nil), 401, "unauthorized")
+	// Agreeing with it is fine.
+	agreeing := p.token(t, jwt.MapClaims{"role": "admin", "tenant_id": tenant, "firebase": map[string]any{"tenant": "acme-idp"}})
+	a.expect(a.call("GET", path, agreeing, nil), 200, "")
 
 	// A key removed from the JWKS stops working once it is refetched.
 	a.expect(a.call("GET", path, good, nil), 200, "")
@@ -187,5 +202,30 @@ func TestIDTokens(t *testing.T) {
 	a.expect(a.call("GET", path, good, nil), 401, "unauthorized")
 	if strings.Contains(a.logs(), good) {
 		t.Fatal("a token was logged")
+	}
+}
+
+// TestPlatformRolesComeFromThePlatformsTenant: with AUTH_PLATFORM_IDP_TENANT
+// set, a platform role is accepted from that Identity Platform tenant only,
+// neither from a customer's nor from the project's own tokens.
+func TestPlatformRolesComeFromThePlatformsTenant(t *testing.T) {
+	t.Parallel()
+	p := newIDP(t)
+	b, prefix := testenv.Backend(t)
+	a := serveWithPlatform(t, b, p.verifier(t), "vendor-staff", config.RateLimit{})
+	a.prefix = prefix
+	tenant := a.tenant("acme")
+	a.expect(a.admin("PATCH", "/v1/tenants/"+tenant, map[string]any{"idp_tenant_id": "acme-idp"}), 200, "")
+	staff := p.token(t, jwt.MapClaims{"role": "platform_admin", "firebase": map[string]any{"tenant": "vendor-staff"}})
+	a.expect(a.call("POST", "/v1/tenants", staff, map[string]any{"name": "Beta", "slug": "beta"}), 201, "")
+	for name, tok := range map[string]string{
+		"a customer's tenant": p.token(t, jwt.MapClaims{"role": "platform_admin", "firebase": map[string]any{"tenant": "acme-idp"}}),
+		"the project's own":   p.token(t, jwt.MapClaims{"role": "platform_admin"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := *a
+			c.t = t
+			c.expect(c.call("POST", "/v1/tenants", tok, map[string]any{"name": "Gamma", "slug": "gamma"}), 401, "unauthorized")
+		})
 	}
 }

@@ -147,7 +147,7 @@ func TestNoKMSCallsOnTheHotPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := testenv.Backend(t)
-	authn, err := compose.Authenticator(b, adminToken, nil, config.RateLimit{})
+	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func serveWithMetrics(t *testing.T) (*api, *metrics.Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := compose.Authenticator(b, adminToken, nil, config.RateLimit{})
+	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,7 @@ func isError(s *openapi3.SchemaRef) bool {
 func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Backend) {
 	t.Helper()
 	b, _ := testenv.Backend(t)
-	authn, err := compose.Authenticator(b, adminToken, nil, config.RateLimit{})
+	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}

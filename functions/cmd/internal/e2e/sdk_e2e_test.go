@@ -31,7 +31,7 @@ type instance struct {
 func (in *instance) start() {
 	in.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	authn, err := compose.Authenticator(in.b, adminToken, nil, config.RateLimit{})
+	authn, err := compose.Authenticator(in.b, adminToken, nil, "", config.RateLimit{})
 	if err != nil {
 		in.t.Fatal(err)
 	}
