@@ -174,7 +174,7 @@ func (a *Authenticator) fromToken(ctx context.Context, raw string) (Principal, e
 	}
 	c, err := a.tokens.Verify(ctx, raw)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidCredential, err)
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidCredential, err)
 	}
 	role := Role(c.Role)
 	if role.rank() == 0 {
@@ -254,6 +254,16 @@ func (a *Authenticator) wrap(next http.HandlerFunc, required bool) http.HandlerF
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 			httpjson.WriteError(w, r, httpjson.Errorf(http.StatusUnauthorized, "unauthorized",
 				"send Authorization: Bearer <credential>"))
+			return
+		case errors.Is(err, jwtauth.ErrKeysUnavailable):
+			// The token may be fine: the identity provider's keys are not
+			// loaded yet (or not reachable for a new kid). Say so, so the
+			// client retries instead of signing the person out.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+			w.Header().Set("Retry-After", "5")
+			httpjson.WriteError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: "identity_provider_unavailable",
+				Message: "ID tokens cannot be checked until the identity provider's keys are loaded; retry shortly, or use an API key",
+				Cause: err})
 			return
 		case errors.Is(err, ErrInvalidCredential):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)

@@ -70,6 +70,9 @@ func fuzzAuthenticator(f *testing.F) (*auth.Authenticator, []credential) {
 		f.Fatal(err)
 	}
 	f.Cleanup(v.Close)
+	if err := v.WaitReady(ctx); err != nil {
+		f.Fatal(err)
+	}
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": fuzzIssuer, "aud": fuzzAudience, "sub": "user-1",
 		"email": "ada@example.com", "role": "member", "tenant_id": tenant.ID,

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -59,7 +60,16 @@ type jsonWebKey struct {
 // and no unknown kid caused a fetch within minRefreshInterval. The limit is
 // what keeps a flood of made-up kids from turning into a flood of fetches.
 func (v *Verifier) lookup(ctx context.Context, kid string) (publicKey, error) {
-	if k, ok := (*v.keys.Load())[kid]; ok {
+	cur := v.keys.Load()
+	if cur == nil {
+		// The background loop is fetching with backoff; a request must not
+		// wait on (or add to) an endpoint that is already failing.
+		if p := v.lastErr.Load(); p != nil {
+			return publicKey{}, fmt.Errorf("%w: no keys fetched yet: %w", ErrKeysUnavailable, *p)
+		}
+		return publicKey{}, fmt.Errorf("%w: no keys fetched yet", ErrKeysUnavailable)
+	}
+	if k, ok := (*cur)[kid]; ok {
 		return k, nil
 	}
 	select {
@@ -83,7 +93,7 @@ func (v *Verifier) lookup(ctx context.Context, kid string) (publicKey, error) {
 	defer cancel()
 	keys, err := v.fetch(fetchCtx)
 	if err != nil {
-		return publicKey{}, fmt.Errorf("%w: refetching JWKS for unknown key ID %.64q: %w", errJWKSUnavailable, kid, err)
+		return publicKey{}, fmt.Errorf("%w: refetching JWKS for unknown key ID %.64q: %w", ErrKeysUnavailable, kid, err)
 	}
 	v.keys.Store(&keys)
 	if k, ok := keys[kid]; ok {
@@ -112,10 +122,32 @@ func (v *Verifier) refresh(ctx context.Context) error {
 	return nil
 }
 
-// refreshLoop refreshes the JWKS every interval until ctx ends.
-func (v *Verifier) refreshLoop(ctx context.Context, interval time.Duration) {
+// refreshLoop fetches the JWKS until it has keys, backing off from
+// cfg.RetryMin to cfg.RetryMax with jitter (so instances started together do
+// not retry together), then refreshes it every cfg.RefreshInterval until ctx
+// ends.
+func (v *Verifier) refreshLoop(ctx context.Context, cfg Config) {
 	defer close(v.done)
-	t := time.NewTicker(interval)
+	for delay := cfg.RetryMin; ; delay = min(2*delay, cfg.RetryMax) {
+		err := v.refresh(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		v.lastErr.Store(&err)
+		wait := delay/2 + rand.N(delay/2+1)
+		slog.Default().WarnContext(ctx, "jwtauth: cannot fetch the identity provider's keys; ID tokens are refused until it succeeds",
+			slog.String("component", "jwtauth"), slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+	close(v.ready)
+	t := time.NewTicker(cfg.RefreshInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -27,16 +27,20 @@ import (
 // answer 401 without looking further.
 var ErrInvalidToken = errors.New("invalid token")
 
-// errJWKSUnavailable marks a token that could not be checked because the
-// JWKS endpoint failed while looking for its kid; it is wrapped together with
-// ErrInvalidToken so the cause shows in logs.
-var errJWKSUnavailable = errors.New("JWKS endpoint unavailable")
+// ErrKeysUnavailable marks a token that could not be checked because the
+// identity provider's keys are not known: none has been fetched yet since
+// start, or the JWKS endpoint failed while looking for a new kid. It is
+// wrapped together with ErrInvalidToken, so such a token is refused (401),
+// and callers can tell the client to retry rather than to sign in again.
+var ErrKeysUnavailable = errors.New("JWKS endpoint unavailable")
 
 const (
 	defaultLeeway             = 30 * time.Second
 	defaultMinRefreshInterval = time.Minute
 	defaultRefreshInterval    = time.Hour
 	defaultHTTPTimeout        = 10 * time.Second
+	defaultRetryMin           = 500 * time.Millisecond
+	defaultRetryMax           = 30 * time.Second
 
 	// fetchTimeout bounds one JWKS fetch even when the configured client has
 	// no timeout, so a hung endpoint cannot hold the fetch lock forever.
@@ -58,7 +62,10 @@ type Config struct {
 	MinRefreshInterval time.Duration
 	// RefreshInterval is how often the JWKS is refetched in the background; default 1 hour when zero.
 	RefreshInterval time.Duration
-	HTTPClient      *http.Client // default: a client with a 10s timeout
+	// RetryMin and RetryMax bound the backoff between attempts to fetch the
+	// JWKS for the first time; defaults 500ms and 30s when zero.
+	RetryMin, RetryMax time.Duration
+	HTTPClient         *http.Client // default: a client with a 10s timeout
 }
 
 // Claims are what the service uses from a verified token.
@@ -79,8 +86,12 @@ type Verifier struct {
 	parser             *jwt.Parser
 
 	// keys is swapped whole on every successful fetch, so readers never lock
-	// and a key dropped from the JWKS is gone after the next fetch.
+	// and a key dropped from the JWKS is gone after the next fetch. It is
+	// nil until the first fetch succeeds.
 	keys atomic.Pointer[keySet]
+	// ready is closed once keys is set; lastErr is why it is not yet.
+	ready   chan struct{}
+	lastErr atomic.Pointer[error]
 
 	// fetchLock (a one-slot semaphore, so waiting can honour a context)
 	// allows one fetch at a time: concurrent requests for a freshly rotated
@@ -95,9 +106,13 @@ type Verifier struct {
 	done   chan struct{}
 }
 
-// New fetches the JWKS once (failing if it cannot) and starts background
-// refresh bound to ctx: pass a context that lives as long as the Verifier,
-// not a request or startup deadline.
+// New checks cfg and starts fetching the JWKS in the background, bound to
+// ctx: pass a context that lives as long as the Verifier, not a request or
+// startup deadline. It does not wait for the keys: a service must start
+// (and keep serving API keys, license keys and sessions) while the identity
+// provider is slow or down, so until the first fetch succeeds, retried with
+// backoff, Verify refuses every token with ErrKeysUnavailable. Callers that
+// would rather wait a little use WaitReady.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	cfg, err := withDefaults(cfg)
 	if err != nil {
@@ -123,14 +138,26 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			jwt.WithIssuedAt(),
 		),
 		fetchLock: make(chan struct{}, 1),
+		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	if err := v.refresh(ctx); err != nil {
-		return nil, fmt.Errorf("jwtauth: initial JWKS fetch: %w", err)
-	}
 	ctx, v.cancel = context.WithCancel(ctx)
-	go v.refreshLoop(ctx, cfg.RefreshInterval)
+	go v.refreshLoop(ctx, cfg)
 	return v, nil
+}
+
+// WaitReady waits until the keys are known or ctx ends; then it returns
+// ctx's error together with the reason the last fetch failed.
+func (v *Verifier) WaitReady(ctx context.Context) error {
+	select {
+	case <-v.ready:
+		return nil
+	case <-ctx.Done():
+		if p := v.lastErr.Load(); p != nil {
+			return fmt.Errorf("jwtauth: waiting for the JWKS: %w: %w", ctx.Err(), *p)
+		}
+		return fmt.Errorf("jwtauth: waiting for the JWKS: %w", ctx.Err())
+	}
 }
 
 func withDefaults(cfg Config) (Config, error) {
@@ -149,8 +176,17 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.Audience == "" {
 		return cfg, errors.New("jwtauth: audience is required")
 	}
-	if cfg.Leeway < 0 || cfg.MinRefreshInterval < 0 || cfg.RefreshInterval < 0 {
-		return cfg, errors.New("jwtauth: leeway and refresh intervals must not be negative")
+	if cfg.Leeway < 0 || cfg.MinRefreshInterval < 0 || cfg.RefreshInterval < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 {
+		return cfg, errors.New("jwtauth: leeway, refresh and retry intervals must not be negative")
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = defaultRetryMin
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = defaultRetryMax
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		return cfg, errors.New("jwtauth: the longest retry interval must not be shorter than the first")
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = defaultLeeway

@@ -1,18 +1,21 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -135,6 +138,11 @@ func newVerifier(t *testing.T, cfg Config) *Verifier {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(v.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return v
 }
 
@@ -390,7 +398,7 @@ func TestVerify(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("Verify error = %q, want it to mention %q", err, tt.wantMsg)
 			}
-			if errors.Is(err, errJWKSUnavailable) {
+			if errors.Is(err, ErrKeysUnavailable) {
 				t.Errorf("Verify error = %q blames the JWKS endpoint, which was up", err)
 			}
 			t.Logf("rejected: %v", err)
@@ -458,8 +466,8 @@ func TestJWKSFailureDuringUnknownKID(t *testing.T) {
 	stranger := key
 	stranger.kid = "rotated-in"
 	_, err := v.Verify(t.Context(), sign(t, stranger, validClaims()))
-	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, errJWKSUnavailable) {
-		t.Fatalf("Verify error = %v, want ErrInvalidToken and errJWKSUnavailable", err)
+	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("Verify error = %v, want ErrInvalidToken and ErrKeysUnavailable", err)
 	}
 	for _, want := range []string{"JWKS endpoint unavailable", "500"} {
 		if !strings.Contains(err.Error(), want) {
@@ -508,24 +516,33 @@ func TestNew(t *testing.T) {
 	t.Parallel()
 	key := newECKey(t, "ec-1")
 
+	// New does not wait for the keys; why they are missing shows in
+	// WaitReady's error (and in the log) while the loop keeps trying.
+	notReady := func(t *testing.T, cfg Config, want string) {
+		t.Helper()
+		v, err := New(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("New: %v, want it to start without the keys", err)
+		}
+		defer v.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		if err := v.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("WaitReady: %v, want an error mentioning %q", err, want)
+		}
+	}
 	t.Run("unreachable", func(t *testing.T) {
 		t.Parallel()
 		srv := newJWKSServer(t, key.jwk)
 		cfg := srv.config()
 		srv.srv.Close()
-		_, err := New(t.Context(), cfg)
-		if err == nil || !strings.Contains(err.Error(), "initial JWKS fetch") {
-			t.Fatalf("New with closed server: %v, want initial JWKS fetch error", err)
-		}
+		notReady(t, cfg, "fetching JWKS")
 	})
 	t.Run("error status", func(t *testing.T) {
 		t.Parallel()
 		srv := newJWKSServer(t, key.jwk)
 		srv.setStatus(http.StatusNotFound)
-		_, err := New(t.Context(), srv.config())
-		if err == nil || !strings.Contains(err.Error(), "404") {
-			t.Fatalf("New with 404: %v, want an error naming the status", err)
-		}
+		notReady(t, srv.config(), "404")
 	})
 	t.Run("no usable keys", func(t *testing.T) {
 		t.Parallel()
@@ -534,11 +551,7 @@ func TestNew(t *testing.T) {
 			enc[k] = v
 		}
 		enc["use"] = "enc"
-		srv := newJWKSServer(t, enc)
-		_, err := New(t.Context(), srv.config())
-		if err == nil || !strings.Contains(err.Error(), "no usable signing keys") {
-			t.Fatalf("New with only an encryption key: %v, want no usable signing keys", err)
-		}
+		notReady(t, newJWKSServer(t, enc).config(), "no usable signing keys")
 	})
 
 	srv := newJWKSServer(t, key.jwk)
@@ -551,6 +564,8 @@ func TestNew(t *testing.T) {
 		{"no issuer", func(c *Config) { c.Issuer = "" }},
 		{"no audience", func(c *Config) { c.Audience = "" }},
 		{"negative leeway", func(c *Config) { c.Leeway = -time.Second }},
+		{"negative retry", func(c *Config) { c.RetryMin = -time.Second }},
+		{"retries shrinking", func(c *Config) { c.RetryMin, c.RetryMax = time.Minute, time.Second }},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -585,6 +600,87 @@ func TestClose(t *testing.T) {
 	}
 	cancel()
 	v.Close() // the loop has ended (or ends now) because ctx did
+}
+
+// TestStartsWhileTheIdentityProviderIsDown: a Verifier made while the
+// JWKS endpoint refuses connections refuses tokens at once (without waiting
+// on the endpoint) with ErrKeysUnavailable, and verifies them once the
+// endpoint comes up, found by the background retries alone.
+func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
+	t.Parallel()
+	key := newECKey(t, "ec-1")
+	// The address is reserved, then nothing listens on it until later.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var hits atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]any{key.jwk}})
+	}))
+	srv.Listener.Close()
+	t.Cleanup(srv.Close)
+	// The client trusts only the server's certificate, which is known once
+	// the server starts; until then it dials the reserved address in vain.
+	var pinned atomic.Pointer[x509.Certificate]
+	transport := &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // replaced by the pinning below
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if c := pinned.Load(); c == nil || len(raw) == 0 || !bytes.Equal(raw[0], c.Raw) {
+				return errors.New("not the test server's certificate")
+			}
+			return nil
+		},
+	}}
+	cfg := Config{JWKSURL: "https://" + addr + "/jwks", Issuer: testIssuer, Audience: testAudience,
+		HTTPClient: &http.Client{Transport: transport}, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond}
+
+	v := newUnreadyVerifier(t, cfg)
+	token := sign(t, key, validClaims())
+	for range 3 {
+		start := time.Now()
+		_, err := v.Verify(t.Context(), token)
+		if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("Verify with the endpoint down: %v, want ErrInvalidToken and ErrKeysUnavailable", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Verify took %v with the endpoint down; it must not wait on it", took)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on the reserved address again: %v", err)
+	}
+	srv.Listener = ln
+	srv.StartTLS()
+	pinned.Store(srv.Certificate())
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitReady(ctx); err != nil {
+		t.Fatalf("keys not fetched after the endpoint came up: %v", err)
+	}
+	if _, err := v.Verify(t.Context(), token); err != nil {
+		t.Fatalf("Verify once the endpoint is up: %v", err)
+	}
+	if hits.Load() == 0 {
+		t.Fatal("the endpoint was never asked")
+	}
+}
+
+func newUnreadyVerifier(t *testing.T, cfg Config) *Verifier {
+	t.Helper()
+	v, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("New with the endpoint down: %v, want it to start anyway", err)
+	}
+	t.Cleanup(v.Close)
+	return v
 }
 
 func TestParseJWKS(t *testing.T) {

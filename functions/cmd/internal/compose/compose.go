@@ -141,6 +141,10 @@ type Built struct {
 // delegationRetry is how often a failed delegation renewal is retried.
 const delegationRetry = time.Minute
 
+// jwksStartWait is how long an instance waits at start for the identity
+// provider's keys before it serves without them.
+const jwksStartWait = 2 * time.Second
+
 // All builds the given specs. If any needs a lease signer, the instance's
 // delegation is made at start and renewed until ctx ends.
 func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
@@ -263,8 +267,18 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 	if cfg.Auth.JWKSURL != "" && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil }) {
 		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 		if err != nil {
-			return Built{}, fmt.Errorf("loading the identity provider's keys: %w", err)
+			return Built{}, fmt.Errorf("configuring the identity provider's keys: %w", err)
 		}
+		// Usually the keys arrive in milliseconds, before the first
+		// request; but a slow or failing endpoint must not keep this
+		// instance from serving API keys, license keys and sessions, so
+		// the wait is short and the keys keep loading in the background.
+		wait, cancel := context.WithTimeout(ctx, jwksStartWait)
+		if err := v.WaitReady(wait); err != nil {
+			logger.WarnContext(ctx, "serving before the identity provider's keys are loaded: ID tokens are refused until they are",
+				slog.String("error", err.Error()))
+		}
+		cancel()
 		verifier = v
 	}
 	authn, err := Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit)

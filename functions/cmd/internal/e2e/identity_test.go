@@ -75,6 +75,9 @@ func (p *idp) verifier(t *testing.T) *jwtauth.Verifier {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
+	if err := v.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return v
 }
 
