@@ -263,7 +263,7 @@ func (a *Authenticator) wrap(next http.HandlerFunc, required bool) http.HandlerF
 			w.Header().Set("Retry-After", "5")
 			httpjson.WriteError(w, r, &httpjson.Error{Status: http.StatusUnauthorized, Code: "identity_provider_unavailable",
 				Message: "ID tokens cannot be checked until the identity provider's keys are loaded; retry shortly, or use an API key",
-				Cause: err})
+				Cause:   err})
 			return
 		case errors.Is(err, ErrInvalidCredential):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
