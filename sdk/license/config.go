@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,7 +36,9 @@ const maxRetryAfter = 5 * time.Minute
 // Config says where the service is, which license to use and which root keys
 // to trust. BaseURL, LicenseKey and RootKeys are required.
 type Config struct {
-	// BaseURL of the service, e.g. https://api.coditect.ai.
+	// BaseURL of the service, e.g. https://api.coditect.ai. Plain http://
+	// is refused except to this machine (localhost, 127.0.0.0/8, ::1), and
+	// so is a redirect to it.
 	BaseURL string
 	// LicenseKey is the license's key (lk_…).
 	LicenseKey string
@@ -105,6 +108,9 @@ func newClient(cfg Config) (*client, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("license: BaseURL %q is not an http(s) URL", cfg.BaseURL)
 	}
+	if err := checkTransport(u); err != nil {
+		return nil, err
+	}
 	licenseID, err := LicenseID(cfg.LicenseKey)
 	if err != nil {
 		return nil, err
@@ -153,6 +159,7 @@ func newClient(cfg Config) (*client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultTimeout}
 	}
+	c.http = refusingDowngrades(c.http)
 	if c.minBackoff <= 0 {
 		c.minBackoff = DefaultMinBackoff
 	}
@@ -169,6 +176,46 @@ func newClient(cfg Config) (*client, error) {
 		c.now = time.Now
 	}
 	return c, nil
+}
+
+// checkTransport refuses plain HTTP except to this machine: the license key,
+// the user's credential and the session id travel in every request, and
+// over http:// anyone on the path could read and reuse them. A server on
+// loopback (development, tests, a local proxy) is the one exception.
+func checkTransport(u *url.URL) error {
+	if u.Scheme == "https" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("license: %s uses http:// to a host that is not this machine; use https://", u.Redacted())
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// refusingDowngrades returns a copy of hc (the caller's client is left as
+// it is) that will not follow a redirect checkTransport refuses: a 307 or
+// 308 would otherwise resend the license key to an http:// address.
+func refusingDowngrades(hc *http.Client) *http.Client {
+	cp := *hc
+	next := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkTransport(req.URL); err != nil {
+			return fmt.Errorf("refusing a redirect: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("license: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // LicenseID returns the id of the license a key names: license keys read

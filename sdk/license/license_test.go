@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -656,6 +657,55 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("%d calls with a bad Config", n)
 	}
 }
+
+// TestPlainHTTPOnlyToThisMachine: http:// is accepted for loopback (the
+// fake listens on 127.0.0.1; "localhost" names it too), and a redirect from
+// the service to an http:// address elsewhere is not followed, so the
+// license key is never sent there.
+func TestPlainHTTPOnlyToThisMachine(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	cfg := f.config()
+	cfg.BaseURL = strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)
+	seat, err := license.Acquire(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Acquire over http://localhost: %v", err)
+	}
+	if err := seat.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://licenses.example.com"+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	var elsewhere atomic.Int32
+	loopbackOnly := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Hostname() != "127.0.0.1" {
+			elsewhere.Add(1)
+			return nil, errors.New("the test network reaches only loopback")
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	for _, base := range []string{redirecting.URL, "http://api.coditect.ai", "http://10.0.0.7:8080",
+		"http://localhost.example.com", "http://0.0.0.0:8080"} {
+		cfg = f.config()
+		cfg.BaseURL, cfg.HTTPClient = base, loopbackOnly
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := license.Acquire(ctx, cfg)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "use https://") {
+			t.Errorf("Acquire at %s: %v, want a refusal asking for https://", base, err)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the SDK sent %d requests over http:// to hosts that are not this machine", n)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestLicenseID(t *testing.T) {
 	t.Parallel()
