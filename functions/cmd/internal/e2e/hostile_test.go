@@ -37,7 +37,13 @@ type hostileFixture struct {
 
 func newHostileFixture(t *testing.T) *hostileFixture {
 	t.Helper()
-	a := newAPI(t)
+	return newHostileFixtureOn(t, newAPI(t))
+}
+
+// newHostileFixtureOn is newHostileFixture on a given API (one that also
+// takes ID tokens, say).
+func newHostileFixtureOn(t *testing.T, a *api) *hostileFixture {
+	t.Helper()
 	tenant := a.tenant("acme")
 	license, key := a.license(tenant, map[string]any{"seats": 2, "lease_ttl_seconds": 3600})
 	session := a.expect(a.call("POST", "/v1/acquire", "", map[string]any{"license_key": key, "fingerprint": "fp-1",

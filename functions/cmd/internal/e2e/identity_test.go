@@ -232,3 +232,60 @@ func TestPlatformRolesComeFromThePlatformsTenant(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileIDTokens joins the hostile battery: ID tokens whose claims try
+// to reach beyond their Identity Platform tenant (a customer's platform
+// role, a tenant_id naming another tenant, the project's own platform
+// role where the platform has its own tenant) or are forged, each sent to
+// every kind of write, are 401 and change no row and no Redis key.
+func TestHostileIDTokens(t *testing.T) {
+	t.Parallel()
+	p := newIDP(t)
+	b, prefix := testenv.Backend(t)
+	a := serveWithPlatform(t, b, p.verifier(t), "vendor-staff", config.RateLimit{})
+	a.prefix = prefix
+	f := newHostileFixtureOn(t, a)
+	a.expect(a.admin("PATCH", "/v1/tenants/"+f.ids["{tenant}"], map[string]any{"idp_tenant_id": "acme-idp"}), 200, "")
+	other := a.tenant("other")
+	acme := map[string]any{"tenant": "acme-idp"}
+
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"iss": issuer, "aud": audience, "sub": "x",
+		"role": "platform_admin", "firebase": map[string]any{"tenant": "vendor-staff"},
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	none.Header["kid"] = p.kid
+	noneToken, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	tokens := map[string]string{
+		"platform role from a customer's idp tenant": p.token(t, jwt.MapClaims{"role": "platform_admin", "firebase": acme}),
+		"platform role from the project's tokens":    p.token(t, jwt.MapClaims{"role": "platform_admin"}),
+		"tenant_id naming another tenant":            p.token(t, jwt.MapClaims{"role": "admin", "tenant_id": other, "firebase": acme}),
+		"tenant_id with a platform role":             p.token(t, jwt.MapClaims{"role": "platform_admin", "tenant_id": other, "firebase": acme}),
+		"unsigned staff token":                       noneToken,
+		"staff token of an unknown key":              p.token(t, jwt.MapClaims{"role": "platform_admin", "firebase": map[string]any{"tenant": "vendor-staff"}}, func(t *jwt.Token) { t.Header["kid"] = "../k1" }),
+	}
+	writes := []struct{ method, path, body string }{
+		{"POST", "/v1/tenants", `{"name":"Evil","slug":"evil"}`},
+		{"PATCH", "/v1/tenants/{tenant}", `{"status":"suspended"}`},
+		{"POST", "/v1/tenants/{tenant}/licenses", `{"product":"p","seats":100000}`},
+		{"PATCH", "/v1/tenants/{tenant}/licenses/{license}", `{"seats":100000}`},
+		{"POST", "/v1/tenants/{tenant}/api-keys", `{"name":"x","role":"admin"}`},
+		{"DELETE", "/v1/tenants/{tenant}/api-keys/{apikey}", ""},
+		{"PATCH", "/v1/tenants/{tenant}/workstations/{ws}", `{"blocked":true}`},
+		{"POST", "/v1/tenants/" + other + "/licenses", `{"product":"p","seats":1}`},
+	}
+	before := f.snapshot(t)
+	for name, tok := range tokens {
+		for _, w := range writes {
+			h := hostile{name: name + ": " + w.method + " " + w.path, method: w.method, path: w.path,
+				token: "Bearer " + tok, body: w.body, status: 401, code: "unauthorized"}
+			t.Run(h.name, func(t *testing.T) {
+				got := f.send(t, h)
+				after := f.snapshot(t)
+				defer func() { before = after }()
+				if d := before.diff(after); d != "" {
+					t.Errorf("it changed %s", d)
+				}
+				hostileRefused(t, h, got)
+			})
+		}
+	}
+}
