@@ -16,9 +16,9 @@
 //	            payload {"iss","sub":<session id>,"lic","ten","fpr","iat","exp"}
 //
 // GET /v1/keys publishes the root keys, RSA JWKs whose kid is their RFC 7638
-// thumbprint, with the current delegations ([Keys]); delegated keys are
-// Ed25519 OKP JWKs (RFC 8037) whose kid is their RFC 7638 thumbprint too
-// ([NewOKPKey]).
+// thumbprint ([Keys]); delegated keys are Ed25519 OKP JWKs (RFC 8037) whose
+// kid is their RFC 7638 thumbprint too ([NewOKPKey]). Delegations are not
+// published: each lease carries its own.
 package leasejws
 
 import (
@@ -47,10 +47,10 @@ type Claims struct {
 }
 
 // Keys is the document GET /v1/keys serves: the root public keys as RSA
-// JWKs with their kid, and the unexpired delegations.
+// JWKs with their kid. (Servers before this version also listed their
+// delegations; readers ignore that member.)
 type Keys struct {
-	Keys        []map[string]string `json:"keys"`
-	Delegations []string            `json:"delegations"`
+	Keys []map[string]string `json:"keys"`
 }
 
 // OKPKey is an Ed25519 public key as a JWK (RFC 8037): the "jwk" a

@@ -162,8 +162,7 @@ func newFake(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /v1/heartbeat", f.serve("/v1/heartbeat", f.heartbeat))
 	mux.HandleFunc("POST /v1/release", f.serve("/v1/release", f.release))
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, lease.Keys{Keys: []map[string]string{rootkey.JWK(&pinned.key.PublicKey)},
-			Delegations: f.signer.Delegations()})
+		writeJSON(w, http.StatusOK, lease.Keys{Keys: []map[string]string{rootkey.JWK(&pinned.key.PublicKey)}})
 	})
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)

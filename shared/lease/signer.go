@@ -40,7 +40,6 @@ type Signer struct {
 
 	mu      sync.RWMutex
 	current *delegation
-	older   []*delegation // still unexpired, listed by /v1/keys
 }
 
 // Options tune a signer; zero values take the defaults.
@@ -108,24 +107,9 @@ func (s *Signer) Renew(ctx context.Context) error {
 	d.header = b64.EncodeToString(h)
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil {
-		s.older = append(s.older, s.current)
-	}
 	s.current = d
-	s.older = s.unexpired(s.older)
+	s.mu.Unlock()
 	return nil
-}
-
-func (s *Signer) unexpired(ds []*delegation) []*delegation {
-	now := s.now()
-	out := ds[:0]
-	for _, d := range ds {
-		if d.exp.After(now) {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // Lease signs a lease. It refuses once the delegation has expired, so a
@@ -185,23 +169,6 @@ type signedClaims struct {
 func (c signedClaims) AppendJSON(b []byte) []byte {
 	return jsonappend.NewObject(b).String("iss", c.Iss).String("sub", c.Sub).String("lic", c.Lic).
 		String("ten", c.Ten).String("fpr", c.Fpr).Int64("iat", c.Iat).Int64("exp", c.Exp).Bytes()
-}
-
-// Delegations lists the unexpired delegations, newest first, for /v1/keys.
-func (s *Signer) Delegations() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []string
-	now := s.now()
-	if s.current != nil && s.current.exp.After(now) {
-		out = append(out, s.current.jws)
-	}
-	for i := len(s.older) - 1; i >= 0; i-- {
-		if s.older[i].exp.After(now) {
-			out = append(out, s.older[i].jws)
-		}
-	}
-	return out
 }
 
 // RenewsAt is when the background renewal replaces the current delegation:
