@@ -42,9 +42,20 @@ type Signer struct {
 	current *delegation
 }
 
+// backdate is how far before its signing a delegation's nbf is set, so
+// that clients whose clocks lag by more than the verifier's leeway still
+// take it at once.
+const backdate = time.Minute
+
+// maxLifetime is the longest a delegation may run from its signing: its
+// exp less its nbf, the span every verifier bounds, is the lifetime plus
+// backdate.
+const maxLifetime = MaxDelegation - backdate
+
 // Options tune a signer; zero values take the defaults.
 type Options struct {
-	// Lifetime of each delegation, at most MaxDelegation (the default).
+	// Lifetime of each delegation from its signing, at most MaxDelegation
+	// less the minute its nbf is backdated (the default).
 	Lifetime time.Duration
 	// Now is the clock, for tests.
 	Now func() time.Time
@@ -56,8 +67,8 @@ func NewSigner(ctx context.Context, root rootkey.Root, issuer string, o Options)
 	if root == nil || issuer == "" {
 		return nil, fmt.Errorf("lease: missing root or issuer")
 	}
-	if o.Lifetime <= 0 || o.Lifetime > MaxDelegation {
-		o.Lifetime = MaxDelegation
+	if o.Lifetime <= 0 || o.Lifetime > maxLifetime {
+		o.Lifetime = maxLifetime
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -82,11 +93,14 @@ func (s *Signer) Renew(ctx context.Context) error {
 	}
 	jwk := leasejws.NewOKPKey(pub)
 	now := s.now().Truncate(time.Second)
-	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-time.Minute), exp: now.Add(s.lifetime)}
+	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-backdate), exp: now.Add(s.lifetime)}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": s.issuer, "sub": jwk.Kid, "jwk": jwk,
 		"iat": now.Unix(), "nbf": d.nbf.Unix(), "exp": d.exp.Unix(),
 	})
+	// Verifiers before DelegationType ignore a delegation's typ, so they
+	// take these; verifiers since require it.
+	t.Header["typ"] = leasejws.DelegationType
 	t.Header["kid"] = keys[0].KID
 	input, err := t.SigningString()
 	if err != nil {
