@@ -14,7 +14,7 @@ locals {
     acquire      = { signs = true, admin = false }
     heartbeat    = { signs = true, admin = false }
     release      = { signs = false, admin = false }
-    keys         = { signs = true, admin = false }
+    keys         = { signs = false, admin = false }
     openapi      = { signs = false, admin = false }
     tenants      = { signs = false, admin = true }
     licenses     = { signs = true, admin = true }
@@ -27,6 +27,14 @@ locals {
   }
 
   signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
+
+  # Functions that read the lease-root public keys and never sign: Keys
+  # publishes them at GET /v1/keys. They get publicKeyViewer, not signer.
+  public_key_readers = ["keys"]
+
+  # Every function that reads the key's public half: the signers (to name
+  # the key version they sign with) and the readers.
+  key_viewers = toset(concat(keys(local.signing_functions), local.public_key_readers))
 
   # "<function>/<secret>" => { function, secret } for every secret a function reads.
   function_secrets = merge([
@@ -67,7 +75,7 @@ resource "google_kms_crypto_key_iam_member" "signer" {
 }
 
 resource "google_kms_crypto_key_iam_member" "public_key_viewer" {
-  for_each = local.signing_functions
+  for_each = local.key_viewers
 
   crypto_key_id = google_kms_crypto_key.lease_root.id
   role          = "roles/cloudkms.publicKeyViewer"

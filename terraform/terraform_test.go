@@ -25,7 +25,7 @@ import (
 // contractFunction is one row of the contract's function table.
 type contractFunction struct {
 	name  string
-	signs bool // roles/cloudkms.signer and publicKeyViewer on lease-root
+	signs bool // roles/cloudkms.signer and publicKeyViewer on lease-root (publicKeyReaders: the viewer alone)
 	admin bool // also reads bootstrap-admin-token
 }
 
@@ -34,7 +34,7 @@ var contractFunctions = []contractFunction{
 	{"acquire", true, false},
 	{"heartbeat", true, false},
 	{"release", false, false},
-	{"keys", true, false},
+	{"keys", false, false},
 	{"openapi", false, false},
 	{"tenants", false, true},
 	{"licenses", true, true},
@@ -266,31 +266,55 @@ func TestWorkloadIdentityBindsEachKSAToItsOwnAccount(t *testing.T) {
 }
 
 func TestSigningRolesOnlyOnTheKeyAndOnlyForSigningFunctions(t *testing.T) {
-	m := loadModule(t)
 	want := map[string]bool{}
 	for _, f := range contractFunctions {
 		if f.signs {
 			want["serviceAccount:"+functionEmail(f.name)] = true
 		}
 	}
-	for _, role := range []string{"roles/cloudkms.signer", "roles/cloudkms.publicKeyViewer"} {
-		have := map[string]bool{}
-		for _, g := range m.grants(t) {
-			if g.role != role {
-				continue
-			}
-			if g.res.typ != "google_kms_crypto_key_iam_member" {
-				t.Errorf("%s: %s only through google_kms_crypto_key_iam_member on lease-root, never project- or key-ring-wide", g, role)
-				continue
-			}
-			if key := str(t, g.res.addr(), g.attrs, "crypto_key_id"); key != leaseRootID {
-				t.Errorf("%s: on key %s, want lease-root", g, key)
-			}
-			have[g.member] = true
+	checkKeyRole(t, loadModule(t), "roles/cloudkms.signer", want)
+}
+
+// publicKeyReaders read the lease-root public keys and never sign: Keys
+// publishes them at GET /v1/keys.
+var publicKeyReaders = []string{"keys"}
+
+// TestPublicKeyViewerForSignersAndReaders: the public half of the key is
+// readable by the functions that sign and by those that only publish it,
+// which hold no signer role (TestSigningRolesOnlyOnTheKeyAndOnlyForSigningFunctions).
+func TestPublicKeyViewerForSignersAndReaders(t *testing.T) {
+	want := map[string]bool{}
+	for _, f := range contractFunctions {
+		if f.signs {
+			want["serviceAccount:"+functionEmail(f.name)] = true
 		}
-		if !reflect.DeepEqual(have, want) {
-			t.Errorf("%s holders: have %v, want the signing functions %v", role, keys(have), keys(want))
+	}
+	for _, name := range publicKeyReaders {
+		want["serviceAccount:"+functionEmail(name)] = true
+	}
+	checkKeyRole(t, loadModule(t), "roles/cloudkms.publicKeyViewer", want)
+}
+
+// checkKeyRole checks that role is granted on lease-root alone, through
+// google_kms_crypto_key_iam_member, to exactly the members of want.
+func checkKeyRole(t *testing.T, m *module, role string, want map[string]bool) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, g := range m.grants(t) {
+		if g.role != role {
+			continue
 		}
+		if g.res.typ != "google_kms_crypto_key_iam_member" {
+			t.Errorf("%s: %s only through google_kms_crypto_key_iam_member on lease-root, never project- or key-ring-wide", g, role)
+			continue
+		}
+		if key := str(t, g.res.addr(), g.attrs, "crypto_key_id"); key != leaseRootID {
+			t.Errorf("%s: on key %s, want lease-root", g, key)
+		}
+		have[g.member] = true
+	}
+	if !reflect.DeepEqual(have, want) {
+		t.Errorf("%s holders: have %v, want %v", role, keys(have), keys(want))
 	}
 }
 

@@ -9,14 +9,17 @@ import (
 )
 
 // Spec is the function as the entry points deploy it: it publishes the
-// root public keys and this instance's delegation.
+// root public keys, which it only reads (no signer, no delegation).
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Signer: true, Root: true},
+	return function.Spec{Name: Name, Needs: function.Needs{RootPublicKeys: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
-			roots, err := d.Root.PublicKeys(context.Background())
+			if d.RootPublicKeys == nil {
+				return route.Function{}, fmt.Errorf("keys: no root public keys")
+			}
+			roots, err := d.RootPublicKeys.PublicKeys(context.Background())
 			if err != nil {
 				return route.Function{}, fmt.Errorf("reading the root public keys: %w", err)
 			}
-			return New(roots, d.Signer)
+			return New(roots)
 		}}
 }

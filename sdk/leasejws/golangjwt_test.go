@@ -15,7 +15,10 @@ import (
 
 // jwtVerify is Verify as the server wrote it on golang-jwt before this
 // package existed (the SDK may depend on nothing but the standard library):
-// the reference Verify is held to.
+// the reference Verify is held to. The delegation's "typ" and its at most
+// 24 h life are rules golang-jwt has no option for: they are written out
+// here on its parsed header and claims, with their own literals, so a
+// change to the package's constants shows as a disagreement.
 func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 	fail := func(format string, args ...any) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -48,6 +51,9 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 			return nil, fmt.Errorf("no delegation")
 		}
 		_, err := jwt.ParseWithClaims(dlg, &dlgClaims, func(d *jwt.Token) (any, error) {
+			if d.Header["typ"] != "dlg+jwt" {
+				return nil, fmt.Errorf("typ is not dlg+jwt")
+			}
 			kid, _ := d.Header["kid"].(string)
 			key, ok := v.Roots[kid]
 			if !ok {
@@ -57,6 +63,12 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 		}, append(opts, jwt.WithValidMethods([]string{"RS256"}))...)
 		if err != nil {
 			return nil, fmt.Errorf("delegation: %w", err)
+		}
+		if dlgClaims.NotBefore == nil || dlgClaims.ExpiresAt == nil {
+			return nil, fmt.Errorf("delegation: nbf and exp are required")
+		}
+		if dlgClaims.ExpiresAt.Sub(dlgClaims.NotBefore.Time) > 24*time.Hour {
+			return nil, fmt.Errorf("delegation: lives more than 24h")
 		}
 		k := dlgClaims.JWK
 		if k.Kty != "OKP" || k.Crv != "Ed25519" {
@@ -76,7 +88,7 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 		return fail("%v", err)
 	}
 	iat := lc.IssuedAt
-	if iat == nil || dlgClaims.NotBefore == nil || dlgClaims.ExpiresAt == nil {
+	if iat == nil {
 		return fail("missing times")
 	}
 	if iat.Before(dlgClaims.NotBefore.Add(-Leeway)) || iat.After(dlgClaims.ExpiresAt.Time) {
@@ -124,7 +136,7 @@ func sameVerdict(t *testing.T, v Verifier, token string, at time.Time) {
 func FuzzVerifyAsGolangJWT(f *testing.F) {
 	root := newTestRoot(f)
 	n := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
-	dlgHeader := `{"alg":"RS256","kid":"$ROOT","typ":"JWT"}`
+	dlgHeader := `{"alg":"RS256","kid":"$ROOT","typ":"dlg+jwt"}`
 	dlgPayload := `{"exp":` + n(time.Hour) + `,"iat":` + n(0) + `,"iss":"$ISS","jwk":{"kty":"OKP","crv":"Ed25519","x":"$X","kid":"$KID"},"nbf":` + n(-time.Minute) + `,"sub":"$KID"}`
 	leaseHeader := `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`
 	leasePayload := `{"iss":"$ISS","sub":"sess","lic":"lic","ten":"ten","fpr":"fp","iat":` + n(0) + `,"exp":` + n(5*time.Minute) + `}`
@@ -155,6 +167,18 @@ func FuzzVerifyAsGolangJWT(f *testing.F) {
 		{`"iss":"$ISS"`, `"iss":""`},
 	} {
 		f.Add(dlgHeader, strings.Replace(dlgPayload, r[0], r[1], 1), leaseHeader, leasePayload)
+	}
+	// The delegation says what it is, and nothing else the root signs does.
+	for _, h := range []string{`{"alg":"RS256","kid":"$ROOT","typ":"JWT"}`, `{"alg":"RS256","kid":"$ROOT","typ":"license+jwt"}`,
+		`{"alg":"RS256","kid":"$ROOT","typ":"DLG+JWT"}`, `{"alg":"RS256","kid":"$ROOT","typ":"dlg+jwt","Typ":"JWT"}`,
+		`{"alg":"RS256","kid":"$ROOT","typ":["dlg+jwt"]}`} {
+		f.Add(h, dlgPayload, leaseHeader, leasePayload)
+	}
+	// It lives at most 24 h from nbf (a minute ago) to exp: exactly that,
+	// a second more, a year, and exactly that with a fraction dropped.
+	for _, exp := range []string{n(24*time.Hour - time.Minute), n(24*time.Hour - time.Minute + time.Second),
+		n(365 * 24 * time.Hour), n(24*time.Hour-time.Minute) + ".9"} {
+		f.Add(dlgHeader, strings.Replace(dlgPayload, `"exp":`+n(time.Hour), `"exp":`+exp, 1), leaseHeader, leasePayload)
 	}
 	f.Add(`{"alg":"RS256","kid":"$ROOT"}`, dlgPayload, `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG","alg":"none"}`, leasePayload)
 	f.Add(dlgHeader, dlgPayload, `{"alg":"EdDSA","Typ":"JWT","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`, leasePayload)

@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
 // TestIndependentSigner verifies a delegation and a lease that a different
@@ -57,7 +59,7 @@ func TestIndependentSigner(t *testing.T) {
 	}
 	dlg := sign(map[string]any{"iss": "https://api.test", "sub": kid, "jwk": delegated,
 		"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix()},
-		jwa.RS256(), root.key, map[string]any{"kid": root.kid, "typ": "JWT"})
+		jwa.RS256(), root.key, map[string]any{"kid": root.kid, "typ": DelegationType})
 	tok := sign(leasePayload(claims), jwa.EdDSA(), priv, map[string]any{"typ": Type, "kid": kid, "dlg": dlg})
 
 	got, err := root.verifier().Verify(tok, now)
@@ -68,6 +70,9 @@ func TestIndependentSigner(t *testing.T) {
 		!got.ExpiresAt.Equal(claims.ExpiresAt) {
 		t.Fatalf("claims = %+v", got)
 	}
+	if err := jwxVerify(root.verifier(), tok, now); err != nil {
+		t.Fatalf("jwx does not verify the lease it signed: %v", err)
+	}
 	if NewOKPKey(pub).Kid != kid {
 		t.Fatalf("NewOKPKey's kid %s is not jwx's thumbprint %s", NewOKPKey(pub).Kid, kid)
 	}
@@ -77,4 +82,88 @@ func TestIndependentSigner(t *testing.T) {
 	if _, err := root.verifier().Verify(string(bad), now); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a tampered lease: %v", err)
 	}
+}
+
+// jwxVerify verifies a lease with lestrrat-go/jwx alone, as a client
+// following the format's description (package comment) would, sharing no
+// code with Verify: the delegation's typ, pinned root and times, its life of
+// at most 24 h, then the lease's typ, key and times. (jwx checks exp, nbf
+// and iat against the clock with the leeway; the span has none.)
+func jwxVerify(v Verifier, token string, now time.Time) error {
+	clock := jwt.WithClock(jwt.ClockFunc(func() time.Time { return now }))
+	skew := jwt.WithAcceptableSkew(Leeway)
+	msg, err := jws.Parse([]byte(token))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return fmt.Errorf("lease: %v", err)
+	}
+	lh := msg.Signatures()[0].ProtectedHeaders()
+	if typ, _ := lh.Type(); typ != "lease+jwt" {
+		return fmt.Errorf("lease typ %q", typ)
+	}
+	var dlg string
+	if err := lh.Get("dlg", &dlg); err != nil {
+		return fmt.Errorf("no delegation: %w", err)
+	}
+	dmsg, err := jws.Parse([]byte(dlg))
+	if err != nil || len(dmsg.Signatures()) != 1 {
+		return fmt.Errorf("delegation: %v", err)
+	}
+	dh := dmsg.Signatures()[0].ProtectedHeaders()
+	if typ, _ := dh.Type(); typ != "dlg+jwt" {
+		return fmt.Errorf("delegation typ %q", typ)
+	}
+	kid, _ := dh.KeyID()
+	root, ok := v.Roots[kid]
+	if !ok {
+		return fmt.Errorf("delegation kid %q is not pinned", kid)
+	}
+	opts := []jwt.ParseOption{clock, skew}
+	if v.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.Issuer))
+	}
+	dtok, err := jwt.Parse([]byte(dlg), append(opts, jwt.WithKey(jwa.RS256(), root),
+		jwt.WithRequiredClaim(jwt.NotBeforeKey), jwt.WithRequiredClaim(jwt.ExpirationKey))...)
+	if err != nil {
+		return fmt.Errorf("delegation: %w", err)
+	}
+	if err := jwt.Validate(dtok, jwt.WithResetValidators(true),
+		jwt.WithMaxDelta(24*time.Hour, jwt.ExpirationKey, jwt.NotBeforeKey)); err != nil {
+		return fmt.Errorf("delegation lives too long: %w", err)
+	}
+	var d struct {
+		Sub string          `json:"sub"`
+		JWK json.RawMessage `json:"jwk"`
+	}
+	if err := json.Unmarshal(dmsg.Payload(), &d); err != nil {
+		return fmt.Errorf("delegation payload: %w", err)
+	}
+	delegated, err := jwk.ParseKey(d.JWK)
+	if err != nil {
+		return fmt.Errorf("delegated key: %w", err)
+	}
+	var pub ed25519.PublicKey
+	if err := jwk.Export(delegated, &pub); err != nil {
+		return fmt.Errorf("delegated key is not Ed25519: %w", err)
+	}
+	tp, err := delegated.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	dkid, _ := delegated.KeyID()
+	lkid, _ := lh.KeyID()
+	if want := b64.EncodeToString(tp); dkid != want || d.Sub != want || lkid != want {
+		return errors.New("lease kid, delegation subject and key thumbprint disagree")
+	}
+	ltok, err := jwt.Parse([]byte(token), append(opts, jwt.WithKey(jwa.EdDSA(), pub),
+		jwt.WithRequiredClaim(jwt.IssuedAtKey), jwt.WithRequiredClaim(jwt.ExpirationKey))...)
+	if err != nil {
+		return fmt.Errorf("lease: %w", err)
+	}
+	iat, _ := ltok.IssuedAt()
+	nbf, _ := dtok.NotBefore()
+	exp, _ := dtok.Expiration()
+	if iat.Before(nbf.Add(-Leeway)) || iat.After(exp) {
+		return errors.New("lease issued outside its delegation's validity")
+	}
+	return nil
 }

@@ -7,18 +7,27 @@
 //
 // The root RSA-4096 key never signs a lease itself. Each server instance
 // makes an Ed25519 key and has the root sign a delegation for it (a compact
-// JWS, RS256, valid at most 24 h); leases are compact JWS signed EdDSA by the
-// delegated key and carry the delegation in their "dlg" header:
+// JWS, RS256); leases are compact JWS signed EdDSA by the delegated key and
+// carry the delegation in their "dlg" header:
 //
-//	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"JWT"}
+//	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"dlg+jwt"}
 //	            payload {"iss","sub":<delegated kid>,"jwk":<OKP JWK with kid>,"iat","nbf","exp"}
 //	lease       header {"alg":"EdDSA","typ":"lease+jwt","kid":<delegated kid>,"dlg":<delegation>}
 //	            payload {"iss","sub":<session id>,"lic","ten","fpr","iat","exp"}
 //
+// A delegation must say it is one: its "typ" is [DelegationType], which
+// nothing else the root signs carries (license certificates are
+// "license+jwt"), so no other root-signed token can stand in for a
+// delegation. It must also bound itself: "nbf" and "exp" are required and
+// at most [MaxDelegation] apart, so a delegation signed by mistake or by
+// someone who briefly held the root's signing permission cannot vouch for
+// a key for longer than a day. (Servers before this rule wrote "typ":"JWT"
+// and verifiers before it ignored a delegation's "typ" altogether.)
+//
 // GET /v1/keys publishes the root keys, RSA JWKs whose kid is their RFC 7638
-// thumbprint, with the current delegations ([Keys]); delegated keys are
-// Ed25519 OKP JWKs (RFC 8037) whose kid is their RFC 7638 thumbprint too
-// ([NewOKPKey]).
+// thumbprint ([Keys]); delegated keys are Ed25519 OKP JWKs (RFC 8037) whose
+// kid is their RFC 7638 thumbprint too ([NewOKPKey]). Delegations are not
+// published: each lease carries its own.
 package leasejws
 
 import (
@@ -31,6 +40,13 @@ import (
 
 // Type is the lease's JWS "typ".
 const Type = "lease+jwt"
+
+// DelegationType is the delegation's JWS "typ".
+const DelegationType = "dlg+jwt"
+
+// MaxDelegation is the longest a delegation may live: its "exp" less its
+// "nbf", with no leeway (both come from the one clock that signed it).
+const MaxDelegation = 24 * time.Hour
 
 // ErrInvalid: the lease (or its delegation) does not verify.
 var ErrInvalid = errors.New("invalid lease")
@@ -47,10 +63,10 @@ type Claims struct {
 }
 
 // Keys is the document GET /v1/keys serves: the root public keys as RSA
-// JWKs with their kid, and the unexpired delegations.
+// JWKs with their kid. (Servers before this version also listed their
+// delegations; readers ignore that member.)
 type Keys struct {
-	Keys        []map[string]string `json:"keys"`
-	Delegations []string            `json:"delegations"`
+	Keys []map[string]string `json:"keys"`
 }
 
 // OKPKey is an Ed25519 public key as a JWK (RFC 8037): the "jwk" a

@@ -101,6 +101,12 @@ type testDelegation struct {
 // the server makes them; change, when set, edits its payload first.
 func (r *testRoot) delegate(t testing.TB, nbf, exp time.Time, change func(map[string]any)) testDelegation {
 	t.Helper()
+	return r.delegateAs(t, DelegationType, nbf, exp, change)
+}
+
+// delegateAs is delegate with the given header "typ" ("": none).
+func (r *testRoot) delegateAs(t testing.TB, typ string, nbf, exp time.Time, change func(map[string]any)) testDelegation {
+	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +117,10 @@ func (r *testRoot) delegate(t testing.TB, nbf, exp time.Time, change func(map[st
 	if change != nil {
 		change(payload)
 	}
-	header := map[string]any{"alg": "RS256", "kid": r.kid, "typ": "JWT"}
+	header := map[string]any{"alg": "RS256", "kid": r.kid}
+	if typ != "" {
+		header["typ"] = typ
+	}
 	return testDelegation{key: priv, kid: jwk.Kid, jws: compact(t, header, payload, r.sign(t))}
 }
 

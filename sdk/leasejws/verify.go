@@ -23,7 +23,9 @@ type Verifier struct {
 }
 
 // Verify checks a lease at time now: the delegation in its "dlg" header
-// must be signed RS256 by a pinned root key and valid now; the lease must be
+// must be signed RS256 by a pinned root key, say it is a delegation
+// ("typ" [DelegationType]), live at most [MaxDelegation] and be valid now;
+// the lease must be
 // signed EdDSA by the delegated key, issued within the delegation's
 // validity, and not expired. Every failure matches ErrInvalid.
 //
@@ -51,7 +53,7 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 		return fail("%v", err)
 	}
 	iat := lc.IssuedAt
-	if iat == nil || dc.NotBefore == nil || dc.ExpiresAt == nil {
+	if iat == nil {
 		return fail("missing times")
 	}
 	if iat.Before(dc.NotBefore.Add(-Leeway)) || iat.After(dc.ExpiresAt.Time) {
@@ -79,6 +81,12 @@ func (v Verifier) delegatedKey(header map[string]any, now time.Time) (ed25519.Pu
 	if err != nil {
 		return nil, dc, fmt.Errorf("delegation: %w", err)
 	}
+	// Only a token the root signed as a delegation vouches for a key: a
+	// license certificate, or anything else the root may sign one day, is
+	// not one however its payload reads.
+	if dh["typ"] != DelegationType {
+		return nil, dc, fmt.Errorf("delegation: typ is not %s", DelegationType)
+	}
 	kid, _ := dh["kid"].(string)
 	root, ok := v.Roots[kid]
 	if !ok {
@@ -90,6 +98,15 @@ func (v Verifier) delegatedKey(header map[string]any, now time.Time) (ed25519.Pu
 	}
 	if err := v.validate(dc.registeredClaims, now); err != nil {
 		return nil, dc, fmt.Errorf("delegation: %w", err)
+	}
+	// A delegation bounds its own life, so a leaked or mistaken one (a
+	// root signature is all it takes) expires within a day whatever "exp"
+	// its signer chose.
+	if dc.NotBefore == nil || dc.ExpiresAt == nil {
+		return nil, dc, errors.New("delegation: nbf and exp are required")
+	}
+	if span := dc.ExpiresAt.Sub(dc.NotBefore.Time); span > MaxDelegation {
+		return nil, dc, fmt.Errorf("delegation: lives %s, more than %s", span, MaxDelegation)
 	}
 	k := dc.JWK
 	if k.Kty != "OKP" || k.Crv != "Ed25519" {

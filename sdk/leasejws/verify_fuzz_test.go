@@ -15,7 +15,7 @@ import (
 // a failure is the same on every run.
 func FuzzVerify(f *testing.F) {
 	root := newTestRoot(f)
-	d := root.delegate(f, now.Add(-time.Minute), now.Add(24*time.Hour), nil)
+	d := root.delegate(f, now.Add(-time.Minute), now.Add(MaxDelegation-time.Minute), nil)
 	signed := map[string]Claims{}
 	for i, fp := range []string{"fp", "a'b", "\"]])redis.call('FLUSHALL')--", "ünï"} {
 		c := Claims{Issuer: "https://api.test", SessionID: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",

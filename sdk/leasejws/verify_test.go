@@ -189,6 +189,64 @@ func TestClaimRules(t *testing.T) {
 	}
 }
 
+// TestDelegationBounds: a delegation the pinned root really signed vouches
+// for a key only when it says it is a delegation and lives at most a day.
+// The lease under each is otherwise perfect (issued now, for 5 minutes), so
+// only the delegation decides; golang-jwt (jwtVerify) and jwx (jwxVerify)
+// decide the same.
+func TestDelegationBounds(t *testing.T) {
+	t.Parallel()
+	root, _ := testRoots(t)
+	nbf := now.Add(-time.Minute)
+	for _, c := range []struct {
+		name string
+		d    func(t *testing.T) testDelegation
+		ok   bool
+	}{
+		{"a day", func(t *testing.T) testDelegation {
+			return root.delegate(t, nbf, nbf.Add(MaxDelegation), nil)
+		}, true},
+		{"a day and a second", func(t *testing.T) testDelegation {
+			return root.delegate(t, nbf, nbf.Add(MaxDelegation+time.Second), nil)
+		}, false},
+		{"a year, forged with the root key", func(t *testing.T) testDelegation {
+			return root.delegate(t, nbf, nbf.Add(365*24*time.Hour), nil)
+		}, false},
+		{"a year, nbf left out", func(t *testing.T) testDelegation {
+			return root.delegate(t, nbf, nbf.Add(365*24*time.Hour), func(p map[string]any) { delete(p, "nbf") })
+		}, false},
+		{"typ JWT, as servers wrote it before", func(t *testing.T) testDelegation {
+			return root.delegateAs(t, "JWT", nbf, now.Add(time.Hour), nil)
+		}, false},
+		{"typ of a license certificate", func(t *testing.T) testDelegation {
+			return root.delegateAs(t, "license+jwt", nbf, now.Add(time.Hour), nil)
+		}, false},
+		{"typ of a lease", func(t *testing.T) testDelegation {
+			return root.delegateAs(t, Type, nbf, now.Add(time.Hour), nil)
+		}, false},
+		{"no typ", func(t *testing.T) testDelegation {
+			return root.delegateAs(t, "", nbf, now.Add(time.Hour), nil)
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d := c.d(t)
+			tok := d.lease(t, d.header(), leasePayload(claims))
+			_, err := root.verifier().Verify(tok, now)
+			if c.ok && err != nil {
+				t.Fatalf("Verify = %v, want success", err)
+			}
+			if !c.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Verify = %v, want ErrInvalid", err)
+			}
+			sameVerdict(t, root.verifier(), tok, now)
+			if err := jwxVerify(root.verifier(), tok, now); (err == nil) != c.ok {
+				t.Fatalf("jwx: %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+}
+
 // issuedAfterDelegation is a lease issued late after its delegation
 // expired, verified (at now) within the delegation's leeway.
 func issuedAfterDelegation(root *testRoot, late time.Duration) func(t *testing.T) string {
@@ -244,10 +302,12 @@ func TestVerifierFromKeys(t *testing.T) {
 	t.Parallel()
 	root, other := testRoots(t)
 	doc, err := json.Marshal(Keys{Keys: []map[string]string{rootJWK(&root.key.PublicKey, root.kid),
-		rootJWK(&other.key.PublicKey, other.kid)}, Delegations: []string{"ignored"}})
+		rootJWK(&other.key.PublicKey, other.kid)}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Servers before this version also listed their delegations: ignored.
+	doc = append(doc[:len(doc)-1], `,"delegations":["ignored"]}`...)
 	v, err := VerifierFromKeys(doc, "https://api.test")
 	if err != nil {
 		t.Fatal(err)

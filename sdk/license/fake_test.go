@@ -20,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/sdk/license"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/rootkey"
@@ -85,6 +86,13 @@ const (
 	leaseGarbage       = "garbage"
 	leaseEmpty         = "empty"
 	answerOtherSession = "answer names another session"
+)
+
+// Delegations the pinned root really signed that no verifier may take.
+const (
+	leaseYearDelegation = "delegation the root signed for a year"
+	leaseJWTDelegation  = "delegation typed JWT, as servers wrote it before"
+	leaseCertDelegation = "delegation typed as a license certificate"
 )
 
 const (
@@ -162,8 +170,7 @@ func newFake(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /v1/heartbeat", f.serve("/v1/heartbeat", f.heartbeat))
 	mux.HandleFunc("POST /v1/release", f.serve("/v1/release", f.release))
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, lease.Keys{Keys: []map[string]string{rootkey.JWK(&pinned.key.PublicKey)},
-			Delegations: f.signer.Delegations()})
+		writeJSON(w, http.StatusOK, lease.Keys{Keys: []map[string]string{rootkey.JWK(&pinned.key.PublicKey)}})
 	})
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
@@ -421,34 +428,14 @@ func (f *fakeAPI) lease(kind string, c lease.Claims) string {
 	case leaseOldDelegation:
 		// A delegation the pinned root really signed, which ended an hour
 		// ago; the lease was issued within it and claims a future exp.
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Error(err)
-		}
-		x := b64.EncodeToString(pub)
-		sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
-		dkid := b64.EncodeToString(sum[:])
 		past := time.Now().Add(-2 * time.Hour)
-		d := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": testIssuer, "sub": dkid,
-			"jwk": map[string]string{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": dkid},
-			"iat": past.Unix(), "nbf": past.Unix(), "exp": past.Add(time.Hour).Unix()})
-		d.Header["kid"] = pinned.kid
-		dlg, err := d.SignedString(pinned.key)
-		if err != nil {
-			t.Error(err)
-		}
-		old := jwt.MapClaims{}
-		for k, v := range mapClaims {
-			old[k] = v
-		}
-		old["iat"] = past.Add(30 * time.Minute).Unix()
-		l := jwt.NewWithClaims(jwt.SigningMethodEdDSA, old)
-		l.Header["typ"], l.Header["kid"], l.Header["dlg"] = lease.Type, dkid, dlg
-		tok, err := l.SignedString(priv)
-		if err != nil {
-			t.Error(err)
-		}
-		return tok
+		return forgedLease(t, pinned, leasejws.DelegationType, past, past.Add(time.Hour), mapClaims)
+	case leaseYearDelegation:
+		return forgedLease(t, pinned, leasejws.DelegationType, time.Now().Add(-time.Minute), time.Now().AddDate(1, 0, 0), mapClaims)
+	case leaseJWTDelegation:
+		return forgedLease(t, pinned, "JWT", time.Now().Add(-time.Minute), time.Now().Add(time.Hour), mapClaims)
+	case leaseCertDelegation:
+		return forgedLease(t, pinned, "license+jwt", time.Now().Add(-time.Minute), time.Now().Add(time.Hour), mapClaims)
 	case leaseExpiredLeeway:
 		c.ExpiresAt = time.Now().Add(-5 * time.Second)
 		return sign(f.signer, c)
@@ -462,6 +449,41 @@ func (f *fakeAPI) lease(kind string, c lease.Claims) string {
 	}
 	t.Errorf("unknown lease kind %q", kind)
 	return good
+}
+
+// forgedLease is a lease under a delegation the pinned root really signed,
+// typed typ and valid from nbf to exp, issued half way between them (or
+// now, whichever is earlier) with the claims c otherwise.
+func forgedLease(t *testing.T, pinned *testRoot, typ string, nbf, exp time.Time, c jwt.MapClaims) string {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := leasejws.NewOKPKey(pub)
+	d := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": testIssuer, "sub": jwk.Kid, "jwk": jwk,
+		"iat": nbf.Unix(), "nbf": nbf.Unix(), "exp": exp.Unix()})
+	d.Header["typ"], d.Header["kid"] = typ, pinned.kid
+	dlg, err := d.SignedString(pinned.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{}
+	for k, v := range c {
+		claims[k] = v
+	}
+	iat := nbf.Add(exp.Sub(nbf) / 2)
+	if now := time.Now(); iat.After(now) {
+		iat = now
+	}
+	claims["iat"] = iat.Unix()
+	l := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	l.Header["typ"], l.Header["kid"], l.Header["dlg"] = lease.Type, jwk.Kid, dlg
+	tok, err := l.SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // Controls.

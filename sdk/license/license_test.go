@@ -82,7 +82,8 @@ func TestAcquireAndHeartbeatsRenewTheLease(t *testing.T) {
 // badLeaseKinds are the leases the SDK must refuse, wherever they come from.
 var badLeaseKinds = []string{
 	leaseTampered, leaseBadSignature, leaseUnpinnedRoot, leaseOtherIssuer, leaseOtherSession,
-	leaseOtherLicense, leaseOtherFP, leaseHS256, leaseNone, leaseRootRS256, leaseOldDelegation, leaseExpiredLeeway,
+	leaseOtherLicense, leaseOtherFP, leaseHS256, leaseNone, leaseRootRS256, leaseOldDelegation, leaseYearDelegation,
+	leaseJWTDelegation, leaseCertDelegation, leaseExpiredLeeway,
 	leaseExpired, leaseGarbage, leaseEmpty, answerOtherSession,
 }
 

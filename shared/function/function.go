@@ -33,17 +33,24 @@ type Needs struct {
 	// Signer: the function signs leases, with a delegation of its own
 	// that the root key signs at start and renews.
 	Signer bool
-	// Root: the function uses the root key itself (certificates, the
-	// published public keys).
+	// Root: the function signs with the root key itself (certificates).
 	Root bool
+	// RootPublicKeys: the function reads the root's public keys and never
+	// signs (Keys publishes them), so its deployment may read the key's
+	// public half (Cloud KMS publicKeyViewer) but not sign with it.
+	RootPublicKeys bool
 }
 
-// Signing reports whether the function needs the root signing key (Cloud
-// KMS access in production).
+// Signing reports whether the function signs with the root key (Cloud KMS
+// signer role in production).
 func (n Needs) Signing() bool { return n.Signer || n.Root }
 
+// RootKey reports whether the function needs the root key at all, to sign
+// or only to read its public keys: the key must then be configured.
+func (n Needs) RootKey() bool { return n.Signing() || n.RootPublicKeys }
+
 // Config is Needs as the configuration's check takes it.
-func (n Needs) Config() config.Needs { return config.Needs{Admin: n.Admin, Signing: n.Signing()} }
+func (n Needs) Config() config.Needs { return config.Needs{Admin: n.Admin, Signing: n.RootKey()} }
 
 // Union is what serving every function in n at once needs.
 func Union(specs ...Spec) Needs {
@@ -52,6 +59,7 @@ func Union(specs ...Spec) Needs {
 		u.Admin = u.Admin || s.Needs.Admin
 		u.Signer = u.Signer || s.Needs.Signer
 		u.Root = u.Root || s.Needs.Root
+		u.RootPublicKeys = u.RootPublicKeys || s.Needs.RootPublicKeys
 	}
 	return u
 }
@@ -84,7 +92,10 @@ type Deps struct {
 	// say Signer or Root. Issuer names this service in what it signs.
 	Root   rootkey.Root
 	Issuer string
-	Logger *slog.Logger
+	// RootPublicKeys lists the root's public keys; set only for functions
+	// whose Needs say RootPublicKeys.
+	RootPublicKeys rootkey.PublicKeyLister
+	Logger         *slog.Logger
 }
 
 // EventHandler is a CloudEvent function, in functions-framework-go's

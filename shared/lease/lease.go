@@ -3,8 +3,8 @@
 //
 // The root RSA-4096 key (shared/rootkey; Cloud KMS in production) never
 // signs on the acquire path. Each instance makes an Ed25519 key at start and
-// has the root sign a delegation for it (a compact JWS, RS256, valid at most
-// 24 h, renewed in the background). Leases are compact JWS signed EdDSA by
+// has the root sign a delegation for it (a compact JWS, RS256, typ
+// dlg+jwt, valid at most 24 h, renewed in the background). Leases are compact JWS signed EdDSA by
 // the delegated key and carry the delegation in their "dlg" header, so a
 // client needs only the root public key to verify them.
 //
@@ -15,7 +15,6 @@ package lease
 import (
 	"encoding/base64"
 	"errors"
-	"time"
 
 	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
@@ -23,8 +22,9 @@ import (
 // Type is the lease's JWS "typ".
 const Type = leasejws.Type
 
-// MaxDelegation is the longest a delegation may live.
-const MaxDelegation = 24 * time.Hour
+// MaxDelegation is the longest a delegation may live (exp less nbf):
+// every verifier refuses a longer one.
+const MaxDelegation = leasejws.MaxDelegation
 
 // Errors.
 var (

@@ -40,12 +40,22 @@ type Signer struct {
 
 	mu      sync.RWMutex
 	current *delegation
-	older   []*delegation // still unexpired, listed by /v1/keys
 }
+
+// backdate is how far before its signing a delegation's nbf is set, so
+// that clients whose clocks lag by more than the verifier's leeway still
+// take it at once.
+const backdate = time.Minute
+
+// maxLifetime is the longest a delegation may run from its signing: its
+// exp less its nbf, the span every verifier bounds, is the lifetime plus
+// backdate.
+const maxLifetime = MaxDelegation - backdate
 
 // Options tune a signer; zero values take the defaults.
 type Options struct {
-	// Lifetime of each delegation, at most MaxDelegation (the default).
+	// Lifetime of each delegation from its signing, at most MaxDelegation
+	// less the minute its nbf is backdated (the default).
 	Lifetime time.Duration
 	// Now is the clock, for tests.
 	Now func() time.Time
@@ -57,8 +67,8 @@ func NewSigner(ctx context.Context, root rootkey.Root, issuer string, o Options)
 	if root == nil || issuer == "" {
 		return nil, fmt.Errorf("lease: missing root or issuer")
 	}
-	if o.Lifetime <= 0 || o.Lifetime > MaxDelegation {
-		o.Lifetime = MaxDelegation
+	if o.Lifetime <= 0 || o.Lifetime > maxLifetime {
+		o.Lifetime = maxLifetime
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -83,11 +93,14 @@ func (s *Signer) Renew(ctx context.Context) error {
 	}
 	jwk := leasejws.NewOKPKey(pub)
 	now := s.now().Truncate(time.Second)
-	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-time.Minute), exp: now.Add(s.lifetime)}
+	d := &delegation{kid: jwk.Kid, key: priv, nbf: now.Add(-backdate), exp: now.Add(s.lifetime)}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": s.issuer, "sub": jwk.Kid, "jwk": jwk,
 		"iat": now.Unix(), "nbf": d.nbf.Unix(), "exp": d.exp.Unix(),
 	})
+	// Verifiers before DelegationType ignore a delegation's typ, so they
+	// take these; verifiers since require it.
+	t.Header["typ"] = leasejws.DelegationType
 	t.Header["kid"] = keys[0].KID
 	input, err := t.SigningString()
 	if err != nil {
@@ -108,24 +121,9 @@ func (s *Signer) Renew(ctx context.Context) error {
 	d.header = b64.EncodeToString(h)
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil {
-		s.older = append(s.older, s.current)
-	}
 	s.current = d
-	s.older = s.unexpired(s.older)
+	s.mu.Unlock()
 	return nil
-}
-
-func (s *Signer) unexpired(ds []*delegation) []*delegation {
-	now := s.now()
-	out := ds[:0]
-	for _, d := range ds {
-		if d.exp.After(now) {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // Lease signs a lease. It refuses once the delegation has expired, so a
@@ -185,23 +183,6 @@ type signedClaims struct {
 func (c signedClaims) AppendJSON(b []byte) []byte {
 	return jsonappend.NewObject(b).String("iss", c.Iss).String("sub", c.Sub).String("lic", c.Lic).
 		String("ten", c.Ten).String("fpr", c.Fpr).Int64("iat", c.Iat).Int64("exp", c.Exp).Bytes()
-}
-
-// Delegations lists the unexpired delegations, newest first, for /v1/keys.
-func (s *Signer) Delegations() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []string
-	now := s.now()
-	if s.current != nil && s.current.exp.After(now) {
-		out = append(out, s.current.jws)
-	}
-	for i := len(s.older) - 1; i >= 0; i-- {
-		if s.older[i].exp.After(now) {
-			out = append(out, s.older[i].jws)
-		}
-	}
-	return out
 }
 
 // RenewsAt is when the background renewal replaces the current delegation:

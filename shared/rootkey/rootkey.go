@@ -23,6 +23,12 @@ type Root interface {
 	// Sign returns an RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of
 	// signingInput by the current version, and that version's KID.
 	Sign(ctx context.Context, signingInput []byte) (kid string, signature []byte, err error)
+	PublicKeyLister
+}
+
+// PublicKeyLister is the public half of a Root: all that code publishing
+// the keys needs (Cloud KMS's publicKeyViewer role, not its signer role).
+type PublicKeyLister interface {
 	// PublicKeys lists the trusted versions, the signing one first.
 	PublicKeys(ctx context.Context) ([]PublicKey, error)
 }

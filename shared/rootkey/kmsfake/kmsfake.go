@@ -67,6 +67,8 @@ type Server struct {
 	first   string
 	signs   atomic.Int64
 	pubGets atomic.Int64
+	// viewerOnly: callers hold publicKeyViewer but not signer.
+	viewerOnly atomic.Bool
 
 	mu         sync.Mutex
 	versions   map[string]*rsa.PrivateKey
@@ -156,6 +158,12 @@ func (s *Server) AddVersion(t testing.TB) string {
 	s.mu.Unlock()
 	return name
 }
+
+// ViewerOnly makes every later AsymmetricSign fail with PermissionDenied,
+// as Cloud KMS answers a caller holding roles/cloudkms.publicKeyViewer on
+// the key but not roles/cloudkms.signer; GetPublicKey still answers. The
+// refused calls are still counted by Signs.
+func (s *Server) ViewerOnly() { s.viewerOnly.Store(true) }
 
 // Signs counts the AsymmetricSign calls the fake has received.
 func (s *Server) Signs() int64 { return s.signs.Load() }
@@ -269,6 +277,9 @@ func (v *service) GetPublicKey(_ context.Context, req *kmspb.GetPublicKeyRequest
 func (v *service) AsymmetricSign(_ context.Context, req *kmspb.AsymmetricSignRequest) (*kmspb.AsymmetricSignResponse, error) {
 	s := v.s
 	s.signs.Add(1)
+	if s.viewerOnly.Load() {
+		return nil, status.Errorf(codes.PermissionDenied, "kmsfake: permission 'cloudkms.cryptoKeyVersions.useToSign' denied on %q", req.GetName())
+	}
 	s.mu.Lock()
 	s.lastSign = proto.Clone(req).(*kmspb.AsymmetricSignRequest)
 	key := s.versions[req.GetName()]

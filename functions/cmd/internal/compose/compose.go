@@ -122,8 +122,8 @@ type Deps struct {
 	Backend *backend.Backend
 	Authn   *auth.Authenticator
 	Limits  config.RateLimit
-	// Root is the root signing key (nil when no selected function signs);
-	// Issuer names this service in leases.
+	// Root is the root signing key (nil when no selected function needs
+	// it); Issuer names this service in leases.
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
@@ -150,11 +150,14 @@ const jwksStartWait = 2 * time.Second
 func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger}
 	needs := function.Union(specs...)
+	if needs.RootKey() && d.Root == nil {
+		return Built{}, errors.New("a function needs the root key, but none was given")
+	}
 	if needs.Signing() {
-		if d.Root == nil {
-			return Built{}, errors.New("a function signs, but no root key was given")
-		}
 		fd.Root = d.Root
+	}
+	if needs.RootPublicKeys {
+		fd.RootPublicKeys = d.Root
 	}
 	if needs.Signer {
 		s, err := lease.NewSigner(ctx, d.Root, d.Issuer, lease.Options{})
@@ -178,6 +181,9 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		}
 		if !s.Needs.Signing() {
 			own.Root = nil
+		}
+		if !s.Needs.RootPublicKeys {
+			own.RootPublicKeys = nil
 		}
 		switch {
 		case s.HTTP != nil:
@@ -258,8 +264,8 @@ func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http
 
 // Build makes the selected functions as configured: the authenticator
 // (with the identity provider's verifier when AUTH_* is set), the root
-// signing key (opened only when a selected function signs, so only those
-// need KMS access) and the rate limits.
+// signing key (opened only when a selected function signs or publishes its
+// public keys, so only those need KMS access) and the rate limits.
 func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *slog.Logger, m *metrics.Metrics, specs []function.Spec) (Built, error) {
 	var verifier auth.TokenVerifier
 	// Only HTTP functions check credentials: Cleanup must not depend on
@@ -286,7 +292,7 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 		return Built{}, err
 	}
 	var root rootkey.Root
-	if function.Union(specs...).Signing() {
+	if function.Union(specs...).RootKey() {
 		if root, err = Root(ctx, cfg.Signing, logger, m); err != nil {
 			return Built{}, err
 		}

@@ -13,7 +13,8 @@ import (
 // TestDeploymentMatchesTheSpecs ties the code to the deployment: every
 // function FUNCTION_TARGET accepts has a Knative Service selecting it, is
 // given the bootstrap token exactly when it serves admin calls, and is
-// granted the signing key in Terraform exactly when it signs. (knative/ and
+// granted the signing key in Terraform exactly when it signs, and the key's
+// public half alone exactly when it only reads the root public keys. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
 func TestDeploymentMatchesTheSpecs(t *testing.T) {
@@ -46,6 +47,15 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	for _, m := range rowRe.FindAllStringSubmatch(string(tf), -1) {
 		rows[m[1]] = [2]bool{m[2] == "true", m[3] == "true"}
 	}
+	readersRe := regexp.MustCompile(`(?m)^\s+public_key_readers\s+= \[([^\]]*)\]`)
+	readers := map[string]bool{}
+	if m := readersRe.FindSubmatch(tf); m == nil {
+		t.Error("terraform/iam.tf has no public_key_readers list")
+	} else {
+		for _, name := range regexp.MustCompile(`"(\w+)"`).FindAllSubmatch(m[1], -1) {
+			readers[string(name[1])] = true
+		}
+	}
 
 	for _, name := range compose.Names() {
 		manifest, ok := services[name]
@@ -66,6 +76,10 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		if row[0] != needs.Signing() || row[1] != needs.Admin {
 			t.Errorf("%s: terraform grants signs=%v admin=%v, the code needs signing=%v admin=%v",
 				name, row[0], row[1], needs.Signing(), needs.Admin)
+		}
+		if reads := needs.RootPublicKeys && !needs.Signing(); readers[strings.ToLower(name)] != reads {
+			t.Errorf("%s: terraform lists it as a public-key reader = %v, the code reads the public keys alone = %v",
+				name, readers[strings.ToLower(name)], reads)
 		}
 	}
 	for target := range services {

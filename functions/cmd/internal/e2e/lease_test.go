@@ -3,12 +3,10 @@ package e2e_test
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/logging"
+	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -66,16 +65,52 @@ func TestLeases(t *testing.T) {
 	if err != nil || hc.SessionID != claims.SessionID || hc.Fingerprint != "ws-1" || hc.TenantID != tenant {
 		t.Fatalf("heartbeat's lease: %+v, %v", hc, err)
 	}
-	// The keys document lists this instance's delegation.
-	var doc lease.Keys
-	json.Unmarshal(a.keysDoc(), &doc)
-	var header struct {
-		Dlg string `json:"dlg"`
+	// The keys document is the root keys alone: each lease carries its
+	// delegation, and Keys has none to list (it never signs).
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(a.keysDoc(), &doc); err != nil || len(doc) != 1 || doc["keys"] == nil {
+		t.Fatalf("keys document %v: %v", doc, err)
 	}
-	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(g.str("lease"), ".")[0])
-	json.Unmarshal(raw, &header)
-	if len(doc.Delegations) != 1 || doc.Delegations[0] != header.Dlg {
-		t.Fatalf("delegations = %d; the lease's is not listed", len(doc.Delegations))
+}
+
+// TestKeysNeedsOnlyThePublicKeyViewer serves Keys alone, as its deployment
+// does, on a (fake) Cloud KMS key that refuses every signature, as KMS does
+// for an account holding only roles/cloudkms.publicKeyViewer: Keys starts,
+// never asks KMS to sign, and publishes the root public key.
+func TestKeysNeedsOnlyThePublicKeyViewer(t *testing.T) {
+	t.Parallel()
+	fake := kmsfake.Start(t)
+	fake.ViewerOnly()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	root, err := kmsroot.New(ctx, fake.Client(t), kmsroot.Config{SigningVersion: fake.VersionName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := compose.Select("Keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := testenv.Backend(t)
+	built, err := compose.All(ctx, compose.Deps{Backend: b, Root: root, Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)}, specs)
+	if err != nil {
+		t.Fatalf("Keys with only the public-key viewer role: %v", err)
+	}
+	if n := fake.Signs(); n != 0 {
+		t.Fatalf("Keys asked KMS to sign %d times", n)
+	}
+	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(io.Discard, slog.LevelInfo)}, built.HTTP...))
+	t.Cleanup(srv.Close)
+	a := &api{t: t, srv: srv, b: b, log: &testenv.LogBuffer{}}
+	v, err := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Roots) != 1 || !v.Roots[rootkey.Thumbprint(fake.PublicKey())].Equal(fake.PublicKey()) {
+		t.Fatalf("published roots %v, want the KMS key's", v.Roots)
+	}
+	if n := fake.Signs(); n != 0 {
+		t.Fatalf("Keys asked KMS to sign %d times", n)
 	}
 }
 
