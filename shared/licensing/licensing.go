@@ -65,14 +65,26 @@ func (s *Service) SyncTenant(ctx context.Context, tenantID string) error {
 
 // write hands the licenses to the seat engine. The change is already
 // committed, so a Redis that cannot take it is a 503 (httpjson.NotInEffect)
-// whose retry writes it again.
+// whose retry writes it again. One license that fails does not stop the
+// others: each one written is a revocation in effect now rather than at the
+// retry, and the error names every license that failed.
 func (s *Service) write(ctx context.Context, all []seats.License) error {
-	for _, l := range all {
-		if _, err := s.engine.SyncLicense(ctx, l); err != nil {
-			return httpjson.NotInEffect(err)
-		}
+	if err := s.writeAll(ctx, all); err != nil {
+		return httpjson.NotInEffect(err)
 	}
 	return nil
+}
+
+// writeAll writes every license it can and joins the failures, each naming
+// its license (the engine's error does).
+func (s *Service) writeAll(ctx context.Context, all []seats.License) error {
+	var errs []error
+	for _, l := range all {
+		if _, err := s.engine.SyncLicense(ctx, l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LiveTenant checks a tenant exists and is not deleted, so listing the
