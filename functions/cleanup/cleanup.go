@@ -58,7 +58,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) error {
 	}
 	start := time.Now()
 	res, err := f.cleaner.Run(ctx)
-	attrs := []any{"type", e.Type(), "id", e.ID(), "skipped", res.Skipped, "licenses", res.Licenses,
+	attrs := []any{"type", e.Type(), "id", e.ID(), "skipped", res.Skipped, "reconciled", res.Reconciled, "licenses", res.Licenses,
 		"expired", res.Expired, "drained", res.Drained, "complete", res.Complete,
 		"duration_ms", time.Since(start).Milliseconds()}
 	if err != nil {

@@ -2,6 +2,7 @@ package cleanup_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/tenants"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -157,5 +159,93 @@ func TestRedisDownAsksForARetry(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "cleanup run failed") {
 		t.Fatalf("logs:\n%s", logs)
+	}
+}
+
+// TestRunRevokesWhatTheWriteThroughMissed: a tenant suspended and a license
+// suspended in PostgreSQL while Redis could not take the write-through (the
+// admin got a 503 and never retried) stay grantable in Redis until the next
+// scheduled run; one Pub/Sub event later, acquires of both are refused.
+func TestRunRevokesWhatTheWriteThroughMissed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, prefix := testenv.Backend(t)
+	srv, logs := server(t, b)
+	event := map[string]string{"Ce-Specversion": "1.0", "Ce-Type": cleanup.TypePubSub, "Ce-Id": "1",
+		"Ce-Source": "//pubsub.googleapis.com/projects/p/topics/license-cleanup", "Content-Type": "application/json"}
+	run := func() {
+		t.Helper()
+		if status := post(t, srv.URL, event, `{"message":{"data":"e30="}}`); status/100 != 2 {
+			t.Fatalf("cleanup event: status %d\n%s", status, logs)
+		}
+	}
+
+	// Two tenants with a license each, written through and in use.
+	type lic struct{ tenant, id, keyHash string }
+	var all []lic
+	for _, slug := range []string{"tenant-suspended", "license-suspended"} {
+		ten, err := b.Tenants.Create(ctx, slug, slug, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 10, LeaseTTLSeconds: 60,
+			Leasing: licenses.PerFingerprint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Licensing.SyncLicense(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, lic{ten.ID, l.ID, l.KeyHash})
+	}
+	acquire := func(l lic, fp string) error {
+		_, err := b.Seats.Acquire(ctx, seats.AcquireRequest{LicenseID: l.id, KeyHash: l.keyHash, Fingerprint: fp})
+		return err
+	}
+	for _, l := range all {
+		if err := acquire(l, "before"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A run with nothing missed: it sets the mark the next one starts from.
+	run()
+
+	// The admin's changes commit; their write-through finds Redis down.
+	dead := redis.NewClient(&redis.Options{Addr: testenv.DeadAddress(t), MaxRetries: -1})
+	t.Cleanup(func() { dead.Close() })
+	down, err := backend.New(dead, b.DB, prefix, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(down.Sightings.Close)
+	suspended := "suspended"
+	if _, err := b.Tenants.Update(ctx, all[0].tenant, tenants.Patch{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	if err := down.Licensing.SyncTenant(ctx, all[0].tenant); err == nil {
+		t.Fatal("the write-through reached a dead Redis")
+	}
+	l, err := b.Licenses.Update(ctx, all[1].tenant, all[1].id, licenses.Patch{Status: &suspended})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := down.Licensing.SyncLicense(ctx, l); err == nil {
+		t.Fatal("the write-through reached a dead Redis")
+	}
+
+	// Until a run, Redis still grants both: the gap the run closes.
+	for _, l := range all {
+		if err := acquire(l, "missed"); err != nil {
+			t.Fatalf("before the run, acquire of %s = %v; the test expects the missed write-through to show", l.id, err)
+		}
+	}
+	run()
+	for _, l := range all {
+		if err := acquire(l, "after"); !errors.Is(err, seats.ErrLicenseInactive) {
+			t.Errorf("after one cleanup run, acquire of %s = %v, want license inactive", l.id, err)
+		}
+	}
+	if !strings.Contains(logs.String(), `"reconciled":2`) {
+		t.Errorf("the run does not log the 2 licenses it reconciled:\n%s", logs)
 	}
 }

@@ -32,5 +32,5 @@ func (h *handler) certificate(w http.ResponseWriter, r *http.Request) {
 func certified(l licenses.License) lease.License {
 	return lease.License{ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats,
 		LeaseTTLSeconds: l.LeaseTTLSeconds, Status: l.Status, ExpiresAt: l.ExpiresAt, RequireUser: l.RequireUser,
-		MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing, UpdatedAt: l.UpdatedAt}
+		MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing, TenantStatus: l.TenantStatus(), UpdatedAt: l.UpdatedAt}
 }

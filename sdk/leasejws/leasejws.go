@@ -28,6 +28,12 @@
 // thumbprint ([Keys]); delegated keys are Ed25519 OKP JWKs (RFC 8037) whose
 // kid is their RFC 7638 thumbprint too ([NewOKPKey]). Delegations are not
 // published: each lease carries its own.
+//
+// License certificates (typ license+jwt) are signed RS256 by the root key
+// itself and state what a license entitles, its status and its tenant's;
+// [Verifier.VerifyCertificate] checks one offline and refuses a suspended
+// license or tenant ([ErrInactive]). Each is valid at most
+// [MaxCertificateValidity].
 package leasejws
 
 import (

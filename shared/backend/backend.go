@@ -141,7 +141,7 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if m != nil {
 		observe = append(observe, cleanup.WithObserver(cleanupMetrics{m}))
 	}
-	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger, observe...); err != nil {
+	if b.Cleaner, err = cleanup.New(rdb, keyPrefix, b.Seats, b.Usage, b.Licensing, cleanup.DefaultLimits(), logger, observe...); err != nil {
 		return nil, err
 	}
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)

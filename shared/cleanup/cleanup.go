@@ -1,6 +1,10 @@
 // Package cleanup turns dead sessions into history: it sweeps expired
 // sessions out of Redis (recording each as expired) and drains every
-// license's ledger stream into PostgreSQL.
+// license's ledger stream into PostgreSQL. First, each run reconciles: it
+// has every license changed in PostgreSQL since its last complete
+// reconciliation written through to Redis again, so a change whose
+// write-through failed (Redis down just after the commit) is in effect
+// within one schedule period and one run, even if nobody retries it.
 //
 // A run is bounded (licenses per page, sessions per script call, events per
 // batch, and a wall-clock budget), remembers where it stopped so the next run
@@ -37,7 +41,16 @@ type Limits struct {
 	// LockTTL is how long the run lock outlives a holder that stops
 	// extending it (0: DefaultLockTTL). A run extends it every LockTTL/3.
 	LockTTL time.Duration
+	// Reconcile bounds the reconciliation at the start of a run (0:
+	// DefaultReconcileTimeout), so a PostgreSQL that does not answer
+	// leaves the rest of the budget to the sweep, which needs only Redis.
+	Reconcile time.Duration
 }
+
+// DefaultReconcileTimeout leaves half of the default budget to the sweep
+// when PostgreSQL is frozen; a reconciliation of the licenses changed in a
+// minute takes milliseconds.
+const DefaultReconcileTimeout = 20 * time.Second
 
 // DefaultLockTTL is short so that a holder that dies (a crash, or Redis
 // restarted from its append-only file with the lock in it) holds up the next
@@ -48,22 +61,35 @@ const DefaultLockTTL = 15 * time.Second
 // acquires queued behind it in Redis (make bench-scale judges the bound:
 // BENCHMARKS.md), and a run well inside a minute (the scheduler's period).
 func DefaultLimits() Limits {
-	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250, LockTTL: DefaultLockTTL}
+	return Limits{Budget: 40 * time.Second, ScanPage: 200, SweepBatch: 50, DrainBatch: 250, LockTTL: DefaultLockTTL,
+		Reconcile: DefaultReconcileTimeout}
 }
 
 // Result says what a run did.
 type Result struct {
-	Skipped  bool  // another run holds the lock
-	Licenses int   // licenses visited
-	Expired  int   // sessions swept and recorded as expired
-	Drained  int   // ledger entries newly stored in PostgreSQL
-	Read     int64 // ledger entries read (trimmed once stored)
-	Complete bool  // the run reached the end of the registry
+	Skipped bool // another run holds the lock
+	// Reconciled is how many licenses changed in PostgreSQL since the last
+	// complete reconciliation were written through to Redis again.
+	Reconciled int
+	Licenses   int   // licenses visited
+	Expired    int   // sessions swept and recorded as expired
+	Drained    int   // ledger entries newly stored in PostgreSQL
+	Read       int64 // ledger entries read (trimmed once stored)
+	Complete   bool  // the run reached the end of the registry
 	// Lag is how long the oldest ledger entry the run read had waited in
 	// Redis when it was read (its stream id's time to the read), 0 when the
 	// run read none: below the schedule's period while draining keeps up,
 	// growing for as long as PostgreSQL is down.
 	Lag time.Duration
+}
+
+// Reconciler writes through to Redis every license changed in the system of
+// record since a mark, and returns the mark to pass next time: the mark
+// moves on only when every such license was written (0: from the start,
+// every license). shared/licensing's Service is one; the cleaner keeps the
+// mark in Redis, beside what it describes.
+type Reconciler interface {
+	Reconcile(ctx context.Context, mark uint64) (next uint64, written int, err error)
 }
 
 // Observer is told the outcome of every run, e.g. to export metrics. It
@@ -82,11 +108,18 @@ func WithObserver(o Observer) Option {
 
 // Cleaner runs the sweep and the drain.
 type Cleaner struct {
-	seats  *seats.Engine
-	ledger *usage.Store
-	rdb    redis.UniversalClient
-	lock   string
-	cursor string
+	seats     *seats.Engine
+	ledger    *usage.Store
+	reconcile Reconciler
+	rdb       redis.UniversalClient
+	lock      string
+	cursor    string
+	// mark is the key of the reconciliation's mark. It lives in the Redis
+	// it describes: a Redis restored from an older snapshot brings back
+	// the older mark with the older licenses, and the next run writes
+	// through everything changed since; a mark kept in PostgreSQL would
+	// stay ahead and leave them stale.
+	mark   string
 	unlock *redis.Script
 	extend *redis.Script
 	limits Limits
@@ -95,17 +128,19 @@ type Cleaner struct {
 	observer Observer
 }
 
-// New returns a cleaner. prefix is the Redis key prefix of the engine.
-func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger *usage.Store, limits Limits, logger *slog.Logger, opts ...Option) (*Cleaner, error) {
-	if rdb == nil || engine == nil || ledger == nil || logger == nil {
+// New returns a cleaner. prefix is the Redis key prefix of the engine;
+// reconciler writes changed licenses through to it.
+func New(rdb redis.UniversalClient, prefix string, engine *seats.Engine, ledger *usage.Store, reconciler Reconciler,
+	limits Limits, logger *slog.Logger, opts ...Option) (*Cleaner, error) {
+	if rdb == nil || engine == nil || ledger == nil || reconciler == nil || logger == nil {
 		return nil, errors.New("cleanup: missing dependency")
 	}
 	if limits.Budget <= 0 || limits.ScanPage <= 0 || limits.SweepBatch <= 0 || limits.DrainBatch <= 0 {
 		return nil, fmt.Errorf("cleanup: limits must be positive: %+v", limits)
 	}
 	scripts := lua.Load()
-	c := &Cleaner{seats: engine, ledger: ledger, rdb: rdb, limits: limits, logger: logger,
-		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor",
+	c := &Cleaner{seats: engine, ledger: ledger, reconcile: reconciler, rdb: rdb, limits: limits, logger: logger,
+		lock: prefix + "{cleanup}:lock", cursor: prefix + "{cleanup}:cursor", mark: prefix + "{cleanup}:reconciled",
 		unlock: redis.NewScript(scripts.Unlock.Source), extend: redis.NewScript(scripts.ExtendLock.Source)}
 	for _, o := range opts {
 		o(c)
@@ -133,20 +168,26 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 	defer release()
 
 	deadline := time.Now().Add(c.limits.Budget)
+	var res Result
+	// Reconciliation first: a revocation in effect matters more than a
+	// sweep (expired sessions never count anyway). A failure, PostgreSQL
+	// down most likely, must not stop the sweep (Redis alone); it is
+	// reported with the run's result, and the next run tries again from the
+	// same mark.
+	reconcileErr := c.reconcileChanges(ctx, &res)
 	cursor, err := c.rdb.Get(ctx, c.cursor).Uint64()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Result{}, fmt.Errorf("cleanup: read cursor: %w", err)
+		return res, errors.Join(reconcileErr, fmt.Errorf("cleanup: read cursor: %w", err))
 	}
-	var res Result
 	var drainErr error
 	for {
 		ids, next, err := c.seats.ScanLicenses(ctx, cursor, c.limits.ScanPage)
 		if err != nil {
-			return res, err
+			return res, errors.Join(reconcileErr, err)
 		}
 		pending, err := c.sweep(ctx, ids, deadline, &res)
 		if err != nil {
-			return res, err
+			return res, errors.Join(reconcileErr, err)
 		}
 		if drainErr == nil {
 			// PostgreSQL being down must not stop the sweep (Redis alone),
@@ -156,7 +197,7 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 		res.Licenses += len(ids)
 		cursor = next
 		if err := c.rdb.Set(ctx, c.cursor, strconv.FormatUint(cursor, 10), 0).Err(); err != nil {
-			return res, fmt.Errorf("cleanup: save cursor: %w", err)
+			return res, errors.Join(reconcileErr, fmt.Errorf("cleanup: save cursor: %w", err))
 		}
 		if cursor == 0 {
 			res.Complete = true
@@ -166,7 +207,36 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 			break
 		}
 	}
-	return res, drainErr
+	return res, errors.Join(reconcileErr, drainErr)
+}
+
+// reconcileChanges has every license changed since the mark written through
+// to Redis, then moves the mark on. The mark is written only after every
+// license was (the Reconciler returns the old mark otherwise), so a run that
+// fails part-way skips nothing: the next one starts from the same mark.
+func (c *Cleaner) reconcileChanges(ctx context.Context, res *Result) error {
+	timeout := c.limits.Reconcile
+	if timeout <= 0 {
+		timeout = DefaultReconcileTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	mark, err := c.rdb.Get(ctx, c.mark).Uint64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("cleanup: read reconciliation mark: %w", err)
+	}
+	next, written, err := c.reconcile.Reconcile(ctx, mark)
+	res.Reconciled = written
+	if err != nil {
+		return fmt.Errorf("cleanup: reconcile: %w", err)
+	}
+	if next == mark {
+		return nil
+	}
+	if err := c.rdb.Set(ctx, c.mark, strconv.FormatUint(next, 10), 0).Err(); err != nil {
+		return fmt.Errorf("cleanup: save reconciliation mark: %w", err)
+	}
+	return nil
 }
 
 // sweep drops the expired sessions of ids, calling again for licenses with

@@ -66,7 +66,7 @@ func (f *fixture) license(seatCount, ttlSeconds int) (string, string) {
 
 func (f *fixture) cleaner(limits cleanup.Limits) *cleanup.Cleaner {
 	f.t.Helper()
-	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, limits, slog.New(slog.DiscardHandler))
+	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, limits, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestEverySeatEventReachesTheLedgerOnce(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond)
 
 	observed := &observer{}
-	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler),
+	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler),
 		cleanup.WithObserver(observed))
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestPostgresDownForALoadRunThenEveryEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Sightings.Close)
-	cleaner, err := cleanup.New(b.Redis, healthy.prefix, b.Seats, b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler))
+	cleaner, err := cleanup.New(b.Redis, healthy.prefix, b.Seats, b.Usage, b.Licensing, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,12 +511,15 @@ func TestNewRefusesBadLimits(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for _, l := range []cleanup.Limits{{}, {Budget: time.Second, ScanPage: 1, SweepBatch: 0, DrainBatch: 1}} {
-		if _, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, l, slog.New(slog.DiscardHandler)); err == nil {
+		if _, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, l, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("limits %+v accepted", l)
 		}
 	}
-	if _, err := cleanup.New(nil, f.prefix, f.b.Seats, f.b.Usage, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := cleanup.New(nil, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("nil Redis accepted")
+	}
+	if _, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, nil, cleanup.DefaultLimits(), slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("nil reconciler accepted")
 	}
 }
 
@@ -677,7 +680,7 @@ func TestRunKeepsItsShortLock(t *testing.T) {
 	slow := redis.NewClient(f.b.Redis.(*redis.Client).Options())
 	t.Cleanup(func() { slow.Close() })
 	slow.AddHook(&slowFirstGet{delay: 6 * ttl})
-	long, err := cleanup.New(slow, f.prefix, f.b.Seats, f.b.Usage, limits, slog.New(slog.DiscardHandler))
+	long, err := cleanup.New(slow, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, limits, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,4 +730,111 @@ func TestRunKeepsItsShortLock(t *testing.T) {
 		t.Fatalf("a run after the first: %+v, %v; want it to run", res, err)
 	}
 	t.Logf("%d checks over %v with a %v lock", checks, 5*ttl, ttl)
+}
+
+// metaStatus reads the license status Redis holds ("" for none).
+func (f *fixture) metaStatus(id string) string {
+	f.t.Helper()
+	v, err := f.b.Redis.HGet(context.Background(), f.prefix+"{"+id+"}:m", "status").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		f.t.Fatal(err)
+	}
+	return v
+}
+
+// TestReconciliationMarkWaitsForEveryLicense: a run that cannot write one
+// changed license through keeps its mark where it was, so the next run
+// writes that license again instead of passing over it.
+func TestReconciliationMarkWaitsForEveryLicense(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, _ := f.license(5, 60)
+	c := f.cleaner(cleanup.DefaultLimits())
+	markKey := f.prefix + "{cleanup}:reconciled"
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mark, err := f.b.Redis.Get(ctx, markKey).Result()
+	if err != nil {
+		t.Fatalf("no mark after a complete run: %v", err)
+	}
+
+	// Suspended in PostgreSQL; Redis cannot take it (its metadata key holds
+	// a value of the wrong type, so the sync script fails on it).
+	suspended := "suspended"
+	if _, err := f.b.Licenses.Update(ctx, f.tenant, id, licenses.Patch{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	meta := f.prefix + "{" + id + "}:m"
+	if err := f.b.Redis.Set(ctx, meta, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), id) {
+		t.Fatalf("a run that could not write %s through = %+v, %v; want an error naming it", id, res, err)
+	}
+	if !res.Complete {
+		t.Errorf("the failed reconciliation stopped the sweep: %+v", res)
+	}
+	if got, err := f.b.Redis.Get(ctx, markKey).Result(); err != nil || got != mark {
+		t.Fatalf("after a failed reconciliation the mark is %q (%v), want it kept at %q", got, err, mark)
+	}
+
+	// Redis can take it again, holding the stale active copy: the next run
+	// writes the suspension through.
+	if err := f.b.Redis.Del(ctx, meta).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.Redis.HSet(ctx, meta, "status", "active", "rev", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Run(ctx); err != nil || res.Reconciled == 0 {
+		t.Fatalf("run after the failure = %+v, %v", res, err)
+	}
+	if got := f.metaStatus(id); got != "suspended" {
+		t.Fatalf("Redis holds status %q after the run that followed a failed one, want suspended", got)
+	}
+}
+
+// TestReconciliationFindsATransactionThatCommitsLate: a change whose
+// transaction began before a run read and commits after it is written
+// through by the next run. A mark kept as a time (the latest updated_at
+// seen, or when the run read) would pass over it: its updated_at is when
+// its transaction began, before that mark.
+func TestReconciliationFindsATransactionThatCommitsLate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, _ := f.license(5, 60)
+	c := f.cleaner(cleanup.DefaultLimits())
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := f.b.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE licenses SET status = 'suspended', revision = revision + 1, updated_at = now()
+		WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the run reads after the change's updated_at
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.metaStatus(id); got != "active" {
+		t.Fatalf("an uncommitted suspension reached Redis (status %q)", got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Run(ctx); err != nil || res.Reconciled == 0 {
+		t.Fatalf("run after the late commit = %+v, %v", res, err)
+	}
+	if got := f.metaStatus(id); got != "suspended" {
+		t.Fatalf("after the late commit and a run, Redis holds status %q, want suspended", got)
+	}
 }

@@ -8,11 +8,23 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 )
 
 // CertificateType is a license certificate's JWS "typ".
-const CertificateType = "license+jwt"
+const CertificateType = leasejws.CertificateType
+
+// MaxCertificateValidity is the longest a certificate is valid, whether or
+// not its license expires sooner (sdk/leasejws refuses one valid longer): a
+// certificate kept offline outlives a suspension of its license or tenant by
+// at most this. Clients fetch a new one before it runs out.
+const MaxCertificateValidity = leasejws.MaxCertificateValidity
+
+// reissueAfter is the age after which a cached certificate is signed again,
+// so one handed out is always valid for at least half the maximum (unless
+// its license expires sooner).
+const reissueAfter = MaxCertificateValidity / 2
 
 // License is what a license certificate states: the license as stored,
 // passed as a plain value (the license store sits above this package).
@@ -27,8 +39,11 @@ type License struct {
 	RequireUser     bool
 	MaxSeatsPerUser *int
 	Leasing         string
+	// TenantStatus is the status of the license's tenant: a certificate
+	// states it, so an offline check refuses a suspended tenant too.
+	TenantStatus string
 	// UpdatedAt is the license's version: its certificate is signed again
-	// only once it changes.
+	// only once it (or TenantStatus) changes, or the cached one is old.
 	UpdatedAt time.Time
 }
 
@@ -39,38 +54,56 @@ type License struct {
 type Certifier struct {
 	Root   rootkey.Root
 	Issuer string
+	// Now is the clock certificates are dated by (nil: time.Now).
+	Now func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]cached
 }
 
 type cached struct {
-	version time.Time // the license's UpdatedAt when signed
-	jws     string
+	version      time.Time // the license's UpdatedAt when signed
+	tenantStatus string
+	issued       time.Time
+	jws          string
 }
 
 // Certificate returns the license's certificate, a compact JWS (RS256,
-// typ license+jwt, kid the root's), signing a new one only when the license
-// changed since the cached one.
+// typ license+jwt, kid the root's; the format is sdk/leasejws's), signing a
+// new one only when the license or its tenant's status changed since the
+// cached one, or the cached one is half-way through its validity.
 func (c *Certifier) Certificate(ctx context.Context, l License) (string, error) {
+	now := time.Now()
+	if c.Now != nil {
+		now = c.Now()
+	}
 	c.mu.Lock()
 	hit, ok := c.cache[l.ID]
 	c.mu.Unlock()
-	if ok && hit.version.Equal(l.UpdatedAt) {
+	if ok && hit.version.Equal(l.UpdatedAt) && hit.tenantStatus == l.TenantStatus && now.Sub(hit.issued) < reissueAfter {
 		return hit.jws, nil
 	}
 	keys, err := c.Root.PublicKeys(ctx)
 	if err != nil || len(keys) == 0 {
 		return "", fmt.Errorf("reading root keys: %w", err)
 	}
+	// Every certificate expires, a license without expiry's too: what it
+	// states (the license's and the tenant's status above all) may change,
+	// and a copy in the field must stop vouching for it within a bound.
+	exp := now.Add(MaxCertificateValidity)
 	claims := jwt.MapClaims{
 		"iss": c.Issuer, "sub": l.ID, "ten": l.TenantID, "prd": l.Product, "seats": l.Seats,
-		"lease_ttl_seconds": l.LeaseTTLSeconds, "status": l.Status, "iat": time.Now().Unix(),
+		"lease_ttl_seconds": l.LeaseTTLSeconds, "status": l.Status, "tenant_status": l.TenantStatus,
+		"iat":    now.Unix(),
 		"policy": map[string]any{"require_user": l.RequireUser, "max_seats_per_user": l.MaxSeatsPerUser, "leasing": l.Leasing},
 	}
 	if l.ExpiresAt != nil {
-		claims["exp"] = l.ExpiresAt.Unix()
+		claims["license_exp"] = l.ExpiresAt.Unix()
+		if l.ExpiresAt.Before(exp) {
+			exp = *l.ExpiresAt
+		}
 	}
+	claims["exp"] = exp.Unix()
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["typ"] = CertificateType
 	t.Header["kid"] = keys[0].KID
@@ -90,7 +123,7 @@ func (c *Certifier) Certificate(ctx context.Context, l License) (string, error) 
 	if c.cache == nil {
 		c.cache = map[string]cached{}
 	}
-	c.cache[l.ID] = cached{version: l.UpdatedAt, jws: out}
+	c.cache[l.ID] = cached{version: l.UpdatedAt, tenantStatus: l.TenantStatus, issued: now, jws: out}
 	c.mu.Unlock()
 	return out, nil
 }

@@ -2,29 +2,34 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 func TestCertificate(t *testing.T) {
 	t.Parallel()
 	shared := newTestRoot(t)
 	root := &testRoot{key: shared.key, kid: shared.kid} // with a count of its own signatures
-	c := &Certifier{Root: root, Issuer: "https://api.test"}
-	exp := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := &Certifier{Root: root, Issuer: "https://api.test", Now: func() time.Time { return now }}
+	exp := time.Date(2026, 12, 20, 3, 4, 5, 0, time.UTC) // sooner than the longest validity
 	five := 5
 	l := License{ID: "lic", TenantID: "ten", Product: "coditect", Seats: 50, LeaseTTLSeconds: 300, Status: "active",
-		ExpiresAt: &exp, MaxSeatsPerUser: &five, Leasing: "per_user", UpdatedAt: time.Unix(1764129600, 123)}
+		ExpiresAt: &exp, MaxSeatsPerUser: &five, Leasing: "per_user", TenantStatus: "active",
+		UpdatedAt: time.Unix(1764129600, 123)}
 	ctx := context.Background()
 
 	parse := func(cert string) (jwt.MapClaims, *jwt.Token) {
 		t.Helper()
 		var cl jwt.MapClaims
 		tok, err := jwt.ParseWithClaims(cert, &cl, func(*jwt.Token) (any, error) { return &root.key.PublicKey, nil },
-			jwt.WithValidMethods([]string{"RS256"}))
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(func() time.Time { return now }))
 		if err != nil || !tok.Valid {
 			t.Fatalf("certificate does not verify with the root key: %v", err)
 		}
@@ -37,7 +42,8 @@ func TestCertificate(t *testing.T) {
 	cl, tok := parse(c1)
 	if tok.Header["typ"] != CertificateType || tok.Header["kid"] != root.kid || cl["iss"] != "https://api.test" ||
 		cl["sub"] != "lic" || cl["ten"] != "ten" || cl["prd"] != "coditect" || cl["seats"] != float64(50) ||
-		cl["lease_ttl_seconds"] != float64(300) || cl["status"] != "active" || cl["exp"] != float64(exp.Unix()) {
+		cl["lease_ttl_seconds"] != float64(300) || cl["status"] != "active" || cl["tenant_status"] != "active" ||
+		cl["iat"] != float64(now.Unix()) || cl["exp"] != float64(exp.Unix()) || cl["license_exp"] != float64(exp.Unix()) {
 		t.Fatalf("certificate: header %v, claims %v", tok.Header, cl)
 	}
 	policy, _ := cl["policy"].(map[string]any)
@@ -65,10 +71,58 @@ func TestCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl, _ = parse(c2)
-	if _, hasExp := cl["exp"]; c2 == c1 || cl["seats"] != float64(7) || hasExp || root.signs.Load() != 2 {
+	if c2 == c1 || cl["seats"] != float64(7) || root.signs.Load() != 2 {
 		t.Fatalf("after a change: claims %v, %d signatures", cl, root.signs.Load())
 	}
 	if policy, _ := cl["policy"].(map[string]any); policy["max_seats_per_user"] != nil {
 		t.Fatalf("policy = %v", cl["policy"])
+	}
+	// A license without expiry: its certificate expires all the same.
+	if _, has := cl["license_exp"]; has || cl["exp"] != float64(now.Add(MaxCertificateValidity).Unix()) {
+		t.Fatalf("certificate of a license without expiry: exp %v, license_exp %v; want exp now+%v and no license_exp",
+			cl["exp"], cl["license_exp"], MaxCertificateValidity)
+	}
+	// Nor does a far expiry make it last longer.
+	far := now.AddDate(2, 0, 0)
+	l.ExpiresAt, l.UpdatedAt = &far, l.UpdatedAt.Add(time.Second)
+	c3, err := c.Certificate(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ = parse(c3); cl["exp"] != float64(now.Add(MaxCertificateValidity).Unix()) || cl["license_exp"] != float64(far.Unix()) {
+		t.Fatalf("certificate of a license expiring in 2 years: exp %v, license_exp %v", cl["exp"], cl["license_exp"])
+	}
+	v := Verifier{Roots: root.verifier().Roots, Issuer: "https://api.test"}
+	if got, err := v.VerifyCertificate(c3, now); err != nil || got.LicenseID != "lic" || got.TenantStatus != "active" {
+		t.Fatalf("the SDK's check of an active license's certificate: %+v, %v", got, err)
+	}
+
+	// Half-way through its validity a cached certificate is signed again,
+	// so one handed out always has at least the other half left.
+	now = now.Add(MaxCertificateValidity/2 - time.Second)
+	if again, err := c.Certificate(ctx, l); err != nil || again != c3 {
+		t.Fatalf("certificate re-signed before half its validity: %v", err)
+	}
+	now = now.Add(time.Second)
+	c4, err := c.Certificate(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ = parse(c4); c4 == c3 || cl["iat"] != float64(now.Unix()) {
+		t.Fatalf("certificate not re-signed half-way through its validity: iat %v", cl["iat"])
+	}
+
+	// The tenant suspended (the license itself unchanged): a new
+	// certificate states it, and the SDK's check refuses it.
+	l.TenantStatus = "suspended"
+	c5, err := c.Certificate(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ = parse(c5); c5 == c4 || cl["tenant_status"] != "suspended" || cl["status"] != "active" {
+		t.Fatalf("certificate after the tenant's suspension: %v", cl)
+	}
+	if _, err := v.VerifyCertificate(c5, now); !errors.Is(err, leasejws.ErrInactive) {
+		t.Fatalf("the SDK's check of a suspended tenant's certificate: %v, want ErrInactive", err)
 	}
 }

@@ -45,6 +45,9 @@ type License struct {
 	tenantRevision int64
 }
 
+// TenantStatus is the status of the license's tenant, read with it.
+func (l License) TenantStatus() string { return l.tenantStatus }
+
 // Seat is the license as the seat scripts see it. Its revision is the sum of
 // the license's and its tenant's, so a change to either supersedes the copy
 // in Redis. blocked are the tenant's blocked workstation fingerprints.

@@ -9,7 +9,10 @@
 //
 // Its answers are the API's (a 503 to retry, a 404): the write-through's
 // contract is that a change Redis could not take is answered 503, and
-// retrying the same request applies it.
+// retrying the same request applies it. Nobody may retry, so every cleanup
+// run also reconciles (Reconcile): it writes through again every license
+// changed since the last complete reconciliation, and a change Redis could
+// not take is in effect within one schedule period and one run.
 package licensing
 
 import (
@@ -65,14 +68,45 @@ func (s *Service) SyncTenant(ctx context.Context, tenantID string) error {
 
 // write hands the licenses to the seat engine. The change is already
 // committed, so a Redis that cannot take it is a 503 (httpjson.NotInEffect)
-// whose retry writes it again.
+// whose retry writes it again. One license that fails does not stop the
+// others: each one written is a revocation in effect now rather than at the
+// retry, and the error names every license that failed.
 func (s *Service) write(ctx context.Context, all []seats.License) error {
-	for _, l := range all {
-		if _, err := s.engine.SyncLicense(ctx, l); err != nil {
-			return httpjson.NotInEffect(err)
-		}
+	if err := s.writeAll(ctx, all); err != nil {
+		return httpjson.NotInEffect(err)
 	}
 	return nil
+}
+
+// writeAll writes every license it can and joins the failures, each naming
+// its license (the engine's error does).
+func (s *Service) writeAll(ctx context.Context, all []seats.License) error {
+	var errs []error
+	for _, l := range all {
+		if _, err := s.engine.SyncLicense(ctx, l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reconcile writes through to Redis every license changed in PostgreSQL
+// since mark (see licenses.Store.ChangedSince; 0: every license), so a
+// change whose write-through failed and was never retried is in effect
+// after the next call all the same. It returns the mark for the next call
+// and how many licenses it wrote. The mark moves on only when every license
+// was written: after a failure it returns mark itself, and the next call
+// writes them all again (a write is idempotent, and Redis keeps the newest
+// revision, so writing a license again never rolls it back).
+func (s *Service) Reconcile(ctx context.Context, mark uint64) (uint64, int, error) {
+	changed, next, err := s.licenses.ChangedSince(ctx, mark)
+	if err != nil {
+		return mark, 0, err
+	}
+	if err := s.writeAll(ctx, changed); err != nil {
+		return mark, 0, fmt.Errorf("reconciling %d licenses changed since transaction %d: %w", len(changed), mark, err)
+	}
+	return next, len(changed), nil
 }
 
 // LiveTenant checks a tenant exists and is not deleted, so listing the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -84,6 +86,57 @@ func TestWriteThrough(t *testing.T) {
 	if err := down.Licensing.SyncLicense(ctx, l); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable ||
 		e.Code != "unavailable" || e.RetryAfter == 0 {
 		t.Errorf("SyncLicense on a closed Redis = %v, want 503 unavailable with Retry-After", err)
+	}
+}
+
+// TestSyncTenantCarriesOnPastAFailure: one license Redis cannot take (its
+// metadata key holds a value of the wrong type, so the sync script fails on
+// it) does not stop the others being written, and the answer is a 503 naming
+// the license that failed.
+func TestSyncTenantCarriesOnPastAFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, prefix := testenv.Backend(t)
+	ten, err := b.Tenants.Create(ctx, "Partial", "partial-licensing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "p", Seats: 2, LeaseTTLSeconds: 60,
+			Leasing: licenses.PerFingerprint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.ID)
+	}
+	// The tenant's licenses are written in id order: break the first, so a
+	// write that stopped at the first failure would leave both others.
+	slices.Sort(ids)
+	broken := ids[0]
+	if err := b.Redis.Set(ctx, prefix+"{"+broken+"}:m", "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	suspended := "suspended"
+	if _, err := b.Tenants.Update(ctx, ten.ID, tenants.Patch{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+
+	err = b.Licensing.SyncTenant(ctx, ten.ID)
+	var e *httpjson.Error
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || e.Cause == nil ||
+		!strings.Contains(e.Cause.Error(), broken) {
+		t.Fatalf("SyncTenant with one broken license = %v (cause %v), want a 503 whose cause names %s", err, e.Cause, broken)
+	}
+	for _, id := range ids[1:] {
+		if got, _ := b.Redis.HGet(ctx, prefix+"{"+id+"}:m", "tstatus").Result(); got != "suspended" {
+			t.Errorf("license %s after a failure on another: Redis holds tenant status %q, want suspended", id, got)
+		}
+	}
+	for _, id := range ids[1:] {
+		if strings.Contains(e.Cause.Error(), id) {
+			t.Errorf("error %q names license %s, which was written", e.Cause, id)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -234,5 +236,38 @@ func TestNoKMSCallsOnTheHotPath(t *testing.T) {
 	jwt.ParseWithClaims(c3, &cl, func(*jwt.Token) (any, error) { return fake.PublicKey(), nil })
 	if c3 == c1 || cl["seats"] != float64(7) || fake.Signs() != 3 {
 		t.Fatalf("certificate not re-issued after a change (seats %v, %d signs)", cl["seats"], fake.Signs())
+	}
+}
+
+// TestCertificatesExpireAndStateTheTenant: through the API, a license with
+// no expiry gets a certificate valid at most lease.MaxCertificateValidity,
+// which the SDK's check accepts; once its tenant is suspended, the next
+// certificate says so and the SDK's check refuses it.
+func TestCertificatesExpireAndStateTheTenant(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	tenant := a.tenant("certified")
+	licenseID, _ := a.license(tenant, map[string]any{"seats": 5})
+	v, err := lease.VerifierFromKeys(a.keysDoc(), testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath := "/v1/tenants/" + tenant + "/licenses/" + licenseID + "/certificate"
+
+	before := time.Now()
+	c, err := v.VerifyCertificate(a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate"), time.Now())
+	if err != nil {
+		t.Fatalf("the SDK refuses the certificate of an active license: %v", err)
+	}
+	if c.LicenseID != licenseID || c.TenantStatus != "active" || !c.LicenseExpiresAt.IsZero() ||
+		c.ExpiresAt.After(time.Now().Add(lease.MaxCertificateValidity)) ||
+		c.ExpiresAt.Before(before.Add(lease.MaxCertificateValidity-time.Minute)) {
+		t.Fatalf("certificate of a license without expiry: %+v; want it to expire %v after issue", c, lease.MaxCertificateValidity)
+	}
+
+	a.expect(a.admin("PATCH", "/v1/tenants/"+tenant, map[string]any{"status": "suspended"}), 200, "")
+	c, err = v.VerifyCertificate(a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate"), time.Now())
+	if !errors.Is(err, leasejws.ErrInactive) || c.TenantStatus != "suspended" || c.Status != "active" {
+		t.Fatalf("certificate after the tenant's suspension: %+v, %v; want the SDK to refuse it as inactive", c, err)
 	}
 }
