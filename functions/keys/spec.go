@@ -9,7 +9,8 @@ import (
 )
 
 // Spec is the function as the entry points deploy it: it publishes the
-// root public keys and this instance's delegation.
+// root public keys and this instance's delegation, which need the root key
+// and no backend, so it starts without Redis or PostgreSQL.
 func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Signer: true, Root: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
