@@ -66,7 +66,37 @@ var secretEnv = map[string]string{
 	"REDIS_PASSWORD":        "redis-auth",
 	"REDIS_CA_PEM":          "redis-ca",
 	"DATABASE_PASSWORD":     "database-password",
+	"DATABASE_CA_PEM":       "database-ca",
 	"BOOTSTRAP_ADMIN_TOKEN": "bootstrap-admin-token",
+}
+
+// Each service's secrets by what it uses (issue 16, finding 2): Redis with
+// AUTH over verified TLS, PostgreSQL with a password over verify-full TLS,
+// the admin token. Health probes both backends without credentials, so it
+// gets their server CAs only; Keys and OpenAPI use neither backend.
+var (
+	redisSecrets    = []string{"REDIS_PASSWORD", "REDIS_CA_PEM"}
+	databaseSecrets = []string{"DATABASE_PASSWORD", "DATABASE_CA_PEM"}
+	probeSecrets    = []string{"REDIS_CA_PEM", "DATABASE_CA_PEM"}
+	adminSecrets    = []string{"BOOTSTRAP_ADMIN_TOKEN"}
+)
+
+// serviceSecrets is exactly the secret env vars each service has.
+var serviceSecrets = map[string][]string{
+	"health":       probeSecrets,
+	"keys":         nil,
+	"openapi":      nil,
+	"acquire":      slices.Concat(redisSecrets, databaseSecrets),
+	"heartbeat":    slices.Concat(redisSecrets, databaseSecrets),
+	"release":      slices.Concat(redisSecrets, databaseSecrets),
+	"cleanup":      slices.Concat(redisSecrets, databaseSecrets),
+	"tenants":      slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"licenses":     slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"apikeys":      slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"workstations": slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"repositories": slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"audit":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"usage":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
 }
 
 // Local mirrors of the CRDs we use that have no Go types here; strict
@@ -302,7 +332,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.configMaps) != 1 || m.configMaps[0].Name != "license-server-config" || m.configMaps[0].Namespace != namespace {
 		t.Fatalf("want one ConfigMap license-server-config in %s", namespace)
 	}
-	keys := []string{"DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
+	keys := []string{"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
 	if got := slices.Sorted(maps.Keys(m.configMaps[0].Data)); !slices.Equal(got, keys) {
 		t.Errorf("ConfigMap keys = %v, want %v", got, keys)
 	}
@@ -341,7 +371,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 			if c.Image != image {
 				t.Errorf("image = %q, want %q", c.Image, image)
 			}
-			checkEnv(t, c, fn)
+			checkEnv(t, c, name, fn)
 			checkProbes(t, c, fn)
 			checkResources(t, c)
 			checkSecurityContext(t, c.SecurityContext)
@@ -350,16 +380,17 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	}
 }
 
-func checkEnv(t *testing.T, c corev1.Container, fn function) {
+func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	t.Helper()
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "license-server-config" {
 		t.Errorf("envFrom = %+v, want the ConfigMap license-server-config", c.EnvFrom)
 	}
 	want := map[string]string{"FUNCTION_TARGET": fn.target}
-	for env, id := range secretEnv {
-		if env != "BOOTSTRAP_ADMIN_TOKEN" || fn.admin {
-			want[env] = "secret://projects/PROJECT_ID/secrets/" + id + "/versions/latest"
-		}
+	for _, env := range serviceSecrets[name] {
+		want[env] = "secret://projects/PROJECT_ID/secrets/" + secretEnv[env] + "/versions/latest"
+	}
+	if slices.Contains(serviceSecrets[name], "BOOTSTRAP_ADMIN_TOKEN") != fn.admin {
+		t.Errorf("serviceSecrets and functions disagree on whether %s is an admin function", name)
 	}
 	got := map[string]string{}
 	for _, e := range c.Env {
@@ -661,4 +692,59 @@ func destination(r httpRoute) (string, error) {
 		return "", fmt.Errorf("authority %q is not <name>.%s.svc.cluster.local", authority, namespace)
 	}
 	return name, nil
+}
+
+// TestEachServiceReadsOnlyTheSecretsItUses (issue 16, finding 2): the
+// secret:// references of each service, whatever variable carries them,
+// are exactly the secrets its function uses; Keys and OpenAPI read none,
+// Health only the two server CAs, and only the admin functions the
+// bootstrap token. And the database is reached with sslmode=verify-full.
+func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
+	m := load(t)
+	ref := regexp.MustCompile(`^secret://projects/PROJECT_ID/secrets/([a-z0-9-]+)/versions/latest$`)
+	want := map[string][]string{
+		"health":  {"database-ca", "redis-ca"},
+		"keys":    nil,
+		"openapi": nil,
+	}
+	for name := range functions {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		w := []string{"database-ca", "database-password", "redis-auth", "redis-ca"}
+		if functions[name].admin {
+			w = append(w, "bootstrap-admin-token")
+		}
+		want[name] = w
+	}
+	for name, s := range m.ksvcs {
+		var got []string
+		for _, c := range s.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if strings.Contains(e.Value, "secret://") {
+					id := ref.FindStringSubmatch(e.Value)
+					if id == nil {
+						t.Errorf("%s: env %s = %q is not a secret:// reference of this project", name, e.Name, e.Value)
+						continue
+					}
+					got = append(got, id[1])
+				}
+			}
+		}
+		slices.Sort(got)
+		w := slices.Sorted(slices.Values(want[name]))
+		if !slices.Equal(got, w) {
+			t.Errorf("%s reads secrets %v, want %v", name, got, w)
+		}
+	}
+	for _, cm := range m.configMaps {
+		for k, v := range cm.Data {
+			if strings.Contains(v, "secret://") {
+				t.Errorf("ConfigMap %s: %s is a secret reference; every service would get it", cm.Name, k)
+			}
+		}
+		if u := cm.Data["DATABASE_URL"]; !strings.HasSuffix(u, "sslmode=verify-full") {
+			t.Errorf("DATABASE_URL = %q, want sslmode=verify-full", u)
+		}
+	}
 }

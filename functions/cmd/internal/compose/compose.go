@@ -126,7 +126,7 @@ type Deps struct {
 	// are pinged (for callers that hold them open anyway, such as tests).
 	Probes []function.Probe
 	Authn  *auth.Authenticator
-	Limits  config.RateLimit
+	Limits config.RateLimit
 	// Root is the root signing key (nil when no selected function signs);
 	// Issuer names this service in leases.
 	Root   rootkey.Root
