@@ -187,6 +187,36 @@ type manifests struct {
 	certificates    []managedCertificate
 	backendConfigs  []backendConfig
 	virtualServices []virtualService
+	networkPolicies []networkingv1.NetworkPolicy
+	authzPolicies   []authorizationPolicy
+}
+
+// authorizationPolicy mirrors Istio's security.istio.io/v1 AuthorizationPolicy
+// as far as we use it.
+type authorizationPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Action string `json:"action"`
+		Rules  []struct {
+			From []struct {
+				Source struct {
+					Principals    []string `json:"principals"`
+					NotPrincipals []string `json:"notPrincipals"`
+					Namespaces    []string `json:"namespaces"`
+				} `json:"source"`
+			} `json:"from"`
+			To []struct {
+				Operation struct {
+					Hosts []string `json:"hosts"`
+					Paths []string `json:"paths"`
+				} `json:"operation"`
+			} `json:"to"`
+		} `json:"rules"`
+	} `json:"spec"`
 }
 
 var separator = regexp.MustCompile(`(?m)^---[ \t]*$`)
@@ -247,6 +277,10 @@ func (m *manifests) add(doc []byte) error {
 		return decodeInto(doc, &m.backendConfigs)
 	case "networking.istio.io/v1beta1 VirtualService":
 		return decodeInto(doc, &m.virtualServices)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return decodeInto(doc, &m.networkPolicies)
+	case "security.istio.io/v1 AuthorizationPolicy":
+		return decodeInto(doc, &m.authzPolicies)
 	case "v1 ServiceAccount":
 		var sa corev1.ServiceAccount
 		if err := strictDecode(doc, &sa); err != nil {
@@ -745,6 +779,147 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		}
 		if u := cm.Data["DATABASE_URL"]; !strings.HasSuffix(u, "sslmode=verify-full") {
 			t.Errorf("DATABASE_URL = %q, want sslmode=verify-full", u)
+		}
+	}
+}
+
+// peer names one allowed source of a NetworkPolicy rule: a namespace and
+// the labels of its pods.
+type peer struct{ namespace, pods string }
+
+func peers(t *testing.T, rule networkingv1.NetworkPolicyIngressRule) []peer {
+	t.Helper()
+	var out []peer
+	for _, f := range rule.From {
+		if f.NamespaceSelector == nil || f.PodSelector == nil || f.IPBlock != nil ||
+			len(f.NamespaceSelector.MatchExpressions) > 0 || len(f.PodSelector.MatchExpressions) > 0 {
+			t.Errorf("rule source %+v: want exactly one namespace and pod labels", f)
+			continue
+		}
+		var labels []string
+		for k, v := range f.PodSelector.MatchLabels {
+			labels = append(labels, k+"="+v)
+		}
+		slices.Sort(labels)
+		out = append(out, peer{f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"], strings.Join(labels, ",")})
+	}
+	return out
+}
+
+// TestNetworkPoliciesLetOnlyTheGatewayKnativeAndTheCollectorIn (issue 16,
+// finding 9): the namespace denies all ingress by default, and each allow
+// rule names exactly its sources and ports: requests only from the mesh
+// gateway and Knative's activator to the queue-proxy, the queue-proxy's
+// metrics only to Knative's autoscaler, the function's own port (where
+// /metrics is) only to the Managed Prometheus collector.
+func TestNetworkPoliciesLetOnlyTheGatewayKnativeAndTheCollectorIn(t *testing.T) {
+	m := load(t)
+	type allow struct {
+		peers []peer
+		ports []int
+	}
+	want := map[string]allow{
+		"requests-from-the-gateway-and-activator": {[]peer{{"istio-system", "istio=ingressgateway"},
+			{"knative-serving", "app=activator"}}, []int{8012, 8013}},
+		"autoscaler-reads-the-queue-proxy": {[]peer{{"knative-serving", "app=autoscaler"}}, []int{9090}},
+		"metrics-from-the-collector":       {[]peer{{"gmp-system", "app.kubernetes.io/name=collector"}}, []int{8080}},
+	}
+	denyAll := false
+	for _, np := range m.networkPolicies {
+		if np.Namespace != namespace {
+			t.Errorf("NetworkPolicy %s in namespace %q", np.Name, np.Namespace)
+		}
+		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			t.Errorf("%s: policyTypes = %v, want [Ingress]", np.Name, np.Spec.PolicyTypes)
+		}
+		sel := np.Spec.PodSelector
+		if np.Name == "default-deny" {
+			denyAll = len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 && len(np.Spec.Ingress) == 0
+			continue
+		}
+		w, ok := want[np.Name]
+		if !ok {
+			t.Errorf("NetworkPolicy %s: no test says what it may allow", np.Name)
+			continue
+		}
+		delete(want, np.Name)
+		// Every pod of a Knative service, and only those.
+		if len(sel.MatchLabels) != 0 || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != "serving.knative.dev/service" ||
+			sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpExists {
+			t.Errorf("%s: podSelector = %+v, want every Knative service's pods", np.Name, sel)
+		}
+		if len(np.Spec.Ingress) != 1 {
+			t.Errorf("%s: %d ingress rules, want 1", np.Name, len(np.Spec.Ingress))
+			continue
+		}
+		rule := np.Spec.Ingress[0]
+		if got := peers(t, rule); !slices.Equal(got, w.peers) {
+			t.Errorf("%s: sources = %v, want %v", np.Name, got, w.peers)
+		}
+		var ports []int
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.EndPort != nil {
+				t.Errorf("%s: port %+v, want single ports", np.Name, p)
+				continue
+			}
+			ports = append(ports, p.Port.IntValue())
+		}
+		if !slices.Equal(ports, w.ports) {
+			t.Errorf("%s: ports = %v, want %v", np.Name, ports, w.ports)
+		}
+	}
+	if !denyAll {
+		t.Error("no NetworkPolicy default-deny selecting every pod with no ingress rule")
+	}
+	for name := range want {
+		t.Errorf("no NetworkPolicy %s", name)
+	}
+}
+
+// TestAuthorizationPoliciesGuardMetricsAndCleanup (issue 16, finding 9):
+// the mesh gateway never serves /metrics, and serves cleanup's host only
+// to Eventarc's forwarder (namespace events-system).
+func TestAuthorizationPoliciesGuardMetricsAndCleanup(t *testing.T) {
+	m := load(t)
+	found := map[string]bool{}
+	for _, p := range m.authzPolicies {
+		if p.Namespace != "istio-system" || !maps.Equal(p.Spec.Selector.MatchLabels, map[string]string{"istio": "ingressgateway"}) ||
+			p.Spec.Action != "DENY" || len(p.Spec.Rules) != 1 {
+			t.Errorf("%s: want one DENY rule on the gateway pods (istio-system, istio=ingressgateway), got %+v", p.Name, p)
+			continue
+		}
+		r := p.Spec.Rules[0]
+		if len(r.To) != 1 {
+			t.Errorf("%s: %d operations, want 1", p.Name, len(r.To))
+			continue
+		}
+		op := r.To[0].Operation
+		switch {
+		case slices.Contains(op.Paths, "/metrics"):
+			// Denied to everyone through the gateway: no source condition.
+			if len(r.From) != 0 || len(op.Hosts) != 0 || !slices.Contains(op.Paths, "/metrics/*") {
+				t.Errorf("%s: /metrics must be denied for every source and host: %+v", p.Name, r)
+			}
+			found["metrics"] = true
+		case slices.Contains(op.Hosts, "cleanup.license-server.svc.cluster.local"):
+			if len(r.From) != 1 || !slices.Equal(r.From[0].Source.NotPrincipals, []string{"cluster.local/ns/events-system/sa/*"}) ||
+				len(r.From[0].Source.Principals) != 0 || len(r.From[0].Source.Namespaces) != 0 || len(op.Paths) != 0 {
+				t.Errorf("%s: cleanup must be denied to all but Eventarc's forwarder: %+v", p.Name, r)
+			}
+			// Every name a cluster-local caller may use for the service.
+			for _, h := range []string{"cleanup.license-server", "cleanup.license-server.svc", "cleanup.license-server.svc.cluster.local"} {
+				if !slices.Contains(op.Hosts, h) || !slices.Contains(op.Hosts, h+":*") {
+					t.Errorf("%s: hosts %v lack %s (with and without a port)", p.Name, op.Hosts, h)
+				}
+			}
+			found["cleanup"] = true
+		default:
+			t.Errorf("AuthorizationPolicy %s: no test says what it guards", p.Name)
+		}
+	}
+	for _, what := range []string{"metrics", "cleanup"} {
+		if !found[what] {
+			t.Errorf("no AuthorizationPolicy guards %s", what)
 		}
 	}
 }
