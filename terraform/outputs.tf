@@ -60,3 +60,8 @@ output "knative_config" {
     }
   })
 }
+
+output "sql_server_name" {
+  description = "The name Cloud SQL's server certificate carries (its DNS name): DATABASE_SERVER_NAME for make migrate through a relay, with sslmode=verify-full."
+  value       = trimsuffix(google_sql_database_instance.main.dns_name, ".")
+}

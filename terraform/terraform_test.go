@@ -567,6 +567,7 @@ func TestOutputs(t *testing.T) {
 		"ko_docker_repo":      "us-central1-docker.pkg.dev/" + testProject + "/license-server",
 		"api_ip_address":      mockAPIAddress,
 		"signing_key_version": leaseRootID + "/cryptoKeyVersions/1",
+		"sql_server_name":     strings.TrimSuffix(mockSQLDNSName, "."),
 	} {
 		v, ok := out[name]
 		if !ok {
