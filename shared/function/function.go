@@ -30,7 +30,7 @@ type Needs struct {
 	// The backends the function connects to, with their credentials
 	// (issue 16, finding 2): a function that needs neither starts with no
 	// REDIS_* or DATABASE_* secret. The backend is built on both at once,
-	// so a function declares both or neither (TestSpecsDeclareBothBackendsOrNeither).
+	// so a function declares both or neither (compose.All refuses one alone).
 	Redis    bool
 	Database bool
 	// Probes: the function checks that Redis and PostgreSQL answer, at

@@ -70,6 +70,13 @@ func Redis(c config.Redis) (Ping, error) {
 		tc.RootCAs = roots
 	}
 	return func(ctx context.Context) error {
+		// REDIS_TIMEOUT bounds a probe as it bounds every Redis call, so a
+		// frozen Redis is named as fast as the functions give up on it.
+		if c.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+			defer cancel()
+		}
 		for _, addr := range addrs {
 			if err := pingRedis(ctx, addr, tc); err != nil {
 				return err
