@@ -66,7 +66,37 @@ var secretEnv = map[string]string{
 	"REDIS_PASSWORD":        "redis-auth",
 	"REDIS_CA_PEM":          "redis-ca",
 	"DATABASE_PASSWORD":     "database-password",
+	"DATABASE_CA_PEM":       "database-ca",
 	"BOOTSTRAP_ADMIN_TOKEN": "bootstrap-admin-token",
+}
+
+// Each service's secrets by what it uses (issue 16, finding 2): Redis with
+// AUTH over verified TLS, PostgreSQL with a password over verify-full TLS,
+// the admin token. Health probes both backends without credentials, so it
+// gets their server CAs only; Keys and OpenAPI use neither backend.
+var (
+	redisSecrets    = []string{"REDIS_PASSWORD", "REDIS_CA_PEM"}
+	databaseSecrets = []string{"DATABASE_PASSWORD", "DATABASE_CA_PEM"}
+	probeSecrets    = []string{"REDIS_CA_PEM", "DATABASE_CA_PEM"}
+	adminSecrets    = []string{"BOOTSTRAP_ADMIN_TOKEN"}
+)
+
+// serviceSecrets is exactly the secret env vars each service has.
+var serviceSecrets = map[string][]string{
+	"health":       probeSecrets,
+	"keys":         nil,
+	"openapi":      nil,
+	"acquire":      slices.Concat(redisSecrets, databaseSecrets),
+	"heartbeat":    slices.Concat(redisSecrets, databaseSecrets),
+	"release":      slices.Concat(redisSecrets, databaseSecrets),
+	"cleanup":      slices.Concat(redisSecrets, databaseSecrets),
+	"tenants":      slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"licenses":     slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"apikeys":      slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"workstations": slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"repositories": slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"audit":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	"usage":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
 }
 
 // Local mirrors of the CRDs we use that have no Go types here; strict
@@ -157,6 +187,36 @@ type manifests struct {
 	certificates    []managedCertificate
 	backendConfigs  []backendConfig
 	virtualServices []virtualService
+	networkPolicies []networkingv1.NetworkPolicy
+	authzPolicies   []authorizationPolicy
+}
+
+// authorizationPolicy mirrors Istio's security.istio.io/v1 AuthorizationPolicy
+// as far as we use it.
+type authorizationPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Action string `json:"action"`
+		Rules  []struct {
+			From []struct {
+				Source struct {
+					Principals    []string `json:"principals"`
+					NotPrincipals []string `json:"notPrincipals"`
+					Namespaces    []string `json:"namespaces"`
+				} `json:"source"`
+			} `json:"from"`
+			To []struct {
+				Operation struct {
+					Hosts []string `json:"hosts"`
+					Paths []string `json:"paths"`
+				} `json:"operation"`
+			} `json:"to"`
+		} `json:"rules"`
+	} `json:"spec"`
 }
 
 var separator = regexp.MustCompile(`(?m)^---[ \t]*$`)
@@ -217,6 +277,10 @@ func (m *manifests) add(doc []byte) error {
 		return decodeInto(doc, &m.backendConfigs)
 	case "networking.istio.io/v1beta1 VirtualService":
 		return decodeInto(doc, &m.virtualServices)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return decodeInto(doc, &m.networkPolicies)
+	case "security.istio.io/v1 AuthorizationPolicy":
+		return decodeInto(doc, &m.authzPolicies)
 	case "v1 ServiceAccount":
 		var sa corev1.ServiceAccount
 		if err := strictDecode(doc, &sa); err != nil {
@@ -302,7 +366,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.configMaps) != 1 || m.configMaps[0].Name != "license-server-config" || m.configMaps[0].Namespace != namespace {
 		t.Fatalf("want one ConfigMap license-server-config in %s", namespace)
 	}
-	keys := []string{"DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
+	keys := []string{"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
 	if got := slices.Sorted(maps.Keys(m.configMaps[0].Data)); !slices.Equal(got, keys) {
 		t.Errorf("ConfigMap keys = %v, want %v", got, keys)
 	}
@@ -341,7 +405,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 			if c.Image != image {
 				t.Errorf("image = %q, want %q", c.Image, image)
 			}
-			checkEnv(t, c, fn)
+			checkEnv(t, c, name, fn)
 			checkProbes(t, c, fn)
 			checkResources(t, c)
 			checkSecurityContext(t, c.SecurityContext)
@@ -350,16 +414,17 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	}
 }
 
-func checkEnv(t *testing.T, c corev1.Container, fn function) {
+func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	t.Helper()
 	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "license-server-config" {
 		t.Errorf("envFrom = %+v, want the ConfigMap license-server-config", c.EnvFrom)
 	}
 	want := map[string]string{"FUNCTION_TARGET": fn.target}
-	for env, id := range secretEnv {
-		if env != "BOOTSTRAP_ADMIN_TOKEN" || fn.admin {
-			want[env] = "secret://projects/PROJECT_ID/secrets/" + id + "/versions/latest"
-		}
+	for _, env := range serviceSecrets[name] {
+		want[env] = "secret://projects/PROJECT_ID/secrets/" + secretEnv[env] + "/versions/latest"
+	}
+	if slices.Contains(serviceSecrets[name], "BOOTSTRAP_ADMIN_TOKEN") != fn.admin {
+		t.Errorf("serviceSecrets and functions disagree on whether %s is an admin function", name)
 	}
 	got := map[string]string{}
 	for _, e := range c.Env {
@@ -661,4 +726,200 @@ func destination(r httpRoute) (string, error) {
 		return "", fmt.Errorf("authority %q is not <name>.%s.svc.cluster.local", authority, namespace)
 	}
 	return name, nil
+}
+
+// TestEachServiceReadsOnlyTheSecretsItUses (issue 16, finding 2): the
+// secret:// references of each service, whatever variable carries them,
+// are exactly the secrets its function uses; Keys and OpenAPI read none,
+// Health only the two server CAs, and only the admin functions the
+// bootstrap token. And the database is reached with sslmode=verify-full.
+func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
+	m := load(t)
+	ref := regexp.MustCompile(`^secret://projects/PROJECT_ID/secrets/([a-z0-9-]+)/versions/latest$`)
+	want := map[string][]string{
+		"health":  {"database-ca", "redis-ca"},
+		"keys":    nil,
+		"openapi": nil,
+	}
+	for name := range functions {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		w := []string{"database-ca", "database-password", "redis-auth", "redis-ca"}
+		if functions[name].admin {
+			w = append(w, "bootstrap-admin-token")
+		}
+		want[name] = w
+	}
+	for name, s := range m.ksvcs {
+		var got []string
+		for _, c := range s.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if strings.Contains(e.Value, "secret://") {
+					id := ref.FindStringSubmatch(e.Value)
+					if id == nil {
+						t.Errorf("%s: env %s = %q is not a secret:// reference of this project", name, e.Name, e.Value)
+						continue
+					}
+					got = append(got, id[1])
+				}
+			}
+		}
+		slices.Sort(got)
+		w := slices.Sorted(slices.Values(want[name]))
+		if !slices.Equal(got, w) {
+			t.Errorf("%s reads secrets %v, want %v", name, got, w)
+		}
+	}
+	for _, cm := range m.configMaps {
+		for k, v := range cm.Data {
+			if strings.Contains(v, "secret://") {
+				t.Errorf("ConfigMap %s: %s is a secret reference; every service would get it", cm.Name, k)
+			}
+		}
+		if u := cm.Data["DATABASE_URL"]; !strings.HasSuffix(u, "sslmode=verify-full") {
+			t.Errorf("DATABASE_URL = %q, want sslmode=verify-full", u)
+		}
+	}
+}
+
+// peer names one allowed source of a NetworkPolicy rule: a namespace and
+// the labels of its pods.
+type peer struct{ namespace, pods string }
+
+func peers(t *testing.T, rule networkingv1.NetworkPolicyIngressRule) []peer {
+	t.Helper()
+	var out []peer
+	for _, f := range rule.From {
+		if f.NamespaceSelector == nil || f.PodSelector == nil || f.IPBlock != nil ||
+			len(f.NamespaceSelector.MatchExpressions) > 0 || len(f.PodSelector.MatchExpressions) > 0 {
+			t.Errorf("rule source %+v: want exactly one namespace and pod labels", f)
+			continue
+		}
+		var labels []string
+		for k, v := range f.PodSelector.MatchLabels {
+			labels = append(labels, k+"="+v)
+		}
+		slices.Sort(labels)
+		out = append(out, peer{f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"], strings.Join(labels, ",")})
+	}
+	return out
+}
+
+// TestNetworkPoliciesLetOnlyTheGatewayKnativeAndTheCollectorIn (issue 16,
+// finding 9): the namespace denies all ingress by default, and each allow
+// rule names exactly its sources and ports: requests only from the mesh
+// gateway and Knative's activator to the queue-proxy, the queue-proxy's
+// metrics only to Knative's autoscaler, the function's own port (where
+// /metrics is) only to the Managed Prometheus collector.
+func TestNetworkPoliciesLetOnlyTheGatewayKnativeAndTheCollectorIn(t *testing.T) {
+	m := load(t)
+	type allow struct {
+		peers []peer
+		ports []int
+	}
+	want := map[string]allow{
+		"requests-from-the-gateway-and-activator": {[]peer{{"istio-system", "istio=ingressgateway"},
+			{"knative-serving", "app=activator"}}, []int{8012, 8013}},
+		"autoscaler-reads-the-queue-proxy": {[]peer{{"knative-serving", "app=autoscaler"}}, []int{9090}},
+		"metrics-from-the-collector":       {[]peer{{"gmp-system", "app.kubernetes.io/name=collector"}}, []int{8080}},
+	}
+	denyAll := false
+	for _, np := range m.networkPolicies {
+		if np.Namespace != namespace {
+			t.Errorf("NetworkPolicy %s in namespace %q", np.Name, np.Namespace)
+		}
+		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			t.Errorf("%s: policyTypes = %v, want [Ingress]", np.Name, np.Spec.PolicyTypes)
+		}
+		sel := np.Spec.PodSelector
+		if np.Name == "default-deny" {
+			denyAll = len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 && len(np.Spec.Ingress) == 0
+			continue
+		}
+		w, ok := want[np.Name]
+		if !ok {
+			t.Errorf("NetworkPolicy %s: no test says what it may allow", np.Name)
+			continue
+		}
+		delete(want, np.Name)
+		// Every pod of a Knative service, and only those.
+		if len(sel.MatchLabels) != 0 || len(sel.MatchExpressions) != 1 || sel.MatchExpressions[0].Key != "serving.knative.dev/service" ||
+			sel.MatchExpressions[0].Operator != metav1.LabelSelectorOpExists {
+			t.Errorf("%s: podSelector = %+v, want every Knative service's pods", np.Name, sel)
+		}
+		if len(np.Spec.Ingress) != 1 {
+			t.Errorf("%s: %d ingress rules, want 1", np.Name, len(np.Spec.Ingress))
+			continue
+		}
+		rule := np.Spec.Ingress[0]
+		if got := peers(t, rule); !slices.Equal(got, w.peers) {
+			t.Errorf("%s: sources = %v, want %v", np.Name, got, w.peers)
+		}
+		var ports []int
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.EndPort != nil {
+				t.Errorf("%s: port %+v, want single ports", np.Name, p)
+				continue
+			}
+			ports = append(ports, p.Port.IntValue())
+		}
+		if !slices.Equal(ports, w.ports) {
+			t.Errorf("%s: ports = %v, want %v", np.Name, ports, w.ports)
+		}
+	}
+	if !denyAll {
+		t.Error("no NetworkPolicy default-deny selecting every pod with no ingress rule")
+	}
+	for name := range want {
+		t.Errorf("no NetworkPolicy %s", name)
+	}
+}
+
+// TestAuthorizationPoliciesGuardMetricsAndCleanup (issue 16, finding 9):
+// the mesh gateway never serves /metrics, and serves cleanup's host only
+// to Eventarc's forwarder (namespace events-system).
+func TestAuthorizationPoliciesGuardMetricsAndCleanup(t *testing.T) {
+	m := load(t)
+	found := map[string]bool{}
+	for _, p := range m.authzPolicies {
+		if p.Namespace != "istio-system" || !maps.Equal(p.Spec.Selector.MatchLabels, map[string]string{"istio": "ingressgateway"}) ||
+			p.Spec.Action != "DENY" || len(p.Spec.Rules) != 1 {
+			t.Errorf("%s: want one DENY rule on the gateway pods (istio-system, istio=ingressgateway), got %+v", p.Name, p)
+			continue
+		}
+		r := p.Spec.Rules[0]
+		if len(r.To) != 1 {
+			t.Errorf("%s: %d operations, want 1", p.Name, len(r.To))
+			continue
+		}
+		op := r.To[0].Operation
+		switch {
+		case slices.Contains(op.Paths, "/metrics"):
+			// Denied to everyone through the gateway: no source condition.
+			if len(r.From) != 0 || len(op.Hosts) != 0 || !slices.Contains(op.Paths, "/metrics/*") {
+				t.Errorf("%s: /metrics must be denied for every source and host: %+v", p.Name, r)
+			}
+			found["metrics"] = true
+		case slices.Contains(op.Hosts, "cleanup.license-server.svc.cluster.local"):
+			if len(r.From) != 1 || !slices.Equal(r.From[0].Source.NotPrincipals, []string{"cluster.local/ns/events-system/sa/*"}) ||
+				len(r.From[0].Source.Principals) != 0 || len(r.From[0].Source.Namespaces) != 0 || len(op.Paths) != 0 {
+				t.Errorf("%s: cleanup must be denied to all but Eventarc's forwarder: %+v", p.Name, r)
+			}
+			// Every name a cluster-local caller may use for the service.
+			for _, h := range []string{"cleanup.license-server", "cleanup.license-server.svc", "cleanup.license-server.svc.cluster.local"} {
+				if !slices.Contains(op.Hosts, h) || !slices.Contains(op.Hosts, h+":*") {
+					t.Errorf("%s: hosts %v lack %s (with and without a port)", p.Name, op.Hosts, h)
+				}
+			}
+			found["cleanup"] = true
+		default:
+			t.Errorf("AuthorizationPolicy %s: no test says what it guards", p.Name)
+		}
+	}
+	for _, what := range []string{"metrics", "cleanup"} {
+		if !found[what] {
+			t.Errorf("no AuthorizationPolicy guards %s", what)
+		}
+	}
 }

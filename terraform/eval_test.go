@@ -33,6 +33,8 @@ const (
 	testDNSZone       = "coditect-zone"
 	mockProjectNumber = "123456789012"
 	mockSQLIP         = "10.100.0.3"
+	mockSQLDNSName    = "0123abcd.us-central1.sql.goog."
+	mockSQLCA         = "-----BEGIN CERTIFICATE-----\nmock Cloud SQL server CA\n-----END CERTIFICATE-----\n"
 	mockRedisHost     = "10.100.1.4"
 	mockRedisTLSPort  = 6378
 	mockRedisAuth     = "mock-redis-auth-string"
@@ -373,6 +375,8 @@ func computed(r *resource, attrs map[string]cty.Value, key string) {
 		}
 	case "google_sql_database_instance":
 		set("private_ip_address", mockSQLIP)
+		set("dns_name", mockSQLDNSName)
+		attrs["server_ca_cert"] = cty.ListVal([]cty.Value{cty.ObjectVal(map[string]cty.Value{"cert": cty.StringVal(mockSQLCA)})})
 	case "google_redis_instance":
 		set("host", mockRedisHost)
 		attrs["port"] = cty.NumberIntVal(mockRedisTLSPort)
@@ -440,6 +444,7 @@ var functions = map[string]function.Function{
 	"keys":       stdlib.KeysFunc,
 	"length":     stdlib.LengthFunc,
 	"merge":      stdlib.MergeFunc,
+	"trimsuffix": stdlib.TrimSuffixFunc,
 	"toset": function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
 		Type:   function.StaticReturnType(cty.Set(cty.String)),

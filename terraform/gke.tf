@@ -1,7 +1,8 @@
 # GKE Standard, regional (control plane and nodes in every zone of
 # var.region), private nodes with a public, authenticated control-plane
-# endpoint: Eventarc's GKE destination needs a public endpoint, and kubectl
-# reaches it from var.master_authorized_networks.
+# endpoint that only authorized networks reach: Eventarc's GKE destination
+# needs a public endpoint, and kubectl reaches it from
+# var.master_authorized_networks (none by default).
 
 locals {
   node_tag = "license-server-node"
@@ -81,19 +82,20 @@ resource "google_container_cluster" "main" {
     master_ipv4_cidr_block  = var.master_cidr
   }
 
-  dynamic "master_authorized_networks_config" {
-    for_each = length(var.master_authorized_networks) > 0 ? [1] : []
-    content {
-      # Google Cloud services (Eventarc installing its event forwarder) keep
-      # their access to the endpoint.
-      gcp_public_cidrs_access_enabled = true
+  # Always on (issue 16, finding 9): the public endpoint answers only
+  # Google Cloud's own addresses (Eventarc installing and running its event
+  # forwarder, which needs a public endpoint: a private-endpoint cluster
+  # cannot be an Eventarc GKE destination) and the CIDRs listed in
+  # var.master_authorized_networks, none by default; the VPC reaches the
+  # private endpoint.
+  master_authorized_networks_config {
+    gcp_public_cidrs_access_enabled = true
 
-      dynamic "cidr_blocks" {
-        for_each = var.master_authorized_networks
-        content {
-          cidr_block   = cidr_blocks.value.cidr_block
-          display_name = cidr_blocks.value.display_name
-        }
+    dynamic "cidr_blocks" {
+      for_each = var.master_authorized_networks
+      content {
+        cidr_block   = cidr_blocks.value.cidr_block
+        display_name = cidr_blocks.value.display_name
       }
     }
   }

@@ -9,21 +9,23 @@ locals {
 
   # signs: signs leases or license certificates with the lease-root key.
   # admin: an admin API, reads bootstrap-admin-token.
+  # backends: "data" connects to Redis and PostgreSQL (their credentials
+  # and CAs), "probe" only probes them (their CAs), "none" uses neither.
   functions = {
-    health       = { signs = false, admin = false }
-    acquire      = { signs = true, admin = false }
-    heartbeat    = { signs = true, admin = false }
-    release      = { signs = false, admin = false }
-    keys         = { signs = false, admin = false }
-    openapi      = { signs = false, admin = false }
-    tenants      = { signs = false, admin = true }
-    licenses     = { signs = true, admin = true }
-    apikeys      = { signs = false, admin = true }
-    workstations = { signs = false, admin = true }
-    repositories = { signs = false, admin = true }
-    audit        = { signs = false, admin = true }
-    usage        = { signs = false, admin = true }
-    cleanup      = { signs = false, admin = false }
+    health       = { signs = false, admin = false, backends = "probe" }
+    acquire      = { signs = true, admin = false, backends = "data" }
+    heartbeat    = { signs = true, admin = false, backends = "data" }
+    release      = { signs = false, admin = false, backends = "data" }
+    keys         = { signs = false, admin = false, backends = "none" }
+    openapi      = { signs = false, admin = false, backends = "none" }
+    tenants      = { signs = false, admin = true, backends = "data" }
+    licenses     = { signs = true, admin = true, backends = "data" }
+    apikeys      = { signs = false, admin = true, backends = "data" }
+    workstations = { signs = false, admin = true, backends = "data" }
+    repositories = { signs = false, admin = true, backends = "data" }
+    audit        = { signs = false, admin = true, backends = "data" }
+    usage        = { signs = false, admin = true, backends = "data" }
+    cleanup      = { signs = false, admin = false, backends = "data" }
   }
 
   signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
@@ -36,10 +38,17 @@ locals {
   # the key version they sign with) and the readers.
   key_viewers = toset(concat(keys(local.signing_functions), local.public_key_readers))
 
+  # The secrets each kind of backend use reads.
+  backend_secrets = {
+    data  = local.runtime_secrets
+    probe = local.probe_secrets
+    none  = []
+  }
+
   # "<function>/<secret>" => { function, secret } for every secret a function reads.
   function_secrets = merge([
     for name, fn in local.functions : {
-      for secret in(fn.admin ? local.admin_secrets : local.runtime_secrets) :
+      for secret in concat(local.backend_secrets[fn.backends], fn.admin ? ["bootstrap-admin-token"] : []) :
       "${name}/${secret}" => { function = name, secret = secret }
     }
   ]...)

@@ -52,10 +52,16 @@ output "knative_config" {
     data = {
       GOOGLE_CLOUD_PROJECT    = var.project_id
       REDIS_URL               = "rediss://${google_redis_instance.main.host}:${google_redis_instance.main.port}"
-      DATABASE_URL            = "postgres://${google_sql_user.license_server.name}@${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=require"
+      DATABASE_URL            = "postgres://${google_sql_user.license_server.name}@${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=verify-full"
+      DATABASE_SERVER_NAME    = trimsuffix(google_sql_database_instance.main.dns_name, ".")
       SIGNING_KMS_KEY_VERSION = local.signing_key_version
       LEASE_ISSUER            = "https://${var.api_domain}"
       LOG_LEVEL               = var.log_level
     }
   })
+}
+
+output "sql_server_name" {
+  description = "The name Cloud SQL's server certificate carries (its DNS name): DATABASE_SERVER_NAME for make migrate through a relay, with sslmode=verify-full."
+  value       = trimsuffix(google_sql_database_instance.main.dns_name, ".")
 }

@@ -26,6 +26,12 @@ resource "google_sql_database_instance" "main" {
       ipv4_enabled    = false
       private_network = google_compute_network.main.id
       ssl_mode        = "ENCRYPTED_ONLY"
+      # A CA of Certificate Authority Service signs the server certificate,
+      # which then names the instance's DNS name (dns_name): the functions
+      # verify it and that name (sslmode=verify-full, DATABASE_SERVER_NAME)
+      # while dialling the private IP. The per-instance CA's certificate
+      # names only "project:instance", which no host name check can match.
+      server_ca_mode = "GOOGLE_MANAGED_CAS_CA"
     }
 
     backup_configuration {

@@ -24,31 +24,37 @@ import (
 
 // contractFunction is one row of the contract's function table.
 type contractFunction struct {
-	name  string
-	signs bool // roles/cloudkms.signer and publicKeyViewer on lease-root (publicKeyReaders: the viewer alone)
-	admin bool // also reads bootstrap-admin-token
+	name     string
+	signs    bool   // roles/cloudkms.signer and publicKeyViewer on lease-root (publicKeyReaders: the viewer alone)
+	admin    bool   // also reads bootstrap-admin-token
+	backends string // "data": Redis and PostgreSQL credentials; "probe": their CAs only; "none"
 }
 
 var contractFunctions = []contractFunction{
-	{"health", false, false},
-	{"acquire", true, false},
-	{"heartbeat", true, false},
-	{"release", false, false},
-	{"keys", false, false},
-	{"openapi", false, false},
-	{"tenants", false, true},
-	{"licenses", true, true},
-	{"apikeys", false, true},
-	{"workstations", false, true},
-	{"repositories", false, true},
-	{"audit", false, true},
-	{"usage", false, true},
-	{"cleanup", false, false},
+	{"health", false, false, "probe"},
+	{"acquire", true, false, "data"},
+	{"heartbeat", true, false, "data"},
+	{"release", false, false, "data"},
+	{"keys", false, false, "none"},
+	{"openapi", false, false, "none"},
+	{"tenants", false, true, "data"},
+	{"licenses", true, true, "data"},
+	{"apikeys", false, true, "data"},
+	{"workstations", false, true, "data"},
+	{"repositories", false, true, "data"},
+	{"audit", false, true, "data"},
+	{"usage", false, true, "data"},
+	{"cleanup", false, false, "data"},
 }
 
 var (
-	runtimeSecrets = []string{"redis-auth", "redis-ca", "database-password"}
-	allSecrets     = []string{"bootstrap-admin-token", "database-password", "redis-auth", "redis-ca"}
+	// The secrets each kind of backend use reads (issue 16, finding 2).
+	backendSecrets = map[string][]string{
+		"data":  {"redis-auth", "redis-ca", "database-password", "database-ca"},
+		"probe": {"redis-ca", "database-ca"},
+		"none":  nil,
+	}
+	allSecrets = []string{"bootstrap-admin-token", "database-ca", "database-password", "redis-auth", "redis-ca"}
 )
 
 func functionEmail(name string) string {
@@ -179,7 +185,7 @@ func TestRedisRequiresAuthAndTLS(t *testing.T) {
 	}
 }
 
-func TestSecretsAreTheContractsFour(t *testing.T) {
+func TestSecretsAreTheContracts(t *testing.T) {
 	m := loadModule(t)
 	var ids []string
 	for _, r := range m.resourcesOf("google_secret_manager_secret") {
@@ -215,7 +221,8 @@ func TestFunctionsMapMatchesContract(t *testing.T) {
 	have := map[string]contractFunction{}
 	for it := fns.ElementIterator(); it.Next(); {
 		k, v := it.Element()
-		have[k.AsString()] = contractFunction{name: k.AsString(), signs: v.GetAttr("signs").True(), admin: v.GetAttr("admin").True()}
+		have[k.AsString()] = contractFunction{name: k.AsString(), signs: v.GetAttr("signs").True(), admin: v.GetAttr("admin").True(),
+			backends: v.GetAttr("backends").AsString()}
 	}
 	want := map[string]contractFunction{}
 	for _, f := range contractFunctions {
@@ -322,9 +329,9 @@ func TestSecretAccessIsPerSecretAndPerFunction(t *testing.T) {
 	m := loadModule(t)
 	want := map[string]bool{}
 	for _, f := range contractFunctions {
-		secrets := runtimeSecrets
+		secrets := backendSecrets[f.backends]
 		if f.admin {
-			secrets = append(append([]string{}, runtimeSecrets...), "bootstrap-admin-token")
+			secrets = append(append([]string{}, secrets...), "bootstrap-admin-token")
 		}
 		for _, s := range secrets {
 			want[functionEmail(f.name)+" -> "+s] = true
@@ -445,6 +452,51 @@ func TestGKEIsPrivateWithWorkloadIdentityAndALeastPrivilegeNodeAccount(t *testin
 	}
 }
 
+// TestControlPlaneOnlyForAuthorizedNetworks (issue 16, finding 9): the
+// public control-plane endpoint, which Eventarc's GKE destination needs,
+// always has authorized networks, and by default they are Google Cloud's
+// own addresses only: no CIDR of anyone else unless the operator lists it.
+func TestControlPlaneOnlyForAuthorizedNetworks(t *testing.T) {
+	m := loadModule(t)
+	c := m.resource(t, "google_container_cluster", "main")
+	blockIndex(t, c, "master_authorized_networks_config")
+	for _, b := range c.block.Body.Blocks {
+		if b.Type == "dynamic" && len(b.Labels) == 1 && b.Labels[0] == "master_authorized_networks_config" {
+			t.Error("master_authorized_networks_config is dynamic: it must always be set")
+		}
+	}
+	attrs := m.only(t, c)
+	man := nested(t, c.addr(), attrs, "master_authorized_networks_config")
+	wantAttr(t, c.addr()+".master_authorized_networks_config", man, "gcp_public_cidrs_access_enabled", cty.True)
+	if cidrs, ok := man["cidr_blocks"]; ok && !cidrs.IsNull() && cidrs.LengthInt() != 0 {
+		t.Errorf("default authorized networks = %s, want none", show(cidrs))
+	}
+	for _, v := range m.blocks("variable") {
+		if v.Labels[0] != "master_authorized_networks" {
+			continue
+		}
+		def, diags := v.Body.Attributes["default"].Expr.Value(nil)
+		if diags.HasErrors() || def.LengthInt() != 0 {
+			t.Errorf("var.master_authorized_networks default = %s, want []", show(def))
+		}
+	}
+}
+
+// TestDatabaseIsVerifiedByItsCAAndName (issue 16, finding 9): Cloud SQL's
+// server certificate comes from a CAS CA, so it names the instance's DNS
+// name; that CA goes into the secret database-ca and the name into the
+// ConfigMap (TestOutputs), for sslmode=verify-full.
+func TestDatabaseIsVerifiedByItsCAAndName(t *testing.T) {
+	m := loadModule(t)
+	sql := m.resource(t, "google_sql_database_instance", "main")
+	ip := nested(t, sql.addr(), nested(t, sql.addr(), m.only(t, sql), "settings"), "ip_configuration")
+	wantAttr(t, sql.addr()+".settings.ip_configuration", ip, "server_ca_mode", cty.StringVal("GOOGLE_MANAGED_CAS_CA"))
+	wantAttr(t, sql.addr()+".settings.ip_configuration", ip, "ssl_mode", cty.StringVal("ENCRYPTED_ONLY"))
+	if got := secretData(t, m)["database-ca"]; got != mockSQLCA {
+		t.Errorf("secret database-ca holds %q, want the instance's server CA", got)
+	}
+}
+
 func TestCleanupScheduleAndTrigger(t *testing.T) {
 	m := loadModule(t)
 	topic := m.only(t, m.resource(t, "google_pubsub_topic", "cleanup"))
@@ -539,6 +591,7 @@ func TestOutputs(t *testing.T) {
 		"ko_docker_repo":      "us-central1-docker.pkg.dev/" + testProject + "/license-server",
 		"api_ip_address":      mockAPIAddress,
 		"signing_key_version": leaseRootID + "/cryptoKeyVersions/1",
+		"sql_server_name":     strings.TrimSuffix(mockSQLDNSName, "."),
 	} {
 		v, ok := out[name]
 		if !ok {
@@ -572,7 +625,8 @@ func TestOutputs(t *testing.T) {
 		"data": map[string]any{
 			"GOOGLE_CLOUD_PROJECT":    testProject,
 			"REDIS_URL":               fmt.Sprintf("rediss://%s:%d", mockRedisHost, mockRedisTLSPort),
-			"DATABASE_URL":            "postgres://license_server@" + mockSQLIP + ":5432/licenses?sslmode=require",
+			"DATABASE_URL":            "postgres://license_server@" + mockSQLIP + ":5432/licenses?sslmode=verify-full",
+			"DATABASE_SERVER_NAME":    strings.TrimSuffix(mockSQLDNSName, "."),
 			"SIGNING_KMS_KEY_VERSION": leaseRootID + "/cryptoKeyVersions/1",
 			"LEASE_ISSUER":            "https://api.coditect.ai",
 			"LOG_LEVEL":               "info",

@@ -74,7 +74,7 @@ variable "private_services_prefix_length" {
 }
 
 variable "master_authorized_networks" {
-  description = "CIDR blocks allowed to reach the cluster's public control-plane endpoint (kubectl). Empty: any address (still authenticated)."
+  description = "CIDR blocks allowed to reach the cluster's public control-plane endpoint (kubectl), besides Google Cloud's own addresses. Empty (the default): none; use the VPC or add your address."
   type = list(object({
     cidr_block   = string
     display_name = string

@@ -13,7 +13,7 @@ import (
 func Spec() function.Spec {
 	return function.Spec{
 		Name:        Name,
-		Needs:       function.Needs{Signer: true},
+		Needs:       function.Needs{Redis: true, Database: true, Signer: true},
 		Idempotency: function.Idempotency{Caller: licenseKeyCaller},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			// Checked inside the acquire script: no extra Redis call.

@@ -1,6 +1,7 @@
 // Package health is the Health function: liveness at /health/ (no
 // dependencies, so a slow database never gets the pod killed) and readiness
-// at /ready (Redis and PostgreSQL both answer).
+// at /ready (Redis and PostgreSQL both answer, probed at the protocol level
+// without credentials in production: see shared/probe).
 package health
 
 import (

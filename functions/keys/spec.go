@@ -9,7 +9,8 @@ import (
 )
 
 // Spec is the function as the entry points deploy it: it publishes the
-// root public keys, which it only reads (no signer, no delegation).
+// root public keys, which it only reads (no signer, no delegation), and
+// needs no backend, so it starts without Redis or PostgreSQL.
 func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{RootPublicKeys: true},
 		HTTP: func(d function.Deps) (route.Function, error) {

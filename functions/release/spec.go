@@ -9,7 +9,7 @@ import (
 // Idempotency-Key: a release names its session, so running one twice
 // changes nothing more than running it once.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Idempotency: function.Idempotency{Skip: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: true}, Idempotency: function.Idempotency{Skip: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			return New(d.Backend.Seats)
 		}}

@@ -89,7 +89,8 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 // program that connects goes through here, so none reads one setting and
 // ignores the other. m (nil for none) counts and times every statement.
 func OpenDatabase(ctx context.Context, c config.Database, m *metrics.Metrics) (*database.DB, error) {
-	return database.Open(ctx, c.URL, database.WithPassword(c.Password), database.WithTracer(m.PostgresTracer()))
+	return database.Open(ctx, c.URL, database.WithPassword(c.Password), database.WithServerCA(c.CAPEM, c.ServerName),
+		database.WithTracer(m.PostgresTracer()))
 }
 
 // New builds a backend on open connections. m (nil for none) gets a hook on

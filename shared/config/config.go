@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +31,7 @@ func MapLookup(m map[string]string) Lookup {
 func Keys() []string {
 	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
-		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
+		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
@@ -124,6 +127,15 @@ type Redis struct {
 type Database struct {
 	URL      string // DATABASE_URL
 	Password string // DATABASE_PASSWORD, when not in the URL (e.g. a secret:// reference)
+	// CAPEM is DATABASE_CA_PEM: the CA (PEM) that signed the server's
+	// certificate (Cloud SQL's server CA), which connections verify the
+	// certificate against; the URL's sslmode must then be verify-full.
+	CAPEM string
+	// ServerName is DATABASE_SERVER_NAME: the name the server's certificate
+	// must carry, when it is not the URL's host (Cloud SQL's certificate
+	// names the instance's DNS name, while the functions dial its private
+	// IP), as libpq's host does beside hostaddr.
+	ServerName string
 }
 
 // Admin settings.
@@ -153,8 +165,9 @@ func Load(get Lookup) (Config, error) {
 			CAPEM:     str(get, "REDIS_CA_PEM", ""),
 			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
 		},
-		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", "")},
-		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
+		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", ""),
+			CAPEM: str(get, "DATABASE_CA_PEM", ""), ServerName: str(get, "DATABASE_SERVER_NAME", "")},
+		Admin: Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
 			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", "")},
 		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
@@ -221,19 +234,29 @@ func Load(get Lookup) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// Needs says which settings beyond Redis and PostgreSQL a production
-// instance needs: the bootstrap token for admin functions, the root signing
-// key for functions that sign. Each function is given only what it uses.
-type Needs struct{ Admin, Signing bool }
+// Needs says which settings a production instance needs: the bootstrap
+// token for admin functions, the root signing key for functions that sign,
+// and each backend's address for the functions that reach it. Each function
+// is given only what it uses.
+type Needs struct {
+	Admin, Signing bool
+	// Redis and Database: the function reaches that backend (with its
+	// credentials, or only to probe it), so it needs its URL.
+	Redis, Database bool
+}
 
 // RequireBackends checks the settings production cannot run without.
 func (c Config) RequireBackends(n Needs) error {
 	var errs []error
-	if c.Redis.URL == "" {
+	if n.Redis && c.Redis.URL == "" {
 		errs = append(errs, errors.New("REDIS_URL is required"))
 	}
-	if c.Database.URL == "" {
+	if n.Database && c.Database.URL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is required"))
+	} else if n.Database {
+		if err := verifiedDatabase(c.Database.URL); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.Admin && c.Admin.BootstrapToken == "" {
 		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN is required"))
@@ -244,6 +267,85 @@ func (c Config) RequireBackends(n Needs) error {
 		errs = append(errs, errors.New("SIGNING_KMS_KEY_VERSION (or SIGNING_LOCAL_KEY_PEM) is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// verifiedDatabase refuses a DATABASE_URL that would let anyone on the path
+// to a remote server read or change what is sent (the password included):
+// anything but sslmode=verify-full, which checks the certificate's chain and
+// its name. A server on the loopback interface or a Unix socket is exempt
+// (make run, the tests, a local relay), since nothing but this machine is on
+// that path.
+func verifiedDatabase(raw string) error {
+	mode, hosts, err := sslSettings(raw)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if mode == "verify-full" {
+		return nil
+	}
+	for _, h := range hosts {
+		if !loopback(h) {
+			return fmt.Errorf("DATABASE_URL must have sslmode=verify-full (with DATABASE_CA_PEM) for the remote host %s, not sslmode=%s", h, mode)
+		}
+	}
+	return nil
+}
+
+// sslSettings reads the sslmode (libpq's default "prefer" when unset) and
+// the hosts of a PostgreSQL URL or keyword/value connection string, as pgx
+// reads them; PGSSLMODE and PGHOST are not consulted, so a production
+// instance's URL must say both itself.
+func sslSettings(raw string) (mode string, hosts []string, err error) {
+	mode = "prefer"
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", nil, errors.New("not a valid URL")
+		}
+		if m := u.Query().Get("sslmode"); m != "" {
+			mode = m
+		}
+		for _, hp := range strings.Split(u.Host, ",") {
+			hosts = append(hosts, hostOnly(hp))
+		}
+		if h := u.Query().Get("host"); h != "" {
+			hosts = append(hosts, strings.Split(h, ",")...)
+		}
+	} else {
+		for _, f := range strings.Fields(raw) {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "sslmode":
+				mode = strings.Trim(v, "'")
+			case "host":
+				hosts = append(hosts, strings.Split(strings.Trim(v, "'"), ",")...)
+			}
+		}
+	}
+	hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == "" })
+	if len(hosts) == 0 {
+		// pgx's default host is a Unix socket (or localhost).
+		hosts = []string{"localhost"}
+	}
+	return mode, hosts, nil
+}
+
+// hostOnly drops the port of host[:port] and the brackets of an IPv6 address.
+func hostOnly(hp string) string {
+	if h, _, err := net.SplitHostPort(hp); err == nil {
+		return h
+	}
+	return strings.Trim(hp, "[]")
+}
+
+// loopback reports whether host is this machine: a loopback address,
+// localhost, or a Unix socket directory.
+func loopback(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func str(get Lookup, k, def string) string {

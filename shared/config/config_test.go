@@ -16,16 +16,25 @@ func TestLoadDefaults(t *testing.T) {
 		c.RequestTimeout != 10*time.Second {
 		t.Fatalf("defaults = %+v", c)
 	}
-	if err := c.RequireBackends(Needs{Admin: true, Signing: true}); err == nil ||
+	if err := c.RequireBackends(Needs{Admin: true, Signing: true, Redis: true, Database: true}); err == nil ||
 		!strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "DATABASE_URL") ||
 		!strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") || !strings.Contains(err.Error(), "SIGNING_KMS_KEY_VERSION") {
 		t.Fatalf("RequireBackends = %v, want all four named", err)
 	}
 	// A function that neither administers nor signs is not asked for the
 	// token or the key, so its deployment need not be given them.
-	if err := c.RequireBackends(Needs{}); err == nil ||
+	if err := c.RequireBackends(Needs{Redis: true, Database: true}); err == nil ||
 		strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_TOKEN") || strings.Contains(err.Error(), "SIGNING") {
-		t.Fatalf("RequireBackends(Needs{}) = %v, want only the backends named", err)
+		t.Fatalf("RequireBackends(backends only) = %v, want only the backends named", err)
+	}
+	// A function that uses neither backend (OpenAPI, Keys) is not asked
+	// for their addresses, so its deployment need not be given them
+	// (issue 16, finding 2).
+	if err := c.RequireBackends(Needs{}); err != nil {
+		t.Fatalf("RequireBackends(Needs{}) = %v, want nil", err)
+	}
+	if err := c.RequireBackends(Needs{Redis: true}); err == nil || strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("RequireBackends(Redis only) = %v, want only REDIS_URL named", err)
 	}
 }
 
@@ -41,7 +50,7 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequestTimeout != 2*time.Second || c.RequireBackends(Needs{Admin: true, Signing: true}) != nil ||
+	if c.Port != 9090 || !c.Redis.Cluster || c.Redis.Timeout != 250*time.Millisecond || c.RequestTimeout != 2*time.Second || c.RequireBackends(Needs{Admin: true, Signing: true, Redis: true}) != nil ||
 		len(c.Signing.KMSTrustedVersions) != 2 || c.Signing.KMSTrustedVersions[1] != "b" || c.Signing.Issuer != "https://api.coditect.ai" ||
 		c.Metrics != (Metrics{OTLPEndpoint: "http://collector:4317", Port: 9464}) {
 		t.Fatalf("config = %+v", c)
@@ -94,6 +103,47 @@ func TestKeysListsEverythingLoadReads(t *testing.T) {
 	for k := range listed {
 		if !read[k] {
 			t.Errorf("Keys lists %s but Load does not read it", k)
+		}
+	}
+}
+
+// TestProductionRefusesAnUnverifiedDatabase: a remote PostgreSQL must be
+// reached with sslmode=verify-full (issue 16, finding 9); anything weaker
+// would hand the password to whoever sits on the path. Loopback addresses
+// and Unix sockets (make run, the tests, a local relay) are exempt.
+func TestProductionRefusesAnUnverifiedDatabase(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"postgres://u@10.1.2.3:5432/licenses?sslmode=verify-full":           true,
+		"postgres://u@10.1.2.3:5432/licenses?sslmode=require":               false,
+		"postgres://u@10.1.2.3:5432/licenses?sslmode=verify-ca":             false,
+		"postgres://u@10.1.2.3:5432/licenses?sslmode=disable":               false,
+		"postgres://u@10.1.2.3:5432/licenses":                               false, // libpq's default: prefer
+		"postgresql://u@db.example.com/licenses?sslmode=prefer":             false,
+		"postgres://u@127.0.0.1:5432/licenses?sslmode=verify-full&sslmode=": true,
+		"postgres://u@127.0.0.1:5432/x?sslmode=disable":                     true,
+		"postgres://u@[::1]:5432/x?sslmode=disable":                         true,
+		"postgres://u@localhost/x":                                          true,
+		"postgres://u@127.0.0.1,10.1.2.3/x?sslmode=require":                 false,
+		"postgres://u@/x?host=/var/run/postgresql":                          true,
+		"postgres://u@127.0.0.1/x?host=10.1.2.3&sslmode=require":            false,
+		"host=10.1.2.3 user=u dbname=licenses sslmode=verify-full":          true,
+		"host=10.1.2.3 user=u dbname=licenses sslmode=require":              false,
+		"host=127.0.0.1 user=u dbname=licenses sslmode=disable":             true,
+	} {
+		c, err := Load(MapLookup(map[string]string{"DATABASE_URL": url}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.RequireBackends(Needs{Database: true})
+		if ok && err != nil {
+			t.Errorf("%s: refused: %v", url, err)
+		} else if !ok && (err == nil || !strings.Contains(err.Error(), "sslmode=verify-full")) {
+			t.Errorf("%s: err = %v, want a refusal asking for sslmode=verify-full", url, err)
+		}
+		// A function that does not use the database is not held to it.
+		if err := c.RequireBackends(Needs{}); err != nil {
+			t.Errorf("%s, no database needed: %v", url, err)
 		}
 	}
 }

@@ -5,6 +5,8 @@ package database
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -45,6 +47,38 @@ type Option func(*options)
 type options struct {
 	pool    *pgxpool.Config
 	timeout time.Duration
+	err     error
+}
+
+// WithServerCA has the server's certificate verified against the CA in
+// caPEM (Cloud SQL's server CA), and its name against serverName ("": the
+// URL's host): sslmode=verify-full, with a CA and a name the URL cannot
+// carry. The URL must say sslmode=verify-full, so that no fallback to a
+// weaker mode is left; an empty caPEM changes nothing.
+func WithServerCA(caPEM, serverName string) Option {
+	return func(o *options) {
+		if caPEM == "" {
+			return
+		}
+		tc := o.pool.ConnConfig.TLSConfig
+		if tc == nil || tc.InsecureSkipVerify || len(o.pool.ConnConfig.Fallbacks) > 0 {
+			// Anything but verify-full would either send in the clear or
+			// skip the name check while the operator believes the server
+			// is verified.
+			o.err = errors.New("DATABASE_CA_PEM is set but the database URL's sslmode is not verify-full")
+			return
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(caPEM)) {
+			o.err = errors.New("DATABASE_CA_PEM holds no PEM certificate")
+			return
+		}
+		tc.RootCAs = roots
+		if serverName != "" {
+			tc.ServerName = serverName
+		}
+		tc.MinVersion = tls.VersionTLS12
+	}
 }
 
 // WithPassword replaces the URL's password when p is set (it comes from
@@ -81,6 +115,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	o := options{pool: cfg}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.err != nil {
+		return nil, o.err
 	}
 	if o.timeout <= 0 {
 		o.timeout = DefaultTimeout

@@ -23,10 +23,21 @@ import (
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
-// Needs is what a function's deployment must give it beyond Redis and
-// PostgreSQL. The deployment (knative/, terraform/) gives each function only
-// what it declares here, and a test holds the two together.
+// Needs is what a function's deployment must give it. The deployment
+// (knative/, terraform/) gives each function only what it declares here,
+// and a test holds the two together.
 type Needs struct {
+	// The backends the function connects to, with their credentials
+	// (issue 16, finding 2): a function that needs neither starts with no
+	// REDIS_* or DATABASE_* secret. The backend is built on both at once,
+	// so a function declares both or neither (compose.All refuses one alone).
+	Redis    bool
+	Database bool
+	// Probes: the function checks that Redis and PostgreSQL answer, at
+	// the protocol level and without their credentials (Health's /ready),
+	// so it needs their addresses and server CAs only.
+	Probes bool
+
 	// Admin: the function serves admin calls, so it checks credentials
 	// and needs the bootstrap admin token.
 	Admin bool
@@ -50,7 +61,14 @@ func (n Needs) Signing() bool { return n.Signer || n.Root }
 func (n Needs) RootKey() bool { return n.Signing() || n.RootPublicKeys }
 
 // Config is Needs as the configuration's check takes it.
-func (n Needs) Config() config.Needs { return config.Needs{Admin: n.Admin, Signing: n.RootKey()} }
+func (n Needs) Config() config.Needs {
+	return config.Needs{Admin: n.Admin, Signing: n.RootKey(),
+		Redis: n.Redis || n.Probes, Database: n.Database || n.Probes}
+}
+
+// Backends reports whether the function connects to Redis and PostgreSQL
+// with their credentials.
+func (n Needs) Backends() bool { return n.Redis || n.Database }
 
 // Union is what serving every function in n at once needs.
 func Union(specs ...Spec) Needs {
@@ -60,6 +78,9 @@ func Union(specs ...Spec) Needs {
 		u.Signer = u.Signer || s.Needs.Signer
 		u.Root = u.Root || s.Needs.Root
 		u.RootPublicKeys = u.RootPublicKeys || s.Needs.RootPublicKeys
+		u.Redis = u.Redis || s.Needs.Redis
+		u.Database = u.Database || s.Needs.Database
+		u.Probes = u.Probes || s.Needs.Probes
 	}
 	return u
 }
@@ -79,9 +100,20 @@ type Idempotency struct {
 	Caller func(body []byte) string
 }
 
+// Probe is one readiness check: a backend's name and how to tell it
+// answers.
+type Probe struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
 // Deps are what functions are built from: one of each per process.
 type Deps struct {
+	// Backend is nil when no function served needs Redis or PostgreSQL.
 	Backend *backend.Backend
+	// Probes are the readiness checks, for functions whose Needs say
+	// Probes.
+	Probes []Probe
 	// Authn checks admin credentials (nil only for functions that need
 	// none).
 	Authn  *auth.Authenticator

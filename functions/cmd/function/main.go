@@ -71,7 +71,8 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireBackends(function.Union(specs...).Config()); err != nil {
+	needs := function.Union(specs...)
+	if err := cfg.RequireBackends(needs.Config()); err != nil {
 		return fmt.Errorf("reading configuration: %w", err)
 	}
 	// One line per request, written in batches (see logging.Buffered);
@@ -93,11 +94,15 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 			logger.Warn("flushing metrics on shutdown", "error", err.Error())
 		}
 	}()
-	b, err := backend.Open(ctx, cfg, logger, m)
-	if err != nil {
-		return err
+	// Only functions that use Redis and PostgreSQL connect to them (and
+	// are given their credentials).
+	var b *backend.Backend
+	if needs.Backends() {
+		if b, err = backend.Open(ctx, cfg, logger, m); err != nil {
+			return err
+		}
+		defer b.Close()
 	}
-	defer b.Close()
 	built, err := compose.Build(ctx, b, cfg, logger, m, specs)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/jwtauth"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/metrics"
+	"github.com/coditect-ai/license-server/shared/probe"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
@@ -119,11 +120,15 @@ func credentialRule(b *backend.Backend, limits config.RateLimit) ratelimit.Rule 
 
 // Deps are what the functions are built from.
 type Deps struct {
+	// Backend is nil when no selected function needs Redis or PostgreSQL.
 	Backend *backend.Backend
-	Authn   *auth.Authenticator
-	Limits  config.RateLimit
-	// Root is the root signing key (nil when no selected function needs
-	// it); Issuer names this service in leases.
+	// Probes are Health's readiness checks; nil: Backend's own connections
+	// are pinged (for callers that hold them open anyway, such as tests).
+	Probes []function.Probe
+	Authn  *auth.Authenticator
+	Limits config.RateLimit
+	// Root is the root signing key (nil when no selected function signs);
+	// Issuer names this service in leases.
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
@@ -153,6 +158,20 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 	if needs.RootKey() && d.Root == nil {
 		return Built{}, errors.New("a function needs the root key, but none was given")
 	}
+	for _, s := range specs {
+		if s.Needs.Redis != s.Needs.Database {
+			return Built{}, fmt.Errorf("function %s needs only one of Redis and PostgreSQL, but the backend is built on both", s.Name)
+		}
+	}
+	if needs.Backends() && d.Backend == nil {
+		return Built{}, errors.New("a function needs Redis and PostgreSQL, but no backend was given")
+	}
+	if needs.Probes {
+		fd.Probes = d.Probes
+		if fd.Probes == nil && d.Backend != nil {
+			fd.Probes = []function.Probe{{Name: "redis", Ping: d.Backend.PingRedis}, {Name: "postgres", Ping: d.Backend.DB.Ping}}
+		}
+	}
 	if needs.Signing() {
 		fd.Root = d.Root
 	}
@@ -167,10 +186,16 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		go s.Run(ctx, d.Logger, delegationRetry)
 		fd.Signer = s
 	}
-	idem, err := idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.Backend.KeyPrefix,
-		Authorize: replayAuthorizer(d.Authn, credentialRule(d.Backend, d.Limits))})
-	if err != nil {
-		return Built{}, fmt.Errorf("building the Idempotency-Key store: %w", err)
+	// The Idempotency-Key store lives in Redis: built only when a
+	// function needs Redis (and so gets a backend); a function without one
+	// has no POST to keep.
+	var idem *idempotency.Store
+	if needs.Backends() {
+		var err error
+		if idem, err = idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.Backend.KeyPrefix,
+			Authorize: replayAuthorizer(d.Authn, credentialRule(d.Backend, d.Limits))}); err != nil {
+			return Built{}, fmt.Errorf("building the Idempotency-Key store: %w", err)
+		}
 	}
 	out := Built{Events: map[string]function.EventHandler{}}
 	for _, s := range specs {
@@ -185,13 +210,22 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		if !s.Needs.RootPublicKeys {
 			own.RootPublicKeys = nil
 		}
+		if !s.Needs.Backends() {
+			own.Backend, own.Authn = nil, nil
+		}
+		if !s.Needs.Probes {
+			own.Probes = nil
+		}
 		switch {
 		case s.HTTP != nil:
 			f, err := s.HTTP(own)
 			if err != nil {
 				return Built{}, fmt.Errorf("building function %s: %w", s.Name, err)
 			}
-			out.HTTP = append(out.HTTP, withIdempotency(f, s.Idempotency, idem))
+			if f, err = withIdempotency(f, s.Idempotency, idem); err != nil {
+				return Built{}, fmt.Errorf("building function %s: %w", s.Name, err)
+			}
+			out.HTTP = append(out.HTTP, f)
 		case s.Event != nil:
 			h, err := s.Event(own)
 			if err != nil {
@@ -218,22 +252,26 @@ func IdempotentPOSTs(name string) bool {
 // cannot reach inside a function): a 401 or 429 of that authentication
 // passes back through the store, which never keeps one, and a replay,
 // which does not reach it, is checked by replayAuthorizer instead.
-func withIdempotency(f route.Function, how function.Idempotency, idem *idempotency.Store) route.Function {
+// A function with POSTs to keep but no Redis (idem nil) is refused.
+func withIdempotency(f route.Function, how function.Idempotency, idem *idempotency.Store) (route.Function, error) {
 	if how.Skip {
-		return f
+		return f, nil
 	}
 	routes := make([]route.Route, len(f.Routes))
 	for i, rt := range f.Routes {
 		methods := make(route.Methods, len(rt.Methods))
 		for method, h := range rt.Methods {
 			if method == http.MethodPost {
+				if idem == nil {
+					return route.Function{}, errors.New("its POSTs take an Idempotency-Key, which needs Redis")
+				}
 				h = idem.Wrap(h, how.Caller).ServeHTTP
 			}
 			methods[method] = h
 		}
 		routes[i] = route.Route{Pattern: rt.Pattern, Methods: methods}
 	}
-	return route.Function{Name: f.Name, Routes: routes}
+	return route.Function{Name: f.Name, Routes: routes}, nil
 }
 
 // replayAuthorizer checks, before an answer is replayed, what the
@@ -268,9 +306,10 @@ func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http
 // public keys, so only those need KMS access) and the rate limits.
 func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *slog.Logger, m *metrics.Metrics, specs []function.Spec) (Built, error) {
 	var verifier auth.TokenVerifier
-	// Only HTTP functions check credentials: Cleanup must not depend on
-	// the identity provider being reachable.
-	if cfg.Auth.JWKSURL != "" && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil }) {
+	// Only HTTP functions with a backend check credentials: Cleanup (and
+	// Health, Keys, OpenAPI) must not depend on the identity provider
+	// being reachable.
+	if cfg.Auth.JWKSURL != "" && b != nil && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil }) {
 		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 		if err != nil {
 			return Built{}, fmt.Errorf("configuring the identity provider's keys: %w", err)
@@ -287,18 +326,45 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 		cancel()
 		verifier = v
 	}
-	authn, err := Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit)
-	if err != nil {
-		return Built{}, err
+	needs := function.Union(specs...)
+	// Credentials are checked against the stores in PostgreSQL: only
+	// functions with a backend have any to check.
+	var authn *auth.Authenticator
+	var err error
+	if b != nil {
+		if authn, err = Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit); err != nil {
+			return Built{}, err
+		}
 	}
 	var root rootkey.Root
-	if function.Union(specs...).RootKey() {
+	if needs.RootKey() {
 		if root, err = Root(ctx, cfg.Signing, logger, m); err != nil {
 			return Built{}, err
 		}
 	}
-	return All(ctx, Deps{Backend: b, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
+	var probes []function.Probe
+	if needs.Probes {
+		if probes, err = Probes(cfg); err != nil {
+			return Built{}, err
+		}
+	}
+	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
 		Logger: logger}, specs)
+}
+
+// Probes are the readiness checks of the backends cfg names, made from
+// their addresses and server CAs alone (shared/probe): Health holds no
+// password.
+func Probes(cfg config.Config) ([]function.Probe, error) {
+	r, err := probe.Redis(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	p, err := probe.Postgres(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	return []function.Probe{{Name: "redis", Ping: r}, {Name: "postgres", Ping: p}}, nil
 }
 
 // Root opens the root signing key the configuration names: a Cloud KMS key

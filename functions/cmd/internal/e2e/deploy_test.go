@@ -12,9 +12,10 @@ import (
 
 // TestDeploymentMatchesTheSpecs ties the code to the deployment: every
 // function FUNCTION_TARGET accepts has a Knative Service selecting it, is
-// given the bootstrap token exactly when it serves admin calls, and is
+// given the bootstrap token exactly when it serves admin calls, is
 // granted the signing key in Terraform exactly when it signs, and the key's
-// public half alone exactly when it only reads the root public keys. (knative/ and
+// public half alone exactly when it only reads the root public keys, and is
+// given the backends' credentials exactly when it connects to them. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
 func TestDeploymentMatchesTheSpecs(t *testing.T) {
@@ -42,10 +43,12 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rowRe := regexp.MustCompile(`(?m)^\s+(\w+)\s+= \{ signs = (true|false), admin = (true|false) \}`)
+	rowRe := regexp.MustCompile(`(?m)^\s+(\w+)\s+= \{ signs = (true|false), admin = (true|false), backends = "(\w+)" \}`)
 	rows := map[string][2]bool{}
+	backends := map[string]string{}
 	for _, m := range rowRe.FindAllStringSubmatch(string(tf), -1) {
 		rows[m[1]] = [2]bool{m[2] == "true", m[3] == "true"}
+		backends[m[1]] = m[4]
 	}
 	readersRe := regexp.MustCompile(`(?m)^\s+public_key_readers\s+= \[([^\]]*)\]`)
 	readers := map[string]bool{}
@@ -80,6 +83,29 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		if reads := needs.RootPublicKeys && !needs.Signing(); readers[strings.ToLower(name)] != reads {
 			t.Errorf("%s: terraform lists it as a public-key reader = %v, the code reads the public keys alone = %v",
 				name, readers[strings.ToLower(name)], reads)
+		}
+		// The backends' credentials go exactly where the code connects
+		// with them (issue 16, finding 2); a function that only probes
+		// them gets their server CAs alone.
+		want := "none"
+		switch {
+		case needs.Backends():
+			want = "data"
+		case needs.Probes:
+			want = "probe"
+		}
+		if backends[strings.ToLower(name)] != want {
+			t.Errorf("%s: terraform grants backends = %q, the code needs %q", name, backends[strings.ToLower(name)], want)
+		}
+		for _, env := range []string{"REDIS_PASSWORD", "DATABASE_PASSWORD"} {
+			if got := strings.Contains(manifest, "name: "+env); got != needs.Backends() {
+				t.Errorf("%s: given %s = %v, connects with it = %v", name, env, got, needs.Backends())
+			}
+		}
+		for _, env := range []string{"REDIS_CA_PEM", "DATABASE_CA_PEM"} {
+			if got, use := strings.Contains(manifest, "name: "+env), needs.Backends() || needs.Probes; got != use {
+				t.Errorf("%s: given %s = %v, reaches that backend = %v", name, env, got, use)
+			}
 		}
 	}
 	for target := range services {

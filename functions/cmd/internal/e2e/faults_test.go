@@ -80,7 +80,14 @@ func faultServer(t *testing.T, redisURL string, redisTimeout time.Duration, dbUR
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	fns, err := allHTTP(fctx, compose.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
+	// /ready probes as in production: from the addresses, without
+	// credentials (compose.Probes), bounded by REDIS_TIMEOUT for Redis.
+	probes, err := compose.Probes(config.Config{Redis: config.Redis{URL: redisURL, Timeout: redisTimeout},
+		Database: config.Database{URL: dbURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := allHTTP(fctx, compose.Deps{Backend: b, Probes: probes, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
