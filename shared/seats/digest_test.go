@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/shared/seats"
+	"github.com/coditect-ai/license-server/shared/testenv"
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
@@ -242,4 +243,33 @@ func redisDump(t *testing.T, rdb redis.UniversalClient, prefix string) string {
 		t.Fatal(err)
 	}
 	return out.String()
+}
+
+// BenchmarkHeartbeat is a heartbeat's whole cost in the engine on the
+// local Redis, to set the session digest's (BenchmarkSessionDigest in
+// shared/tokens) against.
+func BenchmarkHeartbeat(b *testing.B) {
+	rdb, prefix := testenv.Redis(b)
+	e, err := seats.New(rdb, prefix, func(context.Context, string) (seats.License, error) {
+		return seats.License{}, seats.ErrLicenseNotFound
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := newUUID()
+	key, hash, _ := tokens.NewLicenseKey(id)
+	l := seats.License{ID: id, TenantID: newUUID(), KeyHash: hash, Status: "active", TenantStatus: "active",
+		Seats: 1, LeaseTTL: time.Minute, Revision: 1}
+	if _, err := e.SyncLicense(context.Background(), l); err != nil {
+		b.Fatal(err)
+	}
+	g, err := e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: id, LicenseKey: key, Fingerprint: "ws"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := e.Heartbeat(context.Background(), g.SessionID); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
