@@ -24,6 +24,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // fixture is a backend on the test Redis and a fresh database, with one
@@ -536,7 +537,9 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 	const licensesN, perLicense = 100, 1000
 	ids, hashes := make([]string, licensesN), make([]string, licensesN)
 	for i := range ids {
-		ids[i], hashes[i] = f.license(perLicense, 2)
+		var key string
+		ids[i], key = f.license(perLicense, 2)
+		hashes[i] = tokens.Hash(key)
 	}
 	// Sessions written with the acquire script, pipelined so the fill
 	// takes seconds, not minutes.
@@ -549,7 +552,9 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
 		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
-				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
+				// A session digest and a nonce, in their forms.
+				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("%032x", j), "", "", "", "", "", 0, 0,
+					fmt.Sprintf("%022d", j))
 			}
 			return nil
 		})
