@@ -1,9 +1,10 @@
 -- Acquire a seat for one workstation (or one person), atomically.
 -- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events
 -- ARGV: 1 key hash (hex sha256 of the license key), 2 fingerprint,
---       3 new session token, 4 hostname, 5 user, 6 os, 7 repository,
+--       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
 --       8 tenant of the authenticated caller ('' when none),
---       9 acquires allowed per second per license (0: no limit), 10 burst
+--       9 acquires allowed per second per license (0: no limit), 10 burst,
+--       11 new session's nonce (its id is derived from it and the key)
 -- Returns one of:
 --   {'no_meta'}                              metadata not in Redis: load and retry
 --   {'not_found'}                            wrong key, or license deleted
@@ -15,8 +16,9 @@
 --   {'blocked'}                              the workstation is blocked
 --   {'no_seats', used, seats}
 --   {'user_limit', used_by_user, max}
---   {'granted'|'resumed', token, expiry_ms, used, seats, ttl_s, tenant, rate_remaining}
---   (rate_remaining: acquires still allowed at once; -1 without a limit)
+--   {'granted'|'resumed', digest, expiry_ms, used, seats, ttl_s, tenant, rate_remaining, nonce}
+--   (rate_remaining: acquires still allowed at once; -1 without a limit;
+--   nonce: the session's, from which the caller derives its id again)
 --
 -- Every Redis call costs several microseconds inside a script, so the common
 -- grant is kept to eight: HMGET, TIME, HSET (rate), HGET (lease), ZCOUNT,
@@ -75,11 +77,19 @@ local current = redis.call('HGET', info, '\0' .. lease_key)
 if current then
   local score = redis.call('ZSCORE', live, current)
   if score and tonumber(score) > now then
-    redis.call('ZADD', live, 'XX', expiry, current)
-    local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
-    return {'resumed', current, expiry, used, seats, ttl, m[10], remaining}
+    -- Redis holds no session id, only the nonce the caller derives it from
+    -- again. A session from before digests has none: its id cannot be
+    -- handed back, so it ends here and the workstation gets a new one.
+    local ok, doc = pcall(cjson.decode, redis.call('HGET', info, current) or '')
+    if ok and type(doc) == 'table' and type(doc.n) == 'string' then
+      redis.call('ZADD', live, 'XX', expiry, current)
+      local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
+      return {'resumed', current, expiry, used, seats, ttl, m[10], remaining, doc.n}
+    end
+    drop_session(k, current, 'expired', now)
+  else
+    drop_session(k, current, 'expired', tonumber(score or now))
   end
-  drop_session(k, current, 'expired', tonumber(score or now))
 end
 
 local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
@@ -102,7 +112,8 @@ end
 
 redis.call('ZADD', live, expiry, new_token)
 redis.call('HSET', info, new_token, cjson.encode({
-  fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked}),
+  fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked,
+  n = ARGV[11]}),
   '\0' .. lease_key, new_token)
 record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7])
-return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining}
+return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11]}

@@ -4,13 +4,22 @@
 -- ever touches one Redis Cluster slot):
 --   meta   hash  kh, status, tstatus, seats, exp, ttl, ru, mpu, pu, nb, rev,
 --                tenant; tat (the acquire rate limiter's state)
---   live   zset  session token -> expiry (ms, Redis clock)
---   info   hash  session token -> cjson {fp, lk, host, user, os, repo, at, tu},
---                and NUL .. lease key -> session token (the lease key is the
+--   live   zset  session digest -> expiry (ms, Redis clock)
+--   info   hash  session digest -> cjson {fp, lk, host, user, os, repo, at, tu, n},
+--                and NUL .. lease key -> session digest (the lease key is the
 --                fingerprint, or NUL "u:" user for per-user leasing); one hash
 --                so a grant is one HSET
---   users  hash  user -> space-separated session tokens, kept only while a
+--   users  hash  user -> space-separated session digests, kept only while a
 --                per-user seat limit is in force (tu marks such sessions)
+--
+-- Sessions are named by their digest (32 hex characters, computed in Go:
+-- tokens.Session), never by their id: the id is the bearer credential that
+-- heartbeats and releases, and Redis must not hold it. n is the nonce from
+-- which Go derives the id again, with the license key the caller presents,
+-- when a workstation resumes. A session written before digests is named by
+-- its clear 22-character token and has no n; it is never resumed (see
+-- acquire.lua) and ends within one lease, and record() hashes its name.
+-- The scripts' variables called token hold these names.
 --   blocked set  blocked workstation fingerprints (nb in meta counts them)
 --   events  stream the usage ledger: one entry per seat event (see record)
 --
@@ -33,11 +42,16 @@ end
 -- Appends one event to the license's usage ledger: a stream in the same
 -- slot, written in the same atomic step as the seat change it records, so a
 -- change and its record exist together or not at all. A drain moves the
--- stream into PostgreSQL. The session is named by a digest of its token: the
--- token itself is a bearer credential and never leaves Redis.
+-- stream into PostgreSQL. The session is named by its digest, as the lease
+-- and the admin lists name it; a session from before digests, named in Redis
+-- by its clear token, by a digest of that token, as it always was, so its
+-- events still meet in the ledger and the token never reaches PostgreSQL.
 local function record(k, kind, token, at, ...)
   local ref = ''
-  if token then ref = string.sub(redis.sha1hex(token), 1, 32) end
+  if token then
+    ref = token
+    if #token ~= 32 then ref = string.sub(redis.sha1hex(token), 1, 32) end
+  end
   redis.call('XADD', k.events, '*', 't', kind, 's', ref, 'at', at, ...)
 end
 

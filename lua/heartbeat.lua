@@ -1,6 +1,6 @@
 -- Extend a live session.
 -- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events
--- ARGV: 1 session token
+-- ARGV: 1 session digest
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
 -- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint, per_user}
 -- (what a signed lease names; with per-user leasing one session may be held

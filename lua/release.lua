@@ -1,6 +1,6 @@
 -- End a session.
 -- KEYS: 1 live, 2 info, 3 users, 4 events
--- ARGV: 1 session token
+-- ARGV: 1 session digest
 -- Returns 1 when a live session was released, 0 when it was already gone
 -- (unknown or expired; an expired leftover is cleaned up, and recorded as
 -- expired, all the same).

@@ -1,7 +1,7 @@
 -- List live sessions, soonest expiry first.
 -- KEYS: 1 live, 2 info
 -- ARGV: 1 maximum number of sessions
--- Returns a flat list: token, expiry_ms, info json, ...
+-- Returns a flat list: session digest, expiry_ms, info json, ...
 local live, info = KEYS[1], KEYS[2]
 local now = now_ms()
 local rows = redis.call('ZRANGEBYSCORE', live, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))

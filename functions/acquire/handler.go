@@ -57,7 +57,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	licenseID, keyHash, err := tokens.ParseLicenseKey(req.LicenseKey)
+	licenseID, _, err := tokens.ParseLicenseKey(req.LicenseKey)
 	if err != nil {
 		// A key that cannot be one of ours is as unknown as a wrong one.
 		h.metrics.AcquireOutcome(r.Context(), metrics.Acquire{Outcome: metrics.OutcomeDenied, Reason: "license_not_found"})
@@ -65,7 +65,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := seats.AcquireRequest{
-		LicenseID: licenseID, KeyHash: keyHash,
+		LicenseID: licenseID, LicenseKey: req.LicenseKey,
 		Fingerprint: req.Fingerprint, Hostname: req.Hostname, OS: req.OS, Repository: req.Repository,
 		User: req.User, RateLimit: h.limit,
 	}
@@ -86,7 +86,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, answer)
 		return
 	}
-	signed, err := h.signer.Lease(lease.Claims{SessionID: g.SessionID, LicenseID: g.LicenseID, TenantID: g.TenantID,
+	signed, err := h.signer.Lease(lease.Claims{SessionDigest: g.SessionDigest, LicenseID: g.LicenseID, TenantID: g.TenantID,
 		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt})
 	if err != nil {
 		// The seat is held; the client retries and resumes the same session.

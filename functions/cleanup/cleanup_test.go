@@ -43,15 +43,11 @@ func expiredSession(t *testing.T, b *backend.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 1, LeaseTTLSeconds: 1, Leasing: "per_fingerprint"})
+	l, key, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 1, LeaseTTLSeconds: 1, Leasing: "per_fingerprint"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sl, err := b.Licenses.SeatLicenseOf(ctx, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Seats.Acquire(ctx, seats.AcquireRequest{LicenseID: l.ID, KeyHash: sl.KeyHash, Fingerprint: "ws"}); err != nil {
+	if _, err := b.Seats.Acquire(ctx, seats.AcquireRequest{LicenseID: l.ID, LicenseKey: key, Fingerprint: "ws"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond)

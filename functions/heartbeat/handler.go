@@ -73,7 +73,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 	if g.PerUser && req.Fingerprint != "" {
 		fp = req.Fingerprint
 	}
-	signed, err := h.signer.Lease(lease.Claims{SessionID: g.SessionID, LicenseID: g.LicenseID, TenantID: g.TenantID,
+	signed, err := h.signer.Lease(lease.Claims{SessionDigest: g.SessionDigest, LicenseID: g.LicenseID, TenantID: g.TenantID,
 		Fingerprint: fp, ExpiresAt: g.ExpiresAt})
 	if err != nil {
 		httpjson.WriteError(w, r, apierror.CannotSign(err))

@@ -97,7 +97,7 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 	if lc.Subject == "" || lc.License == "" {
 		return fail("lease names no session or license")
 	}
-	return Claims{Issuer: lc.Issuer, SessionID: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+	return Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
 		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
 }
 
@@ -121,7 +121,7 @@ func sameVerdict(t *testing.T, v Verifier, token string, at time.Time) {
 		t.Fatalf("Verify(%.80q) = %v, not ErrInvalid", token, err)
 	case (err == nil) != (wantErr == nil):
 		t.Fatalf("Verify(%q) = %v; golang-jwt: %v", token, err, wantErr)
-	case err == nil && (got.Issuer != want.Issuer || got.SessionID != want.SessionID || got.LicenseID != want.LicenseID ||
+	case err == nil && (got.Issuer != want.Issuer || got.SessionDigest != want.SessionDigest || got.LicenseID != want.LicenseID ||
 		got.TenantID != want.TenantID || got.Fingerprint != want.Fingerprint ||
 		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt)):
 		t.Fatalf("Verify(%q) = %+v; golang-jwt: %+v", token, got, want)

@@ -66,7 +66,7 @@ func TestIndependentSigner(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a lease jwx signed does not verify: %v", err)
 	}
-	if got.SessionID != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" || got.Fingerprint != "fp" ||
+	if got.SessionDigest != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" || got.Fingerprint != "fp" ||
 		!got.ExpiresAt.Equal(claims.ExpiresAt) {
 		t.Fatalf("claims = %+v", got)
 	}

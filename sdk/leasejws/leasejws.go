@@ -13,7 +13,11 @@
 //	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"dlg+jwt"}
 //	            payload {"iss","sub":<delegated kid>,"jwk":<OKP JWK with kid>,"iat","nbf","exp"}
 //	lease       header {"alg":"EdDSA","typ":"lease+jwt","kid":<delegated kid>,"dlg":<delegation>}
-//	            payload {"iss","sub":<session id>,"lic","ten","fpr","iat","exp"}
+//	            payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp"}
+//
+// A lease names its session by [SessionDigest], never by the session id: the
+// id is the bearer credential that heartbeats and releases the seat, and a
+// lease is an artefact meant to be handed to offline checks.
 //
 // A delegation must say it is one: its "typ" is [DelegationType], which
 // nothing else the root signs carries (license certificates are
@@ -40,6 +44,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -59,13 +64,14 @@ var ErrInvalid = errors.New("invalid lease")
 
 // Claims are what a lease says.
 type Claims struct {
-	Issuer      string
-	SessionID   string
-	LicenseID   string
-	TenantID    string
-	Fingerprint string
-	IssuedAt    time.Time
-	ExpiresAt   time.Time
+	Issuer string
+	// SessionDigest names the session ("sub"): SessionDigest of its id.
+	SessionDigest string
+	LicenseID     string
+	TenantID      string
+	Fingerprint   string
+	IssuedAt      time.Time
+	ExpiresAt     time.Time
 }
 
 // Keys is the document GET /v1/keys serves: the root public keys as RSA
@@ -83,6 +89,20 @@ type OKPKey struct {
 	X   string `json:"x"`
 	Kid string `json:"kid,omitempty"`
 }
+
+// SessionDigest is how a lease, the server's Redis and its ledger name a
+// session: the first 128 bits of the SHA-256 of the session id, in lowercase
+// hex. It is unkeyed on purpose: the id carries 128 random bits, so the
+// digest cannot be reversed or guessed, and a holder of the id (the SDK) can
+// check that a lease is its own without any key. 128 bits keep preimages out
+// of reach; collisions would need 2^64 sessions of one license.
+func SessionDigest(sessionID string) string {
+	sum := sha256.Sum256([]byte(sessionID))
+	return hex.EncodeToString(sum[:SessionDigestBytes])
+}
+
+// SessionDigestBytes is the length of a session digest before hex encoding.
+const SessionDigestBytes = 16
 
 // b64 is the base64url without padding of JOSE (lenient about the unused
 // bits of the last character; segments are decoded strictly).

@@ -131,7 +131,7 @@ func (d testDelegation) header() map[string]any {
 
 // leasePayload is the payload of c as the server writes it.
 func leasePayload(c Claims) map[string]any {
-	return map[string]any{"iss": c.Issuer, "sub": c.SessionID, "lic": c.LicenseID, "ten": c.TenantID,
+	return map[string]any{"iss": c.Issuer, "sub": c.SessionDigest, "lic": c.LicenseID, "ten": c.TenantID,
 		"fpr": c.Fingerprint, "iat": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix()}
 }
 

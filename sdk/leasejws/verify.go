@@ -62,7 +62,7 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	if lc.Subject == "" || lc.License == "" {
 		return fail("lease names no session or license")
 	}
-	return Claims{Issuer: lc.Issuer, SessionID: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+	return Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
 		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
 }
 

@@ -18,7 +18,7 @@ func FuzzVerify(f *testing.F) {
 	d := root.delegate(f, now.Add(-time.Minute), now.Add(MaxDelegation-time.Minute), nil)
 	signed := map[string]Claims{}
 	for i, fp := range []string{"fp", "a'b", "\"]])redis.call('FLUSHALL')--", "ünï"} {
-		c := Claims{Issuer: "https://api.test", SessionID: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",
+		c := Claims{Issuer: "https://api.test", SessionDigest: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",
 			Fingerprint: fp, IssuedAt: now, ExpiresAt: now.Add(time.Duration(i+1) * time.Minute)}
 		tok := d.lease(f, d.header(), leasePayload(c))
 		signed[tok] = c
@@ -60,7 +60,7 @@ func FuzzVerify(f *testing.F) {
 		if !ok {
 			t.Fatalf("Verify accepted %q, which was never signed", token)
 		}
-		if got.SessionID != want.SessionID || got.LicenseID != want.LicenseID || got.TenantID != want.TenantID ||
+		if got.SessionDigest != want.SessionDigest || got.LicenseID != want.LicenseID || got.TenantID != want.TenantID ||
 			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) {
 			t.Fatalf("Verify(%.80q) = %+v, signed %+v", token, got, want)
 		}

@@ -16,7 +16,7 @@ import (
 // now is the instant the table tests verify at.
 var now = time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 
-var claims = Claims{Issuer: "https://api.test", SessionID: "sess", LicenseID: "lic", TenantID: "ten", Fingerprint: "fp",
+var claims = Claims{Issuer: "https://api.test", SessionDigest: "sess", LicenseID: "lic", TenantID: "ten", Fingerprint: "fp",
 	IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
 
 func TestRoundTrip(t *testing.T) {
@@ -28,7 +28,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if got.Issuer != claims.Issuer || got.SessionID != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" ||
+	if got.Issuer != claims.Issuer || got.SessionDigest != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" ||
 		got.Fingerprint != "fp" || !got.IssuedAt.Equal(claims.IssuedAt) || !got.ExpiresAt.Equal(claims.ExpiresAt) {
 		t.Fatalf("claims = %+v", got)
 	}

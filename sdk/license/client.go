@@ -111,7 +111,8 @@ func (c *client) verify(resp seatResponse, sessionID string) (grant, error) {
 	}
 	var mismatch string
 	switch {
-	case claims.SessionID != sessionID:
+	case claims.SessionDigest != leasejws.SessionDigest(sessionID):
+		// A lease names its session by digest: the id is the credential.
 		mismatch = "it is the lease of another session"
 	case claims.LicenseID != c.licenseID:
 		mismatch = "it is the lease of another license"

@@ -337,7 +337,7 @@ func (f *fakeAPI) newSessionLocked(fp string, exp time.Time) (string, *fakeSessi
 // answer writes a seat answer with a lease, good unless the path has a bad
 // lease kind set.
 func (f *fakeAPI) answer(w http.ResponseWriter, path, id string, s *fakeSession, resumed bool) {
-	c := lease.Claims{SessionID: id, LicenseID: f.licenseID, TenantID: f.tenantID, Fingerprint: s.fp, ExpiresAt: s.exp}
+	c := lease.Claims{SessionDigest: leasejws.SessionDigest(id), LicenseID: f.licenseID, TenantID: f.tenantID, Fingerprint: s.fp, ExpiresAt: s.exp}
 	kind := f.badLeases[path]
 	tok := f.lease(kind, c)
 	answerID := id
@@ -367,7 +367,7 @@ func (f *fakeAPI) lease(kind string, c lease.Claims) string {
 	header, _ := b64.DecodeString(parts[0])
 	var hdr map[string]any
 	json.Unmarshal(header, &hdr)
-	mapClaims := jwt.MapClaims{"iss": testIssuer, "sub": c.SessionID, "lic": c.LicenseID, "ten": c.TenantID,
+	mapClaims := jwt.MapClaims{"iss": testIssuer, "sub": c.SessionDigest, "lic": c.LicenseID, "ten": c.TenantID,
 		"fpr": c.Fingerprint, "iat": time.Now().Unix(), "exp": c.ExpiresAt.Unix()}
 	withHeader := func(tok *jwt.Token) *jwt.Token {
 		for k, v := range hdr {
@@ -397,7 +397,7 @@ func (f *fakeAPI) lease(kind string, c lease.Claims) string {
 	case leaseOtherIssuer:
 		return sign(f.evil, c)
 	case leaseOtherSession:
-		c.SessionID = strings.ReplaceAll(f.licenseID, "-", "") + "." + randomB64(16)
+		c.SessionDigest = leasejws.SessionDigest(strings.ReplaceAll(f.licenseID, "-", "") + "." + randomB64(16))
 		return sign(f.signer, c)
 	case leaseOtherLicense:
 		c.LicenseID = otherLicenseID

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/sdk/license"
 )
 
@@ -32,7 +33,7 @@ func TestAcquireAndHeartbeatsRenewTheLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c0.SessionID != st.SessionID || c0.LicenseID != f.licenseID || c0.Fingerprint != fp ||
+	if c0.SessionDigest != leasejws.SessionDigest(st.SessionID) || c0.LicenseID != f.licenseID || c0.Fingerprint != fp ||
 		c0.Issuer != testIssuer || !c0.ExpiresAt.Equal(st.ExpiresAt) || st.LastError != nil || st.Over {
 		t.Fatalf("claims %+v, status %+v", c0, st)
 	}
@@ -47,7 +48,7 @@ func TestAcquireAndHeartbeatsRenewTheLease(t *testing.T) {
 
 	eventually(t, 5*time.Second, "two heartbeats", func() bool { return f.count("/v1/heartbeat") >= 2 })
 	tok1, c1 := seat.Lease()
-	if tok1 == tok0 || c1.SessionID != c0.SessionID || c1.ExpiresAt.Before(c0.ExpiresAt) || !seat.Valid() {
+	if tok1 == tok0 || c1.SessionDigest != c0.SessionDigest || c1.ExpiresAt.Before(c0.ExpiresAt) || !seat.Valid() {
 		t.Fatalf("after heartbeats: same token %v, claims %+v (first %+v), valid %v", tok1 == tok0, c1, c0, seat.Valid())
 	}
 	if n := f.count("/v1/acquire"); n != 1 {
@@ -174,8 +175,8 @@ func TestSessionNotFoundAcquiresAgain(t *testing.T) {
 		return seat.Status().SessionID != sid0 && seat.Status().LastError == nil
 	})
 	_, c := seat.Lease()
-	if c.SessionID != seat.Status().SessionID || !seat.Valid() {
-		t.Fatalf("lease of %s, status %+v", c.SessionID, seat.Status())
+	if c.SessionDigest != leasejws.SessionDigest(seat.Status().SessionID) || !seat.Valid() {
+		t.Fatalf("lease of %s, status %+v", c.SessionDigest, seat.Status())
 	}
 	if invalid.Load() {
 		t.Fatal("the seat was invalid while it acquired again")
@@ -573,7 +574,7 @@ func TestConcurrentUse(t *testing.T) {
 				case <-time.After(time.Millisecond):
 				}
 				tok, c := seat.Lease()
-				if tok != "" && c.SessionID == "" {
+				if tok != "" && c.SessionDigest == "" {
 					t.Error("a lease without claims")
 				}
 				seat.Valid()
@@ -590,7 +591,7 @@ func TestConcurrentUse(t *testing.T) {
 	// late) and not the acquire's arrival at the server: closing while
 	// that acquire is in flight would release the old, dropped session.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, c := seat.Lease(); c.SessionID != "" && c.SessionID != first.SessionID {
+		if _, c := seat.Lease(); c.SessionDigest != "" && c.SessionDigest != first.SessionDigest {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -50,12 +50,13 @@ func LicenseNotFound() *httpjson.Error { return httpjson.NotFound("license_not_f
 // TenantNotFound is the answer for an unknown tenant, or one of another tenant.
 func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_found", "tenant") }
 
-// Sessions is how live sessions are listed to admins.
+// Sessions is how live sessions are listed to admins: by digest, the name
+// their leases carry, never by id (the id heartbeats and releases the seat).
 func Sessions(list []seats.Session) []map[string]string {
 	out := make([]map[string]string, len(list))
 	for i, s := range list {
 		out[i] = map[string]string{
-			"session_id": s.SessionID, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
+			"session_digest": s.SessionDigest, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
 			"os": s.OS, "repository": s.Repository,
 			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
 		}

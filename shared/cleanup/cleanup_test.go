@@ -24,6 +24,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // fixture is a backend on the test Redis and a fresh database, with one
@@ -46,11 +47,11 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // license creates a license and writes it through to Redis; it returns its
-// id and key hash.
+// id and key.
 func (f *fixture) license(seatCount, ttlSeconds int) (string, string) {
 	f.t.Helper()
 	ctx := context.Background()
-	l, _, err := f.b.Licenses.Create(ctx, f.tenant, licenses.New{Product: "ide", Seats: seatCount, LeaseTTLSeconds: ttlSeconds, Leasing: "per_fingerprint"})
+	l, key, err := f.b.Licenses.Create(ctx, f.tenant, licenses.New{Product: "ide", Seats: seatCount, LeaseTTLSeconds: ttlSeconds, Leasing: "per_fingerprint"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func (f *fixture) license(seatCount, ttlSeconds int) (string, string) {
 	if _, err := f.b.Seats.SyncLicense(ctx, sl); err != nil {
 		f.t.Fatal(err)
 	}
-	return l.ID, sl.KeyHash
+	return l.ID, key
 }
 
 func (f *fixture) cleaner(limits cleanup.Limits) *cleanup.Cleaner {
@@ -110,9 +111,9 @@ func wantCounts(t *testing.T, got map[string]int, want map[string]int) {
 	}
 }
 
-func acquire(t *testing.T, e *seats.Engine, licenseID, keyHash, fp string) (seats.Grant, error) {
+func acquire(t *testing.T, e *seats.Engine, licenseID, key, fp string) (seats.Grant, error) {
 	t.Helper()
-	return e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: licenseID, KeyHash: keyHash,
+	return e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: licenseID, LicenseKey: key,
 		Fingerprint: fp, Hostname: "host-" + fp, User: "ada", Repository: "git@github.com:Acme/Widget.git"})
 }
 
@@ -152,10 +153,10 @@ func childAcquiresThenDies() {
 	if err != nil {
 		fail(err)
 	}
-	id, kh := os.Getenv("LEDGER_LICENSE"), os.Getenv("LEDGER_KEYHASH")
+	id, key := os.Getenv("LEDGER_LICENSE"), os.Getenv("LEDGER_KEY")
 	changes := 0
 	for i := 0; ; i++ {
-		g, err := e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: id, KeyHash: kh,
+		g, err := e.Acquire(context.Background(), seats.AcquireRequest{LicenseID: id, LicenseKey: key,
 			Fingerprint: fmt.Sprint("child-", i)})
 		if err != nil {
 			fail(err)
@@ -179,20 +180,20 @@ func TestEverySeatEventReachesTheLedgerOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	id, kh := f.license(2, 1)
+	id, key := f.license(2, 1)
 
-	a, err := acquire(t, f.b.Seats, id, kh, "ws-a")
+	a, err := acquire(t, f.b.Seats, id, key, "ws-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acquire(t, f.b.Seats, id, kh, "ws-a"); err != nil { // resumed: no event
+	if _, err := acquire(t, f.b.Seats, id, key, "ws-a"); err != nil { // resumed: no event
 		t.Fatal(err)
 	}
-	b, err := acquire(t, f.b.Seats, id, kh, "ws-b")
+	b, err := acquire(t, f.b.Seats, id, key, "ws-b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acquire(t, f.b.Seats, id, kh, "ws-c"); !errors.Is(err, seats.ErrNoSeats) {
+	if _, err := acquire(t, f.b.Seats, id, key, "ws-c"); !errors.Is(err, seats.ErrNoSeats) {
 		t.Fatalf("third seat: %v", err)
 	}
 	if ok, err := f.b.Seats.Release(ctx, a.SessionID); !ok || err != nil {
@@ -250,9 +251,9 @@ func TestDrainThatDiesAfterCommitStoresNothingTwice(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	id, kh := f.license(5, 60)
+	id, key := f.license(5, 60)
 	for i := range 4 {
-		g, err := acquire(t, f.b.Seats, id, kh, fmt.Sprint("ws-", i))
+		g, err := acquire(t, f.b.Seats, id, key, fmt.Sprint("ws-", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,9 +288,9 @@ func TestDrainThatDiesAfterCommitStoresNothingTwice(t *testing.T) {
 func TestKilledProcessLosesNoEvent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	id, kh := f.license(1000, 600)
+	id, key := f.license(1000, 600)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1", "LEDGER_PREFIX="+f.prefix, "LEDGER_LICENSE="+id, "LEDGER_KEYHASH="+kh)
+	cmd.Env = append(os.Environ(), "LEDGER_CHILD=1", "LEDGER_PREFIX="+f.prefix, "LEDGER_LICENSE="+id, "LEDGER_KEY="+key)
 	out, err := cmd.Output()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -321,7 +322,7 @@ func TestPostgresDownForALoadRunThenEveryEventOnce(t *testing.T) {
 	t.Parallel()
 	healthy := newFixture(t)
 	ctx := context.Background()
-	id, kh := healthy.license(50, 600)
+	id, key := healthy.license(50, 600)
 
 	// The same Redis and database, but PostgreSQL reached through a proxy
 	// the test cuts.
@@ -354,7 +355,7 @@ func TestPostgresDownForALoadRunThenEveryEventOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 40 {
-				g, err := acquire(t, b.Seats, id, kh, fmt.Sprintf("w%d-%d", w, i%10))
+				g, err := acquire(t, b.Seats, id, key, fmt.Sprintf("w%d-%d", w, i%10))
 				mu.Lock()
 				switch {
 				case err == nil && !g.Resumed:
@@ -409,10 +410,10 @@ func TestOverlappingRunsCountNothingTwice(t *testing.T) {
 	ctx := context.Background()
 	ids := make([]string, 5)
 	for i := range ids {
-		var kh string
-		ids[i], kh = f.license(100, 1)
+		var key string
+		ids[i], key = f.license(100, 1)
 		for j := range 60 {
-			if _, err := acquire(t, f.b.Seats, ids[i], kh, fmt.Sprint("ws-", j)); err != nil {
+			if _, err := acquire(t, f.b.Seats, ids[i], key, fmt.Sprint("ws-", j)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -480,9 +481,9 @@ func TestRunIsBoundedAndResumes(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for range 7 {
-		id, kh := f.license(3, 1)
+		id, key := f.license(3, 1)
 		for j := range 3 {
-			if _, err := acquire(t, f.b.Seats, id, kh, fmt.Sprint("ws-", j)); err != nil {
+			if _, err := acquire(t, f.b.Seats, id, key, fmt.Sprint("ws-", j)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -539,7 +540,9 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 	const licensesN, perLicense = 100, 1000
 	ids, hashes := make([]string, licensesN), make([]string, licensesN)
 	for i := range ids {
-		ids[i], hashes[i] = f.license(perLicense, 2)
+		var key string
+		ids[i], key = f.license(perLicense, 2)
+		hashes[i] = tokens.Hash(key)
 	}
 	// Sessions written with the acquire script, pipelined so the fill
 	// takes seconds, not minutes.
@@ -552,7 +555,9 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
 		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
-				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)
+				// A session digest and a nonce, in their forms.
+				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("%032x", j), "", "", "", "", "", 0, 0,
+					fmt.Sprintf("%022d", j))
 			}
 			return nil
 		})
@@ -614,9 +619,9 @@ func TestCleanupOnRedisCluster(t *testing.T) {
 	}
 	f := &fixture{t: t, b: b, prefix: "lic:", tenant: ten.ID}
 	for i := range 12 {
-		id, kh := f.license(10, 1)
+		id, key := f.license(10, 1)
 		for j := range 5 {
-			if _, err := acquire(t, b.Seats, id, kh, fmt.Sprint("ws-", i, "-", j)); err != nil {
+			if _, err := acquire(t, b.Seats, id, key, fmt.Sprint("ws-", i, "-", j)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -60,7 +60,7 @@ func (r *testRoot) verifier() Verifier {
 	return Verifier{Roots: map[string]*rsa.PublicKey{r.kid: &r.key.PublicKey}, Issuer: "https://api.test"}
 }
 
-var claims = Claims{SessionID: "sess", LicenseID: "lic", TenantID: "ten", Fingerprint: "fp"}
+var claims = Claims{SessionDigest: "sess", LicenseID: "lic", TenantID: "ten", Fingerprint: "fp"}
 
 func newSigner(t *testing.T, root rootkey.Root, o Options) *Signer {
 	t.Helper()
@@ -92,7 +92,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if got.SessionID != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" || got.Fingerprint != "fp" ||
+	if got.SessionDigest != "sess" || got.LicenseID != "lic" || got.TenantID != "ten" || got.Fingerprint != "fp" ||
 		!got.ExpiresAt.Equal(c.ExpiresAt) || got.Issuer != "https://api.test" {
 		t.Fatalf("claims = %+v", got)
 	}

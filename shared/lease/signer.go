@@ -146,7 +146,7 @@ func (s *Signer) Lease(c Claims) (string, error) {
 	if exp.After(d.exp) {
 		exp = d.exp
 	}
-	payload := signedClaims{Iss: s.issuer, Sub: c.SessionID, Lic: c.LicenseID, Ten: c.TenantID,
+	payload := signedClaims{Iss: s.issuer, Sub: c.SessionDigest, Lic: c.LicenseID, Ten: c.TenantID,
 		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix()}.AppendJSON(make([]byte, 0, 256))
 	// A compact JWS built directly: the header is fixed per delegation, so
 	// a lease costs one small JSON encoding and one Ed25519 signature.

@@ -184,10 +184,13 @@ func (e *Engine) registry() string { return e.prefix + "{registry}:licenses" }
 
 // Grant is a seat held by a session.
 type Grant struct {
-	SessionID   string
-	LicenseID   string
-	TenantID    string // of the license
-	Fingerprint string
+	// SessionID is the session's bearer credential, for its holder only.
+	SessionID string
+	// SessionDigest names the session in leases and everywhere else.
+	SessionDigest string
+	LicenseID     string
+	TenantID      string // of the license
+	Fingerprint   string
 	// PerUser: the license leases per person, so one session may be held
 	// from several workstations (heartbeat only).
 	PerUser    bool
@@ -201,10 +204,12 @@ type Grant struct {
 	RateRemaining int
 }
 
-// AcquireRequest names a license by id and the hash of the key presented.
+// AcquireRequest names a license by id and the key presented.
 type AcquireRequest struct {
-	LicenseID   string
-	KeyHash     string
+	LicenseID string
+	// LicenseKey is checked, by its hash, against the license's; the
+	// session id is derived from it (tokens.DeriveSession).
+	LicenseKey  string
 	Fingerprint string
 	Hostname    string
 	OS          string
@@ -226,34 +231,47 @@ type RateLimit struct{ PerSecond, Burst int }
 
 // Acquire takes a seat, or resumes the workstation's live session.
 func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error) {
-	sessionID, token, err := tokens.NewSessionID(req.LicenseID)
+	s, err := tokens.NewSession(req.LicenseID, req.LicenseKey)
 	if err != nil {
 		return Grant{}, fmt.Errorf("acquire: %w", ErrLicenseNotFound)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
 		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events},
-		req.KeyHash, req.Fingerprint, token, req.Hostname, req.User, req.OS, req.Repository, req.CallerTenant,
-		req.RateLimit.PerSecond, req.RateLimit.Burst)
+		tokens.Hash(req.LicenseKey), req.Fingerprint, s.Digest, req.Hostname, req.User, req.OS, req.Repository,
+		req.CallerTenant, req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce)
 	if err != nil {
 		return Grant{}, err
 	}
-	return acquireReply(res, req, sessionID)
+	return acquireReply(res, req, s)
 }
 
 // acquireReply turns the acquire script's reply into the grant, or the
 // refusal, it stands for. A reply of the wrong shape is an error, never a
 // zero grant or a refusal with zero counts.
-func acquireReply(res result, req AcquireRequest, sessionID string) (Grant, error) {
+func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, error) {
 	var g Grant
 	var refusal error
 	switch res.status {
 	case "granted", "resumed":
+		digest, nonce := res.str(1), res.str(8)
+		if res.err != nil {
+			return Grant{}, res.err
+		}
+		var err error
 		if res.status == "resumed" {
-			sessionID = tokens.SessionID(req.LicenseID, res.str(1))
+			// The resumed session's id, derived again from its nonce and
+			// the key the script has just checked.
+			s, err = tokens.DeriveSession(req.LicenseID, req.LicenseKey, nonce)
+		}
+		if err != nil || s.Digest != digest || s.Nonce != nonce {
+			// Never a wrong id handed out. Only a corrupt record gets here:
+			// the key cannot change while its hash matches.
+			return Grant{}, fmt.Errorf("acquire script: session %s does not derive from its nonce", digest)
 		}
 		g = Grant{
-			SessionID:     sessionID,
+			SessionID:     s.ID,
+			SessionDigest: s.Digest,
 			LicenseID:     req.LicenseID,
 			Fingerprint:   req.Fingerprint,
 			ExpiresAt:     time.UnixMilli(res.int(2)).UTC(),
@@ -298,36 +316,40 @@ func acquireReply(res result, req AcquireRequest, sessionID string) (Grant, erro
 // Heartbeat extends a live session. A session of a license that is no longer
 // usable is revoked and ErrLicenseInactive returned.
 func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error) {
-	licenseID, token, err := tokens.ParseSessionID(sessionID)
+	licenseID, _, err := tokens.ParseSessionID(sessionID)
 	if err != nil {
 		return Grant{}, ErrSessionNotFound
 	}
+	// Redis knows the session only by its digest (one SHA-256 of 55 bytes,
+	// a fraction of a microsecond: BenchmarkSessionDigest).
+	digest := tokens.SessionDigest(sessionID)
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
-		[]string{k.meta, k.live, k.info, k.users, k.events}, token)
+		[]string{k.meta, k.live, k.info, k.users, k.events}, digest)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
 	if err != nil {
 		return Grant{}, err
 	}
-	return heartbeatReply(res, licenseID, sessionID)
+	return heartbeatReply(res, licenseID, sessionID, digest)
 }
 
 // heartbeatReply turns the heartbeat script's reply into the extended
 // grant, or the refusal it stands for; a reply of the wrong shape is an
 // error (see acquireReply).
-func heartbeatReply(res result, licenseID, sessionID string) (Grant, error) {
+func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, error) {
 	switch res.status {
 	case "ok":
 		g := Grant{
-			SessionID:   sessionID,
-			LicenseID:   licenseID,
-			ExpiresAt:   time.UnixMilli(res.int(1)).UTC(),
-			LeaseTTL:    time.Duration(res.int(2)) * time.Second,
-			TenantID:    res.str(3),
-			Fingerprint: res.str(4),
-			PerUser:     res.int(5) == 1,
+			SessionID:     sessionID,
+			SessionDigest: digest,
+			LicenseID:     licenseID,
+			ExpiresAt:     time.UnixMilli(res.int(1)).UTC(),
+			LeaseTTL:      time.Duration(res.int(2)) * time.Second,
+			TenantID:      res.str(3),
+			Fingerprint:   res.str(4),
+			PerUser:       res.int(5) == 1,
 		}
 		// After the statement above, not in it (see acquireReply).
 		if res.err != nil {
@@ -345,12 +367,13 @@ func heartbeatReply(res result, licenseID, sessionID string) (Grant, error) {
 // Release ends a session. It reports whether a live session was released;
 // releasing one that is already gone is not an error.
 func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
-	licenseID, token, err := tokens.ParseSessionID(sessionID)
+	licenseID, _, err := tokens.ParseSessionID(sessionID)
 	if err != nil {
 		return false, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events}, token).Int()
+	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events},
+		tokens.SessionDigest(sessionID)).Int()
 	if err != nil {
 		return false, fmt.Errorf("release script: %w", err)
 	}
@@ -395,16 +418,17 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 	return n == 1, nil
 }
 
-// Session is one live session as listed to admins.
+// Session is one live session as listed to admins: named by its digest,
+// never by its id (the holder's credential).
 type Session struct {
-	SessionID   string    `json:"session_id"`
-	Fingerprint string    `json:"fingerprint"`
-	Hostname    string    `json:"hostname"`
-	User        string    `json:"user"`
-	OS          string    `json:"os"`
-	Repository  string    `json:"repository"`
-	AcquiredAt  time.Time `json:"acquired_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	SessionDigest string    `json:"session_digest"`
+	Fingerprint   string    `json:"fingerprint"`
+	Hostname      string    `json:"hostname"`
+	User          string    `json:"user"`
+	OS            string    `json:"os"`
+	Repository    string    `json:"repository"`
+	AcquiredAt    time.Time `json:"acquired_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
 }
 
 // Sessions lists up to limit live sessions of a license, soonest expiry first.

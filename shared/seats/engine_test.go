@@ -65,11 +65,12 @@ type fixture struct {
 	engine *seats.Engine
 	mu     sync.Mutex
 	stored map[string]seats.License
+	keys   map[string]string // license id -> key
 	loads  atomic.Int64
 }
 
 func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string, opts ...seats.Option) *fixture {
-	f := &fixture{t: t, rdb: rdb, prefix: prefix, stored: map[string]seats.License{}}
+	f := &fixture{t: t, rdb: rdb, prefix: prefix, stored: map[string]seats.License{}, keys: map[string]string{}}
 	e, err := seats.New(rdb, prefix, func(ctx context.Context, id string) (seats.License, error) {
 		f.loads.Add(1)
 		f.mu.Lock()
@@ -100,8 +101,18 @@ func (f *fixture) license(seatCount int, ttl time.Duration, mod ...func(*seats.L
 	for _, m := range mod {
 		m(&l)
 	}
+	f.mu.Lock()
+	f.keys[id] = key
+	f.mu.Unlock()
 	f.put(l)
 	return l, key
+}
+
+// key is the license key of a license made by license ("" for others).
+func (f *fixture) key(l seats.License) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.keys[l.ID]
 }
 
 func (f *fixture) put(l seats.License) {
@@ -116,7 +127,7 @@ func (f *fixture) put(l seats.License) {
 
 func (f *fixture) acquire(l seats.License, fp string) (seats.Grant, error) {
 	return f.engine.Acquire(context.Background(), seats.AcquireRequest{
-		LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, Hostname: "host-" + fp, User: "user-" + fp})
+		LicenseID: l.ID, LicenseKey: f.key(l), Fingerprint: fp, Hostname: "host-" + fp, User: "user-" + fp})
 }
 
 func (f *fixture) mustAcquire(l seats.License, fp string) seats.Grant {
@@ -335,9 +346,9 @@ var contract = []struct {
 	}},
 	{"a wrong key is not found", func(t *testing.T, f *fixture) {
 		l, _ := f.license(1, time.Minute)
-		other := l
-		_, other.KeyHash, _ = tokens.NewLicenseKey(l.ID)
-		if _, err := f.acquire(other, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+		other, _, _ := tokens.NewLicenseKey(l.ID)
+		if _, err := f.engine.Acquire(context.Background(), seats.AcquireRequest{LicenseID: l.ID, LicenseKey: other,
+			Fingerprint: "ws"}); !errors.Is(err, seats.ErrLicenseNotFound) {
 			t.Fatalf("acquire with a wrong key: %v", err)
 		}
 	}},
@@ -351,7 +362,7 @@ var contract = []struct {
 		if n := f.loads.Load(); n != 1 {
 			t.Fatalf("loader called %d times, want 1", n)
 		}
-		unknown := seats.License{ID: newUUID(), KeyHash: l.KeyHash}
+		unknown := seats.License{ID: newUUID()}
 		if _, err := f.acquire(unknown, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
 			t.Fatalf("acquire of a license nowhere: %v", err)
 		}
@@ -420,10 +431,10 @@ var contract = []struct {
 		}
 		// Sessions with the same expiry (same millisecond) come in either order.
 		s := list[0]
-		if s.SessionID != g.SessionID {
+		if s.SessionDigest != g.SessionDigest {
 			s = list[1]
 		}
-		if s.SessionID != g.SessionID || s.Fingerprint != "ws-1" || s.Hostname != "host-ws-1" ||
+		if s.SessionDigest != tokens.SessionDigest(g.SessionID) || s.Fingerprint != "ws-1" || s.Hostname != "host-ws-1" ||
 			s.User != "user-ws-1" || !s.ExpiresAt.Equal(g.ExpiresAt) || time.Since(s.AcquiredAt) > time.Minute {
 			t.Fatalf("sessions = %+v", list)
 		}
@@ -448,7 +459,7 @@ var contract = []struct {
 		f.mustAcquire(l, "bad-1")
 
 		req := func(l seats.License, fp, user, tenant string) (seats.Grant, error) {
-			return f.engine.Acquire(context.Background(), seats.AcquireRequest{LicenseID: l.ID, KeyHash: l.KeyHash,
+			return f.engine.Acquire(context.Background(), seats.AcquireRequest{LicenseID: l.ID, LicenseKey: f.key(l),
 				Fingerprint: fp, User: user, CallerTenant: tenant})
 		}
 		ru, _ := f.license(3, time.Minute, func(l *seats.License) { l.RequireUser = true })
@@ -492,7 +503,7 @@ var contract = []struct {
 		l, _ := f.license(2, time.Minute)
 		fp := "ws'); redis.call('FLUSHALL') --\x00{x}\"\\\n"
 		g, err := f.engine.Acquire(context.Background(), seats.AcquireRequest{
-			LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, Hostname: "h]]..'", User: "ü\u2028"})
+			LicenseID: l.ID, LicenseKey: f.key(l), Fingerprint: fp, Hostname: "h]]..'", User: "ü\u2028"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -595,7 +606,7 @@ func TestAcquireRateLimit(t *testing.T) {
 			limit := seats.RateLimit{PerSecond: 2, Burst: 3}
 			acq := func(l seats.License, fp string) (seats.Grant, error) {
 				return f.engine.Acquire(context.Background(), seats.AcquireRequest{
-					LicenseID: l.ID, KeyHash: l.KeyHash, Fingerprint: fp, RateLimit: limit})
+					LicenseID: l.ID, LicenseKey: f.key(l), Fingerprint: fp, RateLimit: limit})
 			}
 			for i := range 3 {
 				g, err := acq(l, fmt.Sprint("ws", i))

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // The replies' decoding is tested in the package: a script reply of the
@@ -15,26 +17,40 @@ func TestAcquireReply(t *testing.T) {
 	t.Parallel()
 	req := AcquireRequest{LicenseID: "0b0f6c52-8f0a-4c4e-9b3c-3f7e1f3b6a11", Fingerprint: "ws-1",
 		RateLimit: RateLimit{PerSecond: 5, Burst: 10}}
-	const sessionID = "new-session"
+	req.LicenseKey, _, _ = tokens.NewLicenseKey(req.LicenseID)
+	sessionID, err := tokens.NewSession(req.LicenseID, req.LicenseKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	expiry := time.UnixMilli(1_800_000_000_000).UTC()
 	granted := func(vals ...any) []any { return append([]any{"granted"}, vals...) }
-	ok := []any{"tok", int64(expiry.UnixMilli()), int64(3), int64(10), int64(300), "tenant-1", int64(-1)}
+	ok := []any{sessionID.Digest, int64(expiry.UnixMilli()), int64(3), int64(10), int64(300), "tenant-1", int64(-1), sessionID.Nonce}
 
 	g, err := acquireReply(parseResult("acquire", granted(ok...)), req, sessionID)
 	if err != nil {
 		t.Fatalf("a well-formed grant: %v", err)
 	}
-	want := Grant{SessionID: sessionID, LicenseID: req.LicenseID, Fingerprint: "ws-1", ExpiresAt: expiry,
-		SeatsUsed: 3, SeatsTotal: 10, LeaseTTL: 300 * time.Second, TenantID: "tenant-1", RateRemaining: -1}
+	want := Grant{SessionID: sessionID.ID, SessionDigest: sessionID.Digest, LicenseID: req.LicenseID, Fingerprint: "ws-1",
+		ExpiresAt: expiry, SeatsUsed: 3, SeatsTotal: 10, LeaseTTL: 300 * time.Second, TenantID: "tenant-1", RateRemaining: -1}
 	if g != want {
 		t.Errorf("grant = %+v, want %+v", g, want)
 	}
-	// Redis hands numbers back as strings when a script returns them so.
+	// A resumed session's id is derived again from the nonce the script
+	// returns. Redis hands numbers back as strings when a script returns
+	// them so.
+	earlier, _ := tokens.NewSession(req.LicenseID, req.LicenseKey)
 	resumed := append([]any{"resumed"}, ok...)
-	resumed[2] = "1800000000000"
+	resumed[1], resumed[2], resumed[8] = earlier.Digest, "1800000000000", earlier.Nonce
 	if g, err := acquireReply(parseResult("acquire", resumed), req, sessionID); err != nil || !g.Resumed || g.ExpiresAt != expiry ||
-		!strings.HasSuffix(g.SessionID, ".tok") {
+		g.SessionID != earlier.ID || g.SessionDigest != earlier.Digest {
 		t.Errorf("a resumed grant with a numeric string = %+v, %v", g, err)
+	}
+	// A digest its nonce does not derive (a corrupt record) is an error,
+	// never a wrong id handed out.
+	resumed[1] = sessionID.Digest
+	if g, err := acquireReply(parseResult("acquire", resumed), req, sessionID); err == nil || g != (Grant{}) ||
+		strings.Contains(err.Error(), earlier.ID) || strings.Contains(err.Error(), sessionID.ID) {
+		t.Errorf("a resumed grant whose digest does not match = %+v, %v", g, err)
 	}
 	var noSeats *NoSeatsError
 	if _, err := acquireReply(parseResult("acquire", []any{"no_seats", int64(4), int64(4)}), req, sessionID); !errors.As(err, &noSeats) ||
@@ -51,19 +67,20 @@ func TestAcquireReply(t *testing.T) {
 	}
 
 	bad := map[string][]any{
-		"empty reply":                {},
-		"status not a string":        {int64(1), "tok"},
-		"unknown status":             {"granted_maybe", "tok"},
-		"grant with no values":       {"granted"},
-		"grant one value short":      granted(ok[:6]...),
-		"expiry not a number":        granted("tok", "soon", int64(3), int64(10), int64(300), "tenant-1", int64(-1)),
-		"seats of the wrong type":    granted("tok", int64(1), int64(3), []any{int64(10)}, int64(300), "tenant-1", int64(-1)),
-		"tenant not a string":        granted("tok", int64(1), int64(3), int64(10), int64(300), int64(7), int64(-1)),
-		"resumed token not a string": append([]any{"resumed", int64(5)}, ok[1:]...),
-		"no_seats without counts":    {"no_seats"},
-		"no_seats count not number":  {"no_seats", "many", int64(4)},
-		"rate_limited without delay": {"rate_limited"},
-		"user_limit one count short": {"user_limit", int64(2)},
+		"empty reply":                 {},
+		"status not a string":         {int64(1), "tok"},
+		"unknown status":              {"granted_maybe", "tok"},
+		"grant with no values":        {"granted"},
+		"grant one value short":       granted(ok[:7]...),
+		"expiry not a number":         granted("tok", "soon", int64(3), int64(10), int64(300), "tenant-1", int64(-1)),
+		"seats of the wrong type":     granted("tok", int64(1), int64(3), []any{int64(10)}, int64(300), "tenant-1", int64(-1)),
+		"tenant not a string":         granted("tok", int64(1), int64(3), int64(10), int64(300), int64(7), int64(-1)),
+		"resumed digest not a string": append([]any{"resumed", int64(5)}, ok[1:]...),
+		"resumed nonce not a string":  append(append([]any{"resumed"}, ok[:7]...), int64(5)),
+		"no_seats without counts":     {"no_seats"},
+		"no_seats count not number":   {"no_seats", "many", int64(4)},
+		"rate_limited without delay":  {"rate_limited"},
+		"user_limit one count short":  {"user_limit", int64(2)},
 	}
 	for name, raw := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -86,14 +103,15 @@ func TestHeartbeatReply(t *testing.T) {
 	t.Parallel()
 	const licenseID, sessionID = "lic", "lic.tok"
 	expiry := time.UnixMilli(1_800_000_000_000).UTC()
+	const digest = "0123456789abcdef0123456789abcdef"
 	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1)}),
-		licenseID, sessionID)
-	want := Grant{SessionID: sessionID, LicenseID: licenseID, ExpiresAt: expiry, LeaseTTL: time.Minute,
+		licenseID, sessionID, digest)
+	want := Grant{SessionID: sessionID, SessionDigest: digest, LicenseID: licenseID, ExpiresAt: expiry, LeaseTTL: time.Minute,
 		TenantID: "tenant-1", Fingerprint: "ws-1", PerUser: true}
 	if err != nil || g != want {
 		t.Errorf("a well-formed heartbeat = %+v, %v; want %+v", g, err, want)
 	}
-	if _, err := heartbeatReply(parseResult("heartbeat", []any{"not_found"}), licenseID, sessionID); !errors.Is(err, ErrSessionNotFound) {
+	if _, err := heartbeatReply(parseResult("heartbeat", []any{"not_found"}), licenseID, sessionID, digest); !errors.Is(err, ErrSessionNotFound) {
 		t.Errorf("not_found = %v", err)
 	}
 	for name, raw := range map[string][]any{
@@ -106,7 +124,7 @@ func TestHeartbeatReply(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			g, err := heartbeatReply(parseResult("heartbeat", raw), licenseID, sessionID)
+			g, err := heartbeatReply(parseResult("heartbeat", raw), licenseID, sessionID, digest)
 			if err == nil || g != (Grant{}) {
 				t.Fatalf("= %+v, %v; want no grant and an error", g, err)
 			}

@@ -19,23 +19,31 @@ type sessionInfo struct {
 	At          float64 `json:"at"`
 }
 
-func decodeSession(licenseID, token, expiry, raw string) (Session, error) {
+// decodeSession reads one row of the sessions script. name is how Redis
+// names the session: its digest, or, for a session written before digests,
+// its clear token, which is shown (and named in errors) only by the digest
+// of its id.
+func decodeSession(licenseID, name, expiry, raw string) (Session, error) {
+	digest := name
+	if !tokens.IsSessionDigest(name) {
+		digest = tokens.SessionDigest(tokens.SessionID(licenseID, name))
+	}
 	exp, err := strconv.ParseFloat(expiry, 64)
 	if err != nil {
-		return Session{}, fmt.Errorf("session %s: bad expiry %q", token, expiry)
+		return Session{}, fmt.Errorf("session %s: bad expiry %q", digest, expiry)
 	}
 	var info sessionInfo
 	if err := json.Unmarshal([]byte(raw), &info); err != nil {
-		return Session{}, fmt.Errorf("session %s: bad info: %w", token, err)
+		return Session{}, fmt.Errorf("session %s: bad info: %w", digest, err)
 	}
 	return Session{
-		SessionID:   tokens.SessionID(licenseID, token),
-		Fingerprint: info.Fingerprint,
-		Hostname:    info.Hostname,
-		User:        info.User,
-		OS:          info.OS,
-		Repository:  info.Repository,
-		AcquiredAt:  time.UnixMilli(int64(info.At)).UTC(),
-		ExpiresAt:   time.UnixMilli(int64(exp)).UTC(),
+		SessionDigest: digest,
+		Fingerprint:   info.Fingerprint,
+		Hostname:      info.Hostname,
+		User:          info.User,
+		OS:            info.OS,
+		Repository:    info.Repository,
+		AcquiredAt:    time.UnixMilli(int64(info.At)).UTC(),
+		ExpiresAt:     time.UnixMilli(int64(exp)).UTC(),
 	}, nil
 }

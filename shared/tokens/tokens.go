@@ -1,5 +1,6 @@
 // Package tokens makes and parses the two bearer strings the SDK holds: the
-// license key and the session id.
+// license key and the session id, and the digest that names a session
+// everywhere but in its holder's hands.
 //
 // Both embed the license id in the clear so the seat scripts can find the
 // license's Redis keys without a lookup table (one round trip per call); the
@@ -9,6 +10,7 @@
 package tokens
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,6 +18,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 const (
@@ -33,8 +37,8 @@ var (
 
 	licenseKeyLen = len(licenseKeyPrefix) + uuidHexLen + 1 + b64.EncodedLen(keySecretBytes)
 	sessionIDLen  = uuidHexLen + 1 + b64.EncodedLen(sessionBytes)
-	// SessionTokenLen is the length of the random part of a session id, the
-	// only part Redis stores.
+	// SessionTokenLen is the length of the secret part of a session id
+	// (and of a session's nonce).
 	SessionTokenLen = b64.EncodedLen(sessionBytes)
 )
 
@@ -73,8 +77,71 @@ func ParseLicenseKey(key string) (licenseID, hash string, err error) {
 	return licenseID, Hash(key), nil
 }
 
-// NewSessionID returns a fresh session id for the license and its random
-// token (the part Redis stores).
+// Session is one session in its three forms.
+type Session struct {
+	// ID is the bearer credential that heartbeats and releases the seat:
+	// only its holder is ever shown it.
+	ID string
+	// Digest names the session everywhere else: in Redis, in leases (their
+	// "sub"), in the usage ledger and in admin lists (SessionDigest of ID).
+	Digest string
+	// Nonce is what Redis keeps so that the license key derives ID again
+	// when the workstation acquires once more and resumes the session.
+	Nonce string
+}
+
+// NewSession returns a fresh session of the license: a random nonce and the
+// id derived from it and the license key (see DeriveSession).
+func NewSession(licenseID, licenseKey string) (Session, error) {
+	nonce, err := random(sessionBytes)
+	if err != nil {
+		return Session{}, err
+	}
+	return DeriveSession(licenseID, licenseKey, nonce)
+}
+
+// DeriveSession returns the session whose nonce is given: its token is an
+// HMAC-SHA256 of the nonce under the license key, cut to 128 bits.
+//
+// Why derived: a workstation that acquires again resumes its live session
+// and is answered its session id, yet Redis holds only the digest. The
+// resuming caller presents the license key (acquire needs it, and the
+// script checks it against the stored hash before it resumes anything), so
+// the key re-derives the id from the nonce Redis keeps. Nothing in Redis
+// yields the id without the key, and no server-wide secret has to be
+// distributed or rotated. Whoever holds the license key and a fingerprint
+// could already resume that workstation's session, so this gives no one
+// the id who could not get it before.
+func DeriveSession(licenseID, licenseKey, nonce string) (Session, error) {
+	if !ValidUUID(licenseID) || len(nonce) != SessionTokenLen || !isB64(nonce) {
+		return Session{}, ErrMalformed
+	}
+	mac := hmac.New(sha256.New, []byte(licenseKey))
+	mac.Write([]byte(sessionDomain))
+	mac.Write([]byte(nonce))
+	var sum [sha256.Size]byte
+	id := SessionID(licenseID, b64.EncodeToString(mac.Sum(sum[:0])[:sessionBytes]))
+	return Session{ID: id, Digest: SessionDigest(id), Nonce: nonce}, nil
+}
+
+// sessionDomain keeps the HMAC of session ids apart from any other use of
+// the license key.
+const sessionDomain = "license-server session id\x00"
+
+// SessionDigest is the name of a session everywhere but in its holder's
+// hands: the lease format's (leasejws.SessionDigest), 32 lowercase hex
+// characters.
+func SessionDigest(sessionID string) string { return leasejws.SessionDigest(sessionID) }
+
+// SessionDigestLen is the length of a SessionDigest.
+const SessionDigestLen = 2 * leasejws.SessionDigestBytes
+
+// IsSessionDigest reports whether s has the form of a SessionDigest.
+func IsSessionDigest(s string) bool { return len(s) == SessionDigestLen && isLowerHex(s) }
+
+// NewSessionID returns a random session id for the license and its random
+// token. The service derives its sessions' ids (NewSession); tests use this
+// for ids the service never issued.
 func NewSessionID(licenseID string) (id, token string, err error) {
 	if !ValidUUID(licenseID) {
 		return "", "", ErrMalformed

@@ -3,6 +3,8 @@ package tokens
 import (
 	"strings"
 	"testing"
+
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 )
 
 const licenseID = "0b6f7c3e-2d4a-4f7e-9a51-3c2b1d0e9f88"
@@ -93,5 +95,72 @@ func TestEqual(t *testing.T) {
 	}
 	if Hash("a") == Hash("b") || len(Hash("a")) != 64 {
 		t.Fatal("Hash is wrong")
+	}
+}
+
+// TestSessionDerivation: a session's id derives from its nonce under the
+// license key alone, so a resume hands back the same id; another key or
+// nonce gives another id; the digest is the lease format's.
+func TestSessionDerivation(t *testing.T) {
+	t.Parallel()
+	key, _, _ := NewLicenseKey(licenseID)
+	s, err := NewSession(licenseID, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotID, token, err := ParseSessionID(s.ID)
+	if err != nil || gotID != licenseID || token == s.Nonce {
+		t.Fatalf("session %+v: ParseSessionID = %q, %q, %v", s, gotID, token, err)
+	}
+	if s.Digest != leasejws.SessionDigest(s.ID) || !IsSessionDigest(s.Digest) || strings.Contains(s.ID, s.Digest) {
+		t.Fatalf("digest %q of %q", s.Digest, s.ID)
+	}
+	again, err := DeriveSession(licenseID, key, s.Nonce)
+	if err != nil || again != s {
+		t.Fatalf("derived again = %+v, %v; want %+v", again, err, s)
+	}
+	otherKey, _, _ := NewLicenseKey(licenseID)
+	if o, _ := DeriveSession(licenseID, otherKey, s.Nonce); o.ID == s.ID || o.Digest == s.Digest {
+		t.Fatal("another license key derives the same session")
+	}
+	if o, _ := NewSession(licenseID, key); o.ID == s.ID || o.Nonce == s.Nonce {
+		t.Fatal("two sessions are equal")
+	}
+	for _, bad := range []string{"", "short", s.Nonce + "x", strings.Repeat("!", SessionTokenLen)} {
+		if _, err := DeriveSession(licenseID, key, bad); err != ErrMalformed {
+			t.Errorf("DeriveSession with nonce %q: %v", bad, err)
+		}
+	}
+	if _, err := DeriveSession("not-a-uuid", key, s.Nonce); err != ErrMalformed {
+		t.Errorf("DeriveSession of a bad license id: %v", err)
+	}
+	for s, want := range map[string]bool{strings.Repeat("a0", 16): true, strings.Repeat("A0", 16): false,
+		strings.Repeat("a", 31): false, strings.Repeat("g", 32): false} {
+		if IsSessionDigest(s) != want {
+			t.Errorf("IsSessionDigest(%q) = %v", s, !want)
+		}
+	}
+}
+
+// BenchmarkSessionDigest is what a heartbeat and a release add: the digest
+// of the id presented.
+func BenchmarkSessionDigest(b *testing.B) {
+	key, _, _ := NewLicenseKey(licenseID)
+	s, _ := NewSession(licenseID, key)
+	b.ReportAllocs()
+	for b.Loop() {
+		SessionDigest(s.ID)
+	}
+}
+
+// BenchmarkNewSession is what an acquire adds: a nonce, the HMAC that
+// derives the id, and its digest.
+func BenchmarkNewSession(b *testing.B) {
+	key, _, _ := NewLicenseKey(licenseID)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewSession(licenseID, key); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

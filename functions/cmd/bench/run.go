@@ -232,7 +232,7 @@ func call(method, url, token, body string, out any) error {
 }
 
 // listSessions writes the id of every live session of the bench's licenses
-// to path, as the admin API lists them, and checks that there is one per
+// to path, and checks that there is one per
 // acquire answered with success, granted, plus at most one per connection
 // for each of the phases so far: wrk stops with a request in flight on
 // every connection, and does not count those answers.
@@ -243,7 +243,8 @@ func (b *bench) listSessions(path string, granted uint64, phases int) error {
 		l := b.lics[i]
 		var got struct {
 			Sessions []struct {
-				SessionID string `json:"session_id"`
+				Digest      string `json:"session_digest"`
+				Fingerprint string `json:"fingerprint"`
 			} `json:"sessions"`
 		}
 		url := fmt.Sprintf("%s/v1/tenants/%s/licenses/%s/sessions?limit=%d", b.srv.url, l.tenant, l.id, perLicense)
@@ -253,8 +254,15 @@ func (b *bench) listSessions(path string, granted uint64, phases int) error {
 		if len(got.Sessions) == perLicense {
 			return fmt.Errorf("license %s has %d or more live sessions, more than one listing shows: use more licenses", l.id, perLicense)
 		}
+		// The admin API names sessions by digest, never by id (the
+		// credential); the ids come the way a workstation gets its own
+		// back: acquiring again resumes its live session.
 		for _, s := range got.Sessions {
-			lists[i] = append(lists[i], s.SessionID)
+			id, err := resume(b.srv.url, l.key, s.Fingerprint, s.Digest)
+			if err != nil {
+				return err
+			}
+			lists[i] = append(lists[i], id)
 		}
 		return nil
 	})
@@ -274,6 +282,31 @@ func (b *bench) listSessions(path string, granted uint64, phases int) error {
 			granted, phases, b.o.conns, n)
 	}
 	return os.WriteFile(path, []byte(out.String()), 0o600)
+}
+
+// resume acquires again from a workstation that holds the session digest
+// names and returns the session's id. A resume counts against the
+// license's acquire rate limit like any acquire: a refusal is waited out.
+func resume(base, key, fingerprint, digest string) (string, error) {
+	body := fmt.Sprintf(`{"license_key":%q,"fingerprint":%q}`, key, fingerprint)
+	for deadline := time.Now().Add(time.Minute); ; {
+		var g struct {
+			SessionID string `json:"session_id"`
+			Resumed   bool   `json:"resumed"`
+		}
+		err := post(base+"/v1/acquire", "", body, &g)
+		if err != nil && strings.Contains(err.Error(), ": 429 ") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if !g.Resumed || tokens.SessionDigest(g.SessionID) != digest {
+			return "", fmt.Errorf("acquiring again from %s did not resume its session %s", fingerprint, digest)
+		}
+		return g.SessionID, nil
+	}
 }
 
 type bench struct {
@@ -359,13 +392,15 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (ph
 				l := b.lics[n%uint64(len(b.lics))]
 				base := prefix + "{" + l.id + "}:"
 				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
-				_, token, _ := tokens.NewSessionID(l.id)
 				fp := fmt.Sprintf("floor-%d", n)
 				start := time.Now()
-				// The server's own per-license limit, so the floor does the
-				// same work in the script.
-				err := script.EvalSha(ctx, rdb, keys, l.hash, fp, token, "host-"+fp, fmt.Sprintf("dev-%d", n%500), "", "", "",
-					b.o.rateLimit, 2*b.o.rateLimit).Err()
+				// The server's own session derivation and per-license
+				// limit, so the floor does the same work.
+				ses, err := tokens.NewSession(l.id, l.key)
+				if err == nil {
+					err = script.EvalSha(ctx, rdb, keys, l.hash, fp, ses.Digest, "host-"+fp, fmt.Sprintf("dev-%d", n%500), "", "", "",
+						b.o.rateLimit, 2*b.o.rateLimit, ses.Nonce).Err()
+				}
 				r := &vegeta.Result{Attack: "floor", Timestamp: start, Latency: time.Since(start), Code: 200}
 				if err != nil {
 					r.Code, r.Error = 0, err.Error()

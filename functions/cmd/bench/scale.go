@@ -376,9 +376,12 @@ func fill(ctx context.Context, rdb *redis.Client, prefix string, lics []license,
 						base := prefix + "{" + l.id + "}:"
 						keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
 						for j := 1; j < perLicense; j++ {
-							_, token, _ := tokens.NewSessionID(l.id)
+							ses, err := tokens.NewSession(l.id, l.key)
+							if err != nil {
+								return err
+							}
 							fp := fmt.Sprintf("fill-%s%d", tag, j)
-							script.EvalSha(ctx, p, keys, l.hash, fp, token, "host-"+fp, "", "", "", "", 0, 0)
+							script.EvalSha(ctx, p, keys, l.hash, fp, ses.Digest, "host-"+fp, "", "", "", "", 0, 0, ses.Nonce)
 						}
 					}
 					return nil

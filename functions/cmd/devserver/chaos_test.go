@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	mathrand "math/rand/v2"
@@ -15,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // Chaos parameters. CHAOS_DURATION sets how long the load and the restarts
@@ -393,14 +391,13 @@ type observations struct {
 }
 
 func (o *observations) grant(sessionID string) {
-	_, token, _ := strings.Cut(sessionID, ".")
-	sum := sha1.Sum([]byte(token))
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.granted == nil {
 		o.granted = map[string]bool{}
 	}
-	o.granted[hex.EncodeToString(sum[:])[:32]] = true
+	// The ledger names a session by its digest, as its lease does.
+	o.granted[tokens.SessionDigest(sessionID)] = true
 }
 
 func (o *observations) hold(from, to time.Time) {

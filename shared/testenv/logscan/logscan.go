@@ -1,5 +1,5 @@
 // Package logscan checks what the servers logged during the whole test
-// suite for secrets: license keys, API keys, private keys, and any secret a
+// suite for secrets: license keys, API keys, session ids, private keys, and any secret a
 // test noted (bootstrap tokens). make test has every test server's logs
 // copied into one directory (testenv.CaptureEnv), then runs this package's
 // suite test over it.
@@ -26,6 +26,9 @@ var forms = []struct {
 }{
 	{"license key", regexp.MustCompile(`lk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}`)},
 	{"API key", regexp.MustCompile(`ak_[A-Za-z0-9_-]{24,}`)},
+	// A session id: the license id in hex, a dot, 22 base64url characters.
+	// Its digest (32 hex characters alone) is public and does not match.
+	{"session id", regexp.MustCompile(`(^|[^0-9A-Za-z_-])[0-9a-f]{32}\.[A-Za-z0-9_-]{22}($|[^A-Za-z0-9_-])`)},
 	{"PEM private key", regexp.MustCompile(`PRIVATE KEY`)},
 	{"JWK private member", regexp.MustCompile(`\\?"(d|p|q|dp|dq|qi)\\?"\s*:\s*\\?"[A-Za-z0-9_-]{16,}`)},
 }

@@ -21,6 +21,7 @@ func write(t *testing.T, dir, name, content string) {
 func TestScanFindsEachKindOfSecret(t *testing.T) {
 	dir := t.TempDir()
 	const token = "bootstrap-token-0123456789abcdefghijklmnop"
+	sessionID := strings.Repeat("0f", 16) + "." + strings.Repeat("Qx-_", 5) + "ab"
 	licenseKey := "lk_" + strings.Repeat("ab", 16) + "_" + strings.Repeat("Z", 43)
 	lines := []string{
 		`{"severity":"INFO","message":"request","function":"Acquire","key":"` + licenseKey + `"}`,
@@ -30,6 +31,10 @@ func TestScanFindsEachKindOfSecret(t *testing.T) {
 		`{"severity":"WARNING","message":"token ` + token + ` seen"}`,
 		// Public forms: a license key's display prefix, an API key's.
 		`{"severity":"INFO","message":"request","function":"Licenses","prefix":"lk_` + strings.Repeat("ab", 16) + `_abcd","ak":"ak_abcdefgh"}`,
+		`{"severity":"ERROR","message":"heartbeat","error":"session ` + sessionID + ` corrupt"}`,
+		// Public: a session's digest, and a lease (its segments are
+		// base64url, never a hex run and a dot).
+		`{"severity":"INFO","message":"request","function":"Heartbeat","session":"` + strings.Repeat("c", 32) + `","lease":"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.` + strings.Repeat("A", 86) + `"}`,
 	}
 	write(t, dir, "a.log", strings.Join(lines, "\n")+"\n")
 	// Not log records: the banner make run prints and broken JSON.
@@ -40,11 +45,11 @@ func TestScanFindsEachKindOfSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Files != 2 || r.Lines != 6 || r.Secrets != 1 || r.Requests["Acquire"] != 1 || r.Requests["Licenses"] != 1 {
+	if r.Files != 2 || r.Lines != 8 || r.Secrets != 1 || r.Requests["Acquire"] != 1 || r.Requests["Licenses"] != 1 {
 		t.Fatalf("report = %+v", r)
 	}
 	want := []Finding{{"a.log", 1, "license key"}, {"a.log", 2, "API key"}, {"a.log", 3, "PEM private key"},
-		{"a.log", 4, "JWK private member"}, {"a.log", 5, "noted secret"}}
+		{"a.log", 4, "JWK private member"}, {"a.log", 5, "noted secret"}, {"a.log", 7, "session id"}}
 	if len(r.Findings) != len(want) {
 		t.Fatalf("findings = %v, want %v", r.Findings, want)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsroot"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // keysDoc fetches GET /v1/keys.
@@ -58,13 +59,25 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("acquire's lease: %v", err)
 	}
 	exp, _ := time.Parse(time.RFC3339, g.str("expires_at"))
-	if claims.SessionID != g.str("session_id") || claims.LicenseID != licenseID || claims.TenantID != tenant ||
+	if claims.SessionDigest != tokens.SessionDigest(g.str("session_id")) || claims.LicenseID != licenseID || claims.TenantID != tenant ||
 		claims.Fingerprint != "ws-1" || claims.ExpiresAt.Unix() != exp.Unix() {
 		t.Fatalf("lease claims %+v do not match the grant %s", claims, g.raw)
 	}
+	// The lease is for offline checks: its subject names the session
+	// without being the credential that heartbeats or releases it.
+	a.expect(a.heartbeat(claims.SessionDigest), 404, "session_not_found")
+	if rel := a.expect(a.release(claims.SessionDigest), 200, ""); rel.body["released"] != false {
+		t.Fatalf("release with the lease's subject = %s", rel.raw)
+	}
+	// Admins see the session by the same digest, never by its id.
+	list := a.expect(a.admin("GET", "/v1/tenants/"+tenant+"/licenses/"+licenseID+"/sessions", nil), 200, "")
+	if all, _ := list.body["sessions"].([]any); len(all) != 1 || all[0].(map[string]any)["session_digest"] != claims.SessionDigest ||
+		strings.Contains(list.raw, g.str("session_id")[33:]) {
+		t.Fatalf("sessions = %s; want the one session by its digest %s", list.raw, claims.SessionDigest)
+	}
 	hb := a.expect(a.heartbeat(g.str("session_id")), 200, "")
 	hc, err := v.Verify(hb.str("lease"), time.Now())
-	if err != nil || hc.SessionID != claims.SessionID || hc.Fingerprint != "ws-1" || hc.TenantID != tenant {
+	if err != nil || hc.SessionDigest != claims.SessionDigest || hc.Fingerprint != "ws-1" || hc.TenantID != tenant {
 		t.Fatalf("heartbeat's lease: %+v, %v", hc, err)
 	}
 	// The keys document is the root keys alone: each lease carries its
