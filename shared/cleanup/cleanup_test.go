@@ -546,7 +546,7 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 	}
 	for i, id := range ids {
 		base := f.prefix + "{" + id + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
 		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
 				acquire.EvalSha(ctx, p, keys, hashes[i], fmt.Sprint("ws-", j), fmt.Sprintf("tok%d", j), "", "", "", "", "", 0, 0)

@@ -358,7 +358,7 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (ph
 				n := seq.Add(1)
 				l := b.lics[n%uint64(len(b.lics))]
 				base := prefix + "{" + l.id + "}:"
-				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
 				_, token, _ := tokens.NewSessionID(l.id)
 				fp := fmt.Sprintf("floor-%d", n)
 				start := time.Now()
