@@ -1,5 +1,5 @@
 -- Acquire a seat for one workstation (or one person), atomically.
--- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events
+-- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events, 7 unknown
 -- ARGV: 1 key hash (hex sha256 of the license key), 2 fingerprint,
 --       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
 --       8 tenant of the authenticated caller ('' when none),
@@ -7,7 +7,9 @@
 --       11 new session's nonce (its id is derived from it and the key)
 -- Returns one of:
 --   {'no_meta'}                              metadata not in Redis: load and retry
---   {'not_found'}                            wrong key, or license deleted
+--   {'not_found'}                            wrong key, license deleted, or
+--                                            PostgreSQL recently said there is
+--                                            no such license (unknown is set)
 --   {'rate_limited', retry_after_ms}         too many acquires of this license
 --   {'inactive'}                             suspended, tenant suspended, or expired
 --   {'user_required'}                        the license needs an authenticated user
@@ -29,7 +31,13 @@ local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6]}
 local key_hash, fp, new_token, user, caller_tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[8]
 
 local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat')
-if not m[1] then return {'no_meta'} end
+if not m[1] then
+  -- A license PostgreSQL did not know a moment ago (a key made up for a
+  -- random id): answered here, so a flood of them reads PostgreSQL once per
+  -- id. Checked only after meta, so a license written through since wins.
+  if redis.call('EXISTS', KEYS[7]) == 1 then return {'not_found'} end
+  return {'no_meta'}
+end
 if m[1] ~= key_hash then return {'not_found'} end
 
 local now = now_ms()

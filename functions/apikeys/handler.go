@@ -1,6 +1,7 @@
 // Package apikeys is the APIKeys function: a tenant's admins create API keys
 // for service accounts and CI (the key is shown once), list them and revoke
-// them; revocation takes effect on the next request.
+// them; revocation takes effect on the next request (shared/apikeys.Cache
+// ends the key in Redis as it commits).
 package apikeys
 
 import (
@@ -22,7 +23,7 @@ import (
 const Name = "APIKeys"
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *apikeys.Store, lic *licensing.Service) (route.Function, error) {
+func New(authn *auth.Authenticator, store *apikeys.Cache, lic *licensing.Service) (route.Function, error) {
 	if authn == nil || store == nil || lic == nil {
 		return route.Function{}, errors.New("apikeys: missing dependency")
 	}
@@ -38,7 +39,7 @@ func New(authn *auth.Authenticator, store *apikeys.Store, lic *licensing.Service
 	}}, nil
 }
 
-type handler struct{ store *apikeys.Store }
+type handler struct{ store *apikeys.Cache }
 
 type createRequest struct {
 	Name string `json:"name"`

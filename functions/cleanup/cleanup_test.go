@@ -177,14 +177,14 @@ func TestRunRevokesWhatTheWriteThroughMissed(t *testing.T) {
 	}
 
 	// Two tenants with a license each, written through and in use.
-	type lic struct{ tenant, id, keyHash string }
+	type lic struct{ tenant, id, key string }
 	var all []lic
 	for _, slug := range []string{"tenant-suspended", "license-suspended"} {
 		ten, err := b.Tenants.Create(ctx, slug, slug, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 10, LeaseTTLSeconds: 60,
+		l, key, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 10, LeaseTTLSeconds: 60,
 			Leasing: licenses.PerFingerprint})
 		if err != nil {
 			t.Fatal(err)
@@ -192,10 +192,10 @@ func TestRunRevokesWhatTheWriteThroughMissed(t *testing.T) {
 		if err := b.Licensing.SyncLicense(ctx, l); err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, lic{ten.ID, l.ID, l.KeyHash})
+		all = append(all, lic{ten.ID, l.ID, key})
 	}
 	acquire := func(l lic, fp string) error {
-		_, err := b.Seats.Acquire(ctx, seats.AcquireRequest{LicenseID: l.id, KeyHash: l.keyHash, Fingerprint: fp})
+		_, err := b.Seats.Acquire(ctx, seats.AcquireRequest{LicenseID: l.id, LicenseKey: l.key, Fingerprint: fp})
 		return err
 	}
 	for _, l := range all {

@@ -1,10 +1,12 @@
 // Package tenants is the Tenants function. The platform admin creates,
 // changes and deletes tenants; a tenant's own people may read their tenant.
 // Suspending or deleting a tenant makes all its licenses inactive at once,
-// written through to the seat store.
+// written through to the seat store; deleting one also ends the answers
+// for its API keys that Redis keeps, so they stop working with it.
 package tenants
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -21,12 +23,18 @@ import (
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Tenants"
 
+// KeyForgetter ends what Redis keeps of a tenant's API keys
+// (apikeys.Cache).
+type KeyForgetter interface {
+	ForgetTenant(ctx context.Context, tenantID string) error
+}
+
 // New returns the function.
-func New(authn *auth.Authenticator, store *tenants.Store, lic *licensing.Service) (route.Function, error) {
-	if authn == nil || store == nil || lic == nil {
+func New(authn *auth.Authenticator, store *tenants.Store, lic *licensing.Service, keys KeyForgetter) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil || keys == nil {
 		return route.Function{}, errors.New("tenants: missing dependency")
 	}
-	h := &handler{store: store, licensing: lic}
+	h := &handler{store: store, licensing: lic, keys: keys}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet:  h.list,
@@ -43,6 +51,7 @@ func New(authn *auth.Authenticator, store *tenants.Store, lic *licensing.Service
 type handler struct {
 	store     *tenants.Store
 	licensing *licensing.Service
+	keys      KeyForgetter
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +136,9 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 	err = h.store.Delete(r.Context(), id)
 	if err == nil {
 		err = h.licensing.SyncTenant(r.Context(), id)
+	}
+	if err == nil {
+		err = h.keys.ForgetTenant(r.Context(), id)
 	}
 	if err != nil {
 		httpjson.WriteError(w, r, storeError(err))

@@ -10,6 +10,6 @@ func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: true, Admin: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
-			return New(d.Authn, b.Tenants, b.Licensing)
+			return New(d.Authn, b.Tenants, b.Licensing, b.APIKeys)
 		}}
 }

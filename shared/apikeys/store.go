@@ -94,20 +94,53 @@ func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]K
 	return out, next, nil
 }
 
-// Revoke ends a key at once: the next request that presents it is refused,
-// because every request looks the key up (see Authenticate).
-func (s *Store) Revoke(ctx context.Context, tenantID, id string) (Key, error) {
-	return s.one(ctx, database.Tenant(tenantID), "revoking", `
+// Revoke ends a key in PostgreSQL and returns it with its hash, which
+// Cache.Revoke needs to end it in Redis too.
+func (s *Store) revoke(ctx context.Context, tenantID, id string) (Key, string, error) {
+	var hash string
+	k, err := database.One(ctx, s.db, database.Tenant(tenantID), func(row pgx.Row) (Key, error) {
+		var k Key
+		err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Role, &k.KeyPrefix, &k.CreatedBy, &k.CreatedAt, &k.RevokedAt, &hash)
+		return k, database.NotFound(err)
+	}, `
 		UPDATE api_keys SET revoked_at = now()
 		WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL
-		RETURNING `+columns, id, tenantID)
+		RETURNING `+columns+`, key_hash`, id, tenantID)
+	if err != nil && !errors.Is(err, database.ErrNotFound) {
+		return Key{}, "", fmt.Errorf("revoking api key: %w", err)
+	}
+	return k, hash, err
+}
+
+// hashesOfTenant returns the hash of every key of a tenant, revoked ones
+// too.
+func (s *Store) hashesOfTenant(ctx context.Context, tenantID string) ([]string, error) {
+	var out []string
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT key_hash FROM api_keys WHERE tenant_id = $1`, tenantID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the api keys of tenant %s: %w", tenantID, err)
+	}
+	return out, nil
+}
+
+// wellFormed reports whether secret could be a key of ours at all.
+func wellFormed(secret string) bool {
+	return strings.HasPrefix(secret, Prefix) && len(secret) <= 100
 }
 
 // Authenticate returns the live key a secret belongs to, of a tenant that is
 // not deleted; ErrNotFound for any other secret. The lookup is by hash, so
-// the secret is never compared byte by byte.
+// the secret is never compared byte by byte. Requests authenticate through
+// Cache.Authenticate, which reads here only what Redis does not hold.
 func (s *Store) Authenticate(ctx context.Context, secret string) (Key, error) {
-	if !strings.HasPrefix(secret, Prefix) || len(secret) > 100 {
+	if !wellFormed(secret) {
 		return Key{}, database.ErrNotFound
 	}
 	return s.one(ctx, database.Platform(), "reading", `

@@ -37,12 +37,14 @@ type Backend struct {
 	// KeyPrefix starts every Redis key the backend's parts write
 	// (REDIS_KEY_PREFIX), so tests and deployments sharing a Redis never
 	// collide.
-	KeyPrefix    string
-	DB           *database.DB
-	Seats        *seats.Engine
-	Tenants      *tenants.Store
-	Licenses     *licenses.Store
-	APIKeys      *apikeys.Store
+	KeyPrefix string
+	DB        *database.DB
+	Seats     *seats.Engine
+	Tenants   *tenants.Store
+	Licenses  *licenses.Store
+	// APIKeys are the API keys with each lookup's answer kept in Redis
+	// for a few seconds (revocation still takes effect at once).
+	APIKeys      *apikeys.Cache
 	Workstations *workstations.Store
 	Repositories *repositories.Store
 	Audit        *audit.Store
@@ -74,7 +76,8 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 		rdb.Close()
 		return nil, err
 	}
-	b, err := New(rdb, db, c.Redis.KeyPrefix, logger, m)
+	b, err := New(rdb, db, c.Redis.KeyPrefix, logger, m,
+		WithAddressLimit(ratelimit.PerSecond(c.RateLimit.PerAddress, max(c.RateLimit.PerAddressBurst, 1))))
 	if err != nil {
 		rdb.Close()
 		db.Close()
@@ -93,14 +96,37 @@ func OpenDatabase(ctx context.Context, c config.Database, m *metrics.Metrics) (*
 		database.WithTracer(m.PostgresTracer()))
 }
 
+// Option configures what New builds.
+type Option func(*options)
+
+type options struct{ perAddress ratelimit.Limit }
+
+// WithAddressLimit limits, per client address, the PostgreSQL reads that
+// no credential has paid for yet: loading a license Redis does not know
+// (an acquire's license key names it), and looking up an API key Redis
+// holds no answer for. Each is counted just before the read, so calls that
+// Redis answers alone never pay for the count. A zero rate, or no option,
+// leaves them unlimited.
+func WithAddressLimit(l ratelimit.Limit) Option {
+	return func(o *options) { o.perAddress = l }
+}
+
 // New builds a backend on open connections. m (nil for none) gets a hook on
 // rdb counting its commands, which must therefore be a client no other
 // backend was built on with metrics (hooks stack); the seat gauges and the
 // cleanup runs are reported to it too. PostgreSQL statements are counted
 // only when db was opened with m's tracer (Open does that).
-func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics) (*Backend, error) {
+func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *slog.Logger, m *metrics.Metrics, opts ...Option) (*Backend, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix}
 	var err error
+	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
+		return nil, err
+	}
+	perAddress := ratelimit.Rule{Limiter: b.Limiter, Limit: o.perAddress}
 	if hook := m.RedisHook(scriptSources()); hook != nil {
 		rdb.AddHook(hook)
 	}
@@ -110,7 +136,11 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if b.Tenants, err = tenants.NewStore(db); err != nil {
 		return nil, err
 	}
-	if b.APIKeys, err = apikeys.NewStore(db); err != nil {
+	keys, err := apikeys.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	if b.APIKeys, err = apikeys.NewCache(keys, rdb, keyPrefix, apikeys.CacheConfig{BeforeRead: perAddress.Guard}); err != nil {
 		return nil, err
 	}
 	if b.Workstations, err = workstations.NewStore(db); err != nil {
@@ -124,15 +154,21 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	}
 	// Concurrent acquires, heartbeats and releases share pipelines: a
 	// script call's round trip costs both sides more than the script.
-	if b.Seats, err = seats.New(rdb, keyPrefix, b.Licenses.SeatLicense,
+	// A license Redis does not know is read from PostgreSQL only within
+	// the per-address limit; one PostgreSQL does not know either is then
+	// remembered in Redis (seats.DefaultUnknownLicenseTTL).
+	load := func(ctx context.Context, id string) (seats.License, error) {
+		if err := perAddress.Guard(ctx); err != nil {
+			return seats.License{}, err
+		}
+		return b.Licenses.SeatLicense(ctx, id)
+	}
+	if b.Seats, err = seats.New(rdb, keyPrefix, load,
 		seats.Pipelined(seats.DefaultPipelineLanes, seats.DefaultPerPipeline)); err != nil {
 		return nil, err
 	}
 	m.CountSeatsWith(b.Seats.Count)
 	if b.Licensing, err = licensing.New(b.Licenses, b.Tenants, b.Seats); err != nil {
-		return nil, err
-	}
-	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
 	}
 	if b.Usage, err = usage.NewStore(db); err != nil {

@@ -552,7 +552,7 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 	}
 	for i, id := range ids {
 		base := f.prefix + "{" + id + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
 		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
 				// A session digest and a nonce, in their forms.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/logging"
 )
 
@@ -34,6 +35,7 @@ func Keys() []string {
 		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
+		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT"}
 }
@@ -56,8 +58,14 @@ type Config struct {
 	Admin          Admin
 	Auth           Auth
 	RateLimit      RateLimit
-	Signing        Signing
-	Metrics        Metrics
+	// ClientAddressIndex (CLIENT_ADDRESS_XFF_INDEX, default
+	// clientaddr.DefaultIndex) is the X-Forwarded-For entry, counted from
+	// the right once the cluster's own private entries are dropped, that
+	// holds the client's address (0: always the TCP peer). The package
+	// clientaddr says which entry our load balancer writes, and why.
+	ClientAddressIndex int
+	Signing            Signing
+	Metrics            Metrics
 }
 
 // Metrics settings. /metrics (Prometheus text) is always served; these add
@@ -107,6 +115,10 @@ type Auth struct {
 type RateLimit struct {
 	PerLicense, PerLicenseBurst       int // RATE_LIMIT_LICENSE, _BURST: acquires per license key
 	PerCredential, PerCredentialBurst int // RATE_LIMIT_CREDENTIAL, _BURST: calls per API key, token or user
+	// PerAddress, PerAddressBurst (RATE_LIMIT_ADDRESS, _BURST): PostgreSQL
+	// reads per client address that no credential has paid for yet (a
+	// license or API key Redis does not know), counted just before each.
+	PerAddress, PerAddressBurst int
 }
 
 // Redis settings.
@@ -223,6 +235,9 @@ func Load(get Lookup) (Config, error) {
 		{"RATE_LIMIT_LICENSE_BURST", 200, &c.RateLimit.PerLicenseBurst},
 		{"RATE_LIMIT_CREDENTIAL", 20, &c.RateLimit.PerCredential},
 		{"RATE_LIMIT_CREDENTIAL_BURST", 50, &c.RateLimit.PerCredentialBurst},
+		{"RATE_LIMIT_ADDRESS", 10, &c.RateLimit.PerAddress},
+		{"RATE_LIMIT_ADDRESS_BURST", 100, &c.RateLimit.PerAddressBurst},
+		{"CLIENT_ADDRESS_XFF_INDEX", clientaddr.DefaultIndex, &c.ClientAddressIndex},
 	} {
 		if *n.to, err = integer(get, n.key, n.def); err != nil || *n.to < 0 {
 			errs = append(errs, fmt.Errorf("%s must be a whole number, 0 or more", n.key))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -50,6 +51,10 @@ type Options struct {
 	// so no call a request makes to PostgreSQL or Redis, nor a wait for one
 	// of their pools, outlives it.
 	RequestTimeout time.Duration
+	// ClientAddress finds each request's client address, which the
+	// request's context then carries (clientaddr.From) for the limits
+	// keyed by it. The zero value takes the TCP peer.
+	ClientAddress clientaddr.Resolver
 }
 
 // MetricsPattern is where Options.Metrics is served.
@@ -87,7 +92,7 @@ func Mux(o Options, fns ...Function) http.Handler {
 	for _, f := range fns {
 		for _, rt := range f.Routes {
 			mux.Handle(rt.Pattern, o.Metrics.HTTP(f.Name, rt.Pattern,
-				logging.Requests(o.Logger, f.Name, o.ProjectID, deadline(timeout, recoverer(rt.Methods)))))
+				logging.Requests(o.Logger, f.Name, o.ProjectID, deadline(timeout, o.ClientAddress, recoverer(rt.Methods)))))
 		}
 	}
 	mux.Handle("/", o.Metrics.HTTP("", "/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{}))))
@@ -131,10 +136,11 @@ func (m Methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // deadline gives the request's context a deadline: a handler waiting on a
 // frozen backend gets context.DeadlineExceeded, which it answers as a 503
-// unavailable with Retry-After (httpjson.WriteError).
-func deadline(d time.Duration, next http.Handler) http.Handler {
+// unavailable with Retry-After (httpjson.WriteError). The context also
+// carries the client address (one copy of the request for both).
+func deadline(d time.Duration, addr clientaddr.Resolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
+		ctx, cancel := context.WithTimeout(clientaddr.With(r.Context(), addr.Of(r)), d)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -98,6 +98,9 @@ type Engine struct {
 	prefix  string
 	load    Loader
 	scripts scripts
+	// unknownTTL is how long Redis remembers that the loader found no
+	// such license (see UnknownLicenseTTL).
+	unknownTTL time.Duration
 	// hot sends the acquire, heartbeat and release scripts; batched, it
 	// pipelines the calls of concurrent requests.
 	hot func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd
@@ -117,6 +120,26 @@ func Pipelined(lanes, perPipeline int) Option {
 		}
 	}
 }
+
+// UnknownLicenseTTL sets how long the engine remembers, in Redis, that the
+// loader found no license of an id: acquires naming it meanwhile are
+// answered not found by the acquire script alone, so a flood of made-up
+// license keys reads PostgreSQL once per id per ttl. Writing a license
+// through (SyncLicense, which every create does) ends the mark at once.
+func UnknownLicenseTTL(ttl time.Duration) Option {
+	return func(e *Engine) {
+		if ttl > 0 {
+			e.unknownTTL = ttl
+		}
+	}
+}
+
+// DefaultUnknownLicenseTTL is how long an unknown license id is remembered
+// unless UnknownLicenseTTL says otherwise. Ids are random UUIDs the server
+// makes and every create writes its license through, which ends the mark,
+// so a mark can only be wrong for a license that came back in a PostgreSQL
+// restore: for this long at most.
+const DefaultUnknownLicenseTTL = 30 * time.Second
 
 // DefaultPipelineLanes and DefaultPerPipeline are what the backend uses.
 // One lane: while a pipeline is in flight the next one fills, so calls
@@ -138,7 +161,7 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 	if load == nil {
 		return nil, errors.New("seats: nil loader")
 	}
-	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: loadScripts()}
+	e := &Engine{rdb: rdb, prefix: prefix, load: load, scripts: loadScripts(), unknownTTL: DefaultUnknownLicenseTTL}
 	e.hot = func(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 		return script.Run(ctx, e.rdb, keys, args...)
 	}
@@ -169,12 +192,14 @@ func loadScripts() scripts {
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
-type licenseKeys struct{ meta, live, info, users, blocked, events string }
+// unknown marks an id the loader found no license of (see
+// UnknownLicenseTTL).
+type licenseKeys struct{ meta, live, info, users, blocked, events, unknown string }
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
 	return licenseKeys{meta: base + "m", live: base + "l", info: base + "i",
-		users: base + "u", blocked: base + "b", events: base + "e"}
+		users: base + "u", blocked: base + "b", events: base + "e", unknown: base + "n"}
 }
 
 // registry is the set of every license whose metadata was ever written to
@@ -237,7 +262,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
-		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events},
+		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events, k.unknown},
 		tokens.Hash(req.LicenseKey), req.Fingerprint, s.Digest, req.Hostname, req.User, req.OS, req.Repository,
 		req.CallerTenant, req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce)
 	if err != nil {
@@ -411,7 +436,7 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 		return false, fmt.Errorf("register license %s: %w", l.ID, err)
 	}
 	k := e.keys(l.ID)
-	n, err := e.scripts.syncLicense.Run(ctx, e.rdb, []string{k.meta, k.blocked}, args...).Int()
+	n, err := e.scripts.syncLicense.Run(ctx, e.rdb, []string{k.meta, k.blocked, k.unknown}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
 	}
@@ -504,6 +529,14 @@ func (e *Engine) runWithMeta(ctx context.Context, licenseID string, s namedScrip
 			return result{}, fmt.Errorf("%s script: license %s metadata missing after sync", s.name, licenseID)
 		}
 		l, err := e.load(ctx, licenseID)
+		if errors.Is(err, ErrLicenseNotFound) {
+			// Remembered after the read, not checked with it: a license
+			// written through meanwhile has its metadata, which the
+			// scripts read before the mark, so the mark cannot hide it.
+			if err := e.rdb.Set(ctx, e.keys(licenseID).unknown, "1", e.unknownTTL).Err(); err != nil {
+				return result{}, fmt.Errorf("remember unknown license %s: %w", licenseID, err)
+			}
+		}
 		if err != nil {
 			return result{}, fmt.Errorf("load license %s: %w", licenseID, err)
 		}

@@ -367,6 +367,46 @@ var contract = []struct {
 			t.Fatalf("acquire of a license nowhere: %v", err)
 		}
 	}},
+	{"an unknown license is read from the system of record once", func(t *testing.T, f *fixture) {
+		// A flood of made-up keys for random ids: each id costs one load,
+		// then the acquire script answers alone until the mark expires.
+		for range 3 {
+			unknown := seats.License{ID: newUUID(), KeyHash: tokens.Hash("made up")}
+			before := f.loads.Load()
+			for i := range 20 {
+				if _, err := f.acquire(unknown, fmt.Sprint("ws-", i)); !errors.Is(err, seats.ErrLicenseNotFound) {
+					t.Fatalf("acquire %d of an unknown license: %v", i, err)
+				}
+			}
+			if n := f.loads.Load() - before; n != 1 {
+				t.Fatalf("20 acquires of one unknown license loaded it %d times, want 1", n)
+			}
+		}
+	}},
+	{"a license written through ends its unknown mark at once", func(t *testing.T, f *fixture) {
+		id := newUUID()
+		_, hash, err := tokens.NewLicenseKey(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := seats.License{ID: id, TenantID: newUUID(), KeyHash: hash, Status: "active", TenantStatus: "active",
+			Seats: 1, LeaseTTL: time.Minute, Revision: 1}
+		if _, err := f.acquire(l, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+			t.Fatalf("acquire before the license exists: %v", err)
+		}
+		f.put(l) // created: written through, as every create is
+		f.mustAcquire(l, "ws")
+		// And with the metadata gone again (Redis lost it), the license is
+		// loaded, not answered from a mark the write-through ended.
+		if err := f.rdb.Del(context.Background(), f.prefix+"{"+id+"}:m").Err(); err != nil {
+			t.Fatal(err)
+		}
+		before := f.loads.Load()
+		f.mustAcquire(l, "ws")
+		if n := f.loads.Load() - before; n != 1 {
+			t.Fatalf("loader called %d times after the metadata was lost, want 1", n)
+		}
+	}},
 	{"release frees the seat once", func(t *testing.T, f *fixture) {
 		l, _ := f.license(1, time.Minute)
 		g := f.mustAcquire(l, "ws")
@@ -630,5 +670,33 @@ func TestAcquireRateLimit(t *testing.T) {
 				t.Fatalf("remaining without a limit = %d", g.RateRemaining)
 			}
 		})
+	}
+}
+
+// TestUnknownLicenseMarkExpires: an id the system of record did not know is
+// asked again once its mark expires (a license restored into PostgreSQL is
+// found then), and not before.
+func TestUnknownLicenseMarkExpires(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	const ttl = 300 * time.Millisecond
+	f := newFixture(t, rdb, prefix, seats.UnknownLicenseTTL(ttl))
+	unknown := seats.License{ID: newUUID(), KeyHash: tokens.Hash("made up")}
+	start := time.Now()
+	for range 5 {
+		if _, err := f.acquire(unknown, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+			t.Fatalf("acquire: %v", err)
+		}
+	}
+	if n := f.loads.Load(); n != 1 && time.Since(start) < ttl {
+		t.Fatalf("loaded %d times within the mark's life, want 1", n)
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	before := f.loads.Load()
+	if _, err := f.acquire(unknown, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
+		t.Fatalf("acquire: %v", err)
+	}
+	if n := f.loads.Load() - before; n != 1 {
+		t.Fatalf("after the mark expired the license was loaded %d times, want 1", n)
 	}
 }

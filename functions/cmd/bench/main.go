@@ -36,6 +36,7 @@ type options struct {
 	scale       bool   // make bench-scale instead
 	serve       string // set up, write the license keys to this file, and serve until interrupted
 	rateLimit   int    // acquires per second per license (the server's default)
+	floodOnly   bool   // run only the random-license flood
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the server's CPU profile of the acquire phase to this file")
 	flag.IntVar(&o.rateLimit, "license-rate", 100, "the server's acquire limit per license per second (burst twice that)")
 	flag.StringVar(&o.serve, "serve", "", "set up the server and licenses, write the keys to this file, and keep serving until interrupted (for other load tools and profilers)")
+	flag.BoolVar(&o.floodOnly, "flood-only", false, "run only the random-license flood scenario (no wrk needed)")
 	flag.BoolVar(&o.scale, "scale", false, "measure the large state (make bench-scale) instead")
 	var so scaleOptions
 	flag.IntVar(&so.licenses, "scale-licenses", 100000, "licenses of the large state")

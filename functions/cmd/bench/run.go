@@ -27,7 +27,7 @@ type license struct{ tenant, id, key, hash string }
 
 func run(ctx context.Context, o options) error {
 	var wrkBin string
-	if o.serve == "" {
+	if o.serve == "" && !o.floodOnly {
 		var err error
 		if wrkBin, err = exec.LookPath("wrk"); err != nil {
 			return errors.New("make bench needs wrk: apt-get install wrk")
@@ -56,6 +56,9 @@ func run(ctx context.Context, o options) error {
 		"BOOTSTRAP_ADMIN_TOKEN=" + adminToken, "LOG_LEVEL=info",
 		// Setup creates the licenses faster than an admin credential may.
 		"RATE_LIMIT_CREDENTIAL=0",
+		// The random-license flood comes from one address, and must reach
+		// the seat engine with every request to count its queries.
+		"RATE_LIMIT_ADDRESS=0",
 		fmt.Sprintf("RATE_LIMIT_LICENSE=%d", o.rateLimit), fmt.Sprintf("RATE_LIMIT_LICENSE_BURST=%d", 2*o.rateLimit),
 		// The sweep is measured by make bench-scale; here it would only add
 		// noise (and its PostgreSQL writes) to the phases.
@@ -72,6 +75,9 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("bench: %d licenses on %s; %d connections; %s per phase\n", len(lics), srv.url, o.conns, o.duration)
 
+	if o.floodOnly {
+		return (&bench{o: o, srv: srv, lics: lics}).randomLicenseFlood()
+	}
 	if o.serve != "" {
 		if err := writeKeys(o.serve, lics); err != nil {
 			return err
@@ -147,6 +153,9 @@ func run(ctx context.Context, o options) error {
 			acq.requests+hb.requests+rel.requests+cycle.requests, made.pgHot, made.pgAll-made.pgHot, made.kms)
 	} else {
 		fmt.Println("\n(the server exports no license_postgres_queries_total / license_kms_calls_total counters)")
+	}
+	if err := b.randomLicenseFlood(); err != nil {
+		return err
 	}
 	fmt.Printf("RESULT acquire_rps=%.0f heartbeat_rps=%.0f release_rps=%.0f floor_rps=%.0f acquire_ratio=%.3f heartbeat_ratio=%.3f acquire_p99_ms=%.2f\n",
 		acq.okPerSec, hb.okPerSec, rel.okPerSec, floor.okPerSec,
@@ -391,7 +400,7 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (ph
 				n := seq.Add(1)
 				l := b.lics[n%uint64(len(b.lics))]
 				base := prefix + "{" + l.id + "}:"
-				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
 				fp := fmt.Sprintf("floor-%d", n)
 				start := time.Now()
 				// The server's own session derivation and per-license

@@ -30,6 +30,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/schema"
 	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
@@ -130,7 +131,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", route.CloudEvents(clean, cleanup.TypeManual)))
 	// GET /metrics comes with the routes (route.Options.Metrics).
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
-		RequestTimeout: cfg.RequestTimeout}, built.HTTP...))
+		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex}}, built.HTTP...))
 	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
 		// For make bench's -cpuprofile: profiles of the local server only.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -35,6 +35,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
 	"github.com/coditect-ai/license-server/shared/backend"
+	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/gctune"
@@ -107,7 +108,8 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err != nil {
 		return err
 	}
-	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m, RequestTimeout: cfg.RequestTimeout}
+	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m, RequestTimeout: cfg.RequestTimeout,
+		ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex}}
 	h := handler(opts, built, target != "")
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {

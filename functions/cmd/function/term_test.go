@@ -60,7 +60,7 @@ func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := prefix + "{" + l.ID + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
 		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range 1000 {
 				script.Run(ctx, p, keys, sl.KeyHash, fmt.Sprint("ws-", j), fmt.Sprint("tok", j), "", "", "", "", "", 0, 0)

@@ -20,7 +20,7 @@ const module = "github.com/coditect-ai/license-server"
 var sharedFloors = [][]string{
 	// 1. Leaves: formats, encodings, configuration; no I/O, no business
 	// logic (and none of the clients that do I/O: see leafForbidden).
-	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson"},
+	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson", "clientaddr"},
 	// 2. Plumbing: connections, keys, HTTP routing, instrumentation.
 	{"database", "rootkey", "rootkey/kmsroot", "rootkey/kmsfake", "jwtauth", "secrets", "lease", "pgserver",
 		"metrics", "route", "ratelimit", "idempotency", "paging", "probe"},
