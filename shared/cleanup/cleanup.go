@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/lua"
+	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/usage"
 )
@@ -179,6 +180,12 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return res, errors.Join(reconcileErr, fmt.Errorf("cleanup: read cursor: %w", err))
 	}
+	// A reconciliation that found PostgreSQL down or frozen (it failed as
+	// unavailable after its bound) means a drain would wait as long again
+	// for the same answer: this run only sweeps, so it still ends within
+	// one database bound. Any other failure (one license Redis would not
+	// take) leaves the drains to run.
+	drains := !httpjson.Unavailable(reconcileErr)
 	var drainErr error
 	for {
 		ids, next, err := c.seats.ScanLicenses(ctx, cursor, c.limits.ScanPage)
@@ -189,7 +196,7 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 		if err != nil {
 			return res, errors.Join(reconcileErr, err)
 		}
-		if drainErr == nil {
+		if drains && drainErr == nil {
 			// PostgreSQL being down must not stop the sweep (Redis alone),
 			// so a failed drain only skips the rest of this run's drains.
 			drainErr = c.drain(ctx, pending, deadline, &res)
