@@ -276,10 +276,11 @@ GRANT EXECUTE ON FUNCTION app_enter_scope(uuid, boolean, text), app_scope_tenant
     TO license_seats, license_admin, license_reader, license_cleanup;
 
 -- Seats: load a license (with its tenant and blocked workstations) on a
--- cache miss, and record workstations seen on acquire (uuid_v7 is the
+-- cache miss, resolve the user credential an acquire may carry (API keys,
+-- tenants), and record workstations seen on acquire (uuid_v7 is the
 -- default of workstations.id). It may not block or unblock a workstation,
 -- nor change a license.
-GRANT SELECT ON tenants, licenses TO license_seats;
+GRANT SELECT ON tenants, licenses, api_keys TO license_seats;
 GRANT SELECT, INSERT (tenant_id, fingerprint, hostname, os, last_user, first_seen_at, last_seen_at),
     UPDATE (hostname, os, last_user, last_seen_at) ON workstations TO license_seats;
 GRANT EXECUTE ON FUNCTION uuid_v7() TO license_seats;

@@ -28,7 +28,8 @@ func MapLookup(m map[string]string) Lookup {
 func Keys() []string {
 	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
-		"DATABASE_URL", "DATABASE_PASSWORD", "BOOTSTRAP_ADMIN_TOKEN",
+		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_PASSWORD_SEATS", "DATABASE_PASSWORD_ADMIN",
+		"DATABASE_PASSWORD_READER", "DATABASE_PASSWORD_CLEANUP", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
@@ -124,6 +125,11 @@ type Redis struct {
 type Database struct {
 	URL      string // DATABASE_URL
 	Password string // DATABASE_PASSWORD, when not in the URL (e.g. a secret:// reference)
+	// RolePasswords are the function roles' passwords by class ("seats",
+	// "admin", "reader", "cleanup"): DATABASE_PASSWORD_<CLASS>. The
+	// migrate command sets them; a process serving several functions
+	// logs in as each function's role with them.
+	RolePasswords map[string]string
 }
 
 // Admin settings.
@@ -153,8 +159,9 @@ func Load(get Lookup) (Config, error) {
 			CAPEM:     str(get, "REDIS_CA_PEM", ""),
 			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
 		},
-		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", "")},
-		Admin:    Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
+		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", ""),
+			RolePasswords: rolePasswords(get)},
+		Admin: Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
 			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", "")},
 		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
@@ -279,4 +286,15 @@ func duration(get Lookup, k string, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// rolePasswords reads DATABASE_PASSWORD_<CLASS> for each class set.
+func rolePasswords(get Lookup) map[string]string {
+	out := map[string]string{}
+	for _, c := range []string{"seats", "admin", "reader", "cleanup"} {
+		if p := str(get, "DATABASE_PASSWORD_"+strings.ToUpper(c), ""); p != "" {
+			out[c] = p
+		}
+	}
+	return out
 }

@@ -287,7 +287,7 @@ func TestRolesAreRefusedOutsideTheirClass(t *testing.T) {
 			`UPDATE workstations SET blocked = true`,
 			`UPDATE tenants SET status = 'suspended'`,
 			`INSERT INTO tenants (name, slug) VALUES ('x', 'x')`,
-			`SELECT count(*) FROM api_keys`,
+			`UPDATE api_keys SET revoked_at = now()`,
 			`SELECT count(*) FROM audit_log`,
 			`SELECT count(*) FROM usage_events`,
 		},

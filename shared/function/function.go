@@ -12,12 +12,14 @@ package function
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -36,6 +38,10 @@ type Needs struct {
 	// Root: the function uses the root key itself (certificates, the
 	// published public keys).
 	Root bool
+	// Database is the PostgreSQL login role the function connects as: the
+	// class of what it may read and write (schema/005 grants each role
+	// exactly that). None: the function uses no database.
+	Database database.Role
 }
 
 // Signing reports whether the function needs the root signing key (Cloud
@@ -54,6 +60,18 @@ func Union(specs ...Spec) Needs {
 		u.Root = u.Root || s.Needs.Root
 	}
 	return u
+}
+
+// Roles lists, once each and in the order given, the database roles of
+// specs: the pools a process serving them all must open.
+func Roles(specs ...Spec) []database.Role {
+	var out []database.Role
+	for _, s := range specs {
+		if s.Needs.Database != "" && !slices.Contains(out, s.Needs.Database) {
+			out = append(out, s.Needs.Database)
+		}
+	}
+	return out
 }
 
 // Idempotency says how a function's POSTs take an Idempotency-Key. The zero
