@@ -179,9 +179,18 @@ func NewForRole(base *Backend, db *database.DB, role database.Role, logger *slog
 		return nil, err
 	}
 	b.Metrics = base.Metrics
-	if role == database.RoleSeats {
+	switch {
+	case b.Metrics == nil:
+	case role == database.RoleSeats:
 		b.Metrics.CountSeatsWith(b.Seats.Count)
 		b.Metrics.CountDroppedSightingsWith(b.Sightings.Dropped)
+	case role == database.RoleCleanup:
+		// Its runs are the ones the cleanup function makes.
+		if b.Cleaner, err = cleanup.New(base.Redis, base.KeyPrefix, b.Seats, b.Usage, cleanup.DefaultLimits(), logger,
+			cleanup.WithObserver(cleanupMetrics{b.Metrics})); err != nil {
+			b.Sightings.Close()
+			return nil, err
+		}
 	}
 	return b, nil
 }

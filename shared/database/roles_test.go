@@ -20,7 +20,7 @@ import (
 
 // twoTenants makes tenants a and b, each with a license, a workstation,
 // a repository and an API key, through the superuser connection admin.
-func twoTenants(t *testing.T, admin *database.DB) (a, b string) {
+func twoTenants(t testing.TB, admin *database.DB) (a, b string) {
 	t.Helper()
 	ctx := context.Background()
 	ids := make([]string, 2)
