@@ -2,6 +2,7 @@ package acquire
 
 import (
 	"encoding/json"
+	"github.com/coditect-ai/license-server/shared/database"
 
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -13,7 +14,7 @@ import (
 func Spec() function.Spec {
 	return function.Spec{
 		Name:        Name,
-		Needs:       function.Needs{Redis: true, Database: true, Signer: true},
+		Needs:       function.Needs{Redis: true, Database: database.RoleSeats, Signer: true},
 		Idempotency: function.Idempotency{Caller: licenseKeyCaller},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			// Checked inside the acquire script: no extra Redis call.

@@ -1,6 +1,7 @@
 package licenses
 
 import (
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -9,7 +10,7 @@ import (
 // Spec is the function as the entry points deploy it: the root key signs
 // its license certificates.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: true, Admin: true, Root: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Root: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
 			return New(d.Authn, b.Licenses, b.Licensing, b.Seats, &lease.Certifier{Root: d.Root, Issuer: d.Issuer})

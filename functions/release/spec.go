@@ -1,6 +1,7 @@
 package release
 
 import (
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/route"
 )
@@ -9,7 +10,7 @@ import (
 // Idempotency-Key: a release names its session, so running one twice
 // changes nothing more than running it once.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: true}, Idempotency: function.Idempotency{Skip: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleSeats}, Idempotency: function.Idempotency{Skip: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			return New(d.Backend.Seats)
 		}}

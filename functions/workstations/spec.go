@@ -1,13 +1,14 @@
 package workstations
 
 import (
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
 // Spec is the function as the entry points deploy it.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: true, Admin: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
 			return New(d.Authn, b.Workstations, b.Licenses, b.Licensing, b.Seats)

@@ -62,6 +62,9 @@ type Backend struct {
 	// Licensing writes committed license changes through to the seat
 	// engine's Redis and checks tenants are live, for the admin functions.
 	Licensing *licensing.Service
+
+	// opts are New's options, which NewForRole gives the role backends too.
+	opts []Option
 }
 
 // Open connects to Redis and PostgreSQL as the configuration says. m (nil
@@ -111,6 +114,24 @@ func WithAddressLimit(l ratelimit.Limit) Option {
 	return func(o *options) { o.perAddress = l }
 }
 
+// OpenDatabaseAs connects to PostgreSQL as a function role: DATABASE_URL's
+// server and database, with the role as user name and its password
+// DATABASE_PASSWORD_<CLASS> (none: the server must trust the login, as the
+// local and test servers do). A process serving several functions opens
+// one pool per role this way, so each function keeps its own role's
+// rights.
+func OpenDatabaseAs(ctx context.Context, c config.Database, role database.Role, m *metrics.Metrics) (*database.DB, error) {
+	u, err := database.URLAs(c.URL, role)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, u, database.WithPassword(c.RolePasswords[role.Class()]), database.WithTracer(m.PostgresTracer()))
+	if err != nil {
+		return nil, fmt.Errorf("connecting as %s: %w", role, err)
+	}
+	return db, nil
+}
+
 // New builds a backend on open connections. m (nil for none) gets a hook on
 // rdb counting its commands, which must therefore be a client no other
 // backend was built on with metrics (hooks stack); the seat gauges and the
@@ -121,7 +142,7 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	for _, opt := range opts {
 		opt(&o)
 	}
-	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix}
+	b := &Backend{Redis: rdb, DB: db, Metrics: m, KeyPrefix: keyPrefix, opts: opts}
 	var err error
 	if b.Limiter, err = ratelimit.New(rdb, keyPrefix); err != nil {
 		return nil, err
@@ -183,6 +204,36 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	}
 	b.Sightings = workstations.NewRecorder(b.Workstations, logger, sightingsFlush)
 	m.CountDroppedSightingsWith(b.Sightings.Dropped)
+	return b, nil
+}
+
+// NewForRole builds, on base's Redis and key prefix, a backend whose
+// PostgreSQL pool db logs in as a function role, for a process that serves
+// functions of several roles. It reports to base's metrics without adding
+// hooks to the shared Redis client a second time; the seats role's backend
+// holds the engine and workstation recorder acquire uses, so the seat and
+// dropped-sightings gauges read those.
+func NewForRole(base *Backend, db *database.DB, role database.Role, logger *slog.Logger) (*Backend, error) {
+	// The same options (the per-address limit before PostgreSQL reads):
+	// a role's backend is base's, logged in as another role.
+	b, err := New(base.Redis, db, base.KeyPrefix, logger, nil, base.opts...)
+	if err != nil {
+		return nil, err
+	}
+	b.Metrics = base.Metrics
+	switch {
+	case b.Metrics == nil:
+	case role == database.RoleSeats:
+		b.Metrics.CountSeatsWith(b.Seats.Count)
+		b.Metrics.CountDroppedSightingsWith(b.Sightings.Dropped)
+	case role == database.RoleCleanup:
+		// Its runs are the ones the cleanup function makes.
+		if b.Cleaner, err = cleanup.New(base.Redis, base.KeyPrefix, b.Seats, b.Usage, b.Licensing, cleanup.DefaultLimits(), logger,
+			cleanup.WithObserver(cleanupMetrics{b.Metrics})); err != nil {
+			b.Sightings.Close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 

@@ -32,7 +32,8 @@ func MapLookup(m map[string]string) Lookup {
 func Keys() []string {
 	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
-		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "BOOTSTRAP_ADMIN_TOKEN",
+		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "DATABASE_PASSWORD_SEATS",
+		"DATABASE_PASSWORD_ADMIN", "DATABASE_PASSWORD_READER", "DATABASE_PASSWORD_CLEANUP", "BOOTSTRAP_ADMIN_TOKEN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
@@ -148,6 +149,11 @@ type Database struct {
 	// names the instance's DNS name, while the functions dial its private
 	// IP), as libpq's host does beside hostaddr.
 	ServerName string
+	// RolePasswords are the function roles' passwords by class ("seats",
+	// "admin", "reader", "cleanup"): DATABASE_PASSWORD_<CLASS>. The
+	// migrate command sets them; a process serving several functions
+	// logs in as each function's role with them.
+	RolePasswords map[string]string
 }
 
 // Admin settings.
@@ -178,7 +184,8 @@ func Load(get Lookup) (Config, error) {
 			KeyPrefix: str(get, "REDIS_KEY_PREFIX", "lic:"),
 		},
 		Database: Database{URL: str(get, "DATABASE_URL", ""), Password: str(get, "DATABASE_PASSWORD", ""),
-			CAPEM: str(get, "DATABASE_CA_PEM", ""), ServerName: str(get, "DATABASE_SERVER_NAME", "")},
+			CAPEM: str(get, "DATABASE_CA_PEM", ""), ServerName: str(get, "DATABASE_SERVER_NAME", ""),
+			RolePasswords: rolePasswords(get)},
 		Admin: Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
 			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", "")},
@@ -396,4 +403,15 @@ func duration(get Lookup, k string, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// rolePasswords reads DATABASE_PASSWORD_<CLASS> for each class set.
+func rolePasswords(get Lookup) map[string]string {
+	out := map[string]string{}
+	for _, c := range []string{"seats", "admin", "reader", "cleanup"} {
+		if p := str(get, "DATABASE_PASSWORD_"+strings.ToUpper(c), ""); p != "" {
+			out[c] = p
+		}
+	}
+	return out
 }

@@ -2,13 +2,17 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var migrationName = regexp.MustCompile(`^(\d{3,})_[a-z0-9_]+\.sql$`)
@@ -69,12 +73,29 @@ func Migrate(ctx context.Context, db *DB, files fs.FS) ([]int, error) {
 		if err != nil {
 			return applied, fmt.Errorf("reading migration %s: %w", m.name, err)
 		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+		err = retryConcurrentRoleChange(ctx, func() error {
+			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				// From 005 on, the tables' owner is the NOLOGIN role
+				// license_owner; later migrations act as it, so what they
+				// create is its too. 005 itself and those before it run as
+				// the login (005 creates the owner, which cannot create
+				// roles).
+				if m.version > OwnerSince {
+					if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+OwnerRole); err != nil {
+						return fmt.Errorf("acting as %s: %w", OwnerRole, err)
+					}
+				}
+				if _, err := tx.Exec(ctx, string(sql)); err != nil {
+					return err
+				}
+				// The bookkeeping is the login's (a migration may have
+				// switched role).
+				if _, err := tx.Exec(ctx, `RESET ROLE`); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
 				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
-			return err
+			})
 		})
 		if err != nil {
 			return applied, fmt.Errorf("applying migration %s: %w", m.name, err)
@@ -82,4 +103,29 @@ func Migrate(ctx context.Context, db *DB, files fs.FS) ([]int, error) {
 		applied = append(applied, m.version)
 	}
 	return applied, nil
+}
+
+// retryConcurrentRoleChange runs f again when it failed only because
+// another session changed the same role at the same moment. Roles are
+// shared by every database of a server, while the migration lock is per
+// database, so two databases of one server migrating at once (test
+// databases, say) can collide on CREATE ROLE or GRANT: PostgreSQL reports a
+// duplicate key in pg_authid or "tuple concurrently updated". Each attempt
+// is a whole migration transaction, so a retry starts clean.
+func retryConcurrentRoleChange(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		var pgErr *pgconn.PgError
+		concurrent := errors.As(err, &pgErr) && (strings.Contains(pgErr.Message, "tuple concurrently updated") ||
+			(pgErr.Code == "23505" && strings.HasPrefix(pgErr.ConstraintName, "pg_authid")) ||
+			(pgErr.Code == "23505" && strings.HasPrefix(pgErr.ConstraintName, "pg_auth_members")))
+		if !concurrent || attempt == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
 }

@@ -7,10 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// appRole is the role every service transaction runs as: not the tables'
-// owner, so row-level security applies to it (schema/002).
-const appRole = "license_app"
-
 // Scope says whose rows a transaction may see: one tenant's, or every
 // tenant's (a platform admin, or a lookup that must cross tenants, such as
 // resolving a credential to its tenant).
@@ -41,20 +37,23 @@ func actor(ctx context.Context) string {
 // Tx runs f in a transaction under row-level security for scope, committing
 // when f returns nil. Every store query runs through here, so a query that
 // forgets its tenant filter still sees only the tenant's rows.
+//
+// The scope is entered through app_enter_scope (schema/005), which records
+// it where the login role cannot change it and refuses a second call in the
+// same transaction; the policies trust nothing else. So SQL run later in
+// the transaction (a forgotten filter, an injection) cannot widen it.
 func (db *DB) Tx(ctx context.Context, scope Scope, f func(tx pgx.Tx) error) error {
+	if !scope.platform && scope.tenantID == "" {
+		return fmt.Errorf("database: transaction without a scope")
+	}
 	return db.InTx(ctx, func(tx pgx.Tx) error {
-		platform := "off"
-		if scope.platform {
-			platform = "on"
+		var tenant any
+		if !scope.platform {
+			tenant = scope.tenantID
 		}
-		if !scope.platform && scope.tenantID == "" {
-			return fmt.Errorf("database: transaction without a scope")
-		}
-		// One round trip sets the role and the settings the policies read,
-		// all local to this transaction.
-		if _, err := tx.Exec(ctx, `SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),
-			set_config('app.platform', $3, true), set_config('app.actor', $4, true)`,
-			appRole, scope.tenantID, platform, actor(ctx)); err != nil {
+		// One round trip, as before: the scope and the actor the audit
+		// trigger records.
+		if _, err := tx.Exec(ctx, `SELECT app_enter_scope($1::uuid, $2, $3)`, tenant, scope.platform, actor(ctx)); err != nil {
 			return fmt.Errorf("setting transaction scope: %w", err)
 		}
 		return f(tx)

@@ -12,12 +12,14 @@ package function
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -31,8 +33,11 @@ type Needs struct {
 	// (issue 16, finding 2): a function that needs neither starts with no
 	// REDIS_* or DATABASE_* secret. The backend is built on both at once,
 	// so a function declares both or neither (compose.All refuses one alone).
-	Redis    bool
-	Database bool
+	Redis bool
+	// Database is the PostgreSQL login role the function connects as: the
+	// class of what it may read and write (schema/005 grants each role
+	// exactly that). None (""): the function uses no database.
+	Database database.Role
 	// Probes: the function checks that Redis and PostgreSQL answer, at
 	// the protocol level and without their credentials (Health's /ready),
 	// so it needs their addresses and server CAs only.
@@ -63,12 +68,12 @@ func (n Needs) RootKey() bool { return n.Signing() || n.RootPublicKeys }
 // Config is Needs as the configuration's check takes it.
 func (n Needs) Config() config.Needs {
 	return config.Needs{Admin: n.Admin, Signing: n.RootKey(),
-		Redis: n.Redis || n.Probes, Database: n.Database || n.Probes}
+		Redis: n.Redis || n.Probes, Database: n.Database != "" || n.Probes}
 }
 
 // Backends reports whether the function connects to Redis and PostgreSQL
 // with their credentials.
-func (n Needs) Backends() bool { return n.Redis || n.Database }
+func (n Needs) Backends() bool { return n.Redis || n.Database != "" }
 
 // Union is what serving every function in n at once needs.
 func Union(specs ...Spec) Needs {
@@ -79,10 +84,26 @@ func Union(specs ...Spec) Needs {
 		u.Root = u.Root || s.Needs.Root
 		u.RootPublicKeys = u.RootPublicKeys || s.Needs.RootPublicKeys
 		u.Redis = u.Redis || s.Needs.Redis
-		u.Database = u.Database || s.Needs.Database
+		// One of the roles stands for "some function uses PostgreSQL";
+		// Roles lists them all.
+		if u.Database == "" {
+			u.Database = s.Needs.Database
+		}
 		u.Probes = u.Probes || s.Needs.Probes
 	}
 	return u
+}
+
+// Roles lists, once each and in the order given, the database roles of
+// specs: the pools a process serving them all must open.
+func Roles(specs ...Spec) []database.Role {
+	var out []database.Role
+	for _, s := range specs {
+		if s.Needs.Database != "" && !slices.Contains(out, s.Needs.Database) {
+			out = append(out, s.Needs.Database)
+		}
+	}
+	return out
 }
 
 // Idempotency says how a function's POSTs take an Idempotency-Key. The zero

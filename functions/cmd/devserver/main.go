@@ -114,9 +114,20 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		return err
 	}
 	logf("migrations applied: %v", applied)
+	// Every function connects as its own role, as in production: the
+	// roles get fresh passwords (this process's only), so the local server
+	// works whatever authentication its PostgreSQL asks for.
+	if cfg.Database.RolePasswords, err = rolePasswords(ctx, b.DB); err != nil {
+		return err
+	}
+	roles, closeRoles, err := compose.OpenRoles(ctx, b, cfg.Database, false, compose.Specs(), logger, m)
+	if err != nil {
+		return err
+	}
+	defer closeRoles()
 
 	cfg.Admin.BootstrapToken = token
-	built, err := compose.Build(ctx, b, cfg, logger, m, compose.Specs())
+	built, err := compose.Build(ctx, b, roles, cfg, logger, m, compose.Specs())
 	if err != nil {
 		return err
 	}
@@ -192,6 +203,24 @@ func runCleanupEvery(ctx context.Context, every time.Duration, fn function.Event
 			_ = fn(ctx, e)
 		}
 	}
+}
+
+// rolePasswords gives every function role a new random password and
+// returns them by class, as DATABASE_PASSWORD_<CLASS> would.
+func rolePasswords(ctx context.Context, db *database.DB) (map[string]string, error) {
+	byRole := map[database.Role]string{}
+	byClass := map[string]string{}
+	for _, r := range database.Roles() {
+		p, err := newToken()
+		if err != nil {
+			return nil, err
+		}
+		byRole[r], byClass[r.Class()] = p, p
+	}
+	if err := database.SetPasswords(ctx, db, byRole); err != nil {
+		return nil, err
+	}
+	return byClass, nil
 }
 
 func newToken() (string, error) {

@@ -104,7 +104,14 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		}
 		defer b.Close()
 	}
-	built, err := compose.Build(ctx, b, cfg, logger, m, specs)
+	// Each function connects as its own database role: a single target
+	// through DATABASE_URL, every function at once through a pool per role.
+	roles, closeRoles, err := compose.OpenRoles(ctx, b, cfg.Database, target != "", specs, logger, m)
+	if err != nil {
+		return err
+	}
+	defer closeRoles()
+	built, err := compose.Build(ctx, b, roles, cfg, logger, m, specs)
 	if err != nil {
 		return err
 	}

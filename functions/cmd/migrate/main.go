@@ -4,7 +4,11 @@
 //
 // It reads its configuration as the functions do: any variable may be a
 // secret:// reference, and DATABASE_PASSWORD, when set, is the password
-// (so the URL need not carry it), exactly as the functions connect.
+// (so the URL need not carry it), exactly as the functions connect. It
+// connects as the migrating login (license_migrate: CREATEROLE, a member of
+// license_owner, never a superuser) and, after the migrations, sets the
+// password of each function role given one in DATABASE_PASSWORD_SEATS,
+// _ADMIN, _READER and _CLEANUP.
 package main
 
 import (
@@ -53,5 +57,19 @@ func run(ctx context.Context, env config.Lookup, open secrets.Opener, out io.Wri
 		return fmt.Errorf("migrating: %w", err)
 	}
 	fmt.Fprintf(out, "migrations applied: %v\n", applied)
+	// The function roles exist now (schema/005); each given a password
+	// (DATABASE_PASSWORD_<CLASS>) may log in with it.
+	passwords := map[database.Role]string{}
+	var set []string
+	for _, r := range database.Roles() {
+		if p := cfg.Database.RolePasswords[r.Class()]; p != "" {
+			passwords[r] = p
+			set = append(set, string(r))
+		}
+	}
+	if err := database.SetPasswords(ctx, db, passwords); err != nil {
+		return fmt.Errorf("setting the function roles' passwords: %w", err)
+	}
+	fmt.Fprintf(out, "passwords set: %v\n", set)
 	return nil
 }

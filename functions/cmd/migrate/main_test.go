@@ -50,7 +50,7 @@ func TestPasswordGivenApart(t *testing.T) {
 	})
 	t.Run("DATABASE_PASSWORD", func(t *testing.T) {
 		out, err := migrate("DATABASE_URL="+url, "DATABASE_PASSWORD="+password)
-		if err != nil || !strings.Contains(out, "migrations applied: [1 2 3 4]") {
+		if err != nil || !strings.Contains(out, "migrations applied: [1 2 3 4 5]") {
 			t.Fatalf("migrate with DATABASE_PASSWORD: %v\n%s", err, out)
 		}
 		// The schema is there, read over a connection that needs the password.
@@ -72,18 +72,40 @@ func TestPasswordGivenApart(t *testing.T) {
 	})
 	t.Run("DATABASE_PASSWORD as a secret reference", func(t *testing.T) {
 		const ref = "projects/license-test/secrets/database-password/versions/1"
-		fake := &fakeSecrets{values: map[string]string{ref: password}}
-		env := config.MapLookup(map[string]string{"DATABASE_URL": url, "DATABASE_PASSWORD": secrets.Prefix + ref})
+		const seatsRef = "projects/license-test/secrets/database-password-seats/versions/1"
+		const seatsPassword = "the seats role's password"
+		testenv.NoteSecret(t, seatsPassword)
+		fake := &fakeSecrets{values: map[string]string{ref: password, seatsRef: seatsPassword}}
+		env := config.MapLookup(map[string]string{"DATABASE_URL": url, "DATABASE_PASSWORD": secrets.Prefix + ref,
+			"DATABASE_PASSWORD_SEATS": secrets.Prefix + seatsRef})
 		var out strings.Builder
 		err := run(context.Background(), env, func(context.Context) (secrets.Accessor, func(), error) {
 			return fake, func() {}, nil
 		}, &out)
-		// Already migrated by the subtest before: nothing more to apply.
-		if err != nil || out.String() != "migrations applied: []\n" {
+		// Already migrated by the subtest before: nothing more to apply,
+		// but the seats role's password is set.
+		if err != nil || out.String() != "migrations applied: []\npasswords set: [license_seats]\n" {
 			t.Fatalf("run = %v, printed %q", err, out.String())
 		}
-		if fake.asked != 1 {
-			t.Errorf("Secret Manager asked %d times, want once", fake.asked)
+		if fake.asked != 2 {
+			t.Errorf("Secret Manager asked %d times, want once for each reference", fake.asked)
+		}
+		// The seats role logs in with that password (the server asks for
+		// one), and with no other.
+		ctx := context.Background()
+		for _, p := range []string{seatsPassword, password} {
+			cfg, err := pgx.ParseConfig(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.User, cfg.Password = "license_seats", p
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if (err == nil) != (p == seatsPassword) {
+				t.Errorf("license_seats logging in with the right password %v: %v", p == seatsPassword, err)
+			}
+			if err == nil {
+				conn.Close(ctx)
+			}
 		}
 	})
 }

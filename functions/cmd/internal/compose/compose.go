@@ -39,6 +39,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/idempotency"
@@ -120,18 +121,33 @@ func credentialRule(b *backend.Backend, limits config.RateLimit) ratelimit.Rule 
 
 // Deps are what the functions are built from.
 type Deps struct {
-	// Backend is nil when no selected function needs Redis or PostgreSQL.
+	// Backend is the process's own (nil when no selected function needs
+	// Redis or PostgreSQL): its Redis serves every function, and the
+	// functions that use no database role are built on it.
 	Backend *backend.Backend
 	// Probes are Health's readiness checks; nil: Backend's own connections
 	// are pinged (for callers that hold them open anyway, such as tests).
 	Probes []function.Probe
 	Authn  *auth.Authenticator
+	// Roles are the backends (and credential checks on them) of the
+	// database roles: a function is built on its role's, so its queries
+	// run with only that role's rights. Every role a selected function
+	// names must be here.
+	Roles  map[database.Role]Role
 	Limits config.RateLimit
 	// Root is the root signing key (nil when no selected function signs);
 	// Issuer names this service in leases.
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
+}
+
+// Role is what the functions of one database role are built on: a
+// backend whose pool logs in as the role, and the credential checks made
+// through it.
+type Role struct {
+	Backend *backend.Backend
+	Authn   *auth.Authenticator
 }
 
 // Built is what Build makes of the selected specs.
@@ -159,7 +175,7 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		return Built{}, errors.New("a function needs the root key, but none was given")
 	}
 	for _, s := range specs {
-		if s.Needs.Redis != s.Needs.Database {
+		if s.Needs.Redis != (s.Needs.Database != "") {
 			return Built{}, fmt.Errorf("function %s needs only one of Redis and PostgreSQL, but the backend is built on both", s.Name)
 		}
 	}
@@ -186,21 +202,40 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		go s.Run(ctx, d.Logger, delegationRetry)
 		fd.Signer = s
 	}
-	// The Idempotency-Key store lives in Redis: built only when a
-	// function needs Redis (and so gets a backend); a function without one
-	// has no POST to keep.
-	var idem *idempotency.Store
-	if needs.Backends() {
-		var err error
-		if idem, err = idempotency.New(idempotency.Config{Redis: d.Backend.Redis, Prefix: d.Backend.KeyPrefix,
-			Authorize: replayAuthorizer(d.Authn, credentialRule(d.Backend, d.Limits))}); err != nil {
-			return Built{}, fmt.Errorf("building the Idempotency-Key store: %w", err)
+	// A replay is authorised as the function's own authentication would
+	// have been: through its role's credential checks.
+	idems := map[database.Role]*idempotency.Store{}
+	idemFor := func(role database.Role, b *backend.Backend, authn *auth.Authenticator) (*idempotency.Store, error) {
+		if b == nil {
+			// No Redis: no POST to keep (withIdempotency refuses a
+			// function that has POSTs but no store).
+			return nil, nil
 		}
+		if s, ok := idems[role]; ok {
+			return s, nil
+		}
+		s, err := idempotency.New(idempotency.Config{Redis: b.Redis, Prefix: b.KeyPrefix,
+			Authorize: replayAuthorizer(authn, credentialRule(b, d.Limits))})
+		if err != nil {
+			return nil, fmt.Errorf("building the Idempotency-Key store: %w", err)
+		}
+		idems[role] = s
+		return s, nil
 	}
 	out := Built{Events: map[string]function.EventHandler{}}
 	for _, s := range specs {
 		// Each function sees only what it declared.
 		own := fd
+		if role := s.Needs.Database; role != "" {
+			r, ok := d.Roles[role]
+			if !ok || r.Backend == nil {
+				return Built{}, fmt.Errorf("function %s connects as database role %s, but no backend was given for it", s.Name, role)
+			}
+			own.Backend = r.Backend
+			if r.Authn != nil {
+				own.Authn = r.Authn
+			}
+		}
 		if !s.Needs.Signer {
 			own.Signer = nil
 		}
@@ -215,6 +250,10 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		}
 		if !s.Needs.Probes {
 			own.Probes = nil
+		}
+		idem, err := idemFor(s.Needs.Database, own.Backend, own.Authn)
+		if err != nil {
+			return Built{}, err
 		}
 		switch {
 		case s.HTTP != nil:
@@ -304,7 +343,11 @@ func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http
 // (with the identity provider's verifier when AUTH_* is set), the root
 // signing key (opened only when a selected function signs or publishes its
 // public keys, so only those need KMS access) and the rate limits.
-func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *slog.Logger, m *metrics.Metrics, specs []function.Spec) (Built, error) {
+//
+// roles are the backends of the selected functions' database roles (see
+// OpenRoles).
+func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*backend.Backend, cfg config.Config, logger *slog.Logger,
+	m *metrics.Metrics, specs []function.Spec) (Built, error) {
 	var verifier auth.TokenVerifier
 	// Only HTTP functions with a backend check credentials: Cleanup (and
 	// Health, Keys, OpenAPI) must not depend on the identity provider
@@ -336,6 +379,12 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 			return Built{}, err
 		}
 	}
+	withAuthn, err := RolesOf(roles, func(rb *backend.Backend) (*auth.Authenticator, error) {
+		return Authenticator(rb, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit)
+	})
+	if err != nil {
+		return Built{}, err
+	}
 	var root rootkey.Root
 	if needs.RootKey() {
 		if root, err = Root(ctx, cfg.Signing, logger, m); err != nil {
@@ -348,8 +397,8 @@ func Build(ctx context.Context, b *backend.Backend, cfg config.Config, logger *s
 			return Built{}, err
 		}
 	}
-	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Limits: cfg.RateLimit, Root: root, Issuer: cfg.Signing.Issuer,
-		Logger: logger}, specs)
+	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Roles: withAuthn, Limits: cfg.RateLimit, Root: root,
+		Issuer: cfg.Signing.Issuer, Logger: logger}, specs)
 }
 
 // Probes are the readiness checks of the backends cfg names, made from
@@ -365,6 +414,59 @@ func Probes(cfg config.Config) ([]function.Probe, error) {
 		return nil, err
 	}
 	return []function.Probe{{Name: "redis", Ping: r}, {Name: "postgres", Ping: p}}, nil
+}
+
+// RolesOf pairs each role's backend with the credential checks authn
+// builds on it.
+func RolesOf(backends map[database.Role]*backend.Backend, authn func(*backend.Backend) (*auth.Authenticator, error)) (map[database.Role]Role, error) {
+	out := make(map[database.Role]Role, len(backends))
+	for role, b := range backends {
+		a, err := authn(b)
+		if err != nil {
+			return nil, err
+		}
+		out[role] = Role{Backend: b, Authn: a}
+	}
+	return out, nil
+}
+
+// OpenRoles opens, on base's Redis, a backend for each database role the
+// specs name. A process serving one function (FUNCTION_TARGET) logs in as
+// that function's role through DATABASE_URL itself, so base is its role's
+// backend and nothing more is opened; a process serving several logs in as
+// each role with DATABASE_PASSWORD_<CLASS> (backend.OpenDatabaseAs). The
+// returned func closes what was opened.
+func OpenRoles(ctx context.Context, base *backend.Backend, c config.Database, single bool, specs []function.Spec,
+	logger *slog.Logger, m *metrics.Metrics) (map[database.Role]*backend.Backend, func(), error) {
+	out := map[database.Role]*backend.Backend{}
+	var opened []*backend.Backend
+	closeAll := func() {
+		for _, b := range opened {
+			b.Sightings.Close()
+			b.DB.Close()
+		}
+	}
+	for _, role := range function.Roles(specs...) {
+		if single {
+			out[role] = base
+			continue
+		}
+		db, err := backend.OpenDatabaseAs(ctx, c, role, m)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		// Its statements are counted by the tracer OpenDatabaseAs installed.
+		b, err := backend.NewForRole(base, db, role, logger)
+		if err != nil {
+			db.Close()
+			closeAll()
+			return nil, nil, err
+		}
+		opened = append(opened, b)
+		out[role] = b
+	}
+	return out, closeAll, nil
 }
 
 // Root opens the root signing key the configuration names: a Cloud KMS key

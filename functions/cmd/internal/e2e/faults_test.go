@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
@@ -87,8 +88,11 @@ func faultServer(t *testing.T, redisURL string, redisTimeout time.Duration, dbUR
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := allHTTP(fctx, compose.Deps{Backend: b, Probes: probes, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(t, fctx, compose.Deps{Backend: b, Probes: probes, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/shared/apikeys"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/config"
@@ -72,8 +73,20 @@ func floodAPI(t *testing.T) (*api, *statements) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler)})
+	// Every role on the one backend whose statements the tracer counts:
+	// this test is about how many statements a flood makes, not whose
+	// rights they run with (every other e2e test builds each function on
+	// its own role's connection).
+	same := map[database.Role]*backend.Backend{}
+	for _, role := range database.Roles() {
+		same[role] = b
+	}
+	roles, err := compose.RolesOf(same, func(*backend.Backend) (*auth.Authenticator, error) { return authn, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Roles: roles, Root: testRoot(t), Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

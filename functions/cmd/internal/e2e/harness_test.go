@@ -29,8 +29,19 @@ const (
 func testRoot(t *testing.T) *rootkey.Local { return testenv.Root(t) }
 
 // allHTTP builds every function as the entry points do and returns the
-// HTTP ones.
-func allHTTP(ctx context.Context, d compose.Deps) ([]route.Function, error) {
+// HTTP ones. Unless d names them, each function's database role gets a
+// backend of its own on d.Backend's database and Redis, logged in as that
+// role, with the credential checks d.Authn makes (same token, verifier and
+// limits) rebuilt on it: every function runs with only its role's rights.
+func allHTTP(t testing.TB, ctx context.Context, d compose.Deps, authn func(*backend.Backend) (*auth.Authenticator, error)) ([]route.Function, error) {
+	t.Helper()
+	if d.Roles == nil {
+		roles, err := compose.RolesOf(testenv.RoleBackends(t, d.Backend), authn)
+		if err != nil {
+			return nil, err
+		}
+		d.Roles = roles
+	}
 	built, err := compose.All(ctx, d, compose.Specs())
 	return built.HTTP, err
 }
@@ -80,8 +91,11 @@ func serveWithPlatform(t *testing.T, b *backend.Backend, verifier auth.TokenVeri
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t),
-		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t),
+		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, verifier, platformIDP, limits)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

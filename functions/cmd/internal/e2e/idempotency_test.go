@@ -21,6 +21,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/openapi"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
@@ -55,8 +56,11 @@ func serveIdemWith(t *testing.T, b *backend.Backend, limits config.RateLimit) (*
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t), Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", limits)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

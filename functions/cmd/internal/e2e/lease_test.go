@@ -19,6 +19,8 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/sdk/leasejws"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -202,8 +204,11 @@ func TestNoKMSCallsOnTheHotPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

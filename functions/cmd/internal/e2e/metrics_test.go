@@ -15,6 +15,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
@@ -61,7 +62,10 @@ func serveWithMetrics(t *testing.T) (*api, *metrics.Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer, Logger: logger})
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer, Logger: logger},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

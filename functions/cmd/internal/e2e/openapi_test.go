@@ -18,6 +18,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/openapi"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -148,8 +149,11 @@ func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Back
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := allHTTP(ctx, compose.Deps{Backend: b, Authn: authn, Root: testenv.Root(t), Issuer: "https://api.test",
-		Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: testenv.Root(t), Issuer: "https://api.test",
+		Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

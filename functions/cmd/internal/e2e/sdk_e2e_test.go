@@ -12,6 +12,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/sdk/license"
+	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/route"
@@ -36,8 +37,11 @@ func (in *instance) start() {
 		in.t.Fatal(err)
 	}
 	// A new instance makes a new delegation under the same root.
-	fns, err := allHTTP(ctx, compose.Deps{Backend: in.b, Authn: authn, Root: testRoot(in.t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler)})
+	fns, err := allHTTP(in.t, ctx, compose.Deps{Backend: in.b, Authn: authn, Root: testRoot(in.t), Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)},
+		func(rb *backend.Backend) (*auth.Authenticator, error) {
+			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		})
 	if err != nil {
 		in.t.Fatal(err)
 	}

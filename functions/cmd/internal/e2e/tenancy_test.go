@@ -11,6 +11,7 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
 // world is two tenants with one of everything each, and API keys.
@@ -220,13 +221,20 @@ func TestAPIKeys(t *testing.T) {
 func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	db := w.a.b.DB
+	// As the functions connect: each table is read by a role that may
+	// read it, and written by the admin role.
+	db := testenv.OpenAs(t, w.a.b.DB, database.RoleAdmin)
+	reader := testenv.OpenAs(t, w.a.b.DB, database.RoleReader)
 	ctx := context.Background()
 	// Both tenants' seat events into the ledger, so its tables hold rows of each.
 	if res, err := w.a.b.Cleaner.Run(ctx); err != nil || res.Drained == 0 {
 		t.Fatalf("drain: %+v %v", res, err)
 	}
 	for _, table := range []string{"licenses", "api_keys", "workstations", "repositories", "audit_log", "usage_events", "usage_sessions"} {
+		db := db
+		if table == "audit_log" || table == "usage_events" || table == "usage_sessions" {
+			db = reader
+		}
 		var tenants []string
 		err := db.Tx(ctx, database.Tenant(w.tenant["A"]), func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `SELECT DISTINCT tenant_id::text FROM `+table) // no filter, on purpose
