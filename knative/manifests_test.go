@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,23 +43,26 @@ type function struct {
 	target string
 	admin  bool // reads bootstrap-admin-token
 	http   bool // answers /health/
+	// role is the PostgreSQL role the function logs in as (its code names
+	// it; schema/005 makes it): it reads that role's password alone.
+	role string
 }
 
 var functions = map[string]function{
 	"health":       {target: "Health", http: true},
-	"acquire":      {target: "Acquire", http: true},
-	"heartbeat":    {target: "Heartbeat", http: true},
-	"release":      {target: "Release", http: true},
+	"acquire":      {target: "Acquire", http: true, role: "seats"},
+	"heartbeat":    {target: "Heartbeat", http: true, role: "seats"},
+	"release":      {target: "Release", http: true, role: "seats"},
 	"keys":         {target: "Keys", http: true},
 	"openapi":      {target: "OpenAPI", http: true},
-	"tenants":      {target: "Tenants", admin: true, http: true},
-	"licenses":     {target: "Licenses", admin: true, http: true},
-	"apikeys":      {target: "APIKeys", admin: true, http: true},
-	"workstations": {target: "Workstations", admin: true, http: true},
-	"repositories": {target: "Repositories", admin: true, http: true},
-	"audit":        {target: "Audit", admin: true, http: true},
-	"usage":        {target: "Usage", admin: true, http: true},
-	"cleanup":      {target: "Cleanup"},
+	"tenants":      {target: "Tenants", admin: true, http: true, role: "admin"},
+	"licenses":     {target: "Licenses", admin: true, http: true, role: "admin"},
+	"apikeys":      {target: "APIKeys", admin: true, http: true, role: "admin"},
+	"workstations": {target: "Workstations", admin: true, http: true, role: "admin"},
+	"repositories": {target: "Repositories", admin: true, http: true, role: "admin"},
+	"audit":        {target: "Audit", admin: true, http: true, role: "reader"},
+	"usage":        {target: "Usage", admin: true, http: true, role: "reader"},
+	"cleanup":      {target: "Cleanup", role: "cleanup"},
 }
 
 // secretEnv maps each secret env var to its Secret Manager secret id.
@@ -421,7 +425,11 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	}
 	want := map[string]string{"FUNCTION_TARGET": fn.target}
 	for _, env := range serviceSecrets[name] {
-		want[env] = "secret://projects/PROJECT_ID/secrets/" + secretEnv[env] + "/versions/latest"
+		secret := secretEnv[env]
+		if env == "DATABASE_PASSWORD" {
+			secret += "-" + fn.role
+		}
+		want[env] = "secret://projects/PROJECT_ID/secrets/" + secret + "/versions/latest"
 	}
 	if slices.Contains(serviceSecrets[name], "BOOTSTRAP_ADMIN_TOKEN") != fn.admin {
 		t.Errorf("serviceSecrets and functions disagree on whether %s is an admin function", name)
@@ -745,7 +753,7 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		if _, ok := want[name]; ok {
 			continue
 		}
-		w := []string{"database-ca", "database-password", "redis-auth", "redis-ca"}
+		w := []string{"database-ca", "database-password-" + functions[name].role, "redis-auth", "redis-ca"}
 		if functions[name].admin {
 			w = append(w, "bootstrap-admin-token")
 		}
@@ -779,6 +787,11 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		}
 		if u := cm.Data["DATABASE_URL"]; !strings.HasSuffix(u, "sslmode=verify-full") {
 			t.Errorf("DATABASE_URL = %q, want sslmode=verify-full", u)
+		}
+		// No user: every function logs in as its own role, which its code
+		// names; one user here would be every function's.
+		if u, err := url.Parse(cm.Data["DATABASE_URL"]); err != nil || u.User != nil {
+			t.Errorf("DATABASE_URL = %q names a user; each function logs in as its own role", cm.Data["DATABASE_URL"])
 		}
 	}
 }

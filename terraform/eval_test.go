@@ -416,7 +416,12 @@ func computed(r *resource, attrs map[string]cty.Value, key string) {
 			})}),
 		})})
 	case "random_password":
-		set("result", "mock-random-"+r.name)
+		// Each instance its own, so a test can tell them apart.
+		if key != "" {
+			set("result", "mock-random-"+r.name+"["+key+"]")
+		} else {
+			set("result", "mock-random-"+r.name)
+		}
 	}
 	if _, ok := attrs["id"]; !ok {
 		set("id", r.addr()+"/"+key)

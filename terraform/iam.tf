@@ -11,21 +11,23 @@ locals {
   # admin: an admin API, reads bootstrap-admin-token.
   # backends: "data" connects to Redis and PostgreSQL (their credentials
   # and CAs), "probe" only probes them (their CAs), "none" uses neither.
+  # role: the PostgreSQL role a "data" function logs in as (schema/005),
+  # whose password alone it reads.
   functions = {
-    health       = { signs = false, admin = false, backends = "probe" }
-    acquire      = { signs = true, admin = false, backends = "data" }
-    heartbeat    = { signs = true, admin = false, backends = "data" }
-    release      = { signs = false, admin = false, backends = "data" }
-    keys         = { signs = false, admin = false, backends = "none" }
-    openapi      = { signs = false, admin = false, backends = "none" }
-    tenants      = { signs = false, admin = true, backends = "data" }
-    licenses     = { signs = true, admin = true, backends = "data" }
-    apikeys      = { signs = false, admin = true, backends = "data" }
-    workstations = { signs = false, admin = true, backends = "data" }
-    repositories = { signs = false, admin = true, backends = "data" }
-    audit        = { signs = false, admin = true, backends = "data" }
-    usage        = { signs = false, admin = true, backends = "data" }
-    cleanup      = { signs = false, admin = false, backends = "data" }
+    health       = { signs = false, admin = false, backends = "probe", role = "" }
+    acquire      = { signs = true, admin = false, backends = "data", role = "seats" }
+    heartbeat    = { signs = true, admin = false, backends = "data", role = "seats" }
+    release      = { signs = false, admin = false, backends = "data", role = "seats" }
+    keys         = { signs = false, admin = false, backends = "none", role = "" }
+    openapi      = { signs = false, admin = false, backends = "none", role = "" }
+    tenants      = { signs = false, admin = true, backends = "data", role = "admin" }
+    licenses     = { signs = true, admin = true, backends = "data", role = "admin" }
+    apikeys      = { signs = false, admin = true, backends = "data", role = "admin" }
+    workstations = { signs = false, admin = true, backends = "data", role = "admin" }
+    repositories = { signs = false, admin = true, backends = "data", role = "admin" }
+    audit        = { signs = false, admin = true, backends = "data", role = "reader" }
+    usage        = { signs = false, admin = true, backends = "data", role = "reader" }
+    cleanup      = { signs = false, admin = false, backends = "data", role = "cleanup" }
   }
 
   signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
@@ -48,7 +50,8 @@ locals {
   # "<function>/<secret>" => { function, secret } for every secret a function reads.
   function_secrets = merge([
     for name, fn in local.functions : {
-      for secret in concat(local.backend_secrets[fn.backends], fn.admin ? ["bootstrap-admin-token"] : []) :
+      for secret in concat(local.backend_secrets[fn.backends], fn.role != "" ? ["database-password-${fn.role}"] : [],
+      fn.admin ? ["bootstrap-admin-token"] : []) :
       "${name}/${secret}" => { function = name, secret = secret }
     }
   ]...)

@@ -50,9 +50,11 @@ output "knative_config" {
       namespace = local.namespace
     }
     data = {
-      GOOGLE_CLOUD_PROJECT    = var.project_id
-      REDIS_URL               = "rediss://${google_redis_instance.main.host}:${google_redis_instance.main.port}"
-      DATABASE_URL            = "postgres://${google_sql_user.license_server.name}@${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=verify-full"
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      REDIS_URL            = "rediss://${google_redis_instance.main.host}:${google_redis_instance.main.port}"
+      # No user: a function logs in as its own role (schema/005), which
+      # its code names.
+      DATABASE_URL            = "postgres://${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=verify-full"
       DATABASE_SERVER_NAME    = trimsuffix(google_sql_database_instance.main.dns_name, ".")
       SIGNING_KMS_KEY_VERSION = local.signing_key_version
       LEASE_ISSUER            = "https://${var.api_domain}"

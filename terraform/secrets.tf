@@ -7,16 +7,26 @@ locals {
   # What each use of a backend reads (issue 16, finding 2): a function that
   # connects to Redis and PostgreSQL reads their credentials and server
   # CAs; Health, which only probes them, reads the CAs alone.
+  # A function that connects to PostgreSQL also reads the password of its
+  # own database role (iam.tf), and no other.
   redis_secrets    = ["redis-auth", "redis-ca"]
-  database_secrets = ["database-password", "database-ca"]
+  database_secrets = ["database-ca"]
   probe_secrets    = ["redis-ca", "database-ca"]
   runtime_secrets  = concat(local.redis_secrets, local.database_secrets)
-  # The admin functions also read the bootstrap admin token.
-  admin_secrets = concat(local.runtime_secrets, ["bootstrap-admin-token"])
+
+  # PostgreSQL's login roles (schema/005): each function logs in as its
+  # class's role, which owns nothing and may write only what its functions
+  # write; make migrate logs in as license_migrate, which acts as the
+  # tables' NOLOGIN owner and sets the roles' passwords.
+  database_roles   = ["seats", "admin", "reader", "cleanup"]
+  database_logins  = concat(["migrate"], local.database_roles)
+  password_secrets = [for login in local.database_logins : "database-password-${login}"]
+
+  all_secrets = concat(local.runtime_secrets, local.password_secrets, ["bootstrap-admin-token"])
 }
 
 resource "google_secret_manager_secret" "secret" {
-  for_each = toset(local.admin_secrets)
+  for_each = toset(local.all_secrets)
 
   secret_id = each.key
 

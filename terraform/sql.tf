@@ -70,20 +70,32 @@ resource "google_sql_database" "licenses" {
   instance = google_sql_database_instance.main.name
 }
 
-# Letters and digits only: the password also goes into a DATABASE_URL (make
-# migrate) without URL escaping. 32 of them are about 190 bits.
+# One password per login (local.database_logins): letters and digits only,
+# since make migrate's DATABASE_URL carries none of them but a password may
+# still be pasted into one without URL escaping. 32 of them are about 190
+# bits.
 resource "random_password" "database" {
+  for_each = toset(local.database_logins)
+
   length  = 32
   special = false
 }
 
-resource "google_sql_user" "license_server" {
-  name     = "license_server"
+# The one login Cloud SQL's API creates: migrations run as it (it becomes a
+# member of the NOLOGIN owner, license_owner, in schema/005). Cloud SQL
+# makes such users members of cloudsqlsuperuser with CREATEROLE, which is
+# why the functions' roles are not made here: schema/005 creates them with
+# no such right, and make migrate sets their passwords from the secrets
+# below (DATABASE_PASSWORD_<CLASS>).
+resource "google_sql_user" "license_migrate" {
+  name     = "license_migrate"
   instance = google_sql_database_instance.main.name
-  password = random_password.database.result
+  password = random_password.database["migrate"].result
 }
 
 resource "google_secret_manager_secret_version" "database_password" {
-  secret      = google_secret_manager_secret.secret["database-password"].id
-  secret_data = random_password.database.result
+  for_each = toset(local.database_logins)
+
+  secret      = google_secret_manager_secret.secret["database-password-${each.key}"].id
+  secret_data = random_password.database[each.key].result
 }

@@ -28,33 +28,35 @@ type contractFunction struct {
 	signs    bool   // roles/cloudkms.signer and publicKeyViewer on lease-root (publicKeyReaders: the viewer alone)
 	admin    bool   // also reads bootstrap-admin-token
 	backends string // "data": Redis and PostgreSQL credentials; "probe": their CAs only; "none"
+	role     string // the PostgreSQL role a "data" function logs in as: reads database-password-<role> alone
 }
 
 var contractFunctions = []contractFunction{
-	{"health", false, false, "probe"},
-	{"acquire", true, false, "data"},
-	{"heartbeat", true, false, "data"},
-	{"release", false, false, "data"},
-	{"keys", false, false, "none"},
-	{"openapi", false, false, "none"},
-	{"tenants", false, true, "data"},
-	{"licenses", true, true, "data"},
-	{"apikeys", false, true, "data"},
-	{"workstations", false, true, "data"},
-	{"repositories", false, true, "data"},
-	{"audit", false, true, "data"},
-	{"usage", false, true, "data"},
-	{"cleanup", false, false, "data"},
+	{"health", false, false, "probe", ""},
+	{"acquire", true, false, "data", "seats"},
+	{"heartbeat", true, false, "data", "seats"},
+	{"release", false, false, "data", "seats"},
+	{"keys", false, false, "none", ""},
+	{"openapi", false, false, "none", ""},
+	{"tenants", false, true, "data", "admin"},
+	{"licenses", true, true, "data", "admin"},
+	{"apikeys", false, true, "data", "admin"},
+	{"workstations", false, true, "data", "admin"},
+	{"repositories", false, true, "data", "admin"},
+	{"audit", false, true, "data", "reader"},
+	{"usage", false, true, "data", "reader"},
+	{"cleanup", false, false, "data", "cleanup"},
 }
 
 var (
 	// The secrets each kind of backend use reads (issue 16, finding 2).
 	backendSecrets = map[string][]string{
-		"data":  {"redis-auth", "redis-ca", "database-password", "database-ca"},
+		"data":  {"redis-auth", "redis-ca", "database-ca"},
 		"probe": {"redis-ca", "database-ca"},
 		"none":  nil,
 	}
-	allSecrets = []string{"bootstrap-admin-token", "database-ca", "database-password", "redis-auth", "redis-ca"}
+	allSecrets = []string{"bootstrap-admin-token", "database-ca", "database-password-admin", "database-password-cleanup",
+		"database-password-migrate", "database-password-reader", "database-password-seats", "redis-auth", "redis-ca"}
 )
 
 func functionEmail(name string) string {
@@ -157,12 +159,21 @@ func TestCloudSQLIsHAPrivateEncryptedAndBackedUp(t *testing.T) {
 	wantAttr(t, db.addr()+".settings.backup_configuration", backup, "point_in_time_recovery_enabled", cty.True)
 
 	wantAttr(t, "google_sql_database.licenses", m.only(t, m.resource(t, "google_sql_database", "licenses")), "name", cty.StringVal("licenses"))
-	user := m.only(t, m.resource(t, "google_sql_user", "license_server"))
-	wantAttr(t, "google_sql_user.license_server", user, "name", cty.StringVal("license_server"))
-	pw := m.resource(t, "random_password", "database")
-	wantAttr(t, "google_sql_user.license_server", user, "password", m.only(t, pw)["result"])
-	if got := secretData(t, m)["database-password"]; got != "mock-random-database" {
-		t.Errorf("secret database-password holds %q, want random_password.database's result", got)
+	// The API makes one login, the migrating one; the functions' roles
+	// are made by schema/005 without CREATEROLE, their passwords set by
+	// make migrate from the secrets.
+	users := m.resourcesOf("google_sql_user")
+	if len(users) != 1 {
+		t.Fatalf("google_sql_user: %d resources, want only license_migrate", len(users))
+	}
+	user := m.only(t, m.resource(t, "google_sql_user", "license_migrate"))
+	wantAttr(t, "google_sql_user.license_migrate", user, "name", cty.StringVal("license_migrate"))
+	wantAttr(t, "google_sql_user.license_migrate", user, "password", cty.StringVal("mock-random-database[migrate]"))
+	data := secretData(t, m)
+	for _, login := range []string{"migrate", "seats", "admin", "reader", "cleanup"} {
+		if got, want := data["database-password-"+login], "mock-random-database["+login+"]"; got != want {
+			t.Errorf("secret database-password-%s holds %q, want %q", login, got, want)
+		}
 	}
 }
 
@@ -222,7 +233,7 @@ func TestFunctionsMapMatchesContract(t *testing.T) {
 	for it := fns.ElementIterator(); it.Next(); {
 		k, v := it.Element()
 		have[k.AsString()] = contractFunction{name: k.AsString(), signs: v.GetAttr("signs").True(), admin: v.GetAttr("admin").True(),
-			backends: v.GetAttr("backends").AsString()}
+			backends: v.GetAttr("backends").AsString(), role: v.GetAttr("role").AsString()}
 	}
 	want := map[string]contractFunction{}
 	for _, f := range contractFunctions {
@@ -330,6 +341,9 @@ func TestSecretAccessIsPerSecretAndPerFunction(t *testing.T) {
 	want := map[string]bool{}
 	for _, f := range contractFunctions {
 		secrets := backendSecrets[f.backends]
+		if f.role != "" {
+			secrets = append(append([]string{}, secrets...), "database-password-"+f.role)
+		}
 		if f.admin {
 			secrets = append(append([]string{}, secrets...), "bootstrap-admin-token")
 		}
@@ -625,7 +639,7 @@ func TestOutputs(t *testing.T) {
 		"data": map[string]any{
 			"GOOGLE_CLOUD_PROJECT":    testProject,
 			"REDIS_URL":               fmt.Sprintf("rediss://%s:%d", mockRedisHost, mockRedisTLSPort),
-			"DATABASE_URL":            "postgres://license_server@" + mockSQLIP + ":5432/licenses?sslmode=verify-full",
+			"DATABASE_URL":            "postgres://" + mockSQLIP + ":5432/licenses?sslmode=verify-full",
 			"DATABASE_SERVER_NAME":    strings.TrimSuffix(mockSQLDNSName, "."),
 			"SIGNING_KMS_KEY_VERSION": leaseRootID + "/cryptoKeyVersions/1",
 			"LEASE_ISSUER":            "https://api.coditect.ai",

@@ -37,6 +37,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/clientaddr"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
 	"github.com/coditect-ai/license-server/shared/gctune"
 	"github.com/coditect-ai/license-server/shared/logging"
@@ -98,6 +99,14 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	// Only functions that use Redis and PostgreSQL connect to them (and
 	// are given their credentials).
 	var b *backend.Backend
+	// Served alone, a function logs in as its own database role, named by
+	// its spec rather than by the deployment: DATABASE_URL names the server
+	// and database, DATABASE_PASSWORD is that role's password.
+	if target != "" && needs.Database != "" {
+		if cfg.Database.URL, err = database.URLAs(cfg.Database.URL, needs.Database); err != nil {
+			return fmt.Errorf("reading configuration: %w", err)
+		}
+	}
 	if needs.Backends() {
 		if b, err = backend.Open(ctx, cfg, logger, m); err != nil {
 			return err

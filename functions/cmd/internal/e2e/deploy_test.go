@@ -43,12 +43,14 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rowRe := regexp.MustCompile(`(?m)^\s+(\w+)\s+= \{ signs = (true|false), admin = (true|false), backends = "(\w+)" \}`)
+	rowRe := regexp.MustCompile(`(?m)^\s+(\w+)\s+= \{ signs = (true|false), admin = (true|false), backends = "(\w+)", role = "(\w*)" \}`)
 	rows := map[string][2]bool{}
 	backends := map[string]string{}
+	dbRoles := map[string]string{}
 	for _, m := range rowRe.FindAllStringSubmatch(string(tf), -1) {
 		rows[m[1]] = [2]bool{m[2] == "true", m[3] == "true"}
 		backends[m[1]] = m[4]
+		dbRoles[m[1]] = m[5]
 	}
 	readersRe := regexp.MustCompile(`(?m)^\s+public_key_readers\s+= \[([^\]]*)\]`)
 	readers := map[string]bool{}
@@ -101,6 +103,14 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 			if got := strings.Contains(manifest, "name: "+env); got != needs.Backends() {
 				t.Errorf("%s: given %s = %v, connects with it = %v", name, env, got, needs.Backends())
 			}
+		}
+		// The PostgreSQL role the code logs in as is the one whose password
+		// the deployment gives, and nothing else's.
+		if got, want := dbRoles[strings.ToLower(name)], needs.Database.Class(); got != want {
+			t.Errorf("%s: terraform gives the password of role %q, the code logs in as %q", name, got, want)
+		}
+		if role := needs.Database.Class(); role != "" && !strings.Contains(manifest, "secrets/database-password-"+role+"/") {
+			t.Errorf("%s: its Knative Service does not give the password of its role, database-password-%s", name, role)
 		}
 		for _, env := range []string{"REDIS_CA_PEM", "DATABASE_CA_PEM"} {
 			if got, use := strings.Contains(manifest, "name: "+env), needs.Backends() || needs.Probes; got != use {
