@@ -102,8 +102,12 @@ func TestCacheRevocationIsImmediate(t *testing.T) {
 	t.Parallel()
 	f := newCacheFixture(t, time.Hour)
 	k, secret := f.key(t)
-	if !f.works(t, secret) || !f.works(t, secret) {
-		t.Fatal("a new key does not work")
+	// Twice: the first answer is read from PostgreSQL and kept, the
+	// second is the kept one.
+	for range 2 {
+		if !f.works(t, secret) {
+			t.Fatal("a new key does not work")
+		}
 	}
 	if _, err := f.cache.Revoke(context.Background(), f.tenant, k.ID); err != nil {
 		t.Fatal(err)
