@@ -15,7 +15,7 @@ import (
 // have changed since mark (deleted ones too): changed itself, or its
 // tenant, or the tenant's blocked workstations, in a transaction from mark
 // on. It returns with them the mark to pass next time: the oldest
-// transaction still running when it read (schema/007 says why a
+// transaction still running when it read (schema/006 says why a
 // transaction id and not a time). Mark 0 returns every license.
 //
 // Everything a transaction below the new mark changed was committed (or
