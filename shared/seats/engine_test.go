@@ -385,12 +385,15 @@ var contract = []struct {
 	}},
 	{"a license written through ends its unknown mark at once", func(t *testing.T, f *fixture) {
 		id := newUUID()
-		_, hash, err := tokens.NewLicenseKey(id)
+		key, hash, err := tokens.NewLicenseKey(id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		l := seats.License{ID: id, TenantID: newUUID(), KeyHash: hash, Status: "active", TenantStatus: "active",
 			Seats: 1, LeaseTTL: time.Minute, Revision: 1}
+		f.mu.Lock()
+		f.keys[id] = key // the key its holder presents; not yet stored
+		f.mu.Unlock()
 		if _, err := f.acquire(l, "ws"); !errors.Is(err, seats.ErrLicenseNotFound) {
 			t.Fatalf("acquire before the license exists: %v", err)
 		}
