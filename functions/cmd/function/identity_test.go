@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -45,9 +42,13 @@ func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
 	// listens on yet, whose certificate the binary trusts through
 	// SSL_CERT_FILE.
 	addr := testenv.DeadAddress(t)
-	cert, certPEM := selfSignedFor(t, "127.0.0.1")
+	ca := testenv.NewCA(t, "test identity provider CA")
+	cert, err := tls.X509KeyPair(ca.Issue(t, nil, net.ParseIP("127.0.0.1")))
+	if err != nil {
+		t.Fatal(err)
+	}
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, []byte(ca.PEM), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	idpKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -159,27 +160,4 @@ func callAs(t *testing.T, method, url, bearer string, body any) (int, map[string
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
-}
-
-// selfSignedFor makes a self-signed certificate for ip, returned for a
-// server and as PEM for a client to trust.
-func selfSignedFor(t *testing.T, ip string) (tls.Certificate, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test identity provider"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP(ip)}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
