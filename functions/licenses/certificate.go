@@ -9,6 +9,10 @@ import (
 	"github.com/coditect-ai/license-server/shared/licenses"
 )
 
+// certificate signs what the license says with the root key. A tenant admin
+// may ask for it: since commercial terms are the platform's alone, the
+// certificate can only certify the terms the vendor set, never terms a
+// tenant gave itself.
 func (h *handler) certificate(w http.ResponseWriter, r *http.Request) {
 	tenantID, licenseID, err := ids(r, auth.Admin)
 	if err != nil {

@@ -1,7 +1,10 @@
-// Package licenses is the Licenses function: the admin creates a tenant's
-// licenses (the key is shown once), reads them with their live seat count,
-// changes seats, status, expiry and lease length, deletes them, and lists
-// their live sessions. Every change is written through to the seat store.
+// Package licenses is the Licenses function: the platform creates a tenant's
+// licenses (the key is shown once), changes their commercial terms (seats,
+// status, expiry, the lease TTL ceiling) and deletes them; the tenant's admins
+// read them with their live seat count, choose how the seats are used
+// (require_user, max_seats_per_user, leasing, lease TTL up to the ceiling),
+// ask for certificates and list live sessions. Every change is written
+// through to the seat store.
 package licenses
 
 import (
@@ -74,8 +77,29 @@ func ids(r *http.Request, need auth.Role) (tenantID, licenseID string, err error
 	return tenantID, licenseID, nil
 }
 
+// platform reports whether the caller acts for the platform. Commercial
+// terms are the vendor's: a tenant's admin (or an API key it made) setting
+// its own seats or expiry would be a customer giving itself the product.
+func platform(r *http.Request) bool {
+	p, ok := auth.FromContext(r.Context())
+	return ok && p.IsPlatformAdmin()
+}
+
+// terms checks, after ids, that the caller may change commercial terms. It
+// comes after the tenant check, so another tenant's caller still gets the
+// 404 that says nothing about whether the tenant exists.
+func terms(r *http.Request) error {
+	if !platform(r) {
+		return termsForbidden()
+	}
+	return nil
+}
+
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	tenantID, _, err := ids(r, auth.Admin)
+	if err == nil {
+		err = terms(r)
+	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -86,7 +110,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value,
-		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser}
+		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser,
+		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
 	}
@@ -168,7 +193,7 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	req, err := decodePatch(w, r)
+	req, err := decodePatch(w, r, platform(r))
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -182,6 +207,9 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.LeaseTTLSeconds.Set {
 		p.LeaseTTLSeconds = &req.LeaseTTLSeconds.Value
+	}
+	if req.MaxLeaseTTLSeconds.Set {
+		p.MaxLeaseTTLSeconds = &req.MaxLeaseTTLSeconds.Value
 	}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		p.ExpiresAt = &req.ExpiresAt.Value
@@ -211,6 +239,9 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 	tenantID, licenseID, err := ids(r, auth.Admin)
+	if err == nil {
+		err = terms(r)
+	}
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
@@ -260,8 +291,12 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, l licenses.Lice
 }
 
 // fail maps a store error: a missing row is the license (or its tenant)
-// not found; anything else is the backend's.
+// not found, a lease TTL over the ceiling is the request's fault; anything
+// else is the backend's.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, licenses.ErrLeaseTTLOverMax) {
+		err = overMax()
+	}
 	if errors.Is(err, database.ErrNotFound) {
 		if r.PathValue("license_id") == "" {
 			err = apierror.TenantNotFound()
@@ -275,7 +310,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 func view(l licenses.License, used int) license {
 	v := license{
 		ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats, SeatsUsed: used,
-		LeaseTTLSeconds: l.LeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
+		LeaseTTLSeconds: l.LeaseTTLSeconds, MaxLeaseTTLSeconds: l.MaxLeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
 		RequireUser: l.RequireUser, MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing,
 		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
 	}

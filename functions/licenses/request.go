@@ -29,6 +29,8 @@ type createRequest struct {
 	Seats           httpjson.Field[int]       `json:"seats"`
 	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
 	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+
+	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
 }
 
 func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (createRequest, error) {
@@ -45,14 +47,27 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 	if err := checkSeats(req.Seats.Value); err != nil {
 		return req, err
 	}
+	if req.MaxLeaseTTLSeconds.Null {
+		return req, httpjson.Invalid(`field "max_lease_ttl_seconds" cannot be null; leave it out for the default %d`, MaxLeaseTTL)
+	}
+	if !req.MaxLeaseTTLSeconds.Set {
+		req.MaxLeaseTTLSeconds.Value = MaxLeaseTTL
+	}
+	if err := checkMaxTTL(req.MaxLeaseTTLSeconds.Value); err != nil {
+		return req, err
+	}
 	if req.LeaseTTLSeconds.Null {
 		return req, httpjson.Invalid(`field "lease_ttl_seconds" cannot be null; leave it out for the default %d`, DefaultLeaseTTL)
 	}
 	if !req.LeaseTTLSeconds.Set {
-		req.LeaseTTLSeconds.Value = DefaultLeaseTTL
+		// The default fits under any ceiling the platform chose.
+		req.LeaseTTLSeconds.Value = min(DefaultLeaseTTL, req.MaxLeaseTTLSeconds.Value)
 	}
 	if err := checkTTL(req.LeaseTTLSeconds.Value); err != nil {
 		return req, err
+	}
+	if req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value {
+		return req, overMax()
 	}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) {
 		return req, httpjson.Invalid(`field "expires_at" must be in the future`)
@@ -71,6 +86,9 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 	return req, nil
 }
 
+// patchRequest is a PATCH of a license. Seats, Status, ExpiresAt and
+// MaxLeaseTTLSeconds are commercial terms, the platform's alone; the other
+// fields say how the tenant uses its seats, and its admins may set them.
 type patchRequest struct {
 	RequireUser     httpjson.Field[bool]      `json:"require_user"`
 	MaxSeatsPerUser httpjson.Field[int]       `json:"max_seats_per_user"`
@@ -79,20 +97,40 @@ type patchRequest struct {
 	Status          httpjson.Field[string]    `json:"status"`
 	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
 	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+
+	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
 }
 
-func decodePatch(w http.ResponseWriter, r *http.Request) (patchRequest, error) {
+// decodePatch reads a PATCH. A caller that is not the platform (platform
+// false) naming any commercial term is refused whole with 403, before its
+// values are looked at: a request mixing usage and commercial fields
+// changes nothing, rather than half of what it asked.
+func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRequest, error) {
 	var req patchRequest
 	if err := httpjson.Decode(w, r, &req); err != nil {
 		return req, err
 	}
 	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
-		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set {
+		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set {
 		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
-			"require_user, max_seats_per_user or leasing")
+			"require_user, max_seats_per_user, leasing or max_lease_ttl_seconds")
 	}
-	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null {
+	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set) {
+		return req, termsForbidden()
+	}
+	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
+		req.MaxLeaseTTLSeconds.Null {
 		return req, httpjson.Invalid("only expires_at and max_seats_per_user may be null")
+	}
+	if req.MaxLeaseTTLSeconds.Set {
+		if err := checkMaxTTL(req.MaxLeaseTTLSeconds.Value); err != nil {
+			return req, err
+		}
+		// Both in one request: checked here. One alone is checked
+		// against the stored other by the database (schema/009).
+		if req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value {
+			return req, overMax()
+		}
 	}
 	if req.Leasing.Set {
 		if err := checkLeasing(req.Leasing.Value); err != nil {
@@ -141,6 +179,26 @@ func checkMaxPerUser(n int) error {
 	return nil
 }
 
+func checkMaxTTL(n int) error {
+	if n < 1 || n > MaxLeaseTTL {
+		return httpjson.Invalid(`field "max_lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
+	}
+	return nil
+}
+
+// overMax is the answer to a lease TTL over the license's ceiling.
+func overMax() error {
+	return httpjson.Invalid(`field "lease_ttl_seconds" must not exceed the license's max_lease_ttl_seconds, ` +
+		`which only the platform sets`)
+}
+
+// termsForbidden is the answer to a tenant role changing commercial terms.
+func termsForbidden() error {
+	return httpjson.Errorf(http.StatusForbidden, "forbidden", "creating and deleting licenses and changing seats, "+
+		"status, expires_at or max_lease_ttl_seconds are the platform's; a tenant admin may change require_user, "+
+		"max_seats_per_user, leasing and lease_ttl_seconds")
+}
+
 func checkTTL(n int) error {
 	if n < 1 || n > MaxLeaseTTL {
 		return httpjson.Invalid(`field "lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
@@ -178,6 +236,8 @@ type license struct {
 	KeyPrefix       string  `json:"key_prefix"`
 	CreatedAt       string  `json:"created_at"`
 	UpdatedAt       string  `json:"updated_at"`
+	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
+	MaxLeaseTTLSeconds int `json:"max_lease_ttl_seconds"`
 	// Key is present only in the answer to create.
 	Key string `json:"key,omitempty"`
 }

@@ -69,7 +69,9 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 		bad := !productOK(req.Product) || !req.Seats.Set || req.Seats.Null || req.Seats.Value < 1 || req.Seats.Value > MaxSeats ||
 			req.LeaseTTLSeconds.Null || req.LeaseTTLSeconds.Value < 1 || req.LeaseTTLSeconds.Value > MaxLeaseTTL ||
-			!req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value != DefaultLeaseTTL ||
+			!req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value != min(DefaultLeaseTTL, req.MaxLeaseTTLSeconds.Value) ||
+			req.MaxLeaseTTLSeconds.Null || req.MaxLeaseTTLSeconds.Value < 1 || req.MaxLeaseTTLSeconds.Value > MaxLeaseTTL ||
+			req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value ||
 			req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) ||
 			!leasingOK(req.Leasing) ||
 			req.MaxSeatsPerUser != nil && (*req.MaxSeatsPerUser < 1 || *req.MaxSeatsPerUser > MaxSeats)
@@ -80,20 +82,26 @@ func FuzzDecodeCreate(f *testing.F) {
 }
 
 // FuzzDecodePatch: an accepted patch changes something, nulls only
-// expires_at and max_seats_per_user, and every value it sets is valid.
+// expires_at and max_seats_per_user, and every value it sets is valid; one
+// from a caller that is not the platform sets no commercial term.
 func FuzzDecodePatch(f *testing.F) {
 	for _, s := range hostileBodies {
-		f.Add([]byte(s))
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePatch(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/", body))
+	f.Add([]byte(`{"require_user":true,"seats":3}`), false)
+	f.Add([]byte(`{"lease_ttl_seconds":600,"max_lease_ttl_seconds":60}`), true)
+	f.Fuzz(func(t *testing.T, body []byte, platform bool) {
+		req, err := decodePatch(httptest.NewRecorder(), httpjsontest.Request(http.MethodPost, "/", body), platform)
 		if err != nil {
 			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
-		set := req.Seats.Set || req.Status.Set || req.LeaseTTLSeconds.Set || req.ExpiresAt.Set || req.RequireUser.Set ||
-			req.MaxSeatsPerUser.Set || req.Leasing.Set
-		bad := !set || req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
+		commercial := req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set
+		set := commercial || req.LeaseTTLSeconds.Set || req.RequireUser.Set || req.MaxSeatsPerUser.Set || req.Leasing.Set
+		bad := !set || commercial && !platform || req.MaxLeaseTTLSeconds.Null ||
+			req.MaxLeaseTTLSeconds.Set && (req.MaxLeaseTTLSeconds.Value < 1 || req.MaxLeaseTTLSeconds.Value > MaxLeaseTTL ||
+				req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value) || req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
 			req.Seats.Set && (req.Seats.Value < 1 || req.Seats.Value > MaxSeats) ||
 			req.LeaseTTLSeconds.Set && (req.LeaseTTLSeconds.Value < 1 || req.LeaseTTLSeconds.Value > MaxLeaseTTL) ||
 			req.Status.Set && req.Status.Value != "active" && req.Status.Value != "suspended" ||

@@ -73,6 +73,10 @@ func (p Principal) Authorize(tenantID string, need Role) error {
 	return nil
 }
 
+// IsPlatformAdmin reports whether p acts for the platform (the vendor), the
+// only role that may change a license's commercial terms.
+func (p Principal) IsPlatformAdmin() bool { return p.Role == PlatformAdmin }
+
 // Forbidden is the answer for a known caller without the role it needs.
 func Forbidden() *httpjson.Error {
 	return httpjson.Errorf(http.StatusForbidden, "forbidden", "your role does not allow this")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -39,6 +40,9 @@ type License struct {
 	KeyPrefix       string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+
+	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
+	MaxLeaseTTLSeconds int
 
 	revision       int64
 	tenantStatus   string
@@ -89,7 +93,7 @@ func NewStore(db *database.DB) (*Store, error) {
 
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
-	l.require_user, l.max_seats_per_user, l.leasing,
+	l.require_user, l.max_seats_per_user, l.leasing, l.max_lease_ttl_seconds,
 	l.key_hash, l.key_prefix, l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
 const selectLicense = `SELECT ` + columns + ` FROM licenses l JOIN tenants t ON t.id = l.tenant_id`
@@ -103,7 +107,7 @@ const live = ` l.status <> 'deleted' AND t.status <> 'deleted' `
 func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
-		&l.RequireUser, &l.MaxSeatsPerUser, &l.Leasing,
+		&l.RequireUser, &l.MaxSeatsPerUser, &l.Leasing, &l.MaxLeaseTTLSeconds,
 		&l.KeyHash, &l.KeyPrefix, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -112,8 +116,16 @@ func scan(row pgx.Row) (License, error) {
 	return l, database.NotFound(err)
 }
 
+// ErrLeaseTTLOverMax is a write that would leave a license's lease TTL over
+// its max_lease_ttl_seconds (schema/009's licenses_lease_ttl_within_max).
+var ErrLeaseTTLOverMax = errors.New("lease TTL over the license's maximum")
+
 func (s *Store) one(ctx context.Context, tenantID, what, sql string, args ...any) (License, error) {
 	l, err := database.One(ctx, s.db, database.Tenant(tenantID), scan, sql, args...)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.ConstraintName == "licenses_lease_ttl_within_max" {
+		return License{}, ErrLeaseTTLOverMax
+	}
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return License{}, fmt.Errorf("%s license: %w", what, err)
 	}
@@ -129,6 +141,8 @@ type New struct {
 	RequireUser     bool
 	MaxSeatsPerUser *int
 	Leasing         string
+
+	MaxLeaseTTLSeconds int
 }
 
 // Create adds a license to a tenant that exists and is not deleted, and
@@ -146,12 +160,12 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	l, err := s.one(ctx, tenantID, "inserting", `
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
-			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
+			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
 		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
-		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen])
+		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds)
 	if err != nil {
 		return License{}, "", err
 	}
@@ -189,9 +203,12 @@ type Patch struct {
 	MaxSeatsPerUser      *int
 	ClearMaxSeatsPerUser bool
 	Leasing              *string
+	MaxLeaseTTLSeconds   *int
 }
 
-// Update changes a tenant's license that is not deleted.
+// Update changes a tenant's license that is not deleted. A change that would
+// leave the lease TTL over the license's maximum is ErrLeaseTTLOverMax, and
+// changes nothing.
 func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (License, error) {
 	return s.one(ctx, tenantID, "updating", `
 		WITH changed AS (
@@ -203,6 +220,7 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 				require_user = COALESCE($8, l.require_user),
 				max_seats_per_user = CASE WHEN $10 THEN NULL ELSE COALESCE($9, l.max_seats_per_user) END,
 				leasing = COALESCE($11, l.leasing),
+				max_lease_ttl_seconds = COALESCE($12, l.max_lease_ttl_seconds),
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
@@ -210,7 +228,7 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 			RETURNING l.*
 		)`+selectChanged,
 		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
-		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing)
+		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the
