@@ -267,15 +267,17 @@ func TestIdempotencyPerCaller(t *testing.T) {
 	a := idemAPI(t)
 	tenant := a.tenant("acme")
 	admin := a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/api-keys", map[string]any{"name": "ops", "role": "admin"}), 201, "").str("key")
-	path := "/v1/tenants/" + tenant + "/licenses"
-	body := map[string]any{"product": "coditect", "seats": 1}
+	// API keys: a POST both the platform and a tenant admin may make.
+	path := "/v1/tenants/" + tenant + "/api-keys"
+	body := map[string]any{"name": "ci", "role": "member"}
 	mine := a.expect(a.keyed("POST", path, adminToken, "same", body), 201, "")
 	theirs := a.expect(a.keyed("POST", path, admin, "same", body), 201, "")
 	if theirs.header.Get(idempotency.ReplayedHeader) != "" || theirs.str("id") == mine.str("id") {
 		t.Fatalf("the second credential got the first's answer: %s", theirs.raw)
 	}
-	if n, e := a.count(path, "licenses"), a.audited(tenant, "license.create"); n != 2 || e != 2 {
-		t.Fatalf("%d licenses, %d audit entries; want 2 and 2", n, e)
+	// Three: "ops", then one per credential.
+	if n, e := a.count(path, "api_keys"), a.audited(tenant, "api_key.create"); n != 3 || e != 3 {
+		t.Fatalf("%d API keys, %d audit entries; want 3 and 3", n, e)
 	}
 	// Each still replays its own.
 	a.replayed(mine, a.keyed("POST", path, adminToken, "same", body))
@@ -570,8 +572,9 @@ func TestReplayNeedsALiveCredential(t *testing.T) {
 	tenant := a.tenant("acme")
 	created := a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/api-keys", map[string]any{"name": "ops", "role": "admin"}), 201, "")
 	key := created.str("key")
-	path := "/v1/tenants/" + tenant + "/licenses"
-	body := map[string]any{"product": "coditect", "seats": 1}
+	// API keys: a POST a tenant admin's key may make.
+	path := "/v1/tenants/" + tenant + "/api-keys"
+	body := map[string]any{"name": "ci", "role": "member"}
 	first := a.expect(a.keyed("POST", path, key, "k", body), 201, "")
 	a.replayed(first, a.keyed("POST", path, key, "k", body))
 	a.expect(a.admin("DELETE", "/v1/tenants/"+tenant+"/api-keys/"+created.str("id"), nil), 204, "")
@@ -579,8 +582,9 @@ func TestReplayNeedsALiveCredential(t *testing.T) {
 	if strings.Contains(r.raw, first.str("key")) || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("a revoked key's replay: %s (WWW-Authenticate %q)", r.raw, r.header.Get("WWW-Authenticate"))
 	}
-	if n := a.count(path, "licenses"); n != 1 {
-		t.Fatalf("%d licenses; want 1", n)
+	// "ops" (revoked) and the one it made.
+	if n := a.count(path, "api_keys"); n != 2 {
+		t.Fatalf("%d API keys; want 2", n)
 	}
 }
 
