@@ -38,7 +38,7 @@ func Keys() []string {
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT"}
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "CORS_ALLOWED_ORIGINS"}
 }
 
 // Env reads settings from the process environment.
@@ -67,6 +67,10 @@ type Config struct {
 	ClientAddressIndex int
 	Signing            Signing
 	Metrics            Metrics
+	// CORSAllowedOrigins (CORS_ALLOWED_ORIGINS, comma-separated) are the
+	// exact origins, scheme://host[:port], whose browser pages may call the
+	// API (the admin web console's). None: no CORS headers at all.
+	CORSAllowedOrigins []string
 }
 
 // Metrics settings. /metrics (Prometheus text) is always served; these add
@@ -250,6 +254,9 @@ func Load(get Lookup) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s must be a whole number, 0 or more", n.key))
 		}
 	}
+	if c.CORSAllowedOrigins, err = origins(str(get, "CORS_ALLOWED_ORIGINS", "")); err != nil {
+		errs = append(errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
+	}
 	if t := c.Admin.BootstrapToken; t != "" && len(t) < MinBootstrapTokenLen {
 		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", MinBootstrapTokenLen))
 	}
@@ -414,4 +421,36 @@ func rolePasswords(get Lookup) map[string]string {
 		}
 	}
 	return out
+}
+
+// origins parses CORS_ALLOWED_ORIGINS: comma-separated origins as a browser
+// sends them in Origin (scheme://host[:port], lower case, no path, no
+// default port), each matched exactly. A wildcard would let any site's
+// pages call the API with whatever token a user pasted into them, so none
+// is accepted, nor anything a browser would never send (which would never
+// match and so hide a typo).
+func origins(raw string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(raw, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		bad := err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || strings.HasSuffix(u.Host, ":") || u.User != nil ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.ContainsAny(o, "*?#") ||
+			o != strings.ToLower(o) || u.Scheme+"://"+u.Host != o ||
+			(u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80")
+		if !bad && u.Port() != "" {
+			n, perr := strconv.Atoi(u.Port())
+			bad = perr != nil || n < 1 || n > 65535
+		}
+		if bad {
+			return nil, fmt.Errorf("%q is not an origin: give scheme://host[:port] exactly as browsers send it "+
+				"(http or https, lower case, no path, no default port, no wildcard)", o)
+		}
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }

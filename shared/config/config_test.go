@@ -147,3 +147,31 @@ func TestProductionRefusesAnUnverifiedDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSAllowedOrigins: origins are kept exactly as browsers send them;
+// a wildcard, a path, a default port, upper case or anything else that
+// could never match an Origin header (and so hides a typo) is refused.
+func TestCORSAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	c, err := Load(MapLookup(map[string]string{
+		"CORS_ALLOWED_ORIGINS": " https://console.coditect.ai , http://localhost:5173,,https://console.coditect.ai,https://[::1]:8443"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://console.coditect.ai", "http://localhost:5173", "https://[::1]:8443"}
+	if strings.Join(c.CORSAllowedOrigins, " ") != strings.Join(want, " ") {
+		t.Fatalf("origins = %q, want %q", c.CORSAllowedOrigins, want)
+	}
+	if c, err := Load(MapLookup(nil)); err != nil || c.CORSAllowedOrigins != nil {
+		t.Fatalf("unset: %q %v, want none", c.CORSAllowedOrigins, err)
+	}
+	for _, bad := range []string{"*", "https://*.coditect.ai", "https://console.coditect.ai/", "https://console.coditect.ai/app",
+		"console.coditect.ai", "ftp://console.coditect.ai", "https://Console.coditect.ai", "https://console.coditect.ai:443",
+		"http://localhost:80", "https://console.coditect.ai:", "https://console.coditect.ai:99999", "https://user@console.coditect.ai",
+		"https://console.coditect.ai?x=1", "https://console.coditect.ai#x", "null", "https://", "https://ok.example, *"} {
+		if _, err := Load(MapLookup(map[string]string{"CORS_ALLOWED_ORIGINS": bad})); err == nil ||
+			!strings.Contains(err.Error(), "CORS_ALLOWED_ORIGINS") {
+			t.Errorf("CORS_ALLOWED_ORIGINS=%q: err = %v", bad, err)
+		}
+	}
+}

@@ -55,6 +55,10 @@ type Options struct {
 	// request's context then carries (clientaddr.From) for the limits
 	// keyed by it. The zero value takes the TCP peer.
 	ClientAddress clientaddr.Resolver
+	// CORSOrigins are the origins (scheme://host[:port], exact) whose
+	// browser pages may call the routes (config CORS_ALLOWED_ORIGINS);
+	// none: no CORS headers at all (see cors.go).
+	CORSOrigins []string
 }
 
 // MetricsPattern is where Options.Metrics is served.
@@ -83,23 +87,30 @@ func Handler(o Options, f Function) http.Handler {
 }
 
 // Mux serves several functions on one server, as the local server does.
+// Every answer over HTTPS carries Strict-Transport-Security, and each
+// route answers the CORS preflights of o.CORSOrigins (cors.go).
 func Mux(o Options, fns ...Function) http.Handler {
 	timeout := o.RequestTimeout
 	if timeout <= 0 {
 		timeout = config.DefaultRequestTimeout
 	}
+	origins := make(map[string]bool, len(o.CORSOrigins))
+	for _, origin := range o.CORSOrigins {
+		origins[origin] = true
+	}
 	mux := http.NewServeMux()
 	for _, f := range fns {
 		for _, rt := range f.Routes {
 			mux.Handle(rt.Pattern, o.Metrics.HTTP(f.Name, rt.Pattern,
-				logging.Requests(o.Logger, f.Name, o.ProjectID, deadline(timeout, o.ClientAddress, recoverer(rt.Methods)))))
+				logging.Requests(o.Logger, f.Name, o.ProjectID,
+					deadline(timeout, o.ClientAddress, cors(origins, rt.Methods, recoverer(rt.Methods))))))
 		}
 	}
 	mux.Handle("/", o.Metrics.HTTP("", "/", logging.Requests(o.Logger, "", o.ProjectID, recoverer(Methods{}))))
 	if o.Metrics != nil {
 		mux.Handle(MetricsPattern, o.Metrics.Handler())
 	}
-	return mux
+	return hsts(mux)
 }
 
 func (m Methods) allow() string {

@@ -142,7 +142,8 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", route.CloudEvents(clean, cleanup.TypeManual)))
 	// GET /metrics comes with the routes (route.Options.Metrics).
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
-		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex}}, built.HTTP...))
+		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex},
+		CORSOrigins: cfg.CORSAllowedOrigins}, built.HTTP...))
 	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
 		// For make bench's -cpuprofile: profiles of the local server only.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

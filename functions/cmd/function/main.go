@@ -125,7 +125,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		return err
 	}
 	opts := route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m, RequestTimeout: cfg.RequestTimeout,
-		ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex}}
+		ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex}, CORSOrigins: cfg.CORSAllowedOrigins}
 	h := handler(opts, built, target != "")
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {

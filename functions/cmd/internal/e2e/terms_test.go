@@ -2,12 +2,20 @@ package e2e_test
 
 import (
 	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/shared/auth"
+	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/route"
+	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
 // termsWorld is a tenant with a live license (a seat held) and a suspended
@@ -188,5 +196,67 @@ func TestTenantAdminSetsUsage(t *testing.T) {
 	audit := a.expect(a.admin("GET", "/v1/tenants/"+f.ids["{tenant}"]+"/audit?limit=200", nil), 200, "")
 	if n := len(audit.body["entries"].([]any)); n < 8 {
 		t.Fatalf("%d audit entries: %s", n, audit.raw)
+	}
+}
+
+// TestBrowserCallsAndHSTS: every function served as production serves it,
+// with CORS_ALLOWED_ORIGINS read by config: the console's origin gets a
+// preflight answer naming the route's methods and can read real answers;
+// another origin gets no CORS header; answers the load balancer marks as
+// HTTPS carry Strict-Transport-Security, plain ones do not.
+func TestBrowserCallsAndHSTS(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.MapLookup(map[string]string{"CORS_ALLOWED_ORIGINS": "https://console.example"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := testenv.Backend(t)
+	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := allHTTP(t, t.Context(), compose.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
+		Logger: slog.New(slog.DiscardHandler)}, func(rb *backend.Backend) (*auth.Authenticator, error) {
+		return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(route.Mux(route.Options{Logger: slog.New(slog.DiscardHandler), CORSOrigins: cfg.CORSAllowedOrigins}, fns...))
+	t.Cleanup(srv.Close)
+	a := &api{t: t, srv: srv, b: b}
+	tenant := a.tenant("acme")
+	path := "/v1/tenants/" + tenant + "/licenses"
+
+	send := func(method, origin string, header map[string]string) reply {
+		req := mustRequest(t, method, srv.URL+path, "")
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		return a.do(req)
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+	pre := send("OPTIONS", "https://console.example", preflight)
+	if pre.status != 204 || pre.header.Get("Access-Control-Allow-Origin") != "https://console.example" ||
+		pre.header.Get("Access-Control-Allow-Methods") != "GET, HEAD, POST" ||
+		pre.header.Get("Access-Control-Allow-Headers") != "Authorization, Content-Type, Idempotency-Key" {
+		t.Fatalf("preflight = %d %v", pre.status, pre.header)
+	}
+	list := send("GET", "https://console.example", map[string]string{"X-Forwarded-Proto": "https"})
+	if list.status != 200 || list.header.Get("Access-Control-Allow-Origin") != "https://console.example" ||
+		list.header.Get("Strict-Transport-Security") != route.HSTS || list.header.Get("Access-Control-Allow-Credentials") != "" ||
+		!strings.Contains(list.header.Get("Access-Control-Expose-Headers"), "Idempotent-Replayed") {
+		t.Fatalf("GET from the console = %d %v", list.status, list.header)
+	}
+	a.expect(send("OPTIONS", "https://evil.example", preflight), 405, "method_not_allowed")
+	other := send("GET", "https://evil.example", nil)
+	for k := range other.header {
+		if strings.HasPrefix(k, "Access-Control-") || k == "Strict-Transport-Security" {
+			t.Errorf("GET from another origin over plain HTTP has %s: %v", k, other.header)
+		}
 	}
 }
