@@ -367,12 +367,27 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
 		t.Errorf("namespaces = %v, want just %s", m.namespaces, namespace)
 	}
-	if len(m.configMaps) != 1 || m.configMaps[0].Name != "license-server-config" || m.configMaps[0].Namespace != namespace {
-		t.Fatalf("want one ConfigMap license-server-config in %s", namespace)
+	// Two ConfigMaps: what every function reads, and what only the admin
+	// functions read (the identity provider, the console's origins).
+	wantKeys := map[string][]string{
+		"license-server-config": {"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL",
+			"REDIS_URL", "SIGNING_KMS_KEY_VERSION"},
+		"license-server-auth": {"AUTH_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL", "CORS_ALLOWED_ORIGINS"},
 	}
-	keys := []string{"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL", "REDIS_URL", "SIGNING_KMS_KEY_VERSION"}
-	if got := slices.Sorted(maps.Keys(m.configMaps[0].Data)); !slices.Equal(got, keys) {
-		t.Errorf("ConfigMap keys = %v, want %v", got, keys)
+	if len(m.configMaps) != len(wantKeys) {
+		t.Fatalf("%d ConfigMaps, want license-server-config and license-server-auth", len(m.configMaps))
+	}
+	for _, cm := range m.configMaps {
+		keys, ok := wantKeys[cm.Name]
+		if !ok || cm.Namespace != namespace {
+			t.Fatalf("ConfigMap %s/%s, want license-server-config and license-server-auth in %s", cm.Namespace, cm.Name, namespace)
+		}
+		if got := slices.Sorted(maps.Keys(cm.Data)); !slices.Equal(got, keys) {
+			t.Errorf("ConfigMap %s keys = %v, want %v", cm.Name, got, keys)
+		}
+		if cm.Name == "license-server-auth" {
+			checkAuthConfig(t, cm.Data)
+		}
 	}
 	if got := slices.Sorted(maps.Keys(m.serviceAccounts)); !slices.Equal(got, slices.Sorted(maps.Keys(functions))) {
 		t.Errorf("service accounts = %v, want one per function", got)
@@ -418,10 +433,47 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	}
 }
 
+// checkAuthConfig: the placeholders are Identity Platform's (terraform's
+// output knative_auth_config writes the real ones), and every listed
+// origin is an https origin (no wildcard).
+func checkAuthConfig(t *testing.T, data map[string]string) {
+	t.Helper()
+	for k, want := range map[string]string{
+		"AUTH_JWKS_URL": "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+		"AUTH_ISSUER":   "https://securetoken.google.com/PROJECT_ID",
+		"AUTH_AUDIENCE": "PROJECT_ID",
+	} {
+		if data[k] != want {
+			t.Errorf("license-server-auth %s = %q, want %q", k, data[k], want)
+		}
+	}
+	for _, o := range strings.Split(data["CORS_ALLOWED_ORIGINS"], ",") {
+		if u, err := url.Parse(o); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || strings.Contains(o, "*") {
+			t.Errorf("CORS_ALLOWED_ORIGINS has %q, want https origins", o)
+		}
+	}
+}
+
 func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	t.Helper()
-	if len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != "license-server-config" {
-		t.Errorf("envFrom = %+v, want the ConfigMap license-server-config", c.EnvFrom)
+	// Every function reads license-server-config; exactly the admin
+	// functions (those given the bootstrap token, which
+	// functions/cmd/internal/e2e ties to the specs' Needs.Admin) also read
+	// license-server-auth: AUTH_* and CORS_ALLOWED_ORIGINS.
+	wantFrom := []string{"license-server-config"}
+	if fn.admin {
+		wantFrom = append(wantFrom, "license-server-auth")
+	}
+	var from []string
+	for _, e := range c.EnvFrom {
+		if e.ConfigMapRef == nil || e.SecretRef != nil || e.Prefix != "" {
+			t.Errorf("envFrom %+v: want ConfigMaps only, unprefixed", e)
+			continue
+		}
+		from = append(from, e.ConfigMapRef.Name)
+	}
+	if !slices.Equal(from, wantFrom) {
+		t.Errorf("envFrom = %v, want %v", from, wantFrom)
 	}
 	want := map[string]string{"FUNCTION_TARGET": fn.target}
 	for _, env := range serviceSecrets[name] {
@@ -784,6 +836,9 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 			if strings.Contains(v, "secret://") {
 				t.Errorf("ConfigMap %s: %s is a secret reference; every service would get it", cm.Name, k)
 			}
+		}
+		if cm.Name != "license-server-config" {
+			continue
 		}
 		if u := cm.Data["DATABASE_URL"]; !strings.HasSuffix(u, "sslmode=verify-full") {
 			t.Errorf("DATABASE_URL = %q, want sslmode=verify-full", u)

@@ -63,6 +63,24 @@ output "knative_config" {
   })
 }
 
+output "knative_auth_config" {
+  description = "The ConfigMap license-server/license-server-auth that only the admin functions read: Identity Platform's ID-token settings and the console's CORS origins, as one YAML document for kubectl apply -f -."
+  value = yamlencode({
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata = {
+      name      = "license-server-auth"
+      namespace = local.namespace
+    }
+    data = {
+      AUTH_JWKS_URL        = local.auth_jwks_url
+      AUTH_ISSUER          = local.auth_issuer
+      AUTH_AUDIENCE        = local.auth_audience
+      CORS_ALLOWED_ORIGINS = join(",", [for d in var.console_domains : "https://${d}"])
+    }
+  })
+}
+
 output "sql_server_name" {
   description = "The name Cloud SQL's server certificate carries (its DNS name): DATABASE_SERVER_NAME for make migrate through a relay, with sslmode=verify-full."
   value       = trimsuffix(google_sql_database_instance.main.dns_name, ".")

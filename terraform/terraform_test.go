@@ -103,7 +103,7 @@ func TestRequiredAPIsAreEnabled(t *testing.T) {
 		have[str(t, r.addr(), in.attrs, "service")] = true
 	}
 	for _, api := range []string{"container", "sqladmin", "redis", "cloudkms", "secretmanager", "pubsub",
-		"cloudscheduler", "eventarc", "dns", "servicenetworking", "compute", "iam", "artifactregistry"} {
+		"cloudscheduler", "eventarc", "dns", "servicenetworking", "compute", "iam", "artifactregistry", "identitytoolkit"} {
 		if !have[api+".googleapis.com"] {
 			t.Errorf("API %s.googleapis.com is not enabled by google_project_service.enabled", api)
 		}
@@ -650,6 +650,102 @@ func TestOutputs(t *testing.T) {
 		got, _ := json.MarshalIndent(doc, "", "  ")
 		exp, _ := json.MarshalIndent(want, "", "  ")
 		t.Errorf("knative_config:\nhave %s\nwant %s", got, exp)
+	}
+}
+
+// TestIdentityPlatformSignsPeopleIn (issue 17): Identity Platform is
+// enabled with e-mail link sign-in (no password), its authorized domains
+// include the service's host, Google sign-in exists only with an OAuth
+// client, and the admin functions' ConfigMap names its keys, issuer and
+// audience, and the console's https origins for CORS.
+func TestIdentityPlatformSignsPeopleIn(t *testing.T) {
+	m := loadModule(t)
+	r := m.resource(t, "google_identity_platform_config", "default")
+	a := m.only(t, r)
+	wantAttr(t, r.addr(), a, "project", cty.StringVal(testProject))
+	email := nested(t, r.addr(), nested(t, r.addr(), a, "sign_in"), "email")
+	wantAttr(t, r.addr()+".sign_in.email", email, "enabled", cty.True)
+	wantAttr(t, r.addr()+".sign_in.email", email, "password_required", cty.False)
+	domains, ok := a["authorized_domains"]
+	if !ok || !domains.CanIterateElements() {
+		t.Fatalf("%s: authorized_domains cannot be evaluated", r.addr())
+	}
+	var hosts []string
+	for it := domains.ElementIterator(); it.Next(); {
+		_, v := it.Element()
+		hosts = append(hosts, v.AsString())
+	}
+	if !reflect.DeepEqual(hosts, []string{"api.coditect.ai"}) {
+		t.Errorf("authorized_domains = %q, want the API's host (and the console's, none by default)", hosts)
+	}
+	if !strings.Contains(m.source(r, r.block.Body.Attributes["depends_on"].Expr), "google_project_service.enabled") {
+		t.Error("Identity Platform must wait for its API (depends_on google_project_service.enabled)")
+	}
+	// No OAuth client by default: no Google provider, e-mail link only.
+	idp := m.resource(t, "google_identity_platform_default_supported_idp_config", "google")
+	if n := len(m.instances[idp.addr()]); n != 0 {
+		t.Errorf("%s: %d instances without an OAuth client, want none", idp.addr(), n)
+	}
+
+	var out cty.Value
+	for _, b := range m.blocks("output") {
+		if b.Labels[0] == "knative_auth_config" {
+			v, diags := b.Body.Attributes["value"].Expr.Value(m.context())
+			if diags.HasErrors() {
+				t.Fatalf("knative_auth_config: %s", diags.Error())
+			}
+			out = v
+		}
+	}
+	if out == cty.NilVal {
+		t.Fatal("output knative_auth_config is missing")
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out.AsString()), &doc); err != nil {
+		t.Fatalf("knative_auth_config: %v", err)
+	}
+	want := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   map[string]any{"name": "license-server-auth", "namespace": "license-server"},
+		"data": map[string]any{
+			"AUTH_JWKS_URL":        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+			"AUTH_ISSUER":          "https://securetoken.google.com/" + testProject,
+			"AUTH_AUDIENCE":        testProject,
+			"CORS_ALLOWED_ORIGINS": "",
+		},
+	}
+	if !reflect.DeepEqual(doc, want) {
+		got, _ := json.MarshalIndent(doc, "", "  ")
+		exp, _ := json.MarshalIndent(want, "", "  ")
+		t.Errorf("knative_auth_config:\nhave %s\nwant %s", got, exp)
+	}
+
+	// With a console and an OAuth client: the console's host is an
+	// authorized domain and its https origin the CORS origin, and Google
+	// sign-in is on.
+	m.vars["console_domains"] = cty.TupleVal([]cty.Value{cty.StringVal("console.coditect.ai")})
+	m.vars["google_oauth_client_id"] = cty.StringVal("client.apps.googleusercontent.com")
+	m.vars["google_oauth_client_secret"] = cty.StringVal("shh")
+	ctx := m.context()
+	a = evalBody(ctx, r.block.Body)
+	if got := a["authorized_domains"]; !got.Equals(cty.TupleVal([]cty.Value{cty.StringVal("api.coditect.ai"),
+		cty.StringVal("console.coditect.ai")})).True() {
+		t.Errorf("authorized_domains with a console = %s", show(got))
+	}
+	insts, ok := m.evalResource(ctx, idp)
+	if !ok || len(insts) != 1 || insts[0].key != "google.com" {
+		t.Fatalf("%s with an OAuth client: %+v", idp.addr(), insts)
+	}
+	wantAttr(t, idp.addr(), insts[0].attrs, "client_id", cty.StringVal("client.apps.googleusercontent.com"))
+	wantAttr(t, idp.addr(), insts[0].attrs, "enabled", cty.True)
+	for _, b := range m.blocks("output") {
+		if b.Labels[0] == "knative_auth_config" {
+			v, diags := b.Body.Attributes["value"].Expr.Value(ctx)
+			if diags.HasErrors() || !strings.Contains(v.AsString(), `"CORS_ALLOWED_ORIGINS":"https://console.coditect.ai"`) {
+				t.Errorf("knative_auth_config with a console = %s %s", v.GoString(), diags.Error())
+			}
+		}
 	}
 }
 

@@ -117,3 +117,22 @@ variable "redis_memory_size_gb" {
   type        = number
   default     = 1
 }
+
+variable "console_domains" {
+  description = "Host names of the admin web console: Identity Platform's authorized sign-in domains (with api_domain) and, as https:// origins, CORS_ALLOWED_ORIGINS of the admin functions."
+  type        = list(string)
+  default     = []
+}
+
+variable "google_oauth_client_id" {
+  description = "OAuth client id for Google sign-in through Identity Platform. Empty (the default): e-mail link sign-in only."
+  type        = string
+  default     = ""
+}
+
+variable "google_oauth_client_secret" {
+  description = "OAuth client secret of google_oauth_client_id (kept in the state, which only deployers can read)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}

@@ -12,7 +12,8 @@ import (
 
 // TestDeploymentMatchesTheSpecs ties the code to the deployment: every
 // function FUNCTION_TARGET accepts has a Knative Service selecting it, is
-// given the bootstrap token exactly when it serves admin calls, is
+// given the bootstrap token and the identity provider's settings exactly
+// when it serves admin calls, is
 // granted the signing key in Terraform exactly when it signs, and the key's
 // public half alone exactly when it only reads the root public keys, and is
 // given the backends' credentials exactly when it connects to them. (knative/ and
@@ -72,6 +73,12 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		needs := compose.Needs(name)
 		if got := strings.Contains(manifest, "BOOTSTRAP_ADMIN_TOKEN"); got != needs.Admin {
 			t.Errorf("%s: given the bootstrap token = %v, needs it = %v", name, got, needs.Admin)
+		}
+		// The identity provider's settings (AUTH_*) and the console's
+		// origins reach every admin function, and no other (issue 17).
+		if got := strings.Contains(manifest, "name: license-server-auth"); got != needs.Admin {
+			t.Errorf("%s: reads the ConfigMap license-server-auth (AUTH_*, CORS_ALLOWED_ORIGINS) = %v, serves admin calls = %v",
+				name, got, needs.Admin)
 		}
 		row, ok := rows[strings.ToLower(name)]
 		if !ok {
