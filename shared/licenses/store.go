@@ -142,8 +142,14 @@ type New struct {
 	MaxSeatsPerUser *int
 	Leasing         string
 
+	// MaxLeaseTTLSeconds caps LeaseTTLSeconds; 0 is the default,
+	// DefaultMaxLeaseTTLSeconds (schema/009's column default).
 	MaxLeaseTTLSeconds int
 }
+
+// DefaultMaxLeaseTTLSeconds is a license's lease TTL cap unless the
+// platform sets one: a day, the longest lease TTL there is.
+const DefaultMaxLeaseTTLSeconds = 86400
 
 // Create adds a license to a tenant that exists and is not deleted, and
 // returns it with its key. The key is returned only here: the store keeps
@@ -156,6 +162,9 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	key, hash, err := tokens.NewLicenseKey(id)
 	if err != nil {
 		return License{}, "", fmt.Errorf("making license key: %w", err)
+	}
+	if n.MaxLeaseTTLSeconds == 0 {
+		n.MaxLeaseTTLSeconds = DefaultMaxLeaseTTLSeconds
 	}
 	l, err := s.one(ctx, tenantID, "inserting", `
 		WITH changed AS (
