@@ -129,25 +129,25 @@ type fakeAPI struct {
 	licenseID, tenantID string
 	key                 string
 
-	mu          sync.Mutex
-	seats       int
-	ttl         time.Duration
-	sessions    map[string]*fakeSession
-	inactive    bool
-	deleted     bool
-	blocked     bool
+	mu       sync.Mutex
+	seats    int
+	ttl      time.Duration
+	sessions map[string]*fakeSession
+	inactive bool
+	deleted  bool
+	blocked  bool
 	// revoked and hbBlocked: heartbeats answer 403 session_revoked or
 	// workstation_blocked (an admin ended the session or blocked the
 	// workstation while it held it).
 	revoked, hbBlocked bool
-	credential  string // required bearer, "" for none
-	faults      map[string]*fault
-	badLeases   map[string]string // path → kind
-	calls       map[string]int    // path → calls
-	failed      map[string]int    // path → faulted answers
-	released    int               // releases that freed a live session
-	lastAcquire map[string]string
-	lastAuth    string
+	credential         string // required bearer, "" for none
+	faults             map[string]*fault
+	badLeases          map[string]string // path → kind
+	calls              map[string]int    // path → calls
+	failed             map[string]int    // path → faulted answers
+	released           int               // releases that freed a live session
+	lastAcquire        map[string]string
+	lastAuth           string
 }
 
 func newFake(t *testing.T) *fakeAPI {
