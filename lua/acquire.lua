@@ -1,6 +1,7 @@
 -- Acquire a seat for one workstation (or one person), atomically.
 -- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events, 7 unknown
--- ARGV: 1 key hash (hex sha256 of the license key), 2 fingerprint,
+-- ARGV: 1 key hash (hex sha256 of the license key: the license's, or its
+--       previous one within the grace of a rotation), 2 fingerprint,
 --       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
 --       8 tenant of the authenticated caller ('' when none),
 --       9 acquires allowed per second per license (0: no limit), 10 burst,
@@ -30,7 +31,8 @@ local meta, live, info, users, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEY
 local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6]}
 local key_hash, fp, new_token, user, caller_tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[8]
 
-local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat')
+local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat',
+  'pkh', 'pkx')
 if not m[1] then
   -- A license PostgreSQL did not know a moment ago (a key made up for a
   -- random id): answered here, so a flood of them reads PostgreSQL once per
@@ -38,9 +40,19 @@ if not m[1] then
   if redis.call('EXISTS', KEYS[7]) == 1 then return {'not_found'} end
   return {'no_meta'}
 end
-if m[1] ~= key_hash then return {'not_found'} end
-
-local now = now_ms()
+local now
+if m[1] ~= key_hash then
+  -- After a key rotation the previous key opens the license until its
+  -- grace ends, by the Redis clock.
+  if m[13] ~= key_hash then return {'not_found'} end
+  now = now_ms()
+  if now >= tonumber(m[14] or '0') then return {'not_found'} end
+else
+  now = now_ms()
+end
+-- Which key a session was acquired with: its id derives from that key, so
+-- only a caller presenting the same key can be handed it back.
+local key_tag = string.sub(key_hash, 1, 16)
 
 -- The per-license rate limit (GCRA): each acquire moves the theoretical
 -- arrival time on by 1/rate; up to burst may arrive at once. Refusals are
@@ -89,12 +101,25 @@ if current then
     -- again. A session from before digests has none: its id cannot be
     -- handed back, so it ends here and the workstation gets a new one.
     local ok, doc = pcall(cjson.decode, redis.call('HGET', info, current) or '')
-    if ok and type(doc) == 'table' and type(doc.n) == 'string' then
+    -- A session from before key tags was acquired with the current key
+    -- unless the key was rotated since (then which one is unknown).
+    local tag = nil
+    if ok and type(doc) == 'table' then
+      tag = doc.k
+      if not tag and (not m[13] or m[13] == '') then tag = string.sub(m[1], 1, 16) end
+    end
+    if ok and type(doc) == 'table' and type(doc.n) == 'string' and tag == key_tag then
       redis.call('ZADD', live, 'XX', expiry, current)
       local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
       return {'resumed', current, expiry, used, seats, ttl, m[10], remaining, doc.n}
     end
-    drop_session(k, current, 'expired', now)
+    if ok and type(doc) == 'table' and type(doc.n) == 'string' then
+      -- Held under the other key of a rotation: its id cannot be derived
+      -- from the key presented, so it ends and the caller gets a new one.
+      drop_session(k, current, 'released', now, 'r', 'rekeyed')
+    else
+      drop_session(k, current, 'expired', now)
+    end
   else
     drop_session(k, current, 'expired', tonumber(score or now))
   end
@@ -121,7 +146,7 @@ end
 redis.call('ZADD', live, expiry, new_token)
 redis.call('HSET', info, new_token, cjson.encode({
   fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked,
-  n = ARGV[11]}),
+  n = ARGV[11], k = key_tag}),
   '\0' .. lease_key, new_token)
 record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7])
 return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11]}

@@ -22,6 +22,14 @@
 -- The scripts' variables called token hold these names.
 --   blocked set  blocked workstation fingerprints (nb in meta counts them)
 --   events  stream the usage ledger: one entry per seat event (see record)
+--   ended   zset  tombstones of sessions an operator ended: 'r:' .. digest
+--                (revoked) or 'b:' .. digest (its workstation was blocked)
+--                -> the expiry the session had, so its next heartbeat can
+--                say why it is gone; the sweep drops each once that passes
+--   meta also holds pkh and pkx: the previous key's hash and when it stops
+--   opening the license (ms, Redis clock) after a key rotation; and each
+--   session's info its k, the first 16 hex characters of the hash of the
+--   key it was acquired with (its id derives from that key)
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
 -- session ends however skewed its own wall clock is.
@@ -56,10 +64,12 @@ local function record(k, kind, token, at, ...)
 end
 
 -- Removes a session from every structure and records why it ended (kind:
--- released, expired or revoked; at: when, in ms). The lease mapping is
--- removed only if it still points at this token, because a newer session
--- may own it. k holds the license's keys: live, info, users, events.
-local function drop_session(k, token, kind, at)
+-- released, expired or revoked; at: when, in ms; any further arguments are
+-- field/value pairs of the ledger entry, such as the reason and the actor).
+-- The lease mapping is removed only if it still points at this token,
+-- because a newer session may own it. k holds the license's keys: live,
+-- info, users, events.
+local function drop_session(k, token, kind, at, ...)
   local raw = redis.call('HGET', k.info, token)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
@@ -83,8 +93,20 @@ local function drop_session(k, token, kind, at)
     end
   end
   local removed = redis.call('ZREM', k.live, token)
-  if removed == 1 then record(k, kind, token, at) end
+  if removed == 1 then record(k, kind, token, at, ...) end
   return removed
+end
+
+-- Ends a live session (expiry: its score in live) on an operator's word or
+-- because its workstation is blocked: recorded as revoked with why (reason)
+-- and by whom (actor, '' for the service), and a tombstone tagged 'r' or
+-- 'b' kept until the session would have expired, so its next heartbeat is
+-- told it was revoked rather than that it is unknown. k.ended is the
+-- tombstones' key.
+local function revoke_session(k, token, expiry, tag, reason, actor, now)
+  local n = drop_session(k, token, 'revoked', now, 'r', reason, 'a', actor)
+  if n == 1 then redis.call('ZADD', k.ended, expiry, tag .. ':' .. token) end
+  return n
 end
 
 -- Ends a session found in live with expiry score: 'expired' at its expiry

@@ -1,16 +1,28 @@
 -- Extend a live session.
--- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events
--- ARGV: 1 session digest
+-- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events, 6 blocked, 7 ended
+-- ARGV: 1 session digest, 2 the fingerprint the heartbeat names ('' none;
+--       read only under per-user leasing, where one session may be held
+--       from several workstations)
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
--- in the same step) or {'ok', expiry_ms, ttl_s, tenant, fingerprint, per_user}
--- (what a signed lease names; with per-user leasing one session may be held
--- from several workstations, so the lease names the one heartbeating).
-local meta, live, info = KEYS[1], KEYS[2], KEYS[3]
-local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5]}
-local token = ARGV[1]
+-- in the same step), {'revoked'} (an operator ended it), {'blocked'} (its
+-- workstation, or under per-user leasing the one heartbeating, is blocked:
+-- ended now or before) or {'ok', expiry_ms, ttl_s, tenant, fingerprint,
+-- per_user} (what a signed lease names; with per-user leasing the lease
+-- names the workstation heartbeating).
+local meta, live, info, blocked, ended = KEYS[1], KEYS[2], KEYS[3], KEYS[6], KEYS[7]
+local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5], ended = KEYS[7]}
+local token, asking = ARGV[1], ARGV[2]
 
 local score = redis.call('ZSCORE', live, token)
-if not score then return {'not_found'} end
+if not score then
+  -- Off the hot path: only a session that is gone reads its tombstones.
+  local now = now_ms()
+  local r = redis.call('ZSCORE', ended, 'r:' .. token)
+  if r and tonumber(r) > now then return {'revoked'} end
+  local b = redis.call('ZSCORE', ended, 'b:' .. token)
+  if b and tonumber(b) > now then return {'blocked'} end
+  return {'not_found'}
+end
 
 local now = now_ms()
 -- An expired session is gone for good: a heartbeat must never revive it,
@@ -20,7 +32,7 @@ if tonumber(score) <= now then
   return {'not_found'}
 end
 
-local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu')
+local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb')
 if not m[1] then return {'no_meta'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
@@ -28,9 +40,24 @@ if license_state(m[1], m[2], exp, now) ~= 'active' then
   return {'inactive'}
 end
 
-local expiry = session_expiry(now, ttl, exp)
-redis.call('ZADD', live, 'XX', expiry, token)
 local fp = ''
 local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
 if ok and type(doc) == 'table' and doc.fp then fp = doc.fp end
-return {'ok', expiry, ttl, m[5] or '', fp, tonumber(m[6] or '0')}
+local per_user = tonumber(m[6] or '0')
+-- A blocked workstation loses its seat here even if the write-through that
+-- blocked it never reached this license (nb > 0 skips the set when the
+-- tenant blocks nothing: the common heartbeat pays no extra call).
+if tonumber(m[7] or '0') > 0 then
+  local hit = redis.call('SISMEMBER', blocked, fp) == 1
+  if not hit and per_user == 1 and asking ~= '' and asking ~= fp then
+    hit = redis.call('SISMEMBER', blocked, asking) == 1
+  end
+  if hit then
+    revoke_session(k, token, tonumber(score), 'b', 'blocked', '', now)
+    return {'blocked'}
+  end
+end
+
+local expiry = session_expiry(now, ttl, exp)
+redis.call('ZADD', live, 'XX', expiry, token)
+return {'ok', expiry, ttl, m[5] or '', fp, per_user}

@@ -28,6 +28,9 @@ var release string
 //go:embed sync_license.lua
 var syncLicense string
 
+//go:embed revoke.lua
+var revoke string
+
 //go:embed sessions.lua
 var sessions string
 
@@ -58,6 +61,8 @@ type Script struct {
 type Scripts struct {
 	// The seat scripts (shared/seats).
 	Acquire, Heartbeat, Release, SyncLicense, Sessions, Count, Sweep Script
+	// Revoke ends sessions on an operator's word (shared/seats).
+	Revoke Script
 	// The cleanup's run lock (shared/cleanup).
 	Unlock, ExtendLock Script
 	// IdempotencyFinish ends a keyed request's hold on its record
@@ -78,6 +83,7 @@ func Load() Scripts {
 		Sessions:          seat("sessions", sessions),
 		Count:             seat("count", count),
 		Sweep:             seat("sweep", sweep),
+		Revoke:            seat("revoke", revoke),
 		Unlock:            Script{Name: "unlock", Source: unlock},
 		ExtendLock:        Script{Name: "extend_lock", Source: extendLock},
 		IdempotencyFinish: Script{Name: "idempotency_finish", Source: idempotencyFinish},
@@ -88,6 +94,6 @@ func Load() Scripts {
 // that name a script by its digest, and the scripts' contract tests (a test
 // checks that no field is missing here).
 func (s Scripts) All() []Script {
-	return []Script{s.Acquire, s.Heartbeat, s.Release, s.SyncLicense, s.Sessions, s.Count, s.Sweep,
+	return []Script{s.Acquire, s.Heartbeat, s.Release, s.SyncLicense, s.Sessions, s.Count, s.Sweep, s.Revoke,
 		s.Unlock, s.ExtendLock, s.IdempotencyFinish}
 }

@@ -11,7 +11,7 @@ var (
 	keyAliases   = regexp.MustCompile(`local ([\w, ]+) = (KEYS\[\d\](?:, KEYS\[\d\])*)\n`)
 	redisCall    = regexp.MustCompile(`redis\.call\('(\w+)'(?:,\s*([^,)]+))?`)
 	keyTables    = regexp.MustCompile(`local (\w+) = \{((?:\w+ = KEYS\[\d\](?:, )?)+)\}\n`)
-	keyHelpers   = regexp.MustCompile(`(?:drop_session|end_session|record)\((\w+),`)
+	keyHelpers   = regexp.MustCompile(`(?:drop_session|end_session|revoke_session|record)\((\w+),`)
 	keylessCalls = map[string]bool{"TIME": true}
 )
 
@@ -61,7 +61,7 @@ func TestEveryKeyComesFromKEYS(t *testing.T) {
 		}
 	}
 	// The prelude's helpers use only the keys in their key table.
-	check := map[string]bool{"k.live": true, "k.info": true, "k.users": true, "k.events": true}
+	check := map[string]bool{"k.live": true, "k.info": true, "k.users": true, "k.events": true, "k.ended": true}
 	for _, m := range redisCall.FindAllStringSubmatch(common, -1) {
 		if !keylessCalls[m[1]] && !check[strings.TrimSpace(m[2])] {
 			t.Errorf("common.lua: redis.call('%s', %s): key is not a key parameter", m[1], m[2])

@@ -1,6 +1,8 @@
 // Package heartbeat is the Heartbeat function: a client keeps its session,
 // and so its seat, alive. A session that expired, was released or was
-// revoked is gone for good; the SDK must acquire again.
+// revoked is gone for good; the SDK must acquire again (an admin's
+// revocation, 403 session_revoked, and a blocked workstation, 403
+// workstation_blocked, are answered as such, and the SDK does not).
 package heartbeat
 
 import (
@@ -64,7 +66,9 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	g, err := h.engine.Heartbeat(r.Context(), req.SessionID)
+	// The fingerprint named is checked against the blocked workstations
+	// as well as the session's own (it is the one the lease would name).
+	g, err := h.engine.HeartbeatFrom(r.Context(), req.SessionID, req.Fingerprint)
 	if err != nil {
 		httpjson.WriteError(w, r, apierror.Seats(err))
 		return

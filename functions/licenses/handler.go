@@ -51,6 +51,15 @@ func New(authn *auth.Authenticator, store *licenses.Store, lic *licensing.Servic
 		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/certificate", Methods: authn.RequireAll(route.Methods{
 			http.MethodPost: h.certificate,
 		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions/{session_digest}", Methods: authn.RequireAll(route.Methods{
+			http.MethodDelete: h.endSession,
+		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions:revoke-all", Methods: authn.RequireAll(route.Methods{
+			http.MethodPost: h.revokeAll,
+		})},
+		{Pattern: "/v1/tenants/{tenant_id}/licenses/{license_id}/rotate-key", Methods: authn.RequireAll(route.Methods{
+			http.MethodPost: h.rotateKey,
+		})},
 	}}, nil
 }
 

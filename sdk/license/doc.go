@@ -39,10 +39,20 @@
 //     lease_ttl_seconds. Once the lease expires [Seat.Valid] reports false
 //     and the seat keeps trying to acquire again; it becomes valid again as
 //     soon as it succeeds.
-//   - 403 license_inactive, 404 license_not_found and 403
-//     workstation_blocked lose the seat for good: [Seat.Valid] is false,
-//     [Seat.Done] is closed and [Seat.Err] says why. Acquire again once the
-//     license is usable.
+//   - 403 license_inactive, 404 license_not_found, 403
+//     workstation_blocked (on acquire or heartbeat: an admin blocked this
+//     workstation, which also ends its live sessions) and 403
+//     session_revoked (an admin ended this session, alone or with every
+//     session of the license) lose the seat for good: [Seat.Valid] is
+//     false, [Seat.Done] is closed and [Seat.Err] says why
+//     ([ErrLicenseInactive], [ErrLicenseNotFound], [ErrWorkstationBlocked],
+//     [ErrSessionRevoked]). None is retried: acquire again once the license
+//     is usable, or when the application decides a revoked seat may be
+//     taken again.
+//   - After an admin rotates the license key the old key keeps opening the
+//     license for the grace the admin chose; a seat already held keeps
+//     heartbeating. Configure the new key ([Config.LicenseKey]) before the
+//     grace ends.
 //
 // [Seat.Close] stops the heartbeats and releases the seat. [Seat.Changed]
 // signals every change of [Seat.Status], for applications that show it.

@@ -24,8 +24,12 @@ var (
 	// license expired (403 license_inactive).
 	ErrLicenseInactive = errors.New("license: license inactive")
 	// ErrWorkstationBlocked: an admin blocked this workstation (403
-	// workstation_blocked).
+	// workstation_blocked, on acquire or heartbeat).
 	ErrWorkstationBlocked = errors.New("license: workstation blocked")
+	// ErrSessionRevoked: an admin ended the session (403 session_revoked,
+	// on heartbeat): the seat is lost for good and not retried; acquiring
+	// again is the application's decision.
+	ErrSessionRevoked = errors.New("license: session revoked")
 	// ErrUserRequired: the license needs the user's credential
 	// ([Config.Credential]) (401 user_required).
 	ErrUserRequired = errors.New("license: user credential required")
@@ -51,6 +55,7 @@ var codes = map[string][]error{
 	"license_not_found":   {ErrLicenseNotFound},
 	"license_inactive":    {ErrLicenseInactive},
 	"workstation_blocked": {ErrWorkstationBlocked},
+	"session_revoked":     {ErrSessionRevoked},
 	"user_required":       {ErrUserRequired},
 	"forbidden":           {ErrForbidden},
 	"session_not_found":   {ErrSessionNotFound},
@@ -97,8 +102,9 @@ func (e *APIError) temporary() bool {
 }
 
 // lostForGood reports whether err means the seat cannot come back by
-// retrying: the license is unusable or the workstation blocked.
+// retrying: the license is unusable, the workstation blocked or the
+// session ended by an admin.
 func lostForGood(err error) bool {
 	return errors.Is(err, ErrLicenseInactive) || errors.Is(err, ErrLicenseNotFound) ||
-		errors.Is(err, ErrWorkstationBlocked)
+		errors.Is(err, ErrWorkstationBlocked) || errors.Is(err, ErrSessionRevoked)
 }

@@ -129,21 +129,25 @@ type fakeAPI struct {
 	licenseID, tenantID string
 	key                 string
 
-	mu          sync.Mutex
-	seats       int
-	ttl         time.Duration
-	sessions    map[string]*fakeSession
-	inactive    bool
-	deleted     bool
-	blocked     bool
-	credential  string // required bearer, "" for none
-	faults      map[string]*fault
-	badLeases   map[string]string // path → kind
-	calls       map[string]int    // path → calls
-	failed      map[string]int    // path → faulted answers
-	released    int               // releases that freed a live session
-	lastAcquire map[string]string
-	lastAuth    string
+	mu       sync.Mutex
+	seats    int
+	ttl      time.Duration
+	sessions map[string]*fakeSession
+	inactive bool
+	deleted  bool
+	blocked  bool
+	// revoked and hbBlocked: heartbeats answer 403 session_revoked or
+	// workstation_blocked (an admin ended the session or blocked the
+	// workstation while it held it).
+	revoked, hbBlocked bool
+	credential         string // required bearer, "" for none
+	faults             map[string]*fault
+	badLeases          map[string]string // path → kind
+	calls              map[string]int    // path → calls
+	failed             map[string]int    // path → faulted answers
+	released           int               // releases that freed a live session
+	lastAcquire        map[string]string
+	lastAuth           string
 }
 
 func newFake(t *testing.T) *fakeAPI {
@@ -299,6 +303,14 @@ func (f *fakeAPI) heartbeat(w http.ResponseWriter, _ *http.Request, body map[str
 	if f.inactive {
 		delete(f.sessions, id)
 		writeErr(w, http.StatusForbidden, "license_inactive", 0)
+		return
+	}
+	if f.revoked {
+		writeErr(w, http.StatusForbidden, "session_revoked", 0)
+		return
+	}
+	if f.hbBlocked {
+		writeErr(w, http.StatusForbidden, "workstation_blocked", 0)
 		return
 	}
 	s.exp = now.Add(f.ttl)

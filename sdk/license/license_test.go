@@ -324,6 +324,10 @@ func TestSeatLostForGood(t *testing.T) {
 			f.set(func(f *fakeAPI) { f.blocked = true })
 			f.dropSessions()
 		}, license.ErrWorkstationBlocked, "workstation_blocked"},
+		{"session revoked: heartbeat 403", func(f *fakeAPI) { f.set(func(f *fakeAPI) { f.revoked = true }) },
+			license.ErrSessionRevoked, "session_revoked"},
+		{"workstation blocked: heartbeat 403", func(f *fakeAPI) { f.set(func(f *fakeAPI) { f.hbBlocked = true }) },
+			license.ErrWorkstationBlocked, "workstation_blocked"},
 		{"license deleted: re-acquire 404", func(f *fakeAPI) {
 			f.set(func(f *fakeAPI) { f.deleted = true })
 			f.dropSessions()

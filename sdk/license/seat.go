@@ -182,11 +182,13 @@ func (s *Seat) Changed() <-chan struct{} {
 }
 
 // Done returns a channel closed when the seat is over: lost for good
-// (license inactive or not found, workstation blocked: see Err) or closed.
+// (license inactive or not found, workstation blocked, session revoked: see
+// Err) or closed.
 func (s *Seat) Done() <-chan struct{} { return s.done }
 
 // Err says why Done was closed: an error matching ErrLicenseInactive,
-// ErrLicenseNotFound or ErrWorkstationBlocked when the seat was lost, nil
+// ErrLicenseNotFound, ErrWorkstationBlocked or ErrSessionRevoked when the
+// seat was lost, nil
 // when it was closed or is not over yet.
 func (s *Seat) Err() error {
 	s.mu.Lock()

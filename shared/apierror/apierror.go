@@ -32,6 +32,8 @@ func Seats(err error) error {
 		return httpjson.Invalid(`field "user" is required: this license counts seats per user`)
 	case errors.Is(err, seats.ErrWrongTenant):
 		return httpjson.Errorf(http.StatusForbidden, "forbidden", "the credential belongs to another tenant")
+	case errors.Is(err, seats.ErrSessionRevoked):
+		return httpjson.Errorf(http.StatusForbidden, "session_revoked", "an admin ended this session")
 	case errors.Is(err, seats.ErrWorkstationBlocked):
 		return httpjson.Errorf(http.StatusForbidden, "workstation_blocked", "this workstation is blocked by an admin")
 	case errors.Is(err, seats.ErrLicenseNotFound):

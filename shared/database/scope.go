@@ -34,6 +34,11 @@ func actor(ctx context.Context) string {
 	return a
 }
 
+// ActorOf is who WithActor says acts in ctx ("" the service itself), for
+// records kept outside PostgreSQL that must name the same actor as its
+// audit log (the seat ledger's revocations).
+func ActorOf(ctx context.Context) string { return actor(ctx) }
+
 // Tx runs f in a transaction under row-level security for scope, committing
 // when f returns nil. Every store query runs through here, so a query that
 // forgets its tenant filter still sees only the tenant's rows.

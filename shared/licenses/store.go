@@ -38,8 +38,12 @@ type License struct {
 	Leasing         string
 	KeyHash         string
 	KeyPrefix       string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// After a key rotation, the replaced key's hash and when it stops
+	// opening the license (nil: no previous key).
+	PreviousKeyHash      *string
+	PreviousKeyExpiresAt *time.Time
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 
 	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
 	MaxLeaseTTLSeconds int
@@ -75,6 +79,9 @@ func (l License) Seat(blocked []string) seats.License {
 	if l.ExpiresAt != nil {
 		s.ExpiresAt = *l.ExpiresAt
 	}
+	if l.PreviousKeyHash != nil && l.PreviousKeyExpiresAt != nil {
+		s.PreviousKeyHash, s.PreviousKeyExpiresAt = *l.PreviousKeyHash, *l.PreviousKeyExpiresAt
+	}
 	return s
 }
 
@@ -94,7 +101,8 @@ func NewStore(db *database.DB) (*Store, error) {
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
 	l.require_user, l.max_seats_per_user, l.leasing, l.max_lease_ttl_seconds,
-	l.key_hash, l.key_prefix, l.created_at, l.updated_at, l.revision, t.status, t.revision`
+	l.key_hash, l.key_prefix, l.previous_key_hash, l.previous_key_expires_at,
+	l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
 const selectLicense = `SELECT ` + columns + ` FROM licenses l JOIN tenants t ON t.id = l.tenant_id`
 
@@ -108,10 +116,14 @@ func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
 		&l.RequireUser, &l.MaxSeatsPerUser, &l.Leasing, &l.MaxLeaseTTLSeconds,
-		&l.KeyHash, &l.KeyPrefix, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
+		&l.KeyHash, &l.KeyPrefix, &l.PreviousKeyHash, &l.PreviousKeyExpiresAt, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
 		l.ExpiresAt = &utc
+	}
+	if l.PreviousKeyExpiresAt != nil {
+		utc := l.PreviousKeyExpiresAt.UTC()
+		l.PreviousKeyExpiresAt = &utc
 	}
 	return l, database.NotFound(err)
 }
@@ -250,6 +262,65 @@ func (s *Store) Delete(ctx context.Context, tenantID, id string) (License, error
 			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id AND`+live+`
 			RETURNING l.*
 		)`+selectChanged, id, tenantID)
+}
+
+// MaxKeyGrace is the longest a replaced key may keep opening its license.
+const MaxKeyGrace = 7 * 24 * time.Hour
+
+// RotateKey gives a tenant's license that is not deleted a new key, and
+// returns the license with it (the key is returned only here). The
+// replaced key keeps opening the license for acquires for grace (0: not
+// at all), measured from PostgreSQL's clock at the commit's statement; a
+// key an earlier rotation replaced stops at once. Sessions are not touched.
+func (s *Store) RotateKey(ctx context.Context, tenantID, id string, grace time.Duration) (License, string, error) {
+	if grace < 0 || grace > MaxKeyGrace {
+		return License{}, "", fmt.Errorf("rotating license key: grace %s out of range", grace)
+	}
+	key, hash, err := tokens.NewLicenseKey(id)
+	if err != nil {
+		return License{}, "", fmt.Errorf("making license key: %w", err)
+	}
+	l, err := s.one(ctx, tenantID, "rotating the key of", `
+		WITH changed AS (
+			UPDATE licenses l SET
+				previous_key_hash = l.key_hash,
+				previous_key_expires_at = now() + make_interval(secs => $5),
+				key_hash = $3,
+				key_prefix = $4,
+				revision = l.revision + 1,
+				updated_at = now()
+			FROM tenants t
+			WHERE l.id = $1 AND l.tenant_id = $2 AND t.id = l.tenant_id AND`+live+`
+			RETURNING l.*
+		)`+selectChanged,
+		id, tenantID, hash, key[:tokens.DisplayPrefixLen], grace.Seconds())
+	if err != nil {
+		return License{}, "", err
+	}
+	return l, key, nil
+}
+
+// Audited runs do, which acts outside PostgreSQL (on the seats in Redis),
+// and records it in the tenant's audit log as action on a target, with the
+// detail do returns, under the actor of ctx: the entry is written in a
+// transaction that commits only if do succeeded, so a failed action leaves
+// no entry; one that succeeded and whose entry could not be written is
+// answered as an error (the caller may retry; ending sessions twice ends
+// none the second time).
+func (s *Store) Audited(ctx context.Context, tenantID, action, targetType, targetID string,
+	do func(ctx context.Context) (map[string]any, error)) error {
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		detail, err := do(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT app_audit($1, $2, $3, $4)`, action, targetType, targetID, detail)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", action, targetID, err)
+	}
+	return nil
 }
 
 // blockedFingerprints reads a tenant's blocked workstations.

@@ -82,8 +82,11 @@ func (s *Service) write(ctx context.Context, all []seats.License) error {
 // its license (the engine's error does).
 func (s *Service) writeAll(ctx context.Context, all []seats.License) error {
 	var errs []error
+	// The admin whose change this is (none for a reconciliation) is named
+	// in the ledger as having ended the sessions of a workstation it blocks.
+	actor := database.ActorOf(ctx)
 	for _, l := range all {
-		if _, err := s.engine.SyncLicense(ctx, l); err != nil {
+		if _, _, err := s.engine.SyncLicenseBy(ctx, l, actor); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -34,6 +34,8 @@ var (
 	ErrWrongTenant = errors.New("caller of another tenant")
 	// ErrWorkstationBlocked: an admin blocked this workstation.
 	ErrWorkstationBlocked = errors.New("workstation blocked")
+	// ErrSessionRevoked: an admin ended the session (heartbeat only).
+	ErrSessionRevoked = errors.New("session revoked")
 )
 
 // UserLimitError: the person already holds the most seats the license allows
@@ -84,6 +86,11 @@ type License struct {
 	PerUser         bool     // one seat per person rather than per workstation
 	Blocked         []string // the tenant's blocked workstation fingerprints
 	Revision        int64
+	// After a key rotation, the previous key's hash opens the license for
+	// acquires until PreviousKeyExpiresAt (by the Redis clock); "" or a
+	// zero time: no previous key.
+	PreviousKeyHash      string
+	PreviousKeyExpiresAt time.Time
 }
 
 // Loader reads a license's metadata from the system of record. It returns
@@ -174,7 +181,7 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 // scripts are the seat scripts, each wrapped once: a field per script, so
 // a method can only run one that exists.
 type scripts struct {
-	acquire, heartbeat, release, syncLicense, sessions, count, sweep namedScript
+	acquire, heartbeat, release, syncLicense, sessions, count, sweep, revoke namedScript
 }
 
 // namedScript is a script ready to run (EVALSHA, falling back to EVAL),
@@ -188,18 +195,20 @@ func loadScripts() scripts {
 	l := lua.Load()
 	wrap := func(s lua.Script) namedScript { return namedScript{Script: redis.NewScript(s.Source), name: s.Name} }
 	return scripts{acquire: wrap(l.Acquire), heartbeat: wrap(l.Heartbeat), release: wrap(l.Release),
-		syncLicense: wrap(l.SyncLicense), sessions: wrap(l.Sessions), count: wrap(l.Count), sweep: wrap(l.Sweep)}
+		syncLicense: wrap(l.SyncLicense), sessions: wrap(l.Sessions), count: wrap(l.Count), sweep: wrap(l.Sweep),
+		revoke: wrap(l.Revoke)}
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
 // unknown marks an id the loader found no license of (see
-// UnknownLicenseTTL).
-type licenseKeys struct{ meta, live, info, users, blocked, events, unknown string }
+// UnknownLicenseTTL). ended holds the tombstones of sessions an operator
+// ended (see lua/common.lua).
+type licenseKeys struct{ meta, live, info, users, blocked, events, unknown, ended string }
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
 	return licenseKeys{meta: base + "m", live: base + "l", info: base + "i",
-		users: base + "u", blocked: base + "b", events: base + "e", unknown: base + "n"}
+		users: base + "u", blocked: base + "b", events: base + "e", unknown: base + "n", ended: base + "x"}
 }
 
 // registry is the set of every license whose metadata was ever written to
@@ -339,8 +348,17 @@ func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, erro
 }
 
 // Heartbeat extends a live session. A session of a license that is no longer
-// usable is revoked and ErrLicenseInactive returned.
+// usable is revoked and ErrLicenseInactive returned; one an admin ended
+// answers ErrSessionRevoked, and one of a blocked workstation is ended and
+// answers ErrWorkstationBlocked.
 func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error) {
+	return e.HeartbeatFrom(ctx, sessionID, "")
+}
+
+// HeartbeatFrom is Heartbeat from the workstation fingerprint names: under
+// per-user leasing one session may be held from several workstations, and
+// a blocked one among them ends it too ("" names none).
+func (e *Engine) HeartbeatFrom(ctx context.Context, sessionID, fingerprint string) (Grant, error) {
 	licenseID, _, err := tokens.ParseSessionID(sessionID)
 	if err != nil {
 		return Grant{}, ErrSessionNotFound
@@ -350,7 +368,7 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 	digest := tokens.SessionDigest(sessionID)
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
-		[]string{k.meta, k.live, k.info, k.users, k.events}, digest)
+		[]string{k.meta, k.live, k.info, k.users, k.events, k.blocked, k.ended}, digest, fingerprint)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -385,6 +403,10 @@ func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, err
 		return Grant{}, ErrSessionNotFound
 	case "inactive":
 		return Grant{}, ErrLicenseInactive
+	case "revoked":
+		return Grant{}, ErrSessionRevoked
+	case "blocked":
+		return Grant{}, ErrWorkstationBlocked
 	}
 	return Grant{}, res.unexpected()
 }
@@ -407,8 +429,19 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 
 // SyncLicense writes license metadata through to Redis. An older revision
 // than the one Redis holds is ignored, so racing writers converge on the
-// newest; it reports whether it wrote.
+// newest; it reports whether it wrote. A workstation it blocks that was not
+// blocked in Redis before loses its live sessions of the license in the
+// same step (see SyncLicenseBy).
 func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
+	ok, _, err := e.SyncLicenseBy(ctx, l, "")
+	return ok, err
+}
+
+// SyncLicenseBy is SyncLicense on behalf of actor (the admin whose change
+// is written through; "" the service itself), who is named in the ledger as
+// having ended the sessions of the workstations the write blocks. It also
+// returns how many sessions it ended.
+func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bool, int, error) {
 	var exp int64
 	if !l.ExpiresAt.IsZero() {
 		exp = l.ExpiresAt.UnixMilli()
@@ -425,22 +458,74 @@ func (e *Engine) SyncLicense(ctx context.Context, l License) (bool, error) {
 		"mpu", l.MaxSeatsPerUser,
 		"pu", flag(l.PerUser),
 		"tenant", l.TenantID,
+		"pkh", l.PreviousKeyHash,
+		"pkx", previousKeyExpiry(l),
 	}
-	args := append([]any{l.Revision, len(fields)}, fields...)
+	args := append([]any{l.Revision, actor, len(fields)}, fields...)
 	for _, fp := range l.Blocked {
 		args = append(args, fp)
 	}
 	// Registered before the metadata exists, so no license can hold a
 	// session the sweep cannot find.
 	if err := e.rdb.SAdd(ctx, e.registry(), l.ID).Err(); err != nil {
-		return false, fmt.Errorf("register license %s: %w", l.ID, err)
+		return false, 0, fmt.Errorf("register license %s: %w", l.ID, err)
 	}
 	k := e.keys(l.ID)
-	n, err := e.scripts.syncLicense.Run(ctx, e.rdb, []string{k.meta, k.blocked, k.unknown}, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("sync license %s: %w", l.ID, err)
+	res, err := e.scripts.syncLicense.Run(ctx, e.rdb,
+		[]string{k.meta, k.blocked, k.unknown, k.live, k.info, k.users, k.events, k.ended}, args...).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return false, 0, fmt.Errorf("sync license %s: reply %v: %w", l.ID, res, err)
 	}
-	return n == 1, nil
+	return res[0] == 1, int(res[1]), nil
+}
+
+// previousKeyExpiry is when the previous key stops opening the license, in
+// ms; 0 when there is none.
+func previousKeyExpiry(l License) int64 {
+	if l.PreviousKeyHash == "" || l.PreviousKeyExpiresAt.IsZero() {
+		return 0
+	}
+	return l.PreviousKeyExpiresAt.UnixMilli()
+}
+
+// Revocation reasons, as the ledger records them with each revoked event.
+const (
+	ReasonRevoked   = "revoked"    // one session ended by an admin
+	ReasonRevokeAll = "revoke_all" // every session of the license ended by an admin
+	ReasonBlocked   = "blocked"    // its workstation was blocked
+	ReasonRekeyed   = "rekeyed"    // released: resumed with the other key of a rotation
+)
+
+// Revoke ends one live session of a license, named by its digest (admins
+// never see session ids), on behalf of actor: the seat is free at once, the
+// ledger records it revoked by actor, and the session's next heartbeat
+// answers ErrSessionRevoked. It returns ErrSessionNotFound when no such
+// session is live.
+func (e *Engine) Revoke(ctx context.Context, licenseID, digest, actor string) error {
+	if digest == "" {
+		return ErrSessionNotFound
+	}
+	n, err := e.revoke(ctx, licenseID, digest, ReasonRevoked, actor)
+	if err == nil && n == 0 {
+		err = ErrSessionNotFound
+	}
+	return err
+}
+
+// RevokeAll ends every live session of a license at once, as Revoke does
+// one, and returns how many it ended.
+func (e *Engine) RevokeAll(ctx context.Context, licenseID, actor string) (int, error) {
+	return e.revoke(ctx, licenseID, "", ReasonRevokeAll, actor)
+}
+
+func (e *Engine) revoke(ctx context.Context, licenseID, digest, reason, actor string) (int, error) {
+	k := e.keys(licenseID)
+	n, err := e.scripts.revoke.Run(ctx, e.rdb, []string{k.live, k.info, k.users, k.events, k.ended},
+		digest, reason, actor).Int()
+	if err != nil {
+		return 0, fmt.Errorf("revoke script: %w", err)
+	}
+	return n, nil
 }
 
 // Session is one live session as listed to admins: named by its digest,

@@ -34,7 +34,12 @@ type Event struct {
 	User        string
 	Hostname    string
 	Repository  string
-	Reason      string // denied only: the refusal, e.g. no_seats
+	// Reason is why: for denied the refusal (e.g. no_seats), for revoked
+	// and released what ended the session when it was not its holder's
+	// release or the lease running out (Reason* constants); else "".
+	Reason string
+	// Actor is who ended a revoked session ("" the service itself).
+	Actor string
 }
 
 // Events reads up to count of the oldest ledger entries of a license.
@@ -46,7 +51,7 @@ func (e *Engine) Events(ctx context.Context, licenseID string, count int64) ([]E
 func decodeEvent(licenseID string, m redis.XMessage) Event {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	ev := Event{LicenseID: licenseID, ID: m.ID, Kind: str("t"), SessionRef: str("s"),
-		Fingerprint: str("fp"), User: str("u"), Hostname: str("h"), Repository: str("repo"), Reason: str("r")}
+		Fingerprint: str("fp"), User: str("u"), Hostname: str("h"), Repository: str("repo"), Reason: str("r"), Actor: str("a")}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		ev.At = time.UnixMilli(ms).UTC()
 	}
@@ -142,7 +147,7 @@ func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]S
 	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range licenseIDs {
 			k := e.keys(id)
-			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events}, limit)
+			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events, k.ended}, limit)
 		}
 		return nil
 	})

@@ -41,12 +41,12 @@ func NewStore(db *database.DB) (*Store, error) {
 const recordSQL = `
 WITH e AS (
   SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-    AS e(stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason)
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+    AS e(stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor)
 ), ins AS (
   INSERT INTO usage_events (license_id, stream_id, tenant_id, kind, session_ref, at,
-                            fingerprint, user_name, hostname, repository, reason)
-  SELECT $1, stream_id, $2, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason FROM e
+                            fingerprint, user_name, hostname, repository, reason, actor)
+  SELECT $1, stream_id, $2, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor FROM e
   ON CONFLICT DO NOTHING
   RETURNING kind, session_ref, at, fingerprint, user_name, hostname, repository
 ), ends AS (
@@ -151,14 +151,15 @@ func recordArgs(licenseID, tenantID string, events []seats.Event) []any {
 	ids, kinds, refs := make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	fps, users, hosts, repos, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	actors := make([]string, n)
 	for i, ev := range events {
 		ids[i], kinds[i], refs[i], ats[i] = ev.ID, ev.Kind, ev.SessionRef, ev.At
 		fps[i], users[i], hosts[i], reasons[i] = ev.Fingerprint, ev.User, ev.Hostname, ev.Reason
-		repos[i] = ev.Repository
+		repos[i], actors[i] = ev.Repository, ev.Actor
 		if norm, err := repositories.Normalize(ev.Repository); err == nil {
 			// One remote written several ways is one repository in reports.
 			repos[i] = norm
 		}
 	}
-	return []any{licenseID, tenantID, ids, kinds, refs, ats, fps, users, hosts, repos, reasons}
+	return []any{licenseID, tenantID, ids, kinds, refs, ats, fps, users, hosts, repos, reasons, actors}
 }

@@ -431,7 +431,8 @@ func TestEveryPOSTTakesAKey(t *testing.T) {
 	}
 	for _, p := range []string{"/v1/acquire", "/v1/tenants", "/v1/tenants/{tenant_id}/licenses",
 		"/v1/tenants/{tenant_id}/licenses/{license_id}/certificate", "/v1/tenants/{tenant_id}/api-keys",
-		"/v1/tenants/{tenant_id}/repositories"} {
+		"/v1/tenants/{tenant_id}/repositories", "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions:revoke-all",
+		"/v1/tenants/{tenant_id}/licenses/{license_id}/rotate-key"} {
 		if !keyed[p] {
 			t.Errorf("POST %s does not take an Idempotency-Key", p)
 		}

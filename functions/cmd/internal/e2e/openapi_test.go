@@ -23,6 +23,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 func init() {
@@ -405,7 +406,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "GET", path: W, token: adminToken, want: 200})
 	c.do(call{method: "PATCH", path: W, token: adminToken, body: `{"blocked":true}`, want: 200})
 	c.do(call{method: "POST", path: "/v1/acquire", body: acquire, want: 403, code: "workstation_blocked"})
+	// The block ended the workstation's session in the same step.
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + session + `"}`, want: 403, code: "workstation_blocked"})
 	c.do(call{method: "PATCH", path: W, token: adminToken, body: `{"blocked":false}`, want: 200})
+	session = c.do(call{method: "POST", path: "/v1/acquire", body: acquire, want: 200}).str(t, "session_id")
 
 	// Audit, newest first, a page at a time.
 	next := c.do(call{method: "GET", path: T + "/audit?limit=2", token: adminToken, want: 200}).str(t, "next_cursor")
@@ -437,6 +441,18 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "POST", path: "/v1/acquire", token: memberKey, body: `{"license_key":"` + named + `","fingerprint":"a"}`, want: 200})
 	c.do(call{method: "POST", path: "/v1/acquire", token: "not-a-credential", body: `{"license_key":"` + named + `","fingerprint":"a"}`, want: 401, code: "unauthorized"})
 	c.do(call{method: "POST", path: "/v1/acquire", body: `{"license_key":"lk_nope","fingerprint":"a"}`, want: 404, code: "license_not_found"})
+
+	// The operator's controls: rotate the key (the old one works for the
+	// grace), end one session by its digest, end them all.
+	c.do(call{method: "POST", path: L + "/rotate-key", token: adminToken, body: `{"grace_seconds":60}`, want: 200})
+	c.do(call{method: "POST", path: L + "/rotate-key", token: adminToken, body: `{"grace_seconds":-1}`, want: 400, code: "invalid_request", specRejects: true})
+	extra := c.do(call{method: "POST", path: "/v1/acquire", body: `{"license_key":"` + key + `","fingerprint":"laptop-2","user":"bob"}`, want: 200}).str(t, "session_id")
+	c.do(call{method: "DELETE", path: L + "/sessions/" + tokens.SessionDigest(extra), token: adminToken, want: 204})
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + extra + `"}`, want: 403, code: "session_revoked"})
+	c.do(call{method: "DELETE", path: L + "/sessions/" + tokens.SessionDigest(extra), token: adminToken, want: 404, code: "session_not_found"})
+	c.do(call{method: "POST", path: L + "/sessions:revoke-all", token: adminToken, want: 200})
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + session + `"}`, want: 403, code: "session_revoked"})
+	session = c.do(call{method: "POST", path: "/v1/acquire", body: acquire, want: 200}).str(t, "session_id")
 
 	// A suspended license ends its sessions at the next heartbeat.
 	c.do(call{method: "PATCH", path: L, token: adminToken, body: `{"status":"suspended"}`, want: 200})
