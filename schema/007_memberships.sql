@@ -5,7 +5,7 @@
 -- issuer and subject by the first sign-in whose verified e-mail matches;
 -- from then on the subject, not the e-mail, identifies the person, so an
 -- e-mail changed at the provider cannot take over another's membership.
--- Removal is soft (removed_at), like every deletion here.
+-- Removal is soft (deleted_at), like every deletion here.
 CREATE TABLE memberships (
     id          uuid PRIMARY KEY DEFAULT uuid_v7(),
     -- NULL: the platform's own membership (a platform admin).
@@ -21,20 +21,20 @@ CREATE TABLE memberships (
     created_at  timestamptz NOT NULL DEFAULT now(),
     bound_at    timestamptz,
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    removed_at  timestamptz,
+    deleted_at  timestamptz,
     CHECK ((issuer IS NULL) = (subject IS NULL) AND (issuer IS NULL) = (bound_at IS NULL))
 );
 -- One live membership per e-mail and tenant (the platform counted as one
 -- tenant: NULL would otherwise never collide with itself).
 CREATE UNIQUE INDEX memberships_live_email ON memberships
-    (coalesce(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), email) WHERE removed_at IS NULL;
+    (coalesce(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), email) WHERE deleted_at IS NULL;
 -- One live membership per person and tenant.
 CREATE UNIQUE INDEX memberships_live_subject ON memberships
     (coalesce(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), issuer, subject)
-    WHERE removed_at IS NULL AND subject IS NOT NULL;
+    WHERE deleted_at IS NULL AND subject IS NOT NULL;
 -- Sign-in looks a person up by subject, and an invitation by e-mail.
-CREATE INDEX memberships_subject ON memberships (issuer, subject) WHERE removed_at IS NULL;
-CREATE INDEX memberships_email ON memberships (email) WHERE removed_at IS NULL;
+CREATE INDEX memberships_subject ON memberships (issuer, subject) WHERE deleted_at IS NULL;
+CREATE INDEX memberships_email ON memberships (email) WHERE deleted_at IS NULL;
 -- Listing a tenant's members in the order every list uses.
 CREATE INDEX memberships_tenant ON memberships (tenant_id, created_at, id);
 
@@ -47,7 +47,7 @@ CREATE POLICY tenant_isolation ON memberships
     WITH CHECK (tenant_id = (SELECT app_scope_tenant()) OR (SELECT app_scope_platform()));
 
 -- Audited as every admin change ('member.create', 'member.update', and
--- 'member.delete' when removed_at is set: audit_change names that verb).
+-- 'member.delete' when deleted_at is set: audit_change names that verb).
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON memberships FOR EACH ROW
     WHEN (app_scope_actor() IS NOT NULL) EXECUTE FUNCTION audit_change('member');
 
@@ -77,16 +77,16 @@ BEGIN
     END IF;
     IF p_email_verified AND coalesce(p_email, '') <> '' THEN
         UPDATE memberships m SET issuer = p_issuer, subject = p_subject, bound_at = now(), updated_at = now()
-        WHERE m.email = lower(p_email) AND m.removed_at IS NULL AND m.subject IS NULL
+        WHERE m.email = lower(p_email) AND m.deleted_at IS NULL AND m.subject IS NULL
           AND ((m.tenant_id IS NULL AND p_platform) OR (m.tenant_id IS NOT NULL AND (p_tenant IS NULL OR m.tenant_id = p_tenant)))
           -- A person already bound in that tenant under another e-mail
           -- keeps that membership; this one stays pending.
-          AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.removed_at IS NULL AND o.issuer = p_issuer
+          AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.deleted_at IS NULL AND o.issuer = p_issuer
                           AND o.subject = p_subject AND o.tenant_id IS NOT DISTINCT FROM m.tenant_id);
     END IF;
     RETURN QUERY
         SELECT m.id, m.tenant_id, m.email, m.role, m.kind FROM memberships m
-        WHERE m.issuer = p_issuer AND m.subject = p_subject AND m.removed_at IS NULL
+        WHERE m.issuer = p_issuer AND m.subject = p_subject AND m.deleted_at IS NULL
           AND ((m.tenant_id IS NULL AND p_platform) OR (m.tenant_id IS NOT NULL AND (p_tenant IS NULL OR m.tenant_id = p_tenant)))
           -- A deleted tenant's people are no longer its members.
           AND (m.tenant_id IS NULL OR EXISTS (SELECT 1 FROM tenants t WHERE t.id = m.tenant_id AND t.status <> 'deleted'))
@@ -102,11 +102,13 @@ GRANT EXECUTE ON FUNCTION member_sign_in(text, text, text, boolean, boolean, uui
 CREATE FUNCTION platform_admin_bound() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant_id IS NULL AND role = 'admin'
-                   AND subject IS NOT NULL AND removed_at IS NULL)
+                   AND subject IS NOT NULL AND deleted_at IS NULL)
 $$;
 REVOKE ALL ON FUNCTION platform_admin_bound() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION platform_admin_bound() TO license_seats, license_admin, license_reader;
 
 -- Admin manages memberships (the Members function). No DELETE: removal is
--- an UPDATE of removed_at.
+-- an UPDATE of deleted_at.
+-- (uuid_v7 is the default of memberships.id.)
 GRANT SELECT, INSERT, UPDATE ON memberships TO license_admin;
+GRANT EXECUTE ON FUNCTION uuid_v7() TO license_admin;

@@ -133,7 +133,7 @@ func (s *Store) Invite(ctx context.Context, tenantID, email, role, kind, created
 func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]Membership, string, error) {
 	out, next, err := database.List(ctx, s.db, scope(tenantID), p,
 		func(m Membership) database.Cursor { return database.Cursor{At: m.CreatedAt.Time, ID: m.ID} }, scan,
-		`SELECT `+columns+` FROM memberships WHERE tenant_id IS NOT DISTINCT FROM $1::uuid AND removed_at IS NULL
+		`SELECT `+columns+` FROM memberships WHERE tenant_id IS NOT DISTINCT FROM $1::uuid AND deleted_at IS NULL
 			AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
 			ORDER BY created_at, id LIMIT $4`, tenantArg(tenantID))
 	if err != nil {
@@ -145,7 +145,7 @@ func (s *Store) List(ctx context.Context, tenantID string, p database.Page) ([]M
 // Get returns a live membership of a tenant ("": the platform).
 func (s *Store) Get(ctx context.Context, tenantID, id string) (Membership, error) {
 	m, err := database.One(ctx, s.db, scope(tenantID), scan, `SELECT `+columns+` FROM memberships
-		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND removed_at IS NULL`, id, tenantArg(tenantID))
+		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND deleted_at IS NULL`, id, tenantArg(tenantID))
 	if err != nil && !errors.Is(err, database.ErrNotFound) {
 		return Membership{}, fmt.Errorf("reading membership: %w", err)
 	}
@@ -157,16 +157,16 @@ func (s *Store) Get(ctx context.Context, tenantID, id string) (Membership, error
 func (s *Store) SetRole(ctx context.Context, tenantID, id, role string) (Membership, error) {
 	return s.change(ctx, tenantID, id, role != RoleAdmin, "changing membership role", `
 		UPDATE memberships SET role = $3, updated_at = now()
-		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND removed_at IS NULL
+		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND deleted_at IS NULL
 		RETURNING `+columns, role)
 }
 
-// Remove ends a live membership (soft: removed_at). Removing the tenant's
+// Remove ends a live membership (soft: deleted_at). Removing the tenant's
 // last live admin is ErrLastAdmin.
 func (s *Store) Remove(ctx context.Context, tenantID, id string) (Membership, error) {
 	return s.change(ctx, tenantID, id, true, "removing membership", `
-		UPDATE memberships SET removed_at = now(), updated_at = now()
-		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND removed_at IS NULL
+		UPDATE memberships SET deleted_at = now(), updated_at = now()
+		WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2::uuid AND deleted_at IS NULL
 		RETURNING `+columns)
 }
 
@@ -182,7 +182,7 @@ func (s *Store) change(ctx context.Context, tenantID, id string, losesAdmin bool
 	err := s.db.Tx(ctx, scope(tenantID), func(tx pgx.Tx) error {
 		if losesAdmin {
 			rows, err := tx.Query(ctx, `SELECT id::text FROM memberships
-				WHERE tenant_id IS NOT DISTINCT FROM $1::uuid AND role = 'admin' AND removed_at IS NULL
+				WHERE tenant_id IS NOT DISTINCT FROM $1::uuid AND role = 'admin' AND deleted_at IS NULL
 				ORDER BY id FOR UPDATE`, tenantArg(tenantID))
 			if err != nil {
 				return err
