@@ -302,5 +302,3 @@ func TestBootstrapTokenRetiresWhenAPlatformAdminSignsIn(t *testing.T) {
 		})
 	}
 }
-
-
