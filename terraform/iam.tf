@@ -21,6 +21,7 @@ locals {
     keys         = { signs = false, admin = false, backends = "none", role = "" }
     openapi      = { signs = false, admin = false, backends = "none", role = "" }
     tenants      = { signs = false, admin = true, backends = "data", role = "admin" }
+    members      = { signs = false, admin = true, backends = "data", role = "admin" }
     licenses     = { signs = true, admin = true, backends = "data", role = "admin" }
     apikeys      = { signs = false, admin = true, backends = "data", role = "admin" }
     workstations = { signs = false, admin = true, backends = "data", role = "admin" }

@@ -39,6 +39,7 @@ var contractFunctions = []contractFunction{
 	{"keys", false, false, "none", ""},
 	{"openapi", false, false, "none", ""},
 	{"tenants", false, true, "data", "admin"},
+	{"members", false, true, "data", "admin"},
 	{"licenses", true, true, "data", "admin"},
 	{"apikeys", false, true, "data", "admin"},
 	{"workstations", false, true, "data", "admin"},

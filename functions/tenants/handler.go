@@ -55,7 +55,7 @@ type handler struct {
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
-	if p, _ := auth.FromContext(r.Context()); p.Role != auth.PlatformAdmin {
+	if p, _ := auth.FromContext(r.Context()); !p.IsPlatformAdmin() {
 		httpjson.WriteError(w, r, auth.Forbidden())
 		return
 	}
@@ -83,12 +83,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
+	// Exactly the caller's tenants: every one for a platform admin, else
+	// those it holds a role in (an API key's one, a person's memberships).
 	p, _ := auth.FromContext(r.Context())
-	only := ""
-	if p.Role != auth.PlatformAdmin {
-		only = p.TenantID
+	var all []tenants.Tenant
+	var next string
+	if p.IsPlatformAdmin() {
+		all, next, err = h.store.List(r.Context(), "", page)
+	} else {
+		all, next, err = h.store.ListIn(r.Context(), p.TenantIDs(), page)
 	}
-	all, next, err := h.store.List(r.Context(), only, page)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return

@@ -22,6 +22,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/members"
 	"github.com/coditect-ai/license-server/shared/metrics"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
@@ -47,7 +48,10 @@ type Backend struct {
 	APIKeys      *apikeys.Cache
 	Workstations *workstations.Store
 	Repositories *repositories.Store
-	Audit        *audit.Store
+	// Members are the memberships of people and service accounts, and
+	// their sign-in.
+	Members *members.Store
+	Audit   *audit.Store
 	// Usage is the ledger in PostgreSQL; Cleaner sweeps expired sessions
 	// and drains the ledger streams into it.
 	Usage   *usage.Store
@@ -165,6 +169,9 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 		return nil, err
 	}
 	if b.Workstations, err = workstations.NewStore(db); err != nil {
+		return nil, err
+	}
+	if b.Members, err = members.NewStore(db); err != nil {
 		return nil, err
 	}
 	if b.Repositories, err = repositories.NewStore(db); err != nil {

@@ -34,7 +34,8 @@ func Keys() []string {
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
 		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "DATABASE_PASSWORD_SEATS",
 		"DATABASE_PASSWORD_ADMIN", "DATABASE_PASSWORD_READER", "DATABASE_PASSWORD_CLEANUP", "BOOTSTRAP_ADMIN_TOKEN",
-		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT",
+		"BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN",
+		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT", "AUTH_GOOGLE_AUDIENCE", "AUTH_GOOGLE_JWKS_URL",
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
@@ -114,7 +115,17 @@ type Auth struct {
 	// tenant of the platform's own people, the only one whose ID tokens
 	// may carry a platform role ("": the project's, naming no tenant).
 	PlatformIDPTenant string
+	// GoogleAudience is AUTH_GOOGLE_AUDIENCE: the audience (the service's
+	// URL) of the Google-signed ID tokens of service accounts, which are
+	// accepted when the account's e-mail is a member ("": not accepted).
+	GoogleAudience string
+	// GoogleJWKSURL is AUTH_GOOGLE_JWKS_URL: Google's keys
+	// (DefaultGoogleJWKSURL unless a test stands in for Google).
+	GoogleJWKSURL string
 }
+
+// DefaultGoogleJWKSURL publishes the keys that sign Google's ID tokens.
+const DefaultGoogleJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
 
 // RateLimit settings, per second with a burst; a rate of 0 switches a limit off.
 type RateLimit struct {
@@ -162,7 +173,11 @@ type Database struct {
 
 // Admin settings.
 type Admin struct {
-	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least MinBootstrapTokenLen characters
+	BootstrapToken string // BOOTSTRAP_ADMIN_TOKEN, at least MinBootstrapTokenLen characters; optional
+	// BootstrapAfterPlatformAdmin is BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN=allow:
+	// the bootstrap token keeps working after the first platform admin
+	// has signed in. Default (refuse): it is refused from then on.
+	BootstrapAfterPlatformAdmin bool
 }
 
 // MinBootstrapTokenLen is the shortest bootstrap token accepted: long
@@ -192,7 +207,8 @@ func Load(get Lookup) (Config, error) {
 			RolePasswords: rolePasswords(get)},
 		Admin: Admin{BootstrapToken: str(get, "BOOTSTRAP_ADMIN_TOKEN", "")},
 		Auth: Auth{JWKSURL: str(get, "AUTH_JWKS_URL", ""), Issuer: str(get, "AUTH_ISSUER", ""),
-			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", "")},
+			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", ""),
+			GoogleAudience: str(get, "AUTH_GOOGLE_AUDIENCE", ""), GoogleJWKSURL: str(get, "AUTH_GOOGLE_JWKS_URL", DefaultGoogleJWKSURL)},
 		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
 		Signing: Signing{KMSKeyVersion: str(get, "SIGNING_KMS_KEY_VERSION", ""),
 			LocalKeyPEM: str(get, "SIGNING_LOCAL_KEY_PEM", ""), Issuer: str(get, "LEASE_ISSUER", "https://api.coditect.ai")},
@@ -257,14 +273,21 @@ func Load(get Lookup) (Config, error) {
 	if c.CORSAllowedOrigins, err = origins(str(get, "CORS_ALLOWED_ORIGINS", "")); err != nil {
 		errs = append(errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
 	}
+	switch str(get, "BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN", "refuse") {
+	case "refuse":
+	case "allow":
+		c.Admin.BootstrapAfterPlatformAdmin = true
+	default:
+		errs = append(errs, errors.New(`BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN must be "allow" or "refuse"`))
+	}
 	if t := c.Admin.BootstrapToken; t != "" && len(t) < MinBootstrapTokenLen {
 		errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_TOKEN must be at least %d characters", MinBootstrapTokenLen))
 	}
 	return c, errors.Join(errs...)
 }
 
-// Needs says which settings a production instance needs: the bootstrap
-// token for admin functions, the root signing key for functions that sign,
+// Needs says which settings a production instance needs: for admin
+// functions the bootstrap token or an identity provider, the root signing key for functions that sign,
 // and each backend's address for the functions that reach it. Each function
 // is given only what it uses.
 type Needs struct {
@@ -287,8 +310,11 @@ func (c Config) RequireBackends(n Needs) error {
 			errs = append(errs, err)
 		}
 	}
-	if n.Admin && c.Admin.BootstrapToken == "" {
-		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN is required"))
+	// Admin functions need someone who can call them: the bootstrap token
+	// (until the first platform admin signs in) or the identity provider
+	// people sign in with. Either may be absent, not both.
+	if n.Admin && c.Admin.BootstrapToken == "" && c.Auth.JWKSURL == "" && c.Auth.GoogleAudience == "" {
+		errs = append(errs, errors.New("BOOTSTRAP_ADMIN_TOKEN or the identity provider (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE) is required"))
 	}
 	if n.Signing && c.Signing.KMSKeyVersion == "" && c.Signing.LocalKeyPEM == "" {
 		// A key generated per instance would give every instance its own

@@ -175,3 +175,35 @@ func TestCORSAllowedOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapTokenIsOptionalWithAnIdentityProvider: an admin function
+// needs someone able to call it, the bootstrap token or the identity
+// provider, not necessarily the token (issue 17); and
+// BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN takes allow or refuse (default).
+func TestBootstrapTokenIsOptionalWithAnIdentityProvider(t *testing.T) {
+	t.Parallel()
+	admin := Needs{Admin: true}
+	idp := map[string]string{"AUTH_JWKS_URL": "https://idp.example/jwks", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "p"}
+	c, err := Load(MapLookup(idp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireBackends(admin); err != nil {
+		t.Fatalf("admin function with an identity provider and no bootstrap token: %v", err)
+	}
+	if c.Admin.BootstrapAfterPlatformAdmin || c.Auth.GoogleJWKSURL != DefaultGoogleJWKSURL {
+		t.Fatalf("defaults = %+v", c)
+	}
+	c, err = Load(MapLookup(map[string]string{"AUTH_GOOGLE_AUDIENCE": "https://api.example"}))
+	if err != nil || c.RequireBackends(admin) != nil || c.Auth.GoogleAudience != "https://api.example" {
+		t.Fatalf("admin function with only service accounts: %v, %+v", err, c.Auth)
+	}
+	c, err = Load(MapLookup(map[string]string{"BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN": "allow"}))
+	if err != nil || !c.Admin.BootstrapAfterPlatformAdmin {
+		t.Fatalf("allow: %v, %+v", err, c.Admin)
+	}
+	if _, err := Load(MapLookup(map[string]string{"BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN": "yes"})); err == nil ||
+		!strings.Contains(err.Error(), "BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN") {
+		t.Fatalf("a value that is neither allow nor refuse: %v", err)
+	}
+}

@@ -33,7 +33,8 @@ func twoTenants(t testing.TB, admin *database.DB) (a, b string) {
 				WITH l AS (INSERT INTO licenses (tenant_id, product, seats, key_hash, key_prefix)
 				           VALUES ($1, 'p', 2, encode(sha256($2::bytea), 'hex'), 'k') RETURNING 1),
 				     w AS (INSERT INTO workstations (tenant_id, fingerprint) VALUES ($1, 'fp') RETURNING 1),
-				     r AS (INSERT INTO repositories (tenant_id, name, remote_url) VALUES ($1, 'r', 'example.com/r') RETURNING 1)
+				     r AS (INSERT INTO repositories (tenant_id, name, remote_url) VALUES ($1, 'r', 'example.com/r') RETURNING 1),
+				     m AS (INSERT INTO memberships (tenant_id, email, role, created_by) VALUES ($1, 'ada@example.com', 'admin', 'test') RETURNING 1)
 				INSERT INTO api_keys (tenant_id, name, role, key_hash, key_prefix, created_by)
 				VALUES ($1, 'k', 'admin', encode(sha256($3::bytea), 'hex'), 'k', 'test')`,
 				ids[i], slug+"-license", slug+"-key")

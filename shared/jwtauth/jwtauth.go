@@ -12,6 +12,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,8 +72,10 @@ type Config struct {
 
 // Claims are what the service uses from a verified token.
 type Claims struct {
+	Issuer         string // iss (already checked to be the configured issuer)
 	Subject        string // sub
 	Email          string // email (may be empty)
+	EmailVerified  bool   // email_verified: true (or "true", as some issuers send it)
 	Role           string // custom claim "role" (platform_admin, admin, member, or empty) — returned as-is, not validated here
 	TenantID       string // custom claim "tenant_id" (may be empty)
 	FirebaseTenant string // firebase.tenant (Identity Platform multi-tenancy; may be empty)
@@ -213,10 +217,11 @@ func (v *Verifier) Close() {
 // tokenClaims is the JSON shape of an ID token's payload.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Email    string `json:"email"`
-	Role     string `json:"role"`
-	TenantID string `json:"tenant_id"`
-	Firebase struct {
+	Email         string       `json:"email"`
+	EmailVerified flexibleBool `json:"email_verified"`
+	Role          string       `json:"role"`
+	TenantID      string       `json:"tenant_id"`
+	Firebase      struct {
 		Tenant string `json:"tenant"`
 	} `json:"firebase"`
 }
@@ -255,8 +260,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return Claims{
+		Issuer:         tc.Issuer,
 		Subject:        tc.Subject,
 		Email:          tc.Email,
+		EmailVerified:  bool(tc.EmailVerified),
 		Role:           tc.Role,
 		TenantID:       tc.TenantID,
 		FirebaseTenant: tc.Firebase.Tenant,
@@ -322,4 +329,35 @@ func LooksLikeJWT(s string) bool {
 
 func isBase64URL(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// flexibleBool is a JSON true or "true"; anything else is false. Google's
+// older tokens send email_verified as a string.
+type flexibleBool bool
+
+func (b *flexibleBool) UnmarshalJSON(data []byte) error {
+	*b = flexibleBool(string(data) == "true" || string(data) == `"true"`)
+	return nil
+}
+
+// UnverifiedIssuer returns the iss claim of a compact JWS without
+// verifying anything, so a caller with verifiers for several issuers can
+// pick the one to verify with. "" when it cannot be read. Never trust it:
+// the chosen verifier checks the issuer again.
+func UnverifiedIssuer(token string) string {
+	if len(token) > maxTokenLen || !LooksLikeJWT(token) {
+		return ""
+	}
+	parts := strings.SplitN(token, ".", 3)
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Iss
 }

@@ -150,16 +150,18 @@ func newVerifier(t *testing.T, cfg Config) *Verifier {
 func validClaims() jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
-		"iss":       testIssuer,
-		"aud":       testAudience,
-		"sub":       "user-1",
-		"email":     "ada@example.com",
-		"role":      "admin",
-		"tenant_id": "tenant-42",
-		"firebase":  map[string]any{"tenant": "idp-tenant-7", "sign_in_provider": "password"},
-		"iat":       now.Add(-time.Minute).Unix(),
-		"auth_time": now.Add(-time.Minute).Unix(),
-		"exp":       now.Add(time.Hour).Unix(),
+		"iss":   testIssuer,
+		"aud":   testAudience,
+		"sub":   "user-1",
+		"email": "ada@example.com",
+		// Google's older tokens send it as a string.
+		"email_verified": "true",
+		"role":           "admin",
+		"tenant_id":      "tenant-42",
+		"firebase":       map[string]any{"tenant": "idp-tenant-7", "sign_in_provider": "password"},
+		"iat":            now.Add(-time.Minute).Unix(),
+		"auth_time":      now.Add(-time.Minute).Unix(),
+		"exp":            now.Add(time.Hour).Unix(),
 	}
 }
 
@@ -187,8 +189,10 @@ func sign(t *testing.T, k testKey, claims jwt.MapClaims) string {
 
 func wantClaims(c jwt.MapClaims) Claims {
 	return Claims{
+		Issuer:         testIssuer,
 		Subject:        "user-1",
 		Email:          "ada@example.com",
+		EmailVerified:  true,
 		Role:           "admin",
 		TenantID:       "tenant-42",
 		FirebaseTenant: "idp-tenant-7",
@@ -740,6 +744,35 @@ func TestLooksLikeJWT(t *testing.T) {
 	for _, tt := range tests {
 		if got := LooksLikeJWT(tt.in); got != tt.want {
 			t.Errorf("LooksLikeJWT(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestUnverifiedIssuer: the issuer is read without verifying, only to pick
+// a verifier; anything that is not a readable JWT gives "".
+func TestUnverifiedIssuer(t *testing.T) {
+	t.Parallel()
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"https://accounts.google.com"}`))
+	for token, want := range map[string]string{
+		"eyJhbGciOiJSUzI1NiJ9." + payload + ".c2ln": "https://accounts.google.com",
+		"eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln":     "",
+		"not a token":                               "",
+		"a.b":                                       "",
+	} {
+		if got := UnverifiedIssuer(token); got != want {
+			t.Errorf("UnverifiedIssuer(%q) = %q, want %q", token, got, want)
+		}
+	}
+}
+
+// TestEmailVerifiedIsTrueOnlyWhenSaid: only true or "true" verify an
+// e-mail; anything else (absent, false, "yes", 1) does not.
+func TestEmailVerifiedIsTrueOnlyWhenSaid(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{`true`: true, `"true"`: true, `false`: false, `"yes"`: false, `1`: false, `null`: false} {
+		var b flexibleBool
+		if err := json.Unmarshal([]byte(in), &b); err != nil || bool(b) != want {
+			t.Errorf("email_verified %s = %v, %v; want %v", in, b, err, want)
 		}
 	}
 }

@@ -45,10 +45,11 @@ func FuzzVerify(f *testing.F) {
 		key    any
 	}{{"rsa-1", jwt.SigningMethodRS256, rsaKey}, {"ec-1", jwt.SigningMethodES256, ecKey}} {
 		for j, role := range []string{"admin", "'; DROP TABLE tenants;--"} {
-			c := Claims{Subject: "user-" + string(rune('a'+i*2+j)), Email: "ada@example.com", Role: role, TenantID: "t",
+			c := Claims{Issuer: testIssuer, Subject: "user-" + string(rune('a'+i*2+j)), Email: "ada@example.com",
+				EmailVerified: j == 0, Role: role, TenantID: "t",
 				FirebaseTenant: "idp", ExpiresAt: now.Add(24 * time.Hour).Truncate(time.Second)}
 			tok := jwt.NewWithClaims(k.method, jwt.MapClaims{"iss": testIssuer, "aud": testAudience, "sub": c.Subject,
-				"email": c.Email, "role": c.Role, "tenant_id": c.TenantID, "firebase": map[string]any{"tenant": c.FirebaseTenant},
+				"email": c.Email, "email_verified": c.EmailVerified, "role": c.Role, "tenant_id": c.TenantID, "firebase": map[string]any{"tenant": c.FirebaseTenant},
 				"iat": now.Add(-time.Minute).Unix(), "exp": c.ExpiresAt.Unix()})
 			tok.Header["kid"] = k.kid
 			s, err := tok.SignedString(k.key)

@@ -99,6 +99,24 @@ func (s *Store) List(ctx context.Context, only string, p database.Page) ([]Tenan
 	return out, next, nil
 }
 
+// ListIn returns a page of the live tenants among ids (a caller's own
+// tenants), oldest first.
+func (s *Store) ListIn(ctx context.Context, ids []string, p database.Page) ([]Tenant, string, error) {
+	if len(ids) == 0 {
+		return nil, "", nil
+	}
+	out, next, err := database.List(ctx, s.db, database.Platform(), p,
+		func(t Tenant) database.Cursor { return database.Cursor{At: t.CreatedAt.Time, ID: t.ID} }, scan,
+		`SELECT `+columns+` FROM tenants
+			WHERE status <> 'deleted' AND id = ANY($1::uuid[])
+			  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
+			ORDER BY created_at, id LIMIT $4`, ids)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing tenants: %w", err)
+	}
+	return out, next, nil
+}
+
 // Patch holds the fields an update changes; nil leaves a field alone.
 type Patch struct {
 	Name        *string

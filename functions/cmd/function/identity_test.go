@@ -90,6 +90,10 @@ func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
 		t.Fatalf("create API key: %d %v", status, key)
 	}
 	testenv.NoteSecret(t, key["key"].(string))
+	// The person the ID token below signs in: a member by invitation.
+	if status, m := call(t, "POST", tenantPath+"/members", map[string]any{"email": "ada@example.com", "role": "admin"}); status != 201 {
+		t.Fatalf("invite a member: %d %v", status, m)
+	}
 	if status, body := callAs(t, "GET", tenantPath+"/licenses", key["key"].(string), nil); status != 200 {
 		t.Fatalf("list licenses with an API key: %d %v", status, body)
 	}
@@ -104,7 +108,7 @@ func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
 	// An ID token is refused, saying why, without waiting on the endpoint.
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": issuer, "aud": audience, "sub": "user-1",
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "role": "admin", "tenant_id": tenant["id"]})
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "email": "ada@example.com", "email_verified": true})
 	tok.Header["kid"] = "k1"
 	idToken, err := tok.SignedString(idpKey)
 	if err != nil {

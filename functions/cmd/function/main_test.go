@@ -173,6 +173,7 @@ func TestEachFunctionServedAlone(t *testing.T) {
 		{"Workstations", "GET", "/workstations", nil, 200},
 		{"Repositories", "POST", "/repositories", map[string]any{"name": "w", "remote_url": "git@github.com:acme/w.git"}, 201},
 		{"Audit", "GET", "/audit", nil, 200},
+		{"Members", "POST", "/members", map[string]any{"email": "ada@example.com", "role": "admin"}, 201},
 	} {
 		s = start(t, bin, step.name, env)
 		served[step.name] = true

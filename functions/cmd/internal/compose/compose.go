@@ -30,6 +30,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/heartbeat"
 	"github.com/coditect-ai/license-server/functions/keys"
 	"github.com/coditect-ai/license-server/functions/licenses"
+	"github.com/coditect-ai/license-server/functions/members"
 	"github.com/coditect-ai/license-server/functions/openapi"
 	"github.com/coditect-ai/license-server/functions/release"
 	"github.com/coditect-ai/license-server/functions/repositories"
@@ -59,7 +60,7 @@ func Specs() []function.Spec {
 	return []function.Spec{
 		health.Spec(), acquire.Spec(), heartbeat.Spec(), release.Spec(), tenants.Spec(), licenses.Spec(),
 		apikeys.Spec(), workstations.Spec(), repositories.Spec(), audit.Spec(), usage.Spec(), keys.Spec(),
-		openapi.Spec(), cleanup.Spec(),
+		openapi.Spec(), members.Spec(), cleanup.Spec(),
 	}
 }
 
@@ -97,19 +98,45 @@ func Needs(target string) function.Needs {
 
 // Authenticator builds the credential checks on the backend. verifier may
 // be nil when no identity provider is configured; platformIDP is the
-// Identity Platform tenant whose ID tokens may carry platform roles ("":
-// the project's own).
+// Identity Platform tenant whose ID tokens may claim platform memberships
+// ("": the project's own). The bootstrap token's warnings are not logged
+// (tests and tools; Build logs them through AuthenticatorWith).
 func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier, platformIDP string, limits config.RateLimit) (*auth.Authenticator, error) {
+	return AuthenticatorWith(b, AuthSettings{BootstrapToken: token, Verifier: verifier, PlatformIDP: platformIDP, Limits: limits,
+		Logger: slog.New(slog.DiscardHandler)})
+}
+
+// AuthSettings are what the credential checks are configured with.
+type AuthSettings struct {
+	BootstrapToken string
+	// BootstrapAfterPlatformAdmin keeps the bootstrap token working after
+	// the first platform admin has signed in.
+	BootstrapAfterPlatformAdmin bool
+	// Verifier checks the identity provider's ID tokens, ServiceAccounts
+	// Google's (nil: not accepted).
+	Verifier, ServiceAccounts auth.TokenVerifier
+	PlatformIDP               string
+	Limits                    config.RateLimit
+	// Logger receives the bootstrap token's warnings (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// AuthenticatorWith builds the credential checks on the backend as s says.
+func AuthenticatorWith(b *backend.Backend, s AuthSettings) (*auth.Authenticator, error) {
 	return auth.New(auth.Config{
-		BootstrapToken:    token,
-		Keys:              b.APIKeys,
-		Verifier:          verifier,
-		PlatformIDPTenant: platformIDP,
+		BootstrapToken:              s.BootstrapToken,
+		BootstrapAfterPlatformAdmin: s.BootstrapAfterPlatformAdmin,
+		Keys:                        b.APIKeys,
+		Members:                     b.Members,
+		Verifier:                    s.Verifier,
+		ServiceAccounts:             s.ServiceAccounts,
+		PlatformIDPTenant:           s.PlatformIDP,
 		ResolveTenant: func(ctx context.Context, idpTenantID string) (string, error) {
 			t, err := b.Tenants.ByIdentityTenant(ctx, idpTenantID)
 			return t.ID, err
 		},
-		RateLimit: credentialRule(b, limits),
+		RateLimit: credentialRule(b, s.Limits),
+		Logger:    s.Logger,
 	})
 }
 
@@ -348,39 +375,41 @@ func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http
 // OpenRoles).
 func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*backend.Backend, cfg config.Config, logger *slog.Logger,
 	m *metrics.Metrics, specs []function.Spec) (Built, error) {
-	var verifier auth.TokenVerifier
+	var verifier, google auth.TokenVerifier
 	// Only HTTP functions with a backend check credentials: Cleanup (and
 	// Health, Keys, OpenAPI) must not depend on the identity provider
 	// being reachable.
-	if cfg.Auth.JWKSURL != "" && b != nil && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil }) {
-		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
+	checks := b != nil && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil })
+	if cfg.Auth.JWKSURL != "" && checks {
+		v, err := startVerifier(ctx, logger, "the identity provider",
+			jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 		if err != nil {
-			return Built{}, fmt.Errorf("configuring the identity provider's keys: %w", err)
+			return Built{}, err
 		}
-		// Usually the keys arrive in milliseconds, before the first
-		// request; but a slow or failing endpoint must not keep this
-		// instance from serving API keys, license keys and sessions, so
-		// the wait is short and the keys keep loading in the background.
-		wait, cancel := context.WithTimeout(ctx, jwksStartWait)
-		if err := v.WaitReady(wait); err != nil {
-			logger.WarnContext(ctx, "serving before the identity provider's keys are loaded: ID tokens are refused until they are",
-				slog.String("error", err.Error()))
-		}
-		cancel()
 		verifier = v
 	}
+	if cfg.Auth.GoogleAudience != "" && checks {
+		v, err := startVerifier(ctx, logger, "Google",
+			jwtauth.Config{JWKSURL: cfg.Auth.GoogleJWKSURL, Issuer: auth.GoogleIssuer, Audience: cfg.Auth.GoogleAudience})
+		if err != nil {
+			return Built{}, err
+		}
+		google = v
+	}
+	settings := AuthSettings{BootstrapToken: cfg.Admin.BootstrapToken, BootstrapAfterPlatformAdmin: cfg.Admin.BootstrapAfterPlatformAdmin,
+		Verifier: verifier, ServiceAccounts: google, PlatformIDP: cfg.Auth.PlatformIDPTenant, Limits: cfg.RateLimit, Logger: logger}
 	needs := function.Union(specs...)
 	// Credentials are checked against the stores in PostgreSQL: only
 	// functions with a backend have any to check.
 	var authn *auth.Authenticator
 	var err error
 	if b != nil {
-		if authn, err = Authenticator(b, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit); err != nil {
+		if authn, err = AuthenticatorWith(b, settings); err != nil {
 			return Built{}, err
 		}
 	}
 	withAuthn, err := RolesOf(roles, func(rb *backend.Backend) (*auth.Authenticator, error) {
-		return Authenticator(rb, cfg.Admin.BootstrapToken, verifier, cfg.Auth.PlatformIDPTenant, cfg.RateLimit)
+		return AuthenticatorWith(rb, settings)
 	})
 	if err != nil {
 		return Built{}, err
@@ -399,6 +428,25 @@ func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*bac
 	}
 	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Roles: withAuthn, Limits: cfg.RateLimit, Root: root,
 		Issuer: cfg.Signing.Issuer, Logger: logger}, specs)
+}
+
+// startVerifier starts fetching an issuer's keys. Usually they arrive in
+// milliseconds, before the first request; but a slow or failing endpoint
+// must not keep this instance from serving API keys, license keys and
+// sessions, so the wait is short and the keys keep loading in the
+// background.
+func startVerifier(ctx context.Context, logger *slog.Logger, whose string, c jwtauth.Config) (*jwtauth.Verifier, error) {
+	v, err := jwtauth.New(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("configuring %s's keys: %w", whose, err)
+	}
+	wait, cancel := context.WithTimeout(ctx, jwksStartWait)
+	defer cancel()
+	if err := v.WaitReady(wait); err != nil {
+		logger.WarnContext(ctx, "serving before "+whose+"'s keys are loaded: its ID tokens are refused until they are",
+			slog.String("error", err.Error()))
+	}
+	return v, nil
 }
 
 // Probes are the readiness checks of the backends cfg names, made from

@@ -454,6 +454,28 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + session + `"}`, want: 403, code: "session_revoked"})
 	session = c.do(call{method: "POST", path: "/v1/acquire", body: acquire, want: 200}).str(t, "session_id")
 
+	// Members: invitations, roles, the last-admin rule; the platform's own
+	// admins; who the caller is.
+	c.do(call{method: "GET", path: "/v1/me", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: "/v1/me", token: memberKey, want: 200})
+	ada := c.do(call{method: "POST", path: T + "/members", token: adminToken, body: `{"email":"ada@example.com","role":"admin"}`, want: 201}).str(t, "id")
+	bob := c.do(call{method: "POST", path: T + "/members", token: adminToken, body: `{"email":"bob@example.com","role":"member","kind":"person"}`, want: 201}).str(t, "id")
+	c.do(call{method: "POST", path: T + "/members", token: adminToken, body: `{"email":"ADA@example.com","role":"member"}`, want: 409, code: "member_exists"})
+	c.do(call{method: "GET", path: T + "/members", token: memberKey, want: 200})
+	c.do(call{method: "GET", path: T + "/members/" + bob, token: adminToken, want: 200})
+	c.do(call{method: "PATCH", path: T + "/members/" + bob, token: adminToken, body: `{"role":"admin"}`, want: 200})
+	c.do(call{method: "DELETE", path: T + "/members/" + bob, token: adminToken, want: 204})
+	c.do(call{method: "PATCH", path: T + "/members/" + ada, token: adminToken, body: `{"role":"member"}`, want: 409, code: "last_admin"})
+	c.do(call{method: "DELETE", path: T + "/members/" + ada, token: adminToken, want: 409, code: "last_admin"})
+	c.do(call{method: "GET", path: T + "/members/" + bob, token: adminToken, want: 404, code: "member_not_found"})
+	root := c.do(call{method: "POST", path: "/v1/platform/members", token: adminToken, body: `{"email":"root@vendor.example","role":"admin"}`, want: 201}).str(t, "id")
+	root2 := c.do(call{method: "POST", path: "/v1/platform/members", token: adminToken, body: `{"email":"ops@vendor.example","role":"admin"}`, want: 201}).str(t, "id")
+	c.do(call{method: "GET", path: "/v1/platform/members", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: "/v1/platform/members/" + root, token: adminToken, want: 200})
+	c.do(call{method: "PATCH", path: "/v1/platform/members/" + root, token: adminToken, body: `{"role":"admin"}`, want: 200})
+	c.do(call{method: "DELETE", path: "/v1/platform/members/" + root2, token: adminToken, want: 204})
+	c.do(call{method: "GET", path: "/v1/platform/members", token: memberKey, want: 403, code: "forbidden"})
+
 	// A suspended license ends its sessions at the next heartbeat.
 	c.do(call{method: "PATCH", path: L, token: adminToken, body: `{"status":"suspended"}`, want: 200})
 	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + session + `"}`, want: 403, code: "license_inactive"})

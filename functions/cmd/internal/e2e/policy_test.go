@@ -22,8 +22,13 @@ func TestLicensePolicy(t *testing.T) {
 	base := "/v1/tenants/" + tenant
 	member := a.expect(a.admin("POST", base+"/api-keys", map[string]any{"name": "sdk", "role": "member"}), 201, "").str("key")
 	otherMember := a.expect(a.admin("POST", "/v1/tenants/"+other+"/api-keys", map[string]any{"name": "sdk", "role": "member"}), 201, "").str("key")
-	ada := p.token(t, jwt.MapClaims{"role": "member", "tenant_id": tenant, "sub": "u-ada", "email": "ada@example.com"})
-	bob := p.token(t, jwt.MapClaims{"role": "member", "tenant_id": tenant, "sub": "u-bob", "email": "bob@example.com"})
+	// People sign in by membership. Ada is a member of both tenants: an
+	// acquire under require_user takes the membership of the license's.
+	for _, m := range []struct{ tenant, email string }{{tenant, "ada@example.com"}, {other, "ada@example.com"}, {tenant, "bob@example.com"}} {
+		a.expect(a.admin("POST", "/v1/tenants/"+m.tenant+"/members", map[string]any{"email": m.email, "role": "member"}), 201, "")
+	}
+	ada := p.token(t, jwt.MapClaims{"sub": "u-ada", "email": "ada@example.com", "email_verified": true})
+	bob := p.token(t, jwt.MapClaims{"sub": "u-bob", "email": "bob@example.com", "email_verified": true})
 	acquireAs := func(key, cred, fp string, extra map[string]any) reply {
 		body := map[string]any{"license_key": key, "fingerprint": fp}
 		for k, v := range extra {
