@@ -374,7 +374,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	wantKeys := map[string][]string{
 		"license-server-config": {"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL",
 			"REDIS_URL", "SIGNING_KMS_KEY_VERSION"},
-		"license-server-auth": {"AUTH_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL", "CORS_ALLOWED_ORIGINS"},
+		"license-server-auth": {"AUTH_AUDIENCE", "AUTH_GOOGLE_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL", "CORS_ALLOWED_ORIGINS"},
 	}
 	if len(m.configMaps) != len(wantKeys) {
 		t.Fatalf("%d ConfigMaps, want license-server-config and license-server-auth", len(m.configMaps))
@@ -441,9 +441,10 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 func checkAuthConfig(t *testing.T, data map[string]string) {
 	t.Helper()
 	for k, want := range map[string]string{
-		"AUTH_JWKS_URL": "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
-		"AUTH_ISSUER":   "https://securetoken.google.com/PROJECT_ID",
-		"AUTH_AUDIENCE": "PROJECT_ID",
+		"AUTH_JWKS_URL":        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+		"AUTH_ISSUER":          "https://securetoken.google.com/PROJECT_ID",
+		"AUTH_AUDIENCE":        "PROJECT_ID",
+		"AUTH_GOOGLE_AUDIENCE": "https://api.coditect.ai",
 	} {
 		if data[k] != want {
 			t.Errorf("license-server-auth %s = %q, want %q", k, data[k], want)

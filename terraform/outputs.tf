@@ -72,10 +72,13 @@ output "knative_auth_config" {
       name      = "license-server-auth"
       namespace = local.namespace
     }
+    # AUTH_GOOGLE_AUDIENCE: Google-signed ID tokens of service accounts (a
+    # customer's CI with workload identity) name the API's URL as audience.
     data = {
       AUTH_JWKS_URL        = local.auth_jwks_url
       AUTH_ISSUER          = local.auth_issuer
       AUTH_AUDIENCE        = local.auth_audience
+      AUTH_GOOGLE_AUDIENCE = "https://${var.api_domain}"
       CORS_ALLOWED_ORIGINS = join(",", [for d in var.console_domains : "https://${d}"])
     }
   })

@@ -713,6 +713,7 @@ func TestIdentityPlatformSignsPeopleIn(t *testing.T) {
 			"AUTH_JWKS_URL":        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
 			"AUTH_ISSUER":          "https://securetoken.google.com/" + testProject,
 			"AUTH_AUDIENCE":        testProject,
+			"AUTH_GOOGLE_AUDIENCE": "https://api.coditect.ai",
 			"CORS_ALLOWED_ORIGINS": "",
 		},
 	}
