@@ -84,17 +84,28 @@ func serveWith(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, li
 // through the Identity Platform tenant platformIDP.
 func serveWithPlatform(t *testing.T, b *backend.Backend, verifier auth.TokenVerifier, platformIDP string, limits config.RateLimit) *api {
 	t.Helper()
+	return serveWithAuth(t, b, compose.AuthSettings{Verifier: verifier, PlatformIDP: platformIDP, Limits: limits})
+}
+
+// serveWithAuth serves every function with the credential checks s
+// configures, and the tests' bootstrap token.
+func serveWithAuth(t *testing.T, b *backend.Backend, s compose.AuthSettings) *api {
+	t.Helper()
 	testenv.NoteSecret(t, adminToken)
-	authn, err := compose.Authenticator(b, adminToken, verifier, platformIDP, limits)
+	s.BootstrapToken = adminToken
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	authn, err := compose.AuthenticatorWith(b, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t),
+	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: s.Limits, Root: testRoot(t),
 		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, verifier, platformIDP, limits)
+			return compose.AuthenticatorWith(rb, s)
 		})
 	if err != nil {
 		t.Fatal(err)

@@ -32,21 +32,36 @@ type termsWorld struct {
 func newTermsWorld(t *testing.T) *termsWorld {
 	t.Helper()
 	p := newIDP(t)
-	f := newHostileFixtureOn(t, newIdentityAPI(t, p, config.RateLimit{}))
+	b, prefix := testenv.Backend(t)
+	// The bootstrap token stays a platform credential here after the
+	// platform's person signs in: this test compares the two.
+	api := serveWithAuth(t, b, compose.AuthSettings{Verifier: p.verifier(t), BootstrapAfterPlatformAdmin: true})
+	api.prefix = prefix
+	f := newHostileFixtureOn(t, api)
 	a, tenant := f.a, f.ids["{tenant}"]
 	suspended, _ := a.license(tenant, map[string]any{"seats": 3})
 	a.expect(a.admin("PATCH", "/v1/tenants/"+tenant+"/licenses/"+suspended, map[string]any{"status": "suspended"}), 200, "")
 	key := func(role string) string {
 		return a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/api-keys", map[string]any{"name": role, "role": role}), 201, "").str("key")
 	}
+	// People: invited by e-mail, signed in with that e-mail verified; the
+	// membership, not a claim, gives each its role.
+	person := func(path, email, role string) string {
+		a.expect(a.admin("POST", path, map[string]any{"email": email, "role": role}), 201, "")
+		tok := p.token(t, jwt.MapClaims{"sub": "sub-" + email, "email": email, "email_verified": true})
+		// Signed in once now, so the binding (a change of its own) is
+		// made before the tests compare snapshots.
+		a.expect(a.call("GET", "/v1/me", tok, nil), 200, "")
+		return tok
+	}
 	return &termsWorld{f: f, suspended: suspended,
 		creds: map[string]string{
 			"bootstrap":             adminToken,
-			"platform ID token":     p.token(t, jwt.MapClaims{"role": "platform_admin"}),
+			"platform ID token":     person("/v1/platform/members", "root@vendor.example", "admin"),
 			"tenant admin API key":  key("admin"),
-			"tenant admin ID token": p.token(t, jwt.MapClaims{"role": "admin", "tenant_id": tenant}),
+			"tenant admin ID token": person("/v1/tenants/"+tenant+"/members", "admin@acme.example", "admin"),
 			"member API key":        key("member"),
-			"member ID token":       p.token(t, jwt.MapClaims{"role": "member", "tenant_id": tenant}),
+			"member ID token":       person("/v1/tenants/"+tenant+"/members", "member@acme.example", "member"),
 		},
 		platform: map[string]bool{"bootstrap": true, "platform ID token": true}}
 }
