@@ -47,6 +47,14 @@ func TestWalkthrough(t *testing.T) {
 		"cleanup: 204",
 		`"group_by":"user","granularity":"day","buckets":[{"key":"ada"`,
 		`"peak_seats":1`,
+		// People and the operator's controls (issue 17).
+		`"email":"ada@example.com","role":"admin"`,
+		`"status":"pending"`,
+		`"platform_admin":true`,
+		"new key: lk_",
+		"end session: 204",
+		"heartbeat of the ended session: 403",
+		`{"revoked":0}`,
 	} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("walkthrough output lacks %s:\n%s", want, got)
@@ -68,7 +76,7 @@ func TestWalkthrough(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
-		`license_acquire_outcomes_total{outcome="granted"} 1`,
+		`license_acquire_outcomes_total{outcome="granted"} 2`, // laptop-1, then laptop-2 on the rotated key
 		`license_http_server_requests_total{code="200",function="Heartbeat",method="POST",route="/v1/heartbeat"} 1`,
 		`license_cleanup_runs_total{result="ok"}`,
 		`script="release",status="ok"} 1`, // EVALSHA or, on a cold script cache, EVAL

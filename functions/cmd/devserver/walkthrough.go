@@ -23,6 +23,21 @@ curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions -H "Authorization:
 curl -s -X POST $API/v1/release -H 'Content-Type: application/json' -d '{"session_id":"'$SESSION'"}'
 curl -s -X POST $API/internal/cleanup -o /dev/null -w 'cleanup: %{http_code}\n'
 curl -s "$API/v1/tenants/$TENANT/usage?group_by=user" -H "Authorization: Bearer $TOKEN"
+curl -s -X POST $API/v1/tenants/$TENANT/members -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"email":"ada@example.com","role":"admin"}'
+curl -s $API/v1/tenants/$TENANT/members -H "Authorization: Bearer $TOKEN"
+curl -s $API/v1/me -H "Authorization: Bearer $TOKEN"
+KEY=$(curl -s -X POST $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/rotate-key -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"grace_seconds":3600}' | sed -E 's/.*"key":"([^"]+)".*/\1/'); echo "new key: ${KEY:0:12}..."
+SESSION=$(curl -s -X POST $API/v1/acquire -H 'Content-Type: application/json' \
+  -d '{"license_key":"'$KEY'","fingerprint":"laptop-2","user":"grace"}' | sed -E 's/.*"session_id":"([^"]+)".*/\1/')
+DIGEST=$(curl -s $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions -H "Authorization: Bearer $TOKEN" \
+  | sed -E 's/.*"session_digest":"([^"]+)".*/\1/'); echo "session digest: $DIGEST"
+curl -s -X DELETE $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions/$DIGEST -H "Authorization: Bearer $TOKEN" \
+  -o /dev/null -w 'end session: %{http_code}\n'
+curl -s -X POST $API/v1/heartbeat -H 'Content-Type: application/json' -d '{"session_id":"'$SESSION'"}' \
+  -o /dev/null -w 'heartbeat of the ended session: %{http_code}\n'
+curl -s -X POST $API/v1/tenants/$TENANT/licenses/$LICENSE_ID/sessions:revoke-all -H "Authorization: Bearer $TOKEN"
 `
 
 func walkthroughFor(api, token string) string {
