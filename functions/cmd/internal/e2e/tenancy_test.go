@@ -12,6 +12,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/testenv"
+	"github.com/coditect-ai/license-server/shared/tokens"
 )
 
 // world is two tenants with one of everything each, and API keys.
@@ -21,13 +22,15 @@ type world struct {
 	license, key, ws, repo, ak map[string]string
 	licKey                     map[string]string
 	adminKey, memberKey        map[string]string
+	member, digest             map[string]string // a pending member's id; the live session's digest
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{a: newAPI(t), tenant: map[string]string{}, license: map[string]string{}, key: map[string]string{},
 		ws: map[string]string{}, repo: map[string]string{}, ak: map[string]string{}, licKey: map[string]string{},
-		adminKey: map[string]string{}, memberKey: map[string]string{}}
+		adminKey: map[string]string{}, memberKey: map[string]string{},
+		member: map[string]string{}, digest: map[string]string{}}
 	a := w.a
 	for _, n := range []string{"A", "B"} {
 		id := a.tenant("tenant-" + strings.ToLower(n))
@@ -38,7 +41,8 @@ func newWorld(t *testing.T) *world {
 		w.adminKey[n], w.ak[n] = ak.str("key"), ak.str("id")
 		w.memberKey[n] = a.expect(a.admin("POST", base+"/api-keys", map[string]any{"name": "member", "role": "member"}), 201, "").str("key")
 		w.repo[n] = a.expect(a.admin("POST", base+"/repositories", map[string]any{"name": "w", "remote_url": "git@github.com:acme/" + n + ".git"}), 201, "").str("id")
-		a.expect(a.acquire(w.licKey[n], "ws-"+n), 200, "")
+		w.member[n] = a.expect(a.admin("POST", base+"/members", map[string]any{"email": "m@" + n + ".example", "role": "member"}), 201, "").str("id")
+		w.digest[n] = tokens.SessionDigest(a.expect(a.acquire(w.licKey[n], "ws-"+n), 200, "").str("session_id"))
 	}
 	// Workstations are recorded in the background; wait for both.
 	deadline := time.Now().Add(10 * time.Second)
@@ -92,6 +96,17 @@ func (w *world) endpoints(n string) []endpoint {
 		{"POST", l + "/certificate", nil, false, false},
 		{"DELETE", l, nil, false, true},
 		{"GET", l + "/sessions", nil, false, false},
+		// The operator's controls (issue 17), in this order: the session
+		// is live until the first ends it.
+		{"DELETE", l + "/sessions/" + w.digest[n], nil, false, false},
+		{"POST", l + "/sessions:revoke-all", nil, false, false},
+		{"POST", l + "/rotate-key", map[string]any{"grace_seconds": 60}, false, false},
+		// People (issue 17): members read them, admins change them.
+		{"GET", t + "/members", nil, true, false},
+		{"GET", t + "/members/" + w.member[n], nil, true, false},
+		{"POST", t + "/members", map[string]any{"email": "new@example.com", "role": "member"}, false, false},
+		{"PATCH", t + "/members/" + w.member[n], map[string]any{"role": "admin"}, false, false},
+		{"DELETE", t + "/members/" + w.member[n], nil, false, false},
 		{"GET", t + "/api-keys", nil, false, false},
 		{"POST", t + "/api-keys", map[string]any{"name": "x", "role": "member"}, false, false},
 		{"DELETE", t + "/api-keys/" + w.ak[n], nil, false, false},
