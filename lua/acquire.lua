@@ -3,7 +3,7 @@
 -- ARGV: 1 key hash (hex sha256 of the license key: the license's, or its
 --       previous one within the grace of a rotation), 2 fingerprint,
 --       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
---       8 tenant of the authenticated caller ('' when none),
+--       8 tenants of the authenticated caller, space-separated ('' when none),
 --       9 acquires allowed per second per license (0: no limit), 10 burst,
 --       11 new session's nonce (its id is derived from it and the key)
 -- Returns one of:
@@ -83,7 +83,12 @@ if state == 'deleted' then return {'not_found'} end
 if state ~= 'active' then return deny('inactive') end
 if require_user then
   if caller_tenant == '' or user == '' then return deny('user_required') end
-  if caller_tenant ~= m[10] then return deny('wrong_tenant') end
+  -- The license's tenant must be one of the caller's (a person may belong
+  -- to several); ids are UUIDs, so a space-delimited match is exact.
+  local tenant = m[10] or ''
+  if tenant == '' or not string.find(' ' .. caller_tenant .. ' ', ' ' .. tenant .. ' ', 1, true) then
+    return deny('wrong_tenant')
+  end
 end
 if (per_user or max_per_user > 0) and user == '' then return deny('user_missing') end
 if tonumber(m[11] or '1') > 0 and redis.call('SISMEMBER', blocked, fp) == 1 then return deny('blocked') end

@@ -5,10 +5,8 @@
 package acquire
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/apierror"
@@ -73,7 +71,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 	}
 	// An authenticated caller is the user, whatever the body says.
 	if p, ok := auth.FromContext(r.Context()); ok {
-		ar.User, ar.CallerTenant = p.User, h.callerTenant(r.Context(), p, licenseID)
+		ar.User, ar.CallerTenants = p.User, p.TenantIDs()
 	}
 	g, err := h.engine.Acquire(r.Context(), ar)
 	var limited *seats.RateLimitedError
@@ -140,21 +138,4 @@ func refused(licenseID string, err, answer error) metrics.Acquire {
 		a.Outcome, a.Reason = metrics.OutcomeDenied, e.Code
 	}
 	return a
-}
-
-// callerTenant is the tenant require_user compares with the license's: an
-// API key's own, or, for a person with memberships in several tenants,
-// the one the license belongs to (when Redis knows it; else the first,
-// which the script refuses as wrong_tenant if it is not the license's).
-func (h *handler) callerTenant(ctx context.Context, p auth.Principal, licenseID string) string {
-	tenants := p.TenantIDs()
-	if len(tenants) == 0 {
-		return ""
-	}
-	if len(tenants) > 1 {
-		if t, err := h.engine.TenantOf(ctx, licenseID); err == nil && slices.Contains(tenants, t) {
-			return t
-		}
-	}
-	return tenants[0]
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -251,9 +252,12 @@ type AcquireRequest struct {
 	// User is the person: the authenticated caller's subject when there is
 	// one, else what the client says.
 	User string
-	// CallerTenant is the authenticated caller's tenant, "" when the call
-	// carries only the license key.
-	CallerTenant string
+	// CallerTenants are the tenants the authenticated caller belongs to
+	// (an API key's one; a person's memberships), none when the call
+	// carries only the license key. require_user needs the license's
+	// tenant among them, checked in the script with the license's own
+	// tenant, so no tenant has to be picked before Redis is asked.
+	CallerTenants []string
 	// RateLimit bounds acquires per license, checked in the same script
 	// (zero: no limit).
 	RateLimit RateLimit
@@ -273,7 +277,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
 		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events, k.unknown},
 		tokens.Hash(req.LicenseKey), req.Fingerprint, s.Digest, req.Hostname, req.User, req.OS, req.Repository,
-		req.CallerTenant, req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce)
+		strings.Join(req.CallerTenants, " "), req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce)
 	if err != nil {
 		return Grant{}, err
 	}

@@ -501,37 +501,38 @@ var contract = []struct {
 		f.put(l)
 		f.mustAcquire(l, "bad-1")
 
-		req := func(l seats.License, fp, user, tenant string) (seats.Grant, error) {
+		req := func(l seats.License, fp, user string, tenants ...string) (seats.Grant, error) {
 			return f.engine.Acquire(context.Background(), seats.AcquireRequest{LicenseID: l.ID, LicenseKey: f.key(l),
-				Fingerprint: fp, User: user, CallerTenant: tenant})
+				Fingerprint: fp, User: user, CallerTenants: tenants})
 		}
 		ru, _ := f.license(3, time.Minute, func(l *seats.License) { l.RequireUser = true })
-		if _, err := req(ru, "ws", "ada", ""); !errors.Is(err, seats.ErrUserRequired) {
+		if _, err := req(ru, "ws", "ada"); !errors.Is(err, seats.ErrUserRequired) {
 			t.Fatalf("require_user without a caller: %v", err)
 		}
-		if _, err := req(ru, "ws", "ada", newUUID()); !errors.Is(err, seats.ErrWrongTenant) {
-			t.Fatalf("require_user with another tenant's caller: %v", err)
+		if _, err := req(ru, "ws", "ada", newUUID(), newUUID()); !errors.Is(err, seats.ErrWrongTenant) {
+			t.Fatalf("require_user with a caller of other tenants: %v", err)
 		}
-		if _, err := req(ru, "ws", "ada", ru.TenantID); err != nil {
-			t.Fatalf("require_user with the tenant's caller: %v", err)
+		// A person of several tenants, the license's not the first.
+		if _, err := req(ru, "ws", "ada", newUUID(), ru.TenantID); err != nil {
+			t.Fatalf("require_user with a caller of the tenant among others: %v", err)
 		}
 
 		mpu, _ := f.license(5, time.Minute, func(l *seats.License) { l.MaxSeatsPerUser = 1 })
-		if _, err := req(mpu, "ws-1", "", ""); !errors.Is(err, seats.ErrUserMissing) {
+		if _, err := req(mpu, "ws-1", ""); !errors.Is(err, seats.ErrUserMissing) {
 			t.Fatalf("per-user limit without a user: %v", err)
 		}
-		g, err := req(mpu, "ws-1", "ada", "")
+		g, err := req(mpu, "ws-1", "ada")
 		if err != nil {
 			t.Fatal(err)
 		}
 		var lim *seats.UserLimitError
-		if _, err := req(mpu, "ws-2", "ada", ""); !errors.As(err, &lim) || lim.Used != 1 || lim.Max != 1 {
+		if _, err := req(mpu, "ws-2", "ada"); !errors.As(err, &lim) || lim.Used != 1 || lim.Max != 1 {
 			t.Fatalf("second seat of one user: %v", err)
 		}
 		if _, err := f.engine.Release(context.Background(), g.SessionID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := req(mpu, "ws-2", "ada", ""); err != nil {
+		if _, err := req(mpu, "ws-2", "ada"); err != nil {
 			t.Fatalf("after release: %v", err)
 		}
 
