@@ -226,18 +226,24 @@ type patchRequest struct {
 	Role string `json:"role"`
 }
 
+// decodePatch reads and checks a role change; its errors are
+// *httpjson.Error.
+func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRequest, error) {
+	var req patchRequest
+	if err := httpjson.Decode(w, r, &req); err != nil {
+		return req, err
+	}
+	return req, checkRole(req.Role, platform)
+}
+
 func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	tenantID, id, err := member(r, auth.Admin)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	var req patchRequest
-	if err := httpjson.Decode(w, r, &req); err != nil {
-		httpjson.WriteError(w, r, err)
-		return
-	}
-	if err := checkRole(req.Role, tenantID == ""); err != nil {
+	req, err := decodePatch(w, r, tenantID == "")
+	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
