@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,12 +58,11 @@ type Principal struct {
 	// User is the person (or service account) for seat policy: a person's
 	// e-mail, or "api_key:<id>".
 	User string
-	// TenantID and Role are an API key's tenant and role. A person's role
-	// is PlatformAdmin when they are a platform admin, else "": their
-	// roles are per tenant, in Tenants.
-	TenantID string
-	Role     Role
-	// Tenants are a person's memberships: tenant id to role.
+	// Role is PlatformAdmin for the platform's callers (the bootstrap
+	// token, platform admins), else "": other roles are per tenant.
+	Role Role
+	// Tenants are the caller's roles by tenant id: an API key's one
+	// tenant, a person's memberships.
 	Tenants map[string]Role
 	// Email, Issuer and Subject name a person signed in with an ID token
 	// (Issuer as stored on the membership: see Authenticator).
@@ -94,30 +94,10 @@ func (p Principal) IsPlatformAdmin() bool {
 
 // RoleIn is p's own role in tenantID ("" when p is not of it); a platform
 // admin's power over every tenant is not a role in it.
-func (p Principal) RoleIn(tenantID string) Role {
-	if tenantID == "" {
-		return ""
-	}
-	if p.TenantID == tenantID && p.Role != PlatformAdmin {
-		return p.Role
-	}
-	return p.Tenants[tenantID]
-}
+func (p Principal) RoleIn(tenantID string) Role { return p.Tenants[tenantID] }
 
 // TenantIDs are the tenants p has a role in, sorted.
-func (p Principal) TenantIDs() []string {
-	var out []string
-	if p.TenantID != "" {
-		out = append(out, p.TenantID)
-	}
-	for id := range p.Tenants {
-		if id != p.TenantID {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (p Principal) TenantIDs() []string { return slices.Sorted(maps.Keys(p.Tenants)) }
 
 // Forbidden is the answer for a known caller without the role it needs.
 func Forbidden() *httpjson.Error {
@@ -268,7 +248,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		if err != nil {
 			return Principal{}, err
 		}
-		return Principal{Actor: "api_key:" + k.ID, User: "api_key:" + k.ID, TenantID: k.TenantID, Role: Role(k.Role)}, nil
+		return Principal{Actor: "api_key:" + k.ID, User: "api_key:" + k.ID, Tenants: map[string]Role{k.TenantID: Role(k.Role)}}, nil
 	case jwtauth.LooksLikeJWT(cred):
 		return a.fromToken(ctx, cred)
 	case a.bootstrap != "" && tokens.Equal(cred, a.bootstrap):

@@ -98,7 +98,7 @@ func fuzzAuthenticator(f *testing.F) (*auth.Authenticator, []credential) {
 	}
 	return a, []credential{
 		{fuzzBootstrap, auth.Principal{Actor: "bootstrap", User: "bootstrap", Role: auth.PlatformAdmin}},
-		{secret, auth.Principal{Actor: "api_key:" + key.ID, User: "api_key:" + key.ID, TenantID: tenant.ID, Role: auth.Admin}},
+		{secret, auth.Principal{Actor: "api_key:" + key.ID, User: "api_key:" + key.ID, Tenants: map[string]auth.Role{tenant.ID: auth.Admin}}},
 		{idToken, auth.Principal{Actor: "user:ada@example.com", User: "ada@example.com", Email: "ada@example.com",
 			Issuer: fuzzIssuer, Subject: "user-1", Tenants: map[string]auth.Role{tenant.ID: auth.Member}}},
 	}

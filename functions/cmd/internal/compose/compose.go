@@ -96,16 +96,6 @@ func Needs(target string) function.Needs {
 	return function.Union(specs...)
 }
 
-// Authenticator builds the credential checks on the backend. verifier may
-// be nil when no identity provider is configured; platformIDP is the
-// Identity Platform tenant whose ID tokens may claim platform memberships
-// ("": the project's own). The bootstrap token's warnings are not logged
-// (tests and tools; Build logs them through AuthenticatorWith).
-func Authenticator(b *backend.Backend, token string, verifier auth.TokenVerifier, platformIDP string, limits config.RateLimit) (*auth.Authenticator, error) {
-	return AuthenticatorWith(b, AuthSettings{BootstrapToken: token, Verifier: verifier, PlatformIDP: platformIDP, Limits: limits,
-		Logger: slog.New(slog.DiscardHandler)})
-}
-
 // AuthSettings are what the credential checks are configured with.
 type AuthSettings struct {
 	BootstrapToken string

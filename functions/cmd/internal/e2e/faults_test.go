@@ -75,7 +75,7 @@ func faultServer(t *testing.T, redisURL string, redisTimeout time.Duration, dbUR
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Sightings.Close)
-	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func faultServer(t *testing.T, redisURL string, redisTimeout time.Duration, dbUR
 	fns, err := allHTTP(t, fctx, compose.Deps{Backend: b, Probes: probes, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
 		Logger: slog.New(slog.DiscardHandler)},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+			return authnOn(rb, config.RateLimit{})
 		})
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func floodAPI(t *testing.T) (*api, *statements) {
 	}
 	t.Cleanup(b.Sightings.Close)
 	testenv.NoteSecret(t, adminToken)
-	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}

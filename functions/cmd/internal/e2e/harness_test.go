@@ -87,6 +87,13 @@ func serveWithPlatform(t *testing.T, b *backend.Backend, verifier auth.TokenVeri
 	return serveWithAuth(t, b, compose.AuthSettings{Verifier: verifier, PlatformIDP: platformIDP, Limits: limits})
 }
 
+// authnOn is the tests' usual credential checks on b: the bootstrap token,
+// no identity provider, the given rate limits.
+func authnOn(b *backend.Backend, limits config.RateLimit) (*auth.Authenticator, error) {
+	return compose.AuthenticatorWith(b, compose.AuthSettings{BootstrapToken: adminToken, Limits: limits,
+		Logger: slog.New(slog.DiscardHandler)})
+}
+
 // serveWithAuth serves every function with the credential checks s
 // configures, and the tests' bootstrap token.
 func serveWithAuth(t *testing.T, b *backend.Backend, s compose.AuthSettings) *api {

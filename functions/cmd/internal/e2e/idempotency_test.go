@@ -50,7 +50,7 @@ func serveIdem(t *testing.T, b *backend.Backend) (*api, []route.Function) {
 // serveIdemWith is serveIdem with rate limits (zero: none).
 func serveIdemWith(t *testing.T, b *backend.Backend, limits config.RateLimit) (*api, []route.Function) {
 	t.Helper()
-	authn, err := compose.Authenticator(b, adminToken, nil, "", limits)
+	authn, err := authnOn(b, limits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func serveIdemWith(t *testing.T, b *backend.Backend, limits config.RateLimit) (*
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: limits, Root: testRoot(t), Issuer: testIssuer,
 		Logger: slog.New(slog.DiscardHandler)},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, nil, "", limits)
+			return authnOn(rb, limits)
 		})
 	if err != nil {
 		t.Fatal(err)

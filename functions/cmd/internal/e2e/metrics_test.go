@@ -58,13 +58,13 @@ func serveWithMetrics(t *testing.T) (*api, *metrics.Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: root, Issuer: testIssuer, Logger: logger},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+			return authnOn(rb, config.RateLimit{})
 		})
 	if err != nil {
 		t.Fatal(err)

@@ -144,7 +144,7 @@ func isError(s *openapi3.SchemaRef) bool {
 func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Backend) {
 	t.Helper()
 	b, _ := testenv.Backend(t)
-	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Back
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: testenv.Root(t), Issuer: "https://api.test",
 		Logger: slog.New(slog.DiscardHandler)},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+			return authnOn(rb, config.RateLimit{})
 		})
 	if err != nil {
 		t.Fatal(err)

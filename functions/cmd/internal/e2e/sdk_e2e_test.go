@@ -32,7 +32,7 @@ type instance struct {
 func (in *instance) start() {
 	in.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	authn, err := compose.Authenticator(in.b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(in.b, config.RateLimit{})
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func (in *instance) start() {
 	fns, err := allHTTP(in.t, ctx, compose.Deps{Backend: in.b, Authn: authn, Root: testRoot(in.t), Issuer: testIssuer,
 		Logger: slog.New(slog.DiscardHandler)},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
-			return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+			return authnOn(rb, config.RateLimit{})
 		})
 	if err != nil {
 		in.t.Fatal(err)

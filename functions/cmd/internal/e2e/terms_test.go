@@ -238,13 +238,13 @@ func TestBrowserCallsAndHSTS(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := testenv.Backend(t)
-	authn, err := compose.Authenticator(b, adminToken, nil, "", config.RateLimit{})
+	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fns, err := allHTTP(t, t.Context(), compose.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
 		Logger: slog.New(slog.DiscardHandler)}, func(rb *backend.Backend) (*auth.Authenticator, error) {
-		return compose.Authenticator(rb, adminToken, nil, "", config.RateLimit{})
+		return authnOn(rb, config.RateLimit{})
 	})
 	if err != nil {
 		t.Fatal(err)
