@@ -39,7 +39,8 @@ func Keys() []string {
 		"RATE_LIMIT_LICENSE", "RATE_LIMIT_LICENSE_BURST", "RATE_LIMIT_CREDENTIAL", "RATE_LIMIT_CREDENTIAL_BURST",
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "CORS_ALLOWED_ORIGINS"}
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "CORS_ALLOWED_ORIGINS",
+		"CONSOLE_FIREBASE_API_KEY", "CONSOLE_AUTH_DOMAIN", "CONSOLE_TOKEN_SIGN_IN"}
 }
 
 // Env reads settings from the process environment.
@@ -72,6 +73,32 @@ type Config struct {
 	// exact origins, scheme://host[:port], whose browser pages may call the
 	// API (the admin web console's). None: no CORS headers at all.
 	CORSAllowedOrigins []string
+	Console            Console
+}
+
+// Console settings: what the admin web console's pages are told about
+// signing in (functions/console serves them as /console/config.json).
+// None of it is secret: a browser must read it before anyone signs in.
+type Console struct {
+	// FirebaseAPIKey (CONSOLE_FIREBASE_API_KEY) is Identity Platform's web
+	// API key, which names the project to the Firebase Auth SDK (it
+	// grants nothing by itself). Set, the console signs people in through
+	// Identity Platform; the project is AUTH_AUDIENCE and the platform's
+	// own tenant AUTH_PLATFORM_IDP_TENANT.
+	FirebaseAPIKey string
+	// AuthDomain (CONSOLE_AUTH_DOMAIN) is the domain of Identity
+	// Platform's sign-in pages (default <project>.firebaseapp.com).
+	AuthDomain string
+	// TokenSignIn (CONSOLE_TOKEN_SIGN_IN) offers signing in by pasting an
+	// API key or the bootstrap token. Default: only when no identity
+	// provider is configured for the console.
+	TokenSignIn bool
+	// DevSignIn is the path of the local server's own identity provider
+	// (make run only; never read from the environment).
+	DevSignIn string
+	// Project and PlatformTenant are AUTH_AUDIENCE and
+	// AUTH_PLATFORM_IDP_TENANT, as the sign-in page needs them.
+	Project, PlatformTenant string
 }
 
 // Metrics settings. /metrics (Prometheus text) is always served; these add
@@ -210,6 +237,7 @@ func Load(get Lookup) (Config, error) {
 			Audience: str(get, "AUTH_AUDIENCE", ""), PlatformIDPTenant: str(get, "AUTH_PLATFORM_IDP_TENANT", ""),
 			GoogleAudience: str(get, "AUTH_GOOGLE_AUDIENCE", ""), GoogleJWKSURL: str(get, "AUTH_GOOGLE_JWKS_URL", DefaultGoogleJWKSURL)},
 		Metrics: Metrics{OTLPEndpoint: str(get, "OTEL_EXPORTER_OTLP_ENDPOINT", "")},
+		Console: Console{FirebaseAPIKey: str(get, "CONSOLE_FIREBASE_API_KEY", ""), AuthDomain: str(get, "CONSOLE_AUTH_DOMAIN", "")},
 		Signing: Signing{KMSKeyVersion: str(get, "SIGNING_KMS_KEY_VERSION", ""),
 			LocalKeyPEM: str(get, "SIGNING_LOCAL_KEY_PEM", ""), Issuer: str(get, "LEASE_ISSUER", "https://api.coditect.ai")},
 	}
@@ -272,6 +300,18 @@ func Load(get Lookup) (Config, error) {
 	}
 	if c.CORSAllowedOrigins, err = origins(str(get, "CORS_ALLOWED_ORIGINS", "")); err != nil {
 		errs = append(errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
+	}
+	// Pasting a credential into a browser is the fallback for a console
+	// without an identity provider, not a second way in beside one.
+	c.Console.TokenSignIn = c.Console.FirebaseAPIKey == ""
+	if v, ok := get("CONSOLE_TOKEN_SIGN_IN"); ok && v != "" {
+		if c.Console.TokenSignIn, err = boolean(get, "CONSOLE_TOKEN_SIGN_IN"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.Console.Project, c.Console.PlatformTenant = c.Auth.Audience, c.Auth.PlatformIDPTenant
+	if c.Console.FirebaseAPIKey != "" && c.Auth.Audience == "" {
+		errs = append(errs, errors.New("CONSOLE_FIREBASE_API_KEY needs the identity provider (AUTH_AUDIENCE is its project)"))
 	}
 	switch str(get, "BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN", "refuse") {
 	case "refuse":

@@ -149,6 +149,8 @@ type Deps struct {
 	// whose Needs say RootPublicKeys.
 	RootPublicKeys rootkey.PublicKeyLister
 	Logger         *slog.Logger
+	// Console is what the web console's pages are told (not secret).
+	Console config.Console
 }
 
 // EventHandler is a CloudEvent function, in functions-framework-go's

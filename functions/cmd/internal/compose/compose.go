@@ -26,6 +26,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/apikeys"
 	"github.com/coditect-ai/license-server/functions/audit"
 	"github.com/coditect-ai/license-server/functions/cleanup"
+	"github.com/coditect-ai/license-server/functions/console"
 	"github.com/coditect-ai/license-server/functions/health"
 	"github.com/coditect-ai/license-server/functions/heartbeat"
 	"github.com/coditect-ai/license-server/functions/keys"
@@ -60,7 +61,7 @@ func Specs() []function.Spec {
 	return []function.Spec{
 		health.Spec(), acquire.Spec(), heartbeat.Spec(), release.Spec(), tenants.Spec(), licenses.Spec(),
 		apikeys.Spec(), workstations.Spec(), repositories.Spec(), audit.Spec(), usage.Spec(), keys.Spec(),
-		openapi.Spec(), members.Spec(), cleanup.Spec(),
+		openapi.Spec(), members.Spec(), console.Spec(), cleanup.Spec(),
 	}
 }
 
@@ -157,6 +158,8 @@ type Deps struct {
 	Root   rootkey.Root
 	Issuer string
 	Logger *slog.Logger
+	// Console is what the web console's pages are told.
+	Console config.Console
 }
 
 // Role is what the functions of one database role are built on: a
@@ -186,7 +189,7 @@ const jwksStartWait = 2 * time.Second
 // All builds the given specs. If any needs a lease signer, the instance's
 // delegation is made at start and renewed until ctx ends.
 func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
-	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger}
+	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger, Console: d.Console}
 	needs := function.Union(specs...)
 	if needs.RootKey() && d.Root == nil {
 		return Built{}, errors.New("a function needs the root key, but none was given")
@@ -417,7 +420,7 @@ func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*bac
 		}
 	}
 	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Roles: withAuthn, Limits: cfg.RateLimit, Root: root,
-		Issuer: cfg.Signing.Issuer, Logger: logger}, specs)
+		Issuer: cfg.Signing.Issuer, Logger: logger, Console: cfg.Console}, specs)
 }
 
 // startVerifier starts fetching an issuer's keys. Usually they arrive in
