@@ -46,6 +46,9 @@ type function struct {
 	// role is the PostgreSQL role the function logs in as (its code names
 	// it; schema/005 makes it): it reads that role's password alone.
 	role string
+	// console reads license-server-console: the sign-in settings the
+	// admin web console's pages are told (/console/config.json).
+	console bool
 }
 
 var functions = map[string]function{
@@ -55,6 +58,7 @@ var functions = map[string]function{
 	"release":      {target: "Release", http: true, role: "seats"},
 	"keys":         {target: "Keys", http: true},
 	"openapi":      {target: "OpenAPI", http: true},
+	"console":      {target: "Console", http: true, console: true},
 	"tenants":      {target: "Tenants", admin: true, http: true, role: "admin"},
 	"members":      {target: "Members", admin: true, http: true, role: "admin"},
 	"licenses":     {target: "Licenses", admin: true, http: true, role: "admin"},
@@ -78,7 +82,8 @@ var secretEnv = map[string]string{
 // Each service's secrets by what it uses (issue 16, finding 2): Redis with
 // AUTH over verified TLS, PostgreSQL with a password over verify-full TLS,
 // the admin token. Health probes both backends without credentials, so it
-// gets their server CAs only; Keys and OpenAPI use neither backend.
+// gets their server CAs only; Keys, OpenAPI and Console use neither
+// backend.
 var (
 	redisSecrets    = []string{"REDIS_PASSWORD", "REDIS_CA_PEM"}
 	databaseSecrets = []string{"DATABASE_PASSWORD", "DATABASE_CA_PEM"}
@@ -91,6 +96,7 @@ var serviceSecrets = map[string][]string{
 	"health":       probeSecrets,
 	"keys":         nil,
 	"openapi":      nil,
+	"console":      nil,
 	"acquire":      slices.Concat(redisSecrets, databaseSecrets),
 	"heartbeat":    slices.Concat(redisSecrets, databaseSecrets),
 	"release":      slices.Concat(redisSecrets, databaseSecrets),
@@ -119,7 +125,10 @@ type backendConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		TimeoutSec  int `json:"timeoutSec"`
+		TimeoutSec int `json:"timeoutSec"`
+		CDN        *struct {
+			Enabled *bool `json:"enabled"`
+		} `json:"cdn"`
 		HealthCheck struct {
 			Type               string `json:"type"`
 			Port               int    `json:"port"`
@@ -369,28 +378,33 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
 		t.Errorf("namespaces = %v, want just %s", m.namespaces, namespace)
 	}
-	// Two ConfigMaps: what every function reads, and what only the admin
-	// functions read (the identity provider, the console's origins).
+	// Three ConfigMaps: what every function reads, what only the admin
+	// functions read (the identity provider, the console's origins), and
+	// what only the console reads (its pages' sign-in settings).
 	wantKeys := map[string][]string{
 		"license-server-config": {"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL",
 			"REDIS_URL", "SIGNING_KMS_KEY_VERSION"},
-		"license-server-auth": {"AUTH_AUDIENCE", "AUTH_GOOGLE_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL", "CORS_ALLOWED_ORIGINS"},
+		"license-server-auth": {"AUTH_AUDIENCE", "AUTH_GOOGLE_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_PLATFORM_IDP_TENANT",
+			"CORS_ALLOWED_ORIGINS"},
+		"license-server-console": {"AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT", "CONSOLE_AUTH_DOMAIN", "CONSOLE_FIREBASE_API_KEY",
+			"CONSOLE_TOKEN_SIGN_IN"},
 	}
 	if len(m.configMaps) != len(wantKeys) {
-		t.Fatalf("%d ConfigMaps, want license-server-config and license-server-auth", len(m.configMaps))
+		t.Fatalf("%d ConfigMaps, want %v", len(m.configMaps), slices.Sorted(maps.Keys(wantKeys)))
 	}
+	data := map[string]map[string]string{}
 	for _, cm := range m.configMaps {
 		keys, ok := wantKeys[cm.Name]
 		if !ok || cm.Namespace != namespace {
-			t.Fatalf("ConfigMap %s/%s, want license-server-config and license-server-auth in %s", cm.Namespace, cm.Name, namespace)
+			t.Fatalf("ConfigMap %s/%s, want %v in %s", cm.Namespace, cm.Name, slices.Sorted(maps.Keys(wantKeys)), namespace)
 		}
 		if got := slices.Sorted(maps.Keys(cm.Data)); !slices.Equal(got, keys) {
 			t.Errorf("ConfigMap %s keys = %v, want %v", cm.Name, got, keys)
 		}
-		if cm.Name == "license-server-auth" {
-			checkAuthConfig(t, cm.Data)
-		}
+		data[cm.Name] = cm.Data
 	}
+	checkAuthConfig(t, data["license-server-auth"])
+	checkConsoleConfig(t, data["license-server-console"], data["license-server-auth"])
 	if got := slices.Sorted(maps.Keys(m.serviceAccounts)); !slices.Equal(got, slices.Sorted(maps.Keys(functions))) {
 		t.Errorf("service accounts = %v, want one per function", got)
 	}
@@ -445,6 +459,10 @@ func checkAuthConfig(t *testing.T, data map[string]string) {
 		"AUTH_ISSUER":          "https://securetoken.google.com/PROJECT_ID",
 		"AUTH_AUDIENCE":        "PROJECT_ID",
 		"AUTH_GOOGLE_AUDIENCE": "https://api.coditect.ai",
+		// The project's own users are the platform's people until an
+		// operator names the platform's tenant (terraform's variable
+		// platform_idp_tenant, which feeds the console's ConfigMap too).
+		"AUTH_PLATFORM_IDP_TENANT": "",
 	} {
 		if data[k] != want {
 			t.Errorf("license-server-auth %s = %q, want %q", k, data[k], want)
@@ -457,15 +475,43 @@ func checkAuthConfig(t *testing.T, data map[string]string) {
 	}
 }
 
+// checkConsoleConfig: the console's pages sign people in to the project
+// and the platform's tenant whose tokens the admin functions accept, with
+// Identity Platform's browser key (terraform's output
+// knative_console_config writes the real one), and offer no pasting of
+// credentials beside it.
+func checkConsoleConfig(t *testing.T, console, auth map[string]string) {
+	t.Helper()
+	for _, k := range []string{"AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT"} {
+		if console[k] != auth[k] {
+			t.Errorf("license-server-console %s = %q, license-server-auth's = %q: the console would sign people in where the API refuses them",
+				k, console[k], auth[k])
+		}
+	}
+	for k, want := range map[string]string{
+		"CONSOLE_FIREBASE_API_KEY": "BROWSER_API_KEY",
+		"CONSOLE_AUTH_DOMAIN":      "PROJECT_ID.firebaseapp.com",
+		"CONSOLE_TOKEN_SIGN_IN":    "false",
+	} {
+		if console[k] != want {
+			t.Errorf("license-server-console %s = %q, want %q", k, console[k], want)
+		}
+	}
+}
+
 func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	t.Helper()
 	// Every function reads license-server-config; exactly the admin
 	// functions (those given the bootstrap token, which
 	// functions/cmd/internal/e2e ties to the specs' Needs.Admin) also read
-	// license-server-auth: AUTH_* and CORS_ALLOWED_ORIGINS.
+	// license-server-auth: AUTH_* and CORS_ALLOWED_ORIGINS; the console
+	// alone reads license-server-console.
 	wantFrom := []string{"license-server-config"}
 	if fn.admin {
 		wantFrom = append(wantFrom, "license-server-auth")
+	}
+	if fn.console {
+		wantFrom = append(wantFrom, "license-server-console")
 	}
 	var from []string
 	for _, e := range c.EnvFrom {
@@ -618,6 +664,12 @@ func TestIngressSendsEverythingToTheGateway(t *testing.T) {
 	if bc.Namespace != ing.Namespace || hc.Port != 15021 || hc.RequestPath != "/healthz/ready" || hc.Type != "HTTP" {
 		t.Errorf("BackendConfig health check = %+v, want HTTP :15021/healthz/ready", hc)
 	}
+	// Nothing between the browser and the functions caches: Cloud CDN can
+	// ignore Cache-Control (FORCE_CACHE_ALL), and the console's pages and
+	// config.json must reach the next page load after a deploy.
+	if cdn := bc.Spec.CDN; cdn == nil || cdn.Enabled == nil || *cdn.Enabled {
+		t.Error("BackendConfig must disable Cloud CDN outright (cdn: {enabled: false})")
+	}
 
 	// The gateway patches: the Service names the BackendConfig, and the
 	// Deployment trusts the load balancer's X-Forwarded-Proto.
@@ -707,6 +759,23 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		{"/v1/tenants/abc/licensesx", "https", notFound},
 		{"/v1/tenants/abc/audit/x", "https", notFound},
 		{"/v1/tenants/abc/other", "https", notFound},
+		// The admin web console and the API reference (functions/console).
+		{"/console/", "https", "console"},
+		{"/console/assets/x.js", "https", "console"},
+		{"/console/config.json", "https", "console"},
+		{"/console/tenants/abc/licenses", "https", "console"},
+		{"/console/?idp_tenant=t", "https", "console"},
+		{"/console", "https", "console"},
+		{"/console?idp_tenant=t", "https", "console"},
+		{"/docs/", "https", "console"},
+		{"/docs", "https", "console"},
+		{"/console/", "http", redirected},
+		{"/docs/", "http", redirected},
+		{"/consolex", "https", notFound},
+		{"/docsx", "https", notFound},
+		{"/docs/x", "https", notFound},
+		{"/v1/console", "https", notFound},
+		{"/v1/docs", "https", notFound},
 	}
 	reached := map[string]bool{}
 	for _, tt := range tests {
@@ -800,7 +869,7 @@ func destination(r httpRoute) (string, error) {
 
 // TestEachServiceReadsOnlyTheSecretsItUses (issue 16, finding 2): the
 // secret:// references of each service, whatever variable carries them,
-// are exactly the secrets its function uses; Keys and OpenAPI read none,
+// are exactly the secrets its function uses; Keys, OpenAPI and Console read none,
 // Health only the two server CAs, and only the admin functions the
 // bootstrap token. And the database is reached with sslmode=verify-full.
 func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
@@ -810,6 +879,7 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		"health":  {"database-ca", "redis-ca"},
 		"keys":    nil,
 		"openapi": nil,
+		"console": nil,
 	}
 	for name := range functions {
 		if _, ok := want[name]; ok {

@@ -2,6 +2,7 @@
 # things in the project may rely on them.
 locals {
   apis = [
+    "apikeys.googleapis.com",
     "artifactregistry.googleapis.com",
     "cloudkms.googleapis.com",
     "cloudscheduler.googleapis.com",
@@ -14,6 +15,7 @@ locals {
     "pubsub.googleapis.com",
     "redis.googleapis.com",
     "secretmanager.googleapis.com",
+    "securetoken.googleapis.com",
     "servicenetworking.googleapis.com",
     "sqladmin.googleapis.com",
   ]

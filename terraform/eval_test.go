@@ -40,6 +40,7 @@ const (
 	mockRedisAuth     = "mock-redis-auth-string"
 	mockAPIAddress    = "203.0.113.10"
 	mockSubscription  = "projects/test-project/subscriptions/eventarc-mock-sub"
+	mockBrowserKey    = "AIzaSyMockBrowserKeyForTheConsole000000"
 )
 
 var mockRedisCAs = []string{
@@ -390,6 +391,9 @@ func computed(r *resource, attrs map[string]cty.Value, key string) {
 		if name, ok := s("name"); ok {
 			set("id", p+"/topics/"+name)
 		}
+	case "google_apikeys_key":
+		set("key_string", mockBrowserKey)
+		set("uid", "00000000-0000-4000-8000-00000000c0de")
 	case "google_compute_global_address":
 		set("address", mockAPIAddress)
 	case "google_compute_network":

@@ -20,6 +20,7 @@ locals {
     release      = { signs = false, admin = false, backends = "data", role = "seats" }
     keys         = { signs = false, admin = false, backends = "none", role = "" }
     openapi      = { signs = false, admin = false, backends = "none", role = "" }
+    console      = { signs = false, admin = false, backends = "none", role = "" }
     tenants      = { signs = false, admin = true, backends = "data", role = "admin" }
     members      = { signs = false, admin = true, backends = "data", role = "admin" }
     licenses     = { signs = true, admin = true, backends = "data", role = "admin" }

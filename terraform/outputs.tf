@@ -75,11 +75,36 @@ output "knative_auth_config" {
     # AUTH_GOOGLE_AUDIENCE: Google-signed ID tokens of service accounts (a
     # customer's CI with workload identity) name the API's URL as audience.
     data = {
-      AUTH_JWKS_URL        = local.auth_jwks_url
-      AUTH_ISSUER          = local.auth_issuer
-      AUTH_AUDIENCE        = local.auth_audience
-      AUTH_GOOGLE_AUDIENCE = "https://${var.api_domain}"
-      CORS_ALLOWED_ORIGINS = join(",", [for d in var.console_domains : "https://${d}"])
+      AUTH_JWKS_URL            = local.auth_jwks_url
+      AUTH_ISSUER              = local.auth_issuer
+      AUTH_AUDIENCE            = local.auth_audience
+      AUTH_PLATFORM_IDP_TENANT = var.platform_idp_tenant
+      AUTH_GOOGLE_AUDIENCE     = "https://${var.api_domain}"
+      CORS_ALLOWED_ORIGINS     = join(",", [for d in var.console_domains : "https://${d}"])
+    }
+  })
+}
+
+output "knative_console_config" {
+  description = "The ConfigMap license-server/license-server-console that only the Console function reads: what its pages are told about signing in (Identity Platform's restricted browser key, the auth domain, the project and the platform's tenant), as one YAML document for kubectl apply -f -."
+  # The provider marks an API key's key_string sensitive, so Terraform
+  # requires this; the key is no secret (terraform output -raw prints it).
+  sensitive = true
+  value = yamlencode({
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata = {
+      name      = "license-server-console"
+      namespace = local.namespace
+    }
+    # AUTH_AUDIENCE and AUTH_PLATFORM_IDP_TENANT are the admin functions'
+    # (knative_auth_config): people sign in where the API accepts them.
+    data = {
+      CONSOLE_FIREBASE_API_KEY = google_apikeys_key.console.key_string
+      CONSOLE_AUTH_DOMAIN      = local.console_auth_domain
+      CONSOLE_TOKEN_SIGN_IN    = var.console_token_sign_in ? "true" : "false"
+      AUTH_AUDIENCE            = local.auth_audience
+      AUTH_PLATFORM_IDP_TENANT = var.platform_idp_tenant
     }
   })
 }

@@ -38,6 +38,7 @@ var contractFunctions = []contractFunction{
 	{"release", false, false, "data", "seats"},
 	{"keys", false, false, "none", ""},
 	{"openapi", false, false, "none", ""},
+	{"console", false, false, "none", ""},
 	{"tenants", false, true, "data", "admin"},
 	{"members", false, true, "data", "admin"},
 	{"licenses", true, true, "data", "admin"},
@@ -104,7 +105,8 @@ func TestRequiredAPIsAreEnabled(t *testing.T) {
 		have[str(t, r.addr(), in.attrs, "service")] = true
 	}
 	for _, api := range []string{"container", "sqladmin", "redis", "cloudkms", "secretmanager", "pubsub",
-		"cloudscheduler", "eventarc", "dns", "servicenetworking", "compute", "iam", "artifactregistry", "identitytoolkit"} {
+		"cloudscheduler", "eventarc", "dns", "servicenetworking", "compute", "iam", "artifactregistry", "identitytoolkit",
+		"securetoken", "apikeys"} {
 		if !have[api+".googleapis.com"] {
 			t.Errorf("API %s.googleapis.com is not enabled by google_project_service.enabled", api)
 		}
@@ -710,11 +712,12 @@ func TestIdentityPlatformSignsPeopleIn(t *testing.T) {
 		"kind":       "ConfigMap",
 		"metadata":   map[string]any{"name": "license-server-auth", "namespace": "license-server"},
 		"data": map[string]any{
-			"AUTH_JWKS_URL":        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
-			"AUTH_ISSUER":          "https://securetoken.google.com/" + testProject,
-			"AUTH_AUDIENCE":        testProject,
-			"AUTH_GOOGLE_AUDIENCE": "https://api.coditect.ai",
-			"CORS_ALLOWED_ORIGINS": "",
+			"AUTH_JWKS_URL":            "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com",
+			"AUTH_ISSUER":              "https://securetoken.google.com/" + testProject,
+			"AUTH_AUDIENCE":            testProject,
+			"AUTH_PLATFORM_IDP_TENANT": "",
+			"AUTH_GOOGLE_AUDIENCE":     "https://api.coditect.ai",
+			"CORS_ALLOWED_ORIGINS":     "",
 		},
 	}
 	if !reflect.DeepEqual(doc, want) {
@@ -749,6 +752,134 @@ func TestIdentityPlatformSignsPeopleIn(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConsoleSignsInWithARestrictedBrowserKey: the admin web console's
+// Identity Platform key may call only Identity Toolkit and Secure Token,
+// only from the console's pages and the sign-in handler (https, no
+// wildcard host), and reaches the Console function through its own
+// ConfigMap, with the project and the platform's tenant the admin
+// functions accept; the console's account is granted nothing.
+func TestConsoleSignsInWithARestrictedBrowserKey(t *testing.T) {
+	m := loadModule(t)
+	key := m.resource(t, "google_apikeys_key", "console")
+	attrs := m.only(t, key)
+	wantAttr(t, key.addr(), attrs, "project", cty.StringVal(testProject))
+	if !strings.Contains(m.source(key, key.block.Body.Attributes["depends_on"].Expr), "google_project_service.enabled") {
+		t.Errorf("%s must wait for the API Keys API (depends_on google_project_service.enabled)", key.addr())
+	}
+	restrictions := nested(t, key.addr(), attrs, "restrictions")
+	var services []string
+	if targets, ok := restrictions["api_targets"]; ok {
+		for it := targets.ElementIterator(); it.Next(); {
+			_, target := it.Element()
+			tm := target.AsValueMap()
+			if methods, ok := tm["methods"]; ok && !methods.IsNull() {
+				t.Errorf("%s: api_targets narrow to methods %s; the SDK calls several", key.addr(), show(methods))
+			}
+			services = append(services, tm["service"].AsString())
+		}
+	}
+	sort.Strings(services)
+	if want := []string{"identitytoolkit.googleapis.com", "securetoken.googleapis.com"}; !reflect.DeepEqual(services, want) {
+		t.Errorf("%s: api_targets = %q, want exactly %q", key.addr(), services, want)
+	}
+	for _, other := range []string{"server_key_restrictions", "android_key_restrictions", "ios_key_restrictions"} {
+		if _, ok := restrictions[other]; ok {
+			t.Errorf("%s: %s on a browser key", key.addr(), other)
+		}
+	}
+	referrers := func(attrs map[string]cty.Value) []string {
+		t.Helper()
+		browser := nested(t, key.addr()+".restrictions", nested(t, key.addr(), attrs, "restrictions"), "browser_key_restrictions")
+		var out []string
+		if v, ok := browser["allowed_referrers"]; ok {
+			for it := v.ElementIterator(); it.Next(); {
+				_, r := it.Element()
+				out = append(out, r.AsString())
+			}
+		}
+		return out
+	}
+	if got, want := referrers(attrs), []string{"https://api.coditect.ai/*", "https://" + testProject + ".firebaseapp.com/*"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: allowed_referrers = %q, want %q (the API's host, where the console is, and the sign-in handler's)", key.addr(), got, want)
+	}
+
+	// The console's ConfigMap.
+	console, sensitive := outputDoc(t, m, m.context(), "knative_console_config")
+	if !sensitive {
+		t.Error("output knative_console_config must be sensitive = true: the provider marks key_string sensitive, and Terraform refuses to show it otherwise")
+	}
+	want := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   map[string]any{"name": "license-server-console", "namespace": "license-server"},
+		"data": map[string]any{
+			"CONSOLE_FIREBASE_API_KEY": mockBrowserKey,
+			"CONSOLE_AUTH_DOMAIN":      testProject + ".firebaseapp.com",
+			"CONSOLE_TOKEN_SIGN_IN":    "false",
+			"AUTH_AUDIENCE":            testProject,
+			"AUTH_PLATFORM_IDP_TENANT": "",
+		},
+	}
+	if !reflect.DeepEqual(console, want) {
+		got, _ := json.MarshalIndent(console, "", "  ")
+		exp, _ := json.MarshalIndent(want, "", "  ")
+		t.Errorf("knative_console_config:\nhave %s\nwant %s", got, exp)
+	}
+
+	// No grant names the console's account (Workload Identity names the
+	// Kubernetes account): no secret, no key, nothing project-wide.
+	for _, g := range m.grants(t) {
+		if g.member == "serviceAccount:"+functionEmail("console") {
+			t.Errorf("%s: the console uses no secret and no key", g)
+		}
+	}
+
+	// With the console on hosts of its own, a platform tenant and token
+	// sign-in: the hosts are referrers, and the console and the admin
+	// functions name the same tenant.
+	m.vars["console_domains"] = cty.TupleVal([]cty.Value{cty.StringVal("console.coditect.ai")})
+	m.vars["platform_idp_tenant"] = cty.StringVal("platform-abc12")
+	m.vars["console_token_sign_in"] = cty.True
+	ctx := m.context()
+	if got, want := referrers(evalBody(ctx, key.block.Body)), []string{"https://api.coditect.ai/*",
+		"https://" + testProject + ".firebaseapp.com/*", "https://console.coditect.ai/*"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s with a console host: allowed_referrers = %q, want %q", key.addr(), got, want)
+	}
+	console, _ = outputDoc(t, m, ctx, "knative_console_config")
+	auth, _ := outputDoc(t, m, ctx, "knative_auth_config")
+	cd, ad := console["data"].(map[string]any), auth["data"].(map[string]any)
+	if cd["AUTH_PLATFORM_IDP_TENANT"] != "platform-abc12" || ad["AUTH_PLATFORM_IDP_TENANT"] != "platform-abc12" || cd["CONSOLE_TOKEN_SIGN_IN"] != "true" {
+		t.Errorf("with platform_idp_tenant and console_token_sign_in: console %v, admin functions %v", cd, ad)
+	}
+}
+
+// outputDoc evaluates an output holding one JSON (YAML) document, and
+// says whether it is declared sensitive.
+func outputDoc(t *testing.T, m *module, ctx *hcl.EvalContext, name string) (map[string]any, bool) {
+	t.Helper()
+	for _, b := range m.blocks("output") {
+		if b.Labels[0] != name {
+			continue
+		}
+		v, diags := b.Body.Attributes["value"].Expr.Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("output %s: %s", name, diags.Error())
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(v.AsString()), &doc); err != nil {
+			t.Fatalf("output %s: %v", name, err)
+		}
+		sensitive := false
+		if a, ok := b.Body.Attributes["sensitive"]; ok {
+			s, diags := a.Expr.Value(nil)
+			sensitive = !diags.HasErrors() && s.True()
+		}
+		return doc, sensitive
+	}
+	t.Fatalf("output %s is missing", name)
+	return nil, false
 }
 
 // secretData maps each secret id to the data of the versions written to it.

@@ -124,6 +124,18 @@ variable "console_domains" {
   default     = []
 }
 
+variable "platform_idp_tenant" {
+  description = "Identity Platform tenant of the platform's own people (AUTH_PLATFORM_IDP_TENANT of the admin functions and the console): only its ID tokens may claim platform memberships. Empty (the default): the project's own users."
+  type        = string
+  default     = ""
+}
+
+variable "console_token_sign_in" {
+  description = "Whether the admin web console also offers signing in by pasting an API key or the bootstrap token (CONSOLE_TOKEN_SIGN_IN). Off by default: people sign in through Identity Platform, and credentials stay out of browsers."
+  type        = bool
+  default     = false
+}
+
 variable "google_oauth_client_id" {
   description = "OAuth client id for Google sign-in through Identity Platform. Empty (the default): e-mail link sign-in only."
   type        = string

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	"github.com/coditect-ai/license-server/functions/console"
 )
 
 // TestDeploymentMatchesTheSpecs ties the code to the deployment: every
@@ -16,13 +17,15 @@ import (
 // when it serves admin calls, is
 // granted the signing key in Terraform exactly when it signs, and the key's
 // public half alone exactly when it only reads the root public keys, and is
-// given the backends' credentials exactly when it connects to them. (knative/ and
+// given the backends' credentials exactly when it connects to them, and
+// the console's sign-in settings only if it is the Console. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
 func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	t.Parallel()
 	root := filepath.Join("..", "..", "..", "..")
 	targetRe := regexp.MustCompile(`name: FUNCTION_TARGET\s+value: (\w+)`)
+	consoleConfigRe := regexp.MustCompile(`(?m)name: license-server-console\s*$`)
 	services := map[string]string{} // FUNCTION_TARGET -> manifest
 	files, err := filepath.Glob(filepath.Join(root, "knative", "services", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -79,6 +82,11 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		if got := strings.Contains(manifest, "name: license-server-auth"); got != needs.Admin {
 			t.Errorf("%s: reads the ConfigMap license-server-auth (AUTH_*, CORS_ALLOWED_ORIGINS) = %v, serves admin calls = %v",
 				name, got, needs.Admin)
+		}
+		// CONSOLE_* and the browser key are what the Console's pages are
+		// told, and no other function's business.
+		if got, want := consoleConfigRe.MatchString(manifest), name == console.Name; got != want {
+			t.Errorf("%s: reads the ConfigMap license-server-console (CONSOLE_*) = %v, is the Console = %v", name, got, want)
 		}
 		row, ok := rows[strings.ToLower(name)]
 		if !ok {
