@@ -219,7 +219,9 @@ func (h *handler) write(w http.ResponseWriter, contentType, cache string, body [
 	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", cache)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	// The origin only: Identity Platform checks it against the browser
+	// key's allowed referrers, and no path (an e-mail link's code) leaves.
+	hd.Set("Referrer-Policy", "strict-origin")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	hd.Set("Content-Length", strconv.Itoa(len(body)))

@@ -198,6 +198,13 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
+	s = start(t, bin, "Console", env)
+	served["Console"] = true
+	if status, body := call(t, "GET", s.url+"/console/config.json", nil); status != 200 || body["token_sign_in"] != true {
+		t.Fatalf("console settings: %d %v", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
 	// Cleanup, with only what its deployment gets (no admin token, no
 	// signing key), triggered the two ways production and Knative do.
 	// Its CloudEvent handler owns every path of PORT, so its metrics are

@@ -32,6 +32,16 @@ func TestFunctionsWithoutBackendsStartWithoutTheirSecrets(t *testing.T) {
 		t.Fatalf("openapi: %d %v", status, body["openapi"])
 	}
 
+	// The console: its settings, and its pages (or, in a binary built
+	// before the console, the envelope that says so) with nothing set.
+	s = start(t, bin, "Console", nil)
+	if status, body := call(t, "GET", s.url+"/console/config.json", nil); status != 200 || body["token_sign_in"] != true {
+		t.Fatalf("console settings: %d %v", status, body)
+	}
+	if status, body := call(t, "GET", s.url+"/console/", nil); status != 200 && (status != 503 || body["error"] == nil) {
+		t.Fatalf("console page: %d %v", status, body)
+	}
+
 	der, err := x509.MarshalPKCS8PrivateKey(kmsfake.Key(t, 0))
 	if err != nil {
 		t.Fatal(err)
