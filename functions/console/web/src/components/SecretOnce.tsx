@@ -5,8 +5,8 @@ import { useState } from "react";
 export function SecretOnce({ label, secret, onDone }: { label: string; secret: string; onDone(): void }) {
   const [copied, setCopied] = useState(false);
   return (
-    <section className="banner secret" aria-labelledby="secret-title">
-      <h2 id="secret-title">{label}</h2>
+    <section className="banner secret">
+      <h2>{label}</h2>
       <p>
         <strong>Copy it now: it is shown only this once.</strong> The service keeps only a hash of it; lose it and
         you must rotate or create a new one.

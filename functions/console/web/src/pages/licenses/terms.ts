@@ -1,0 +1,161 @@
+// What a license says, in words, and the bodies of its create and edit
+// forms. Who may send what is the Licenses function's rule
+// (functions/licenses/request.go): creating a license, and its seats,
+// status, expires_at and max_lease_ttl_seconds, are the platform's
+// commercial terms; a tenant admin may change require_user,
+// max_seats_per_user, leasing and lease_ttl_seconds (up to the ceiling).
+import type { Schemas } from "../../api/client";
+
+export type License = Schemas["License"];
+export type LicenseUpdate = Schemas["LicenseUpdate"];
+export type LicenseCreate = Schemas["LicenseCreate"];
+export type Leasing = Schemas["Leasing"];
+
+/** The state shown in a license's badge: a license past its expiry is
+ * "expired" even though its stored status is still active. */
+export type LicenseState = "active" | "suspended" | "expired";
+
+export function licenseState(l: Pick<License, "status" | "expires_at">, now: Date = new Date()): LicenseState {
+  if (l.status === "suspended") return "suspended";
+  if (l.expires_at && new Date(l.expires_at).getTime() <= now.getTime()) return "expired";
+  return "active";
+}
+
+export const leasingLabels: Record<Leasing, string> = {
+  per_fingerprint: "Per workstation",
+  per_user: "Per user",
+};
+
+/** matches is the search of the licenses list: product or key prefix. */
+export function matches(l: Pick<License, "product" | "key_prefix">, query: string): boolean {
+  const q = query.trim().toLowerCase();
+  if (!q) return true;
+  return l.product.toLowerCase().includes(q) || l.key_prefix.toLowerCase().includes(q);
+}
+
+/** dateToExpiry turns a date input's value (YYYY-MM-DD) into the expiry
+ * sent: the start of that day, UTC; "" is no expiry (null). */
+export function dateToExpiry(date: string): string | null {
+  const d = date.trim();
+  if (!d) return null;
+  return `${d}T00:00:00Z`;
+}
+
+/** expiryToDate is the date input's value for an expiry ("" for never). */
+export function expiryToDate(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString().slice(0, 10);
+}
+
+/** The values of the edit form, as the inputs hold them. */
+export interface EditValues {
+  lease_ttl_seconds: string;
+  leasing: Leasing;
+  require_user: boolean;
+  /** "" is no limit. */
+  max_seats_per_user: string;
+  // Platform admins only:
+  seats: string;
+  status: "active" | "suspended";
+  /** YYYY-MM-DD, "" is never. */
+  expires: string;
+  max_lease_ttl_seconds: string;
+}
+
+export function editValuesOf(l: License): EditValues {
+  return {
+    lease_ttl_seconds: String(l.lease_ttl_seconds),
+    leasing: l.leasing,
+    require_user: l.require_user,
+    max_seats_per_user: l.max_seats_per_user == null ? "" : String(l.max_seats_per_user),
+    seats: String(l.seats),
+    status: l.status,
+    expires: expiryToDate(l.expires_at),
+    max_lease_ttl_seconds: String(l.max_lease_ttl_seconds),
+  };
+}
+
+/** patchOf is the PATCH body of an edit: only the fields that differ from
+ * the values the form started with (so a field someone else changed
+ * meanwhile is not put back), and of those only the ones the caller's role
+ * may send. Empty when nothing changed. */
+export function patchOf(before: EditValues, after: EditValues, platform: boolean): LicenseUpdate {
+  const out: LicenseUpdate = {};
+  if (after.lease_ttl_seconds !== before.lease_ttl_seconds) out.lease_ttl_seconds = int(after.lease_ttl_seconds);
+  if (after.leasing !== before.leasing) out.leasing = after.leasing;
+  if (after.require_user !== before.require_user) out.require_user = after.require_user;
+  if (after.max_seats_per_user.trim() !== before.max_seats_per_user.trim()) {
+    out.max_seats_per_user = after.max_seats_per_user.trim() === "" ? null : int(after.max_seats_per_user);
+  }
+  if (platform) {
+    if (after.seats !== before.seats) out.seats = int(after.seats);
+    if (after.status !== before.status) out.status = after.status;
+    if (after.expires !== before.expires) out.expires_at = dateToExpiry(after.expires);
+    if (after.max_lease_ttl_seconds !== before.max_lease_ttl_seconds) {
+      out.max_lease_ttl_seconds = int(after.max_lease_ttl_seconds);
+    }
+  }
+  return out;
+}
+
+/** The values of the create form (platform admins only). */
+export interface CreateValues {
+  product: string;
+  seats: string;
+  /** "" is the API's default (300 s, or the ceiling when lower). */
+  lease_ttl_seconds: string;
+  /** "" is the API's default (86400 s). */
+  max_lease_ttl_seconds: string;
+  /** YYYY-MM-DD, "" is never. */
+  expires: string;
+  leasing: Leasing;
+  require_user: boolean;
+  /** "" is no limit. */
+  max_seats_per_user: string;
+}
+
+export const emptyCreate: CreateValues = {
+  product: "",
+  seats: "",
+  lease_ttl_seconds: "",
+  max_lease_ttl_seconds: "",
+  expires: "",
+  leasing: "per_fingerprint",
+  require_user: false,
+  max_seats_per_user: "",
+};
+
+/** The POST body as sent. openapi-typescript types fields that have a
+ * default as required, but the API fills the lease TTLs in when they are
+ * left out (and refuses null), so they are optional here. */
+export type CreateBody = Omit<LicenseCreate, "lease_ttl_seconds" | "max_lease_ttl_seconds"> &
+  Partial<Pick<LicenseCreate, "lease_ttl_seconds" | "max_lease_ttl_seconds">>;
+
+/** createBodyOf is the POST body: optional fields left empty are left out. */
+export function createBodyOf(v: CreateValues): CreateBody {
+  const body: CreateBody = {
+    product: v.product.trim(),
+    seats: int(v.seats),
+    leasing: v.leasing,
+    require_user: v.require_user,
+  };
+  if (v.lease_ttl_seconds.trim()) body.lease_ttl_seconds = int(v.lease_ttl_seconds);
+  if (v.max_lease_ttl_seconds.trim()) body.max_lease_ttl_seconds = int(v.max_lease_ttl_seconds);
+  const exp = dateToExpiry(v.expires);
+  if (exp) body.expires_at = exp;
+  if (v.max_seats_per_user.trim()) body.max_seats_per_user = int(v.max_seats_per_user);
+  return body;
+}
+
+/** int reads a number input; what is not a whole number is sent as is
+ * (NaN becomes null in JSON) for the API to refuse in words. */
+function int(s: string): number {
+  return Number(s.trim());
+}
+
+/** tomorrow is the earliest date an expiry may be set to (the API wants it
+ * in the future), as a date input's min. */
+export function tomorrow(now: Date = new Date()): string {
+  return new Date(Math.floor(now.getTime() / 86_400_000) * 86_400_000 + 86_400_000).toISOString().slice(0, 10);
+}
