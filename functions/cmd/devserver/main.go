@@ -127,7 +127,38 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	defer closeRoles()
 
 	cfg.Admin.BootstrapToken = token
-	built, err := compose.Build(ctx, b, roles, cfg, logger, m, compose.Specs())
+	// Locally the printed token keeps working after someone signs in as a
+	// platform admin (production retires it then, unless told otherwise).
+	if v, _ := env("BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN"); v == "" {
+		cfg.Admin.BootstrapAfterPlatformAdmin = true
+	}
+	// Open before building: the console is told the stand-in's address.
+	if ln == nil {
+		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
+			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
+		}
+	}
+	defer ln.Close() // closed by Serve too; this is for the returns before it
+	// With no identity provider configured (AUTH_*), make run brings its
+	// own: a stand-in for Identity Platform's e-mail link sign-in (idp.go),
+	// whose tokens the API checks as production checks Google's.
+	var opts []compose.Option
+	var idp *devIDP
+	if cfg.Auth.JWKSURL == "" {
+		if idp, err = newDevIDP(devProject, logf); err != nil {
+			return err
+		}
+		v, stopVerifier, err := idp.startVerifier(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopVerifier()
+		opts = append(opts, compose.WithVerifier(v))
+		cfg.Console.DevSignIn = baseURL(ln) + devIDPPrefix
+		cfg.Console.Project = devProject
+		cfg.Console.TokenSignIn = true
+	}
+	built, err := compose.Build(ctx, b, roles, cfg, logger, m, compose.Specs(), opts...)
 	if err != nil {
 		return err
 	}
@@ -144,6 +175,13 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
 		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex},
 		CORSOrigins: cfg.CORSAllowedOrigins}, built.HTTP...))
+	if idp != nil {
+		// Under /dev/idp/, and where the Firebase Auth SDK calls it: at
+		// Google's host names, as paths of this origin (idp.go).
+		for _, p := range []string{devIDPPrefix + "/", "/" + identityToolkitHost + "/", "/" + secureTokenHost + "/"} {
+			mux.Handle(p, idp)
+		}
+	}
 	if v, _ := env("DEVSERVER_PPROF"); v == "true" {
 		// For make bench's -cpuprofile: profiles of the local server only.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -157,12 +195,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	}()
 	// Stopped, and waited for, before the backends close.
 	defer func() { stopTimer(); <-timerDone }()
-	if ln == nil {
-		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
-			return fmt.Errorf("listening on port %d: %w", cfg.Port, err)
-		}
-	}
-	fmt.Fprint(out, banner(baseURL(ln), token))
+	fmt.Fprint(out, banner(baseURL(ln), token, idp != nil))
 	// The same server, timeouts and graceful shutdown as production; the
 	// backends close afterwards (the deferred calls, in reverse order of
 	// opening).

@@ -190,6 +190,12 @@ func serve(t *testing.T, env map[string]string) (net.Listener, *testenv.LogBuffe
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln, serveOn(t, ln, env)
+}
+
+// serveOn is serve on a listener of the test's.
+func serveOn(t *testing.T, ln net.Listener, env map[string]string) *testenv.LogBuffer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &testenv.LogBuffer{}
 	done := make(chan error, 1)
@@ -222,5 +228,5 @@ func serve(t *testing.T, env map[string]string) (net.Listener, *testenv.LogBuffe
 		testenv.NoteSecret(t, m[1])
 	}
 	testenv.NoteSecret(t, env["BOOTSTRAP_ADMIN_TOKEN"])
-	return ln, out
+	return out
 }

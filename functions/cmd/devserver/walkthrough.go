@@ -44,10 +44,20 @@ func walkthroughFor(api, token string) string {
 	return strings.NewReplacer("%API%", api, "%TOKEN%", token).Replace(walkthrough)
 }
 
-func banner(api, token string) string {
+// banner is what make run prints once it serves. emailLink: the console
+// signs people in through the local stand-in for Identity Platform.
+func banner(api, token string, emailLink bool) string {
+	signIn := "  Sign in to the console with the admin token.\n"
+	if emailLink {
+		signIn = "  Sign in to the console with the admin token, or as an invited member's e-mail\n" +
+			"  (make run sends no e-mail: the sign-in link is printed here).\n"
+	}
 	return "\n" +
 		"  License API listening on " + api + "\n" +
-		"  Admin token (Authorization: Bearer ...): " + token + "\n\n" +
+		"  Admin token (Authorization: Bearer ...): " + token + "\n" +
+		"  Console: " + api + "/console/\n" +
+		"  API reference: " + api + "/docs/\n" +
+		signIn + "\n" +
 		"  Try it (paste into a shell):\n\n" +
 		walkthroughFor(api, token) + "\n"
 }

@@ -18,7 +18,9 @@ export default defineConfig({
   },
   server: {
     // `npm run dev`: the API is make run's server.
-    proxy: { "/v1": "http://127.0.0.1:8080", "/dev": "http://127.0.0.1:8080" },
+    proxy: Object.fromEntries(
+      ["/v1", "/dev", "/identitytoolkit.googleapis.com", "/securetoken.googleapis.com"].map((p) => [p, "http://127.0.0.1:8080"]),
+    ),
   },
   test: {
     include: ["src/**/*.test.ts", "src/**/*.test.tsx"],

@@ -359,21 +359,42 @@ func replayAuthorizer(authn *auth.Authenticator, limit ratelimit.Rule) func(http
 	}
 }
 
+// Option changes what Build builds from the configuration.
+type Option func(*buildOptions)
+
+type buildOptions struct {
+	verifier auth.TokenVerifier
+}
+
+// WithVerifier checks the identity provider's ID tokens with v instead of
+// a verifier of AUTH_*'s: make run's own stand-in for Identity Platform.
+func WithVerifier(v auth.TokenVerifier) Option {
+	return func(o *buildOptions) { o.verifier = v }
+}
+
 // Build makes the selected functions as configured: the authenticator
-// (with the identity provider's verifier when AUTH_* is set), the root
-// signing key (opened only when a selected function signs or publishes its
-// public keys, so only those need KMS access) and the rate limits.
+// (with the identity provider's verifier when AUTH_* is set, or the one
+// WithVerifier gives), the root signing key (opened only when a selected
+// function signs or publishes its public keys, so only those need KMS
+// access) and the rate limits.
 //
 // roles are the backends of the selected functions' database roles (see
 // OpenRoles).
 func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*backend.Backend, cfg config.Config, logger *slog.Logger,
-	m *metrics.Metrics, specs []function.Spec) (Built, error) {
+	m *metrics.Metrics, specs []function.Spec, opts ...Option) (Built, error) {
+	var o buildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var verifier, google auth.TokenVerifier
 	// Only HTTP functions with a backend check credentials: Cleanup (and
 	// Health, Keys, OpenAPI) must not depend on the identity provider
 	// being reachable.
 	checks := b != nil && slices.ContainsFunc(specs, func(s function.Spec) bool { return s.HTTP != nil })
-	if cfg.Auth.JWKSURL != "" && checks {
+	switch {
+	case o.verifier != nil:
+		verifier = o.verifier
+	case cfg.Auth.JWKSURL != "" && checks:
 		v, err := startVerifier(ctx, logger, "the identity provider",
 			jwtauth.Config{JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 		if err != nil {
