@@ -12,7 +12,22 @@ GO_DIRS := functions shared lua schema sdk knative terraform
 DEPLOY_MODULES := knative terraform
 KO ?= $(GO) run github.com/google/ko@v0.19.1
 
-.PHONY: run test check sizes vuln staticcheck fuzz chaos migrate build images bench bench-scale
+.PHONY: run test check sizes vuln staticcheck fuzz chaos migrate build images bench bench-scale console console-test
+
+# The admin web console (functions/console/web: React + TypeScript, built
+# by Vite into functions/console/dist, which the Go binary embeds). It needs
+# Node.js 20+ and npm; `make console` installs its packages (npm ci) when
+# package-lock.json changes and rebuilds when a source is newer than the
+# build. The Go packages build and test without it (the function then
+# answers 503 console_not_built).
+CONSOLE_WEB := functions/console/web
+CONSOLE_BUILT := functions/console/dist/index.html
+CONSOLE_MODULES := $(CONSOLE_WEB)/node_modules/.package-lock.json
+CONSOLE_SOURCES := $(shell find $(CONSOLE_WEB)/src $(CONSOLE_WEB)/scripts -type f ! -name '*.gen.ts' ! -name '*.test.ts' 2>/dev/null) \
+  $(addprefix $(CONSOLE_WEB)/,index.html docs.html vite.config.ts tsconfig.json package.json) functions/openapi/spec.json
+# Chromium for the console's browser tests: Debian's (Playwright's own
+# browser download cannot work here); .ci/run installs it when missing.
+CHROMIUM ?= /usr/bin/chromium
 
 # Security tooling, pinned. govulncheck reads a vulnerability database built
 # from the golang.org/x/vulndb module (served by the module proxy like any
@@ -30,16 +45,34 @@ LOG_CAPTURE := $(CURDIR)/bin/test-logs
 
 ## run: every function on one local server (embedded Redis and throwaway
 ## PostgreSQL unless REDIS_URL / DATABASE_URL are set).
-run:
+run: console
 	$(GO) run ./functions/cmd/devserver
 
 ## test: formatting, vet, then the whole suite with the race detector against
 ## real Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432).
-test: check
+test: check console
 	rm -rf $(LOG_CAPTURE) && mkdir -p $(LOG_CAPTURE)
 	LICENSE_LOG_CAPTURE=$(LOG_CAPTURE) $(GO) test -race -count=1 -timeout 20m ./...
 	for m in $(DEPLOY_MODULES); do (cd $$m && $(GO) test -count=1 ./...) || exit 1; done
+	$(MAKE) console-test
 	LICENSE_LOG_CAPTURE=$(LOG_CAPTURE) $(GO) test -count=1 -tags logscan -run '^TestSuiteLogsHoldNoSecrets$$' ./shared/testenv/logscan
+
+## console: build the web console when its sources are newer than the build.
+console: $(CONSOLE_BUILT)
+$(CONSOLE_MODULES): $(CONSOLE_WEB)/package-lock.json
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund
+$(CONSOLE_BUILT): $(CONSOLE_MODULES) $(CONSOLE_SOURCES)
+	cd $(CONSOLE_WEB) && npm run build
+
+## console-test: the console's unit tests (Vitest), its size budget, then
+## its end-to-end tests in Chromium against the local server (bin/devserver,
+## with the built console) on real Redis and PostgreSQL, axe-core on every
+## page. Screenshots go to bin/console-screenshots.
+console-test: console bin/devserver
+	@test -x $(CHROMIUM) || { echo "console-test: Chromium is not at $(CHROMIUM): apt-get install -y chromium (.ci/run does)"; exit 1; }
+	cd $(CONSOLE_WEB) && npx vitest run
+	cd $(CONSOLE_WEB) && node scripts/budget.mjs
+	cd $(CONSOLE_WEB) && CHROMIUM=$(CHROMIUM) DEVSERVER=$(CURDIR)/bin/devserver SCREENSHOTS=$(CURDIR)/bin/console-screenshots npx playwright test
 
 ## check: gofmt, go vet (every module), staticcheck, govulncheck and
 ## terraform fmt (when terraform is installed; the terraform module's test
@@ -101,7 +134,7 @@ build:
 ## images: build the function image with ko, push it to KO_DOCKER_REPO, and
 ## write the Knative services, pinned to the image's digest, to
 ## bin/knative-services.yaml (apply it after replacing PROJECT_ID).
-images:
+images: console
 	@test -n "$(KO_DOCKER_REPO)" || { echo "KO_DOCKER_REPO is required, e.g. europe-west1-docker.pkg.dev/PROJECT/license-server"; exit 1; }
 	@mkdir -p bin
 	KO_CONFIG_PATH=knative/ KO_DOCKER_REPO=$(KO_DOCKER_REPO) $(KO) resolve --base-import-paths -f knative/services/ > bin/knative-services.yaml
