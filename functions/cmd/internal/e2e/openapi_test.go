@@ -421,6 +421,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 	next := c.do(call{method: "GET", path: T + "/audit?limit=2", token: adminToken, want: 200}).str(t, "next_cursor")
 	c.do(call{method: "GET", path: T + "/audit?limit=2&cursor=" + next, token: adminToken, want: 200})
 	c.do(call{method: "GET", path: T + "/audit", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: T + "/audit?action=workstation.update&target_type=workstation&limit=1", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: T + "/audit?action=license.frobnicate", token: adminToken, want: 400, code: "invalid_request"})
 	// The ledger, drained as the cleanup function does, read as a report.
 	if _, err := b.Cleaner.Run(context.Background()); err != nil {
 		t.Fatal(err)
