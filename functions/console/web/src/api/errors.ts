@@ -42,9 +42,16 @@ const byCode: Record<string, string> = {
   workstation_blocked: "This workstation is blocked.",
   session_revoked: "That session was ended by an admin.",
   no_seats: "All seats of this license are in use.",
+  no_seats_available: "All seats of this license are in use.",
+  user_seat_limit: "That user already holds the most seats this license allows one user.",
+  user_required: "This license needs the user's own sign-in or an API key of the tenant.",
   rate_limited: "Too many requests. Wait a moment and try again.",
   report_too_large: "That report covers too much. Choose a shorter range or daily buckets.",
   payload_too_large: "That is too large to send.",
+  unsupported_media_type: "The console sent something the service does not accept. Reload the page and try again.",
+  method_not_allowed: "The service does not offer that here. Reload the page: the console may be out of date.",
+  invalid_idempotency_key: "The request's retry key was not valid. Try again.",
+  not_ready: "The service is starting or a dependency is down. Try again in a moment.",
   idempotency_key_reused: "That request was already sent with different content. Reload and try again.",
   idempotency_key_in_progress: "The same request is still being processed. Wait a moment.",
   unavailable: "The service is busy or a dependency is down. Try again in a moment.",
@@ -71,7 +78,11 @@ const byStatus: Record<number, string> = {
  * invalid_request the server's message says which field is wrong, so it is
  * added (it names fields, never secrets). */
 export function describeError(status: number, code: string, detail = ""): string {
-  const words = byCode[code] ?? byStatus[status] ?? `The request failed (HTTP ${status}).`;
+  // Own keys only: a code such as "constructor" is not a known one.
+  const words =
+    (Object.hasOwn(byCode, code) ? byCode[code] : undefined) ??
+    (Object.hasOwn(byStatus, status) ? byStatus[status] : undefined) ??
+    `The request failed (HTTP ${status}).`;
   if (code === "invalid_request" && detail) {
     return `${words} ${capitalise(detail)}.`.replace(/\.\.$/, ".");
   }
@@ -96,8 +107,20 @@ export async function fromResponse(res: Response): Promise<ApiError> {
   } catch {
     // Not JSON (a proxy's page): the status says enough.
   }
-  const ra = res.headers.get("Retry-After");
-  return new ApiError(res.status, code, detail, ra ? Number(ra) : null);
+  return new ApiError(res.status, code, detail, retryAfterOf(res.headers.get("Retry-After")));
+}
+
+/** retryAfterOf reads Retry-After as seconds: a number of seconds, or an
+ * HTTP date (seconds from now, at least 0); null when absent or
+ * unreadable. */
+export function retryAfterOf(v: string | null, now: Date = new Date()): number | null {
+  if (v === null || v.trim() === "") return null;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v);
+  // An HTTP date ends in GMT (RFC 9110); Date.parse alone takes far more.
+  if (!/GMT\s*$/.test(v)) return null;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return null;
+  return Math.max(0, Math.ceil((t - now.getTime()) / 1000));
 }
 
 /** messageOf is what to show for anything thrown. */
