@@ -4,7 +4,7 @@
 // tenant's repositories, API keys and members, reads the usage and the
 // audit log; then an invited member signs in with an e-mail link and sees
 // only what a member may see. axe-core checks every page on the way.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { bootstrapToken } from "../playwright.config";
 import { acquire, checkPage, heartbeat, signInWithToken, signOut, tabTo, watchPage, type Seat } from "./helpers";
@@ -18,16 +18,19 @@ let tenantId = "";
 let licenseId = "";
 let licenseKey = "";
 const seats: Record<string, Seat> = {};
+let context: BrowserContext;
 let page: Page;
 let problems: string[] = [];
 
+// One page for the whole story (the tests build on each other).
 test.beforeAll(async ({ browser }) => {
-  page = await browser.newPage();
+  context = await browser.newContext();
+  page = await context.newPage();
   problems = watchPage(page);
 });
 
 test.afterAll(async () => {
-  await page.close();
+  await context.close();
 });
 
 test.afterEach(() => {
@@ -134,7 +137,7 @@ test("repositories, API keys and members are managed", async () => {
 
   await page.getByRole("link", { name: "Members", exact: true }).click();
   await page.getByLabel("E-mail").fill(memberEmail);
-  await page.getByLabel("Role", { exact: true }).selectOption("member");
+  await page.getByRole("combobox", { name: "Role", exact: true }).selectOption("member");
   await page.getByRole("button", { name: "Invite member" }).click();
   await expect(page.getByRole("row").filter({ hasText: memberEmail })).toBeVisible();
   await checkPage(page, "08-members");
@@ -220,6 +223,8 @@ test("a member signs in with an e-mail link and sees a member's console", async 
 test("the API reference renders the service's own document under the same CSP", async () => {
   await page.goto("/docs/");
   await expect(page.getByRole("heading", { name: /Coditect floating license API/ }).first()).toBeVisible({ timeout: 30_000 });
+  // The reference is one long page: its screenshot is the first screen.
+  await checkPage(page, "14-api-reference", false);
   const csp = (await page.request.get("/docs/")).headers()["content-security-policy"];
   expect(csp).toContain("script-src 'self'");
   expect(csp).toContain("frame-ancestors 'none'");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 /** checkPage runs axe-core on what the page shows now: no serious or
  * critical violation (WCAG 2.x A and AA rules), and takes its screenshot
  * when SCREENSHOTS names a folder (test output, not committed). */
-export async function checkPage(page: Page, name: string): Promise<void> {
+export async function checkPage(page: Page, name: string, fullPage = true): Promise<void> {
   await page.waitForLoadState("networkidle").catch(() => {});
   const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
   const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
@@ -16,10 +16,19 @@ export async function checkPage(page: Page, name: string): Promise<void> {
     bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 5).join(" | ")}`),
     `axe on ${name}`,
   ).toEqual([]);
+  // Every control is reachable by keyboard: nothing interactive is taken
+  // out of the tab order, and nothing outside it pretends to be a control.
+  const unreachable = await page.evaluate(() =>
+    Array.from(document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea, summary, [role=button], [onclick]"))
+      .filter((el) => el.offsetParent !== null && !(el as HTMLButtonElement).disabled)
+      .filter((el) => el.tabIndex < 0)
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  expect(unreachable, `controls out of the tab order on ${name}`).toEqual([]);
   const dir = process.env.SCREENSHOTS;
   if (dir) {
     mkdirSync(dir, { recursive: true });
-    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+    await page.screenshot({ path: join(dir, `${name}.png`), fullPage });
   }
 }
 
