@@ -1,11 +1,14 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -179,5 +182,87 @@ func TestSpecNeedsNothing(t *testing.T) {
 	}
 	if w := get(route.Handler(route.Options{Logger: slog.New(slog.DiscardHandler)}, f), ConfigPath); w.Code != 200 {
 		t.Fatalf("config.json: %d", w.Code)
+	}
+}
+
+// TestCompressionAndRevalidation: text goes out gzipped to browsers that
+// take it (and plain to those that do not), every answer names its ETag,
+// and asking with that ETag costs a 304 and no body.
+func TestCompressionAndRevalidation(t *testing.T) {
+	t.Parallel()
+	script := strings.Repeat(`export const answer = "forty-two";`+"\n", 200)
+	files := fstest.MapFS{
+		"index.html":         {Data: []byte(`<!doctype html>` + strings.Repeat(`<p>console</p>`, 100))},
+		"assets/app-1a.js":   {Data: []byte(script)},
+		"assets/logo-2b.png": {Data: bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 300)},
+		".gitkeep":           {},
+	}
+	h := serve(t, files, config.Console{})
+	do := func(method, path string, header map[string]string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for _, c := range []struct {
+		accept string
+		gzip   bool
+	}{
+		{"gzip, deflate, br", true},
+		{"br;q=1.0, GZIP;q=0.5", true},
+		{"gzip;q=0", false},
+		{"identity", false},
+		{"", false},
+	} {
+		w := do(http.MethodGet, "/console/assets/app-1a.js", map[string]string{"Accept-Encoding": c.accept})
+		if w.Code != 200 || (w.Header().Get("Content-Encoding") == "gzip") != c.gzip || w.Header().Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("Accept-Encoding %q: %d, Content-Encoding %q, Vary %q", c.accept, w.Code,
+				w.Header().Get("Content-Encoding"), w.Header().Get("Vary"))
+		}
+		body := w.Body.Bytes()
+		if c.gzip {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+			if w.Body.Len() >= len(script)/4 {
+				t.Errorf("gzipped %d bytes of %d", w.Body.Len(), len(script))
+			}
+		}
+		if string(body) != script || w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
+			t.Fatalf("Accept-Encoding %q: the body is not the file (%d bytes, Content-Length %s)", c.accept, len(body), w.Header().Get("Content-Length"))
+		}
+	}
+	// Images are not gzipped again, nor do they vary.
+	if w := do(http.MethodGet, "/console/assets/logo-2b.png", map[string]string{"Accept-Encoding": "gzip"}); w.Header().Get("Content-Encoding") != "" || w.Header().Get("Vary") != "" {
+		t.Errorf("png: Content-Encoding %q, Vary %q", w.Header().Get("Content-Encoding"), w.Header().Get("Vary"))
+	}
+	// Dot files of the build folder are not served.
+	if w := do(http.MethodGet, "/console/.gitkeep", nil); w.Code != http.StatusNotFound {
+		t.Errorf(".gitkeep: %d %q, want 404", w.Code, w.Body.String())
+	}
+
+	page := do(http.MethodGet, "/console/", nil)
+	etag := page.Header().Get("ETag")
+	if page.Code != 200 || !strings.HasPrefix(etag, `"`) || len(etag) < 10 {
+		t.Fatalf("page: %d, ETag %q", page.Code, etag)
+	}
+	for _, inm := range []string{etag, `W/` + etag, `"other", ` + etag, "*"} {
+		w := do(http.MethodGet, "/console/licenses", map[string]string{"If-None-Match": inm, "Accept-Encoding": "gzip"})
+		if w.Code != http.StatusNotModified || w.Body.Len() != 0 || w.Header().Get("Content-Security-Policy") == "" {
+			t.Errorf("If-None-Match %s: %d, %d bytes", inm, w.Code, w.Body.Len())
+		}
+	}
+	if w := do(http.MethodGet, "/console/", map[string]string{"If-None-Match": `"stale"`}); w.Code != 200 || w.Body.Len() == 0 {
+		t.Errorf("a stale ETag: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if w := do(http.MethodHead, "/console/assets/app-1a.js", nil); w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") != strconv.Itoa(len(script)) {
+		t.Errorf("HEAD: %d, %d bytes, Content-Length %s", w.Code, w.Body.Len(), w.Header().Get("Content-Length"))
 	}
 }
