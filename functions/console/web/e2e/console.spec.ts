@@ -17,6 +17,7 @@ const memberEmail = `bob-${run}@example.com`;
 let tenantId = "";
 let licenseId = "";
 let licenseKey = "";
+let apiKey = "";
 const seats: Record<string, Seat> = {};
 let context: BrowserContext;
 let page: Page;
@@ -131,7 +132,10 @@ test("repositories, API keys and members are managed", async () => {
   await page.getByRole("link", { name: "API keys", exact: true }).click();
   await page.getByLabel("Name", { exact: true }).fill("ci");
   await page.getByRole("button", { name: "Create API key" }).click();
-  await expect(page.getByLabel("API key", { exact: true })).toBeVisible();
+  const shown = page.getByLabel("API key", { exact: true });
+  await expect(shown).toBeVisible();
+  apiKey = (await shown.textContent())!.trim();
+  expect(apiKey).toMatch(/^ak_/);
   await checkPage(page, "07-api-keys");
   await page.getByRole("button", { name: "I have saved it" }).click();
 
@@ -228,4 +232,27 @@ test("the API reference renders the service's own document under the same CSP", 
   const csp = (await page.request.get("/docs/")).headers()["content-security-policy"];
   expect(csp).toContain("script-src 'self'");
   expect(csp).toContain("frame-ancestors 'none'");
+});
+
+test("an API key signs in with its own role, and once revoked leads back to the sign-in", async ({ browser, request }) => {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  const seen = watchPage(p);
+  await signInWithToken(p, apiKey);
+  // The key was created with the member role: a member's navigation.
+  const nav = p.getByRole("navigation", { name: "Console" });
+  await expect(nav.getByRole("link", { name: "Licenses", exact: true })).toBeVisible();
+  await expect(nav.getByRole("link", { name: "API keys", exact: true })).toHaveCount(0);
+  const keys = await request.get(`/v1/tenants/${tenantId}/api-keys`, { headers: { Authorization: `Bearer ${bootstrapToken}` } });
+  const id = ((await keys.json()) as { api_keys: { id: string; name: string }[] }).api_keys.find((k) => k.name === "ci")!.id;
+  const revoked = await request.delete(`/v1/tenants/${tenantId}/api-keys/${id}`, {
+    headers: { Authorization: `Bearer ${bootstrapToken}` },
+  });
+  expect(revoked.status()).toBe(204);
+  await p.reload();
+  await expect(p.getByRole("alert")).toContainText(/no longer valid/);
+  await p.getByRole("button", { name: "Sign in again" }).click();
+  await expect(p.getByLabel("API key or token")).toBeVisible();
+  expect(seen).toEqual([]);
+  await ctx.close();
 });

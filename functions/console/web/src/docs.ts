@@ -16,7 +16,7 @@ script.src = `/console/assets/redoc-${version}.standalone.js`;
 script.onload = () =>
   window.Redoc?.init(
     "/v1/openapi.json",
-    { expandResponses: "200,201", hideHostname: true, disableSearch: true },
+    { hideHostname: true, disableSearch: true },
     target,
   );
 script.onerror = () => {

@@ -5,6 +5,7 @@ import { NavLink, Outlet, useNavigate, useParams } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { allows, roleIn, useApi, useMe } from "../api/context";
 import { must } from "../api/client";
+import { ApiError } from "../api/errors";
 import { useSession } from "../auth/session";
 import { tenantPages } from "../nav";
 import { ErrorBanner, Loading } from "./Status";
@@ -51,7 +52,21 @@ export function Layout() {
         </ul>
       </nav>
       <main id="main" tabIndex={-1}>
-        {me.isPending ? <Loading what="your account" /> : me.error ? <ErrorBanner error={me.error} /> : <Outlet />}
+        {me.isPending ? (
+          <Loading what="your account" />
+        ) : me.error ? (
+          <>
+            <ErrorBanner error={me.error} />
+            {me.error instanceof ApiError && me.error.status === 401 && (
+              // The credential was revoked or expired: the way out is a new sign-in.
+              <button type="button" className="primary" onClick={() => void signOut()}>
+                Sign in again
+              </button>
+            )}
+          </>
+        ) : (
+          <Outlet />
+        )}
       </main>
     </div>
   );
