@@ -281,6 +281,14 @@ func TestRolesAreRefusedOutsideTheirClass(t *testing.T) {
 		`SELECT count(*) FROM schema_migrations`,
 		`CREATE ROLE mine`,
 		`ALTER TABLE licenses NO FORCE ROW LEVEL SECURITY`,
+		// Events are written by the triggers alone (schema/010), and
+		// nobody deletes one or rewrites what it says.
+		fmt.Sprintf(`INSERT INTO outbox_events (tenant_id, type, payload) VALUES ('%s', 'license.created', '{}')`, a),
+		`UPDATE outbox_events SET payload = '{}'`,
+		`UPDATE outbox_events SET type = 'license.deleted'`,
+		`DELETE FROM outbox_events`,
+		`SELECT count(*) FROM outbox_append(NULL, 'license.created', '{}')`,
+		`SELECT count(*) FROM outbox_license_doc('{}')`,
 	}
 	refused := map[database.Role][]string{
 		database.RoleSeats: {
@@ -291,12 +299,15 @@ func TestRolesAreRefusedOutsideTheirClass(t *testing.T) {
 			`UPDATE api_keys SET revoked_at = now()`,
 			`SELECT count(*) FROM audit_log`,
 			`SELECT count(*) FROM usage_events`,
+			`SELECT count(*) FROM outbox_events`,
 		},
 		database.RoleAdmin: {
 			`INSERT INTO usage_events (license_id, stream_id, tenant_id, kind, session_ref, at) SELECT id, '1-1', tenant_id, 'denied', '', now() FROM licenses`,
 			`UPDATE usage_sessions SET ended_at = now()`,
 			`INSERT INTO workstations (tenant_id, fingerprint) SELECT id, 'new' FROM tenants`,
 			`UPDATE workstations SET last_seen_at = now()`,
+			`SELECT count(*) FROM outbox_events`,
+			`UPDATE outbox_events SET delivered_at = now()`,
 		},
 		database.RoleReader: {
 			fmt.Sprintf(`INSERT INTO licenses (tenant_id, product, seats, key_hash, key_prefix) VALUES ('%s', 'p', 1, repeat('b', 64), 'k')`, a),
@@ -305,6 +316,7 @@ func TestRolesAreRefusedOutsideTheirClass(t *testing.T) {
 			`UPDATE tenants SET status = 'suspended'`,
 			`INSERT INTO usage_events (license_id, stream_id, tenant_id, kind, session_ref, at) SELECT id, '1-1', tenant_id, 'denied', '', now() FROM licenses`,
 			`SELECT count(*) FROM workstations`,
+			`UPDATE outbox_events SET delivered_at = now()`,
 		},
 		database.RoleCleanup: {
 			`UPDATE licenses SET seats = 100`,
@@ -357,7 +369,7 @@ func TestNoScopeSeesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, table := range tables {
-		if table == "usage_events" || table == "usage_sessions" || table == "audit_log" {
+		if table == "usage_events" || table == "usage_sessions" || table == "audit_log" || table == "outbox_events" {
 			continue // not the admin role's to read
 		}
 		var n int
