@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/coditect-ai/license-server/shared/apikeys"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/tenants"
@@ -129,7 +131,13 @@ func TestCacheRevocationBound(t *testing.T) {
 		t.Fatal("a new key does not work")
 	}
 	kept := time.Now()
-	if _, err := f.db.Pool.Exec(context.Background(), `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, k.ID); err != nil {
+	// In the tenant's scope, as every change is: the outbox event it
+	// appends (schema/010) is refused without one.
+	err := f.db.Tx(context.Background(), database.Tenant(f.tenant), func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, k.ID)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(kept.Add(ttl + 50*time.Millisecond)))
