@@ -822,6 +822,11 @@ func TestReconciliationFindsATransactionThatCommitsLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
+	// A scope, as every change has: the outbox event the suspension
+	// appends (schema/010) is refused without one.
+	if _, err := tx.Exec(ctx, `SELECT app_enter_scope(NULL, true, NULL)`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE licenses SET status = 'suspended', revision = revision + 1, updated_at = now()
 		WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
