@@ -633,7 +633,7 @@ func TestHostileValidMetacharacters(t *testing.T) {
 		if key.str("name") != s {
 			t.Errorf("API key %q created as %s", s, key.raw)
 		}
-		changed(t, before, f.snapshot(t), "api_keys", "audit_log")
+		changed(t, before, f.snapshot(t), "api_keys", "audit_log", "outbox_events") // api_key.created (schema/010)
 
 		before = f.snapshot(t)
 		repo := a.expect(a.admin("POST", ten+"/repositories", map[string]any{"name": s, "provider": s, "default_branch": s,
