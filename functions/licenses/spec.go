@@ -10,7 +10,7 @@ import (
 // Spec is the function as the entry points deploy it: the root key signs
 // its license certificates.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Root: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Nudges: true, Root: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
 			return New(d.Authn, b.Licenses, b.Licensing, b.Seats, &lease.Certifier{Root: d.Root, Issuer: d.Issuer})

@@ -8,7 +8,7 @@ import (
 
 // Spec is the function as the entry points deploy it.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Nudges: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			return New(d.Authn, d.Backend.Members, d.Backend.Licensing)
 		}}

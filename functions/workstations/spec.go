@@ -8,7 +8,7 @@ import (
 
 // Spec is the function as the entry points deploy it.
 func Spec() function.Spec {
-	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true},
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Nudges: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			b := d.Backend
 			return New(d.Authn, b.Workstations, b.Licenses, b.Licensing, b.Seats)

@@ -30,7 +30,7 @@ func MapLookup(m map[string]string) Lookup {
 // Keys lists every variable Load reads, so that secret:// references among
 // them can be resolved before it runs.
 func Keys() []string {
-	return []string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
+	return append([]string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
 		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "DATABASE_PASSWORD_SEATS",
 		"DATABASE_PASSWORD_ADMIN", "DATABASE_PASSWORD_READER", "DATABASE_PASSWORD_CLEANUP", "BOOTSTRAP_ADMIN_TOKEN",
@@ -40,7 +40,7 @@ func Keys() []string {
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "CORS_ALLOWED_ORIGINS",
-		"CONSOLE_FIREBASE_API_KEY", "CONSOLE_AUTH_DOMAIN", "CONSOLE_TOKEN_SIGN_IN"}
+		"CONSOLE_FIREBASE_API_KEY", "CONSOLE_AUTH_DOMAIN", "CONSOLE_TOKEN_SIGN_IN"}, notifyKeys()...)
 }
 
 // Env reads settings from the process environment.
@@ -74,6 +74,7 @@ type Config struct {
 	// API (the admin web console's). None: no CORS headers at all.
 	CORSAllowedOrigins []string
 	Console            Console
+	Notify             Notify
 }
 
 // Console settings: what the admin web console's pages are told about
@@ -248,6 +249,9 @@ func Load(get Lookup) (Config, error) {
 	}
 	var errs []error
 	var err error
+	if c.Notify, err = loadNotify(get); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Port, err = integer(get, "PORT", 8080); err != nil || c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT must be a port number"))
 	}
@@ -332,6 +336,9 @@ func Load(get Lookup) (Config, error) {
 // is given only what it uses.
 type Needs struct {
 	Admin, Signing bool
+	// Notify: the function seals or opens webhook secrets and signs or
+	// checks mail links, so it needs their keys.
+	Notify bool
 	// Redis and Database: the function reaches that backend (with its
 	// credentials, or only to probe it), so it needs its URL.
 	Redis, Database bool
@@ -360,6 +367,9 @@ func (c Config) RequireBackends(n Needs) error {
 		// A key generated per instance would give every instance its own
 		// root, which no client could pin.
 		errs = append(errs, errors.New("SIGNING_KMS_KEY_VERSION (or SIGNING_LOCAL_KEY_PEM) is required"))
+	}
+	if n.Notify && (len(c.Notify.SecretsKey) == 0 || len(c.Notify.LinkKey) == 0) {
+		errs = append(errs, errors.New("NOTIFY_SECRETS_KEY and NOTIFY_LINK_KEY are required"))
 	}
 	return errors.Join(errs...)
 }

@@ -55,6 +55,15 @@ type Needs struct {
 	// signs (Keys publishes them), so its deployment may read the key's
 	// public half (Cloud KMS publicKeyViewer) but not sign with it.
 	RootPublicKeys bool
+
+	// Notify: the function seals or opens webhook signing secrets and
+	// signs or checks the links mails carry, so it needs their keys (and
+	// the mail and webhook settings).
+	Notify bool
+	// Nudges: the function's changes append outbox events (schema/010), so
+	// after each successful change it tells Notify that events wait
+	// (Deps.Nudger: a Pub/Sub message in production).
+	Nudges bool
 }
 
 // Signing reports whether the function signs with the root key (Cloud KMS
@@ -67,7 +76,7 @@ func (n Needs) RootKey() bool { return n.Signing() || n.RootPublicKeys }
 
 // Config is Needs as the configuration's check takes it.
 func (n Needs) Config() config.Needs {
-	return config.Needs{Admin: n.Admin, Signing: n.RootKey(),
+	return config.Needs{Admin: n.Admin, Signing: n.RootKey(), Notify: n.Notify,
 		Redis: n.Redis || n.Probes, Database: n.Database != "" || n.Probes}
 }
 
@@ -90,6 +99,8 @@ func Union(specs ...Spec) Needs {
 			u.Database = s.Needs.Database
 		}
 		u.Probes = u.Probes || s.Needs.Probes
+		u.Notify = u.Notify || s.Needs.Notify
+		u.Nudges = u.Nudges || s.Needs.Nudges
 	}
 	return u
 }
@@ -151,6 +162,19 @@ type Deps struct {
 	Logger         *slog.Logger
 	// Console is what the web console's pages are told (not secret).
 	Console config.Console
+	// Notify are the notification settings and keys; set only for
+	// functions whose Needs say Notify.
+	Notify config.Notify
+	// Nudger is told that outbox events wait (nil: nobody is).
+	Nudger Nudger
+}
+
+// Nudger is told, right after a commit that appended outbox events, that
+// events wait: production publishes a Pub/Sub message that triggers the
+// Notify function; make run wakes its own delivery loop. A lost nudge
+// only delays delivery until the next scheduled sweep.
+type Nudger interface {
+	Nudge(ctx context.Context)
 }
 
 // EventHandler is a CloudEvent function, in functions-framework-go's

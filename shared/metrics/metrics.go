@@ -102,6 +102,8 @@ type Metrics struct {
 	// droppedSightings reads the workstation recorder's count of lost
 	// sightings (workstations.Recorder.Dropped); nil until wired.
 	droppedSightings atomic.Pointer[func() int64]
+
+	notify notifyInstruments
 }
 
 // Latency buckets in seconds: backend calls take well under a millisecond
@@ -220,6 +222,9 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 		return nil
 	}, dropped); err != nil {
 		return fmt.Errorf("registering the dropped sightings counter: %w", err)
+	}
+	if err := m.notifyInstruments(meter); err != nil {
+		return fmt.Errorf("creating the notify instruments: %w", err)
 	}
 	m.acquireAttrs = acquireAttributes()
 	m.cleanupAttrs = map[string]metric.MeasurementOption{}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -28,6 +29,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
+	"github.com/coditect-ai/license-server/functions/notify"
 	"github.com/coditect-ai/license-server/schema"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/clientaddr"
@@ -37,6 +39,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/gctune"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/metrics"
+	"github.com/coditect-ai/license-server/shared/nudge"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/secrets"
 )
@@ -158,6 +161,13 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		cfg.Console.Project = devProject
 		cfg.Console.TokenSignIn = true
 	}
+	if err := devNotify(&cfg.Notify, env, baseURL(ln), logf); err != nil {
+		return err
+	}
+	// Changes nudge the local delivery loop (below), as they publish to
+	// Pub/Sub in production.
+	nudges := nudge.NewLocal()
+	opts = append(opts, compose.WithNudger(nudges))
 	built, err := compose.Build(ctx, b, roles, cfg, logger, m, compose.Specs(), opts...)
 	if err != nil {
 		return err
@@ -167,10 +177,12 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		return err
 	}
 	clean := built.Events[cleanup.Name]
+	deliver := built.Events[notify.Name]
 	// Not routed by production's Ingress: there the schedule triggers it.
 	// A plain POST runs it by hand (the walkthrough does).
 	mux := http.NewServeMux()
 	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", route.CloudEvents(clean, cleanup.TypeManual)))
+	mux.Handle("/internal/notify", m.HTTP(notify.Name, "/internal/notify", route.CloudEvents(deliver, notify.TypeManual)))
 	// GET /metrics comes with the routes (route.Options.Metrics).
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
 		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex},
@@ -193,8 +205,13 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 		defer close(timerDone)
 		runCleanupEvery(timerCtx, every, clean)
 	}()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		runNotify(timerCtx, every, nudges.C(), deliver)
+	}()
 	// Stopped, and waited for, before the backends close.
-	defer func() { stopTimer(); <-timerDone }()
+	defer func() { stopTimer(); <-timerDone; <-notifyDone }()
 	fmt.Fprint(out, banner(baseURL(ln), token, idp != nil))
 	// The same server, timeouts and graceful shutdown as production; the
 	// backends close afterwards (the deferred calls, in reverse order of
@@ -237,6 +254,67 @@ func runCleanupEvery(ctx context.Context, every time.Duration, fn function.Event
 			_ = fn(ctx, e)
 		}
 	}
+}
+
+// runNotify is the local stand-in for Notify's triggers: the minute sweep
+// (every interval here) and the nudges that changes publish (nudged).
+func runNotify(ctx context.Context, every time.Duration, nudged <-chan struct{}, fn function.EventHandler) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var now time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case now = <-t.C:
+		case <-nudged:
+			now = time.Now()
+		}
+		e := cloudevents.NewEvent()
+		e.SetType(notify.TypeManual)
+		e.SetSource("/devserver/notify")
+		e.SetID(strconv.FormatInt(now.UnixNano(), 10))
+		_ = fn(ctx, e)
+	}
+}
+
+// devNotify fills in what make run's notifications need and the
+// environment left unset: keys made for this process (webhook secrets and
+// mail links made now do not outlive it, like the throwaway database),
+// links to this server, and webhooks allowed to reach receivers on this
+// machine over plain HTTP (production allows neither). Mail goes to the
+// log unless SMTP_ADDR or SENDGRID_API_KEY is set.
+func devNotify(n *config.Notify, env config.Lookup, base string, logf func(string, ...any)) error {
+	for _, k := range []struct {
+		name string
+		key  *[]byte
+	}{{"NOTIFY_SECRETS_KEY", &n.SecretsKey}, {"NOTIFY_LINK_KEY", &n.LinkKey}} {
+		if len(*k.key) > 0 {
+			continue
+		}
+		*k.key = make([]byte, 32)
+		if _, err := rand.Read(*k.key); err != nil {
+			return fmt.Errorf("making %s: %w", k.name, err)
+		}
+	}
+	if v, _ := env("PUBLIC_URL"); v == "" {
+		n.PublicURL = base
+	}
+	if v, _ := env("WEBHOOK_ALLOW_HTTP"); v == "" {
+		n.WebhookAllowHTTP = true
+	}
+	if v, _ := env("WEBHOOK_ALLOW_CIDRS"); v == "" {
+		n.WebhookAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	switch {
+	case n.SendGridAPIKey != "":
+		logf("mail: sent through SendGrid (%s)", n.SendGridURL)
+	case n.SMTPAddr != "":
+		logf("mail: sent over SMTP to %s", n.SMTPAddr)
+	default:
+		logf("mail: written to this log (set SMTP_ADDR to send to an SMTP server, e.g. mailpit)")
+	}
+	return nil
 }
 
 // rolePasswords gives every function role a new random password and

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	kms "cloud.google.com/go/kms/apiv1"
+	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 
@@ -32,6 +33,8 @@ import (
 	"github.com/coditect-ai/license-server/functions/keys"
 	"github.com/coditect-ai/license-server/functions/licenses"
 	"github.com/coditect-ai/license-server/functions/members"
+	"github.com/coditect-ai/license-server/functions/notifications"
+	"github.com/coditect-ai/license-server/functions/notify"
 	"github.com/coditect-ai/license-server/functions/openapi"
 	"github.com/coditect-ai/license-server/functions/release"
 	"github.com/coditect-ai/license-server/functions/repositories"
@@ -48,6 +51,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/jwtauth"
 	"github.com/coditect-ai/license-server/shared/lease"
 	"github.com/coditect-ai/license-server/shared/metrics"
+	"github.com/coditect-ai/license-server/shared/nudge"
 	"github.com/coditect-ai/license-server/shared/probe"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/rootkey"
@@ -56,12 +60,12 @@ import (
 )
 
 // Specs lists every function: the HTTP functions, then the CloudEvent
-// function Cleanup. FUNCTION_TARGET accepts exactly these names.
+// functions Cleanup and Notify. FUNCTION_TARGET accepts exactly these names.
 func Specs() []function.Spec {
 	return []function.Spec{
 		health.Spec(), acquire.Spec(), heartbeat.Spec(), release.Spec(), tenants.Spec(), licenses.Spec(),
 		apikeys.Spec(), workstations.Spec(), repositories.Spec(), audit.Spec(), usage.Spec(), keys.Spec(),
-		openapi.Spec(), members.Spec(), console.Spec(), cleanup.Spec(),
+		openapi.Spec(), members.Spec(), console.Spec(), notifications.Spec(), cleanup.Spec(), notify.Spec(),
 	}
 }
 
@@ -160,6 +164,12 @@ type Deps struct {
 	Logger *slog.Logger
 	// Console is what the web console's pages are told.
 	Console config.Console
+	// Notify are the notification settings and keys, given to the
+	// functions whose Needs say Notify.
+	Notify config.Notify
+	// Nudger is told after each successful change of a function whose
+	// Needs say Nudges (nil: nobody is; the sweep delivers).
+	Nudger function.Nudger
 }
 
 // Role is what the functions of one database role are built on: a
@@ -189,7 +199,8 @@ const jwksStartWait = 2 * time.Second
 // All builds the given specs. If any needs a lease signer, the instance's
 // delegation is made at start and renewed until ctx ends.
 func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
-	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger, Console: d.Console}
+	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger, Console: d.Console,
+		Notify: d.Notify, Nudger: d.Nudger}
 	needs := function.Union(specs...)
 	if needs.RootKey() && d.Root == nil {
 		return Built{}, errors.New("a function needs the root key, but none was given")
@@ -271,6 +282,9 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		if !s.Needs.Probes {
 			own.Probes = nil
 		}
+		if !s.Needs.Notify {
+			own.Notify = config.Notify{}
+		}
 		idem, err := idemFor(s.Needs.Database, own.Backend, own.Authn)
 		if err != nil {
 			return Built{}, err
@@ -283,6 +297,9 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 			}
 			if f, err = withIdempotency(f, s.Idempotency, idem); err != nil {
 				return Built{}, fmt.Errorf("building function %s: %w", s.Name, err)
+			}
+			if s.Needs.Nudges && d.Nudger != nil {
+				f = withNudge(f, d.Nudger)
 			}
 			out.HTTP = append(out.HTTP, f)
 		case s.Event != nil:
@@ -333,6 +350,56 @@ func withIdempotency(f route.Function, how function.Idempotency, idem *idempoten
 	return route.Function{Name: f.Name, Routes: routes}, nil
 }
 
+// withNudge tells n after every change of f that succeeded (a 2xx answer
+// to anything but GET and HEAD): its transaction has committed by then,
+// with whatever outbox events it appended. It wraps the Idempotency-Key
+// store too, so a replayed answer nudges again, which costs one message
+// and loses nothing.
+func withNudge(f route.Function, n function.Nudger) route.Function {
+	routes := make([]route.Route, len(f.Routes))
+	for i, rt := range f.Routes {
+		methods := make(route.Methods, len(rt.Methods))
+		for method, h := range rt.Methods {
+			if method != http.MethodGet && method != http.MethodHead {
+				next := h
+				h = func(w http.ResponseWriter, r *http.Request) {
+					sw := &statusWriter{ResponseWriter: w}
+					next(sw, r)
+					if sw.status >= 200 && sw.status < 300 {
+						n.Nudge(r.Context())
+					}
+				}
+			}
+			methods[method] = h
+		}
+		routes[i] = route.Route{Pattern: rt.Pattern, Methods: methods}
+	}
+	return route.Function{Name: f.Name, Routes: routes}
+}
+
+// statusWriter notes the status a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // replayAuthorizer checks, before an answer is replayed, what the
 // function's own authentication would have checked, since the replay does
 // not reach it: the credential is still good (revoking an API key, or an
@@ -364,6 +431,13 @@ type Option func(*buildOptions)
 
 type buildOptions struct {
 	verifier auth.TokenVerifier
+	nudger   function.Nudger
+}
+
+// WithNudger tells n of changes that appended outbox events, instead of
+// publishing on NOTIFY_TOPIC: make run's own delivery loop.
+func WithNudger(n function.Nudger) Option {
+	return func(o *buildOptions) { o.nudger = n }
 }
 
 // WithVerifier checks the identity provider's ID tokens with v instead of
@@ -440,8 +514,44 @@ func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*bac
 			return Built{}, err
 		}
 	}
+	nudger := o.nudger
+	if nudger == nil && needs.Nudges && cfg.Notify.Topic != "" {
+		if nudger, err = PubSubNudger(ctx, cfg.Notify.Topic, nudgeSource(specs), logger); err != nil {
+			return Built{}, err
+		}
+	}
 	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Roles: withAuthn, Limits: cfg.RateLimit, Root: root,
-		Issuer: cfg.Signing.Issuer, Logger: logger, Console: cfg.Console}, specs)
+		Issuer: cfg.Signing.Issuer, Logger: logger, Console: cfg.Console, Notify: cfg.Notify, Nudger: nudger}, specs)
+}
+
+// nudgeSource names the publisher of nudges: the function, or "all".
+func nudgeSource(specs []function.Spec) string {
+	if len(specs) == 1 {
+		return specs[0].Name
+	}
+	return "all"
+}
+
+// PubSubNudger publishes nudges on topic (projects/P/topics/T) as this
+// process's service account; opts are further client options (tests point
+// the client at a fake Pub/Sub). The publisher lives as long as ctx.
+func PubSubNudger(ctx context.Context, topic, source string, logger *slog.Logger, opts ...option.ClientOption) (*nudge.PubSub, error) {
+	project := strings.Split(topic, "/")[1]
+	client, err := pubsub.NewClient(ctx, project, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Pub/Sub: %w", err)
+	}
+	n, err := nudge.NewPubSub(client, topic, source, logger)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		n.Stop()
+		client.Close()
+	}()
+	return n, nil
 }
 
 // startVerifier starts fetching an issuer's keys. Usually they arrive in

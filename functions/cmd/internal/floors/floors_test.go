@@ -20,14 +20,14 @@ const module = "github.com/coditect-ai/license-server"
 var sharedFloors = [][]string{
 	// 1. Leaves: formats, encodings, configuration; no I/O, no business
 	// logic (and none of the clients that do I/O: see leafForbidden).
-	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson", "clientaddr"},
+	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson", "clientaddr", "links"},
 	// 2. Plumbing: connections, keys, HTTP routing, instrumentation.
 	{"database", "rootkey", "rootkey/kmsroot", "rootkey/kmsfake", "jwtauth", "secrets", "lease", "pgserver",
-		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound"},
+		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound", "webhook", "mail", "nudge"},
 	// 3. The domain: stores, the seat engine, the ledger, credentials,
 	// the licensing service, and the mapping of their errors to answers.
 	{"seats", "tenants", "licenses", "apikeys", "members", "audit", "repositories", "workstations", "usage", "cleanup",
-		"auth", "apierror", "licensing", "resource", "outbox"},
+		"auth", "apierror", "licensing", "resource", "outbox", "notifications", "notify"},
 	// 4. Assembly: the backend that builds all of the above, the
 	// description of a deployable function, and the test environment.
 	{"backend", "function", "testenv", "testenv/logscan", "httpjson/httpjsontest"},

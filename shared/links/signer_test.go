@@ -1,4 +1,4 @@
-package mail_test
+package links_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coditect-ai/license-server/shared/mail"
+	"github.com/coditect-ai/license-server/shared/links"
 )
 
 // clock is a settable time for the signer.
@@ -31,10 +31,10 @@ type unsubPayload struct {
 	Kind   string `json:"k"`
 }
 
-func newSigner(t *testing.T, key []byte) (*mail.Signer, *clock) {
+func newSigner(t *testing.T, key []byte) (*links.Signer, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)}
-	s, err := mail.NewSigner(key, c.now)
+	s, err := links.NewSigner(key, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestSignerWrongPurpose(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out unsubPayload
-	if err := s.Verify("invitation", token, &out); !errors.Is(err, mail.ErrInvalidToken) {
+	if err := s.Verify("invitation", token, &out); !errors.Is(err, links.ErrInvalidToken) {
 		t.Errorf("a token for unsubscribe verified as an invitation: %v", err)
 	}
 	if out != (unsubPayload{}) {
@@ -129,7 +129,7 @@ func TestSignerTampered(t *testing.T) {
 		"huge":               strings.Repeat("A", 5000) + "." + mac,
 		"body of whitespace": "ICAg." + mac,
 	} {
-		if err := s.Verify("invitation", bad, nil); !errors.Is(err, mail.ErrInvalidToken) {
+		if err := s.Verify("invitation", bad, nil); !errors.Is(err, links.ErrInvalidToken) {
 			t.Errorf("%s: Verify = %v, want ErrInvalidToken", name, err)
 		}
 	}
@@ -149,10 +149,10 @@ func TestSignerExpiry(t *testing.T) {
 	c.advance(time.Second)
 	var out unsubPayload
 	err = s.Verify("unsubscribe", token, &out)
-	if !errors.Is(err, mail.ErrExpiredToken) {
+	if !errors.Is(err, links.ErrExpiredToken) {
 		t.Fatalf("at expiry: %v, want ErrExpiredToken", err)
 	}
-	if errors.Is(err, mail.ErrInvalidToken) {
+	if errors.Is(err, links.ErrInvalidToken) {
 		t.Error("an expired token is also reported invalid")
 	}
 	if out != (unsubPayload{}) {
@@ -160,7 +160,7 @@ func TestSignerExpiry(t *testing.T) {
 	}
 	// An expired token of a wrong purpose is invalid, not expired: the
 	// signature is checked before anything else is believed.
-	if err := s.Verify("invitation", token, nil); !errors.Is(err, mail.ErrInvalidToken) {
+	if err := s.Verify("invitation", token, nil); !errors.Is(err, links.ErrInvalidToken) {
 		t.Errorf("expired and of another purpose: %v, want ErrInvalidToken", err)
 	}
 	if _, err := s.Sign("unsubscribe", 1, 0); err == nil {
@@ -171,7 +171,7 @@ func TestSignerExpiry(t *testing.T) {
 func TestSignerKeys(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 16, 31} {
-		if _, err := mail.NewSigner(make([]byte, n), nil); err == nil {
+		if _, err := links.NewSigner(make([]byte, n), nil); err == nil {
 			t.Errorf("a %d-byte key was accepted", n)
 		}
 	}
@@ -201,7 +201,7 @@ func TestSignerPayloadErrors(t *testing.T) {
 	}
 	var out unsubPayload
 	err = s.Verify("unsubscribe", token, &out)
-	if err == nil || errors.Is(err, mail.ErrInvalidToken) || errors.Is(err, mail.ErrExpiredToken) {
+	if err == nil || errors.Is(err, links.ErrInvalidToken) || errors.Is(err, links.ErrExpiredToken) {
 		t.Errorf("decoding into the wrong type: %v, want a decoding error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package mail
+package links
 
 import (
 	"bytes"
@@ -22,15 +22,15 @@ const maxToken = 4096
 
 // ErrInvalidToken is returned by Verify for a token that is malformed,
 // was not made by this key, or was made for another purpose.
-var ErrInvalidToken = errors.New("mail: invalid token")
+var ErrInvalidToken = errors.New("links: invalid token")
 
 // ErrExpiredToken is returned by Verify for a genuine token past its
 // expiry, so a page can say "this link has expired" rather than "invalid".
-var ErrExpiredToken = errors.New("mail: expired token")
+var ErrExpiredToken = errors.New("links: expired token")
 
 // macContext starts every MAC input, so a MAC this package computes cannot
 // be mistaken for one computed with the same key for anything else.
-const macContext = "license-server/mail link token v1"
+const macContext = "license-server/links token v1"
 
 // Signer makes and checks signed, expiring link tokens (unsubscribe links,
 // invitation links): HMAC-SHA256 over a small JSON body, base64url without
@@ -51,7 +51,7 @@ type Signer struct {
 // signer keeps its own copy) and clock now (nil: time.Now).
 func NewSigner(key []byte, now func() time.Time) (*Signer, error) {
 	if len(key) < MinSignerKey {
-		return nil, fmt.Errorf("mail: signer key of %d bytes; at least %d needed", len(key), MinSignerKey)
+		return nil, fmt.Errorf("links: signer key of %d bytes; at least %d needed", len(key), MinSignerKey)
 	}
 	if now == nil {
 		now = time.Now
@@ -71,16 +71,16 @@ func (s *Signer) Sign(purpose string, payload any, ttl time.Duration) (string, e
 		return "", err
 	}
 	if ttl <= 0 {
-		return "", fmt.Errorf("mail: token lifetime %v is not positive", ttl)
+		return "", fmt.Errorf("links: token lifetime %v is not positive", ttl)
 	}
 	data, err := json.Marshal(payload)
 	if err != nil {
-		return "", fmt.Errorf("mail: encoding the token payload: %w", err)
+		return "", fmt.Errorf("links: encoding the token payload: %w", err)
 	}
 	exp := s.now().Add(ttl + time.Second - 1).Unix()
 	body, err := json.Marshal(tokenBody{Exp: exp, Data: data})
 	if err != nil {
-		return "", fmt.Errorf("mail: encoding the token: %w", err)
+		return "", fmt.Errorf("links: encoding the token: %w", err)
 	}
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString(body) + "." + enc.EncodeToString(s.mac(purpose, body)), nil
@@ -129,7 +129,7 @@ func (s *Signer) Verify(purpose, token string, into any) error {
 		return nil
 	}
 	if err := json.Unmarshal(tb.Data, into); err != nil {
-		return fmt.Errorf("mail: decoding the token payload: %w", err)
+		return fmt.Errorf("links: decoding the token payload: %w", err)
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func (s *Signer) mac(purpose string, body []byte) []byte {
 // which would make two (purpose, body) pairs MAC the same input.
 func checkPurpose(p string) error {
 	if p == "" || strings.IndexByte(p, 0) >= 0 {
-		return errors.New("mail: a token purpose must be non-empty and hold no NUL")
+		return errors.New("links: a token purpose must be non-empty and hold no NUL")
 	}
 	return nil
 }
