@@ -41,7 +41,7 @@ func (h *handler) settings(w http.ResponseWriter, r *http.Request) {
 }
 
 type settingsBody struct {
-	TimeZone *string                       `json:"time_zone"`
+	TimeZone *string                        `json:"time_zone"`
 	Email    map[string]*notifications.Rule `json:"email"`
 }
 

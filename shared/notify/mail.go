@@ -308,7 +308,6 @@ func invitedBy(actor string) string {
 	return ""
 }
 
-
 // fields are a payload's top-level scalars and its license's, for the
 // generic message: enough to say what happened, never an unknown nested
 // structure.
