@@ -1,19 +1,17 @@
 package webhook_test
 
 import (
-	"context"
 	"crypto/x509"
-	"encoding/binary"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/outbound"
+	"github.com/coditect-ai/license-server/shared/outbound/dnstest"
 	"github.com/coditect-ai/license-server/shared/webhook"
 )
 
@@ -72,94 +70,9 @@ func newSender(t *testing.T, p outbound.Policy, timeout time.Duration, now func(
 	return s
 }
 
-// startDNS serves the A records in table (lower-case names without the
-// final dot) on a local UDP port and returns a resolver asking only it.
-// Other names are NXDOMAIN; other record types of a known name are empty.
-// It lets a test make a name resolve to an internal address, as a DNS
-// rebinding after registration would.
+// startDNS serves the A records in table and returns a resolver asking
+// only it (shared/outbound/dnstest).
 func startDNS(t *testing.T, table map[string]string) *net.Resolver {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	records := make(map[string]netip.Addr, len(table))
-	for name, addr := range table {
-		records[name] = netip.MustParseAddr(addr)
-	}
-	go func() {
-		buf := make([]byte, 1232)
-		for {
-			n, peer, err := conn.ReadFrom(buf)
-			if err != nil {
-				return // closed by the cleanup
-			}
-			if resp := dnsReply(buf[:n], records); resp != nil {
-				conn.WriteTo(resp, peer)
-			}
-		}
-	}()
-	server := conn.LocalAddr().String()
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "udp4", server)
-		},
-	}
-}
-
-// dnsReply answers a one-question query (RFC 1035 section 4.1): the
-// query's header and question, then at most one A record pointing back at
-// the question's name. Anything it cannot read gets no answer.
-func dnsReply(q []byte, records map[string]netip.Addr) []byte {
-	const headerLen = 12
-	if len(q) < headerLen || binary.BigEndian.Uint16(q[4:6]) != 1 {
-		return nil
-	}
-	var labels []string
-	off := headerLen
-	for {
-		if off >= len(q) {
-			return nil
-		}
-		n := int(q[off])
-		off++
-		if n == 0 {
-			break
-		}
-		if n > 63 || off+n > len(q) {
-			return nil
-		}
-		labels = append(labels, strings.ToLower(string(q[off:off+n])))
-		off += n
-	}
-	if off+4 > len(q) {
-		return nil
-	}
-	qtype := binary.BigEndian.Uint16(q[off : off+2])
-	off += 4 // type and class
-
-	resp := append([]byte(nil), q[:off]...) // the id and the question, echoed
-	addr, known := records[strings.Join(labels, ".")]
-	resp[2] = 0x80 | q[2]&0x01 // a response; recursion desired as asked
-	resp[3] = 0x80             // recursion available, no error
-	if !known {
-		resp[3] |= 3 // NXDOMAIN
-	}
-	answers := uint16(0)
-	if known && qtype == 1 && addr.Is4() {
-		a := addr.As4()
-		resp = append(resp, 0xc0, headerLen)           // the name: a pointer to the question's
-		resp = binary.BigEndian.AppendUint16(resp, 1)  // A
-		resp = binary.BigEndian.AppendUint16(resp, 1)  // IN
-		resp = binary.BigEndian.AppendUint32(resp, 30) // TTL
-		resp = binary.BigEndian.AppendUint16(resp, 4)
-		resp = append(resp, a[:]...)
-		answers = 1
-	}
-	binary.BigEndian.PutUint16(resp[6:8], answers)
-	binary.BigEndian.PutUint32(resp[8:12], 0) // no authority, no additional records
-	return resp
+	return dnstest.Start(t, table).Resolver()
 }

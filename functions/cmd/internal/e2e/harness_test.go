@@ -35,6 +35,9 @@ func testRoot(t *testing.T) *rootkey.Local { return testenv.Root(t) }
 // limits) rebuilt on it: every function runs with only its role's rights.
 func allHTTP(t testing.TB, ctx context.Context, d compose.Deps, authn func(*backend.Backend) (*auth.Authenticator, error)) ([]route.Function, error) {
 	t.Helper()
+	if d.Notify.SecretsKey == nil {
+		d.Notify = testenv.Notify(t)
+	}
 	if d.Roles == nil {
 		roles, err := compose.RolesOf(testenv.RoleBackends(t, d.Backend), authn)
 		if err != nil {

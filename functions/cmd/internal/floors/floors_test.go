@@ -23,7 +23,7 @@ var sharedFloors = [][]string{
 	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson", "clientaddr", "links"},
 	// 2. Plumbing: connections, keys, HTTP routing, instrumentation.
 	{"database", "rootkey", "rootkey/kmsroot", "rootkey/kmsfake", "jwtauth", "secrets", "lease", "pgserver",
-		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound", "webhook", "mail", "nudge"},
+		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound", "outbound/dnstest", "webhook", "mail", "nudge"},
 	// 3. The domain: stores, the seat engine, the ledger, credentials,
 	// the licensing service, and the mapping of their errors to answers.
 	{"seats", "tenants", "licenses", "apikeys", "members", "audit", "repositories", "workstations", "usage", "cleanup",
