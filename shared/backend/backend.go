@@ -24,6 +24,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/licensing"
 	"github.com/coditect-ai/license-server/shared/members"
 	"github.com/coditect-ai/license-server/shared/metrics"
+	"github.com/coditect-ai/license-server/shared/outbox"
 	"github.com/coditect-ai/license-server/shared/ratelimit"
 	"github.com/coditect-ai/license-server/shared/repositories"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -202,7 +203,11 @@ func New(rdb redis.UniversalClient, db *database.DB, keyPrefix string, logger *s
 	if b.Usage, err = usage.NewStore(db); err != nil {
 		return nil, err
 	}
-	var observe []cleanup.Option
+	alerts, err := outbox.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	observe := []cleanup.Option{cleanup.WithSeatAlerts(alerts)}
 	if m != nil {
 		observe = append(observe, cleanup.WithObserver(cleanupMetrics{m}))
 	}
@@ -235,8 +240,13 @@ func NewForRole(base *Backend, db *database.DB, role database.Role, logger *slog
 		b.Metrics.CountDroppedSightingsWith(b.Sightings.Dropped)
 	case role == database.RoleCleanup:
 		// Its runs are the ones the cleanup function makes.
+		alerts, err := outbox.NewStore(db)
+		if err != nil {
+			b.Sightings.Close()
+			return nil, err
+		}
 		if b.Cleaner, err = cleanup.New(base.Redis, base.KeyPrefix, b.Seats, b.Usage, b.Licensing, cleanup.DefaultLimits(), logger,
-			cleanup.WithObserver(cleanupMetrics{b.Metrics})); err != nil {
+			cleanup.WithObserver(cleanupMetrics{b.Metrics}), cleanup.WithSeatAlerts(alerts)); err != nil {
 			b.Sightings.Close()
 			return nil, err
 		}

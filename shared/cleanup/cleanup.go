@@ -82,6 +82,9 @@ type Result struct {
 	// run read none: below the schedule's period while draining keeps up,
 	// growing for as long as PostgreSQL is down.
 	Lag time.Duration
+	// SeatAlerts is how many utilization events the sampling after the
+	// drain added (WithSeatAlerts).
+	SeatAlerts int
 }
 
 // Reconciler writes through to Redis every license changed in the system of
@@ -99,12 +102,24 @@ type Observer interface {
 	CleanupRun(res Result, took time.Duration, err error)
 }
 
+// SeatAlerts samples the seats in use once the ledger is drained and adds
+// the utilization events due (shared/outbox's Store is one).
+type SeatAlerts interface {
+	TickSeatAlerts(ctx context.Context, now time.Time) (int, error)
+}
+
 // Option configures a Cleaner.
 type Option func(*Cleaner)
 
 // WithObserver has o told about every run.
 func WithObserver(o Observer) Option {
 	return func(c *Cleaner) { c.observer = o }
+}
+
+// WithSeatAlerts has every run that drained without error sample the seats
+// in use through a.
+func WithSeatAlerts(a SeatAlerts) Option {
+	return func(c *Cleaner) { c.alerts = a }
 }
 
 // Cleaner runs the sweep and the drain.
@@ -127,6 +142,8 @@ type Cleaner struct {
 	logger *slog.Logger
 	// observer, when set, is told about every run.
 	observer Observer
+	// alerts, when set, samples the seats in use after the drain.
+	alerts SeatAlerts
 }
 
 // New returns a cleaner. prefix is the Redis key prefix of the engine;
@@ -213,6 +230,14 @@ func (c *Cleaner) run(ctx context.Context) (Result, error) {
 		if time.Now().After(deadline) {
 			break
 		}
+	}
+	// The sample is only as fresh as the ledger: after a failed drain (or
+	// none, PostgreSQL being down) it would read stale sessions, and the
+	// next run samples anyway.
+	if c.alerts != nil && drains && drainErr == nil {
+		n, err := c.alerts.TickSeatAlerts(ctx, time.Now())
+		res.SeatAlerts = n
+		drainErr = err
 	}
 	return res, errors.Join(reconcileErr, drainErr)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/cleanup"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/outbox"
 	"github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/testenv"
 	"github.com/coditect-ai/license-server/shared/tokens"
@@ -846,5 +847,72 @@ func TestReconciliationFindsATransactionThatCommitsLate(t *testing.T) {
 	}
 	if got := f.metaStatus(id); got != "suspended" {
 		t.Fatalf("after the late commit and a run, Redis holds status %q, want suspended", got)
+	}
+}
+
+// countingAlerts passes the sampling on to the outbox, counting the calls,
+// or fails it.
+type countingAlerts struct {
+	next  cleanup.SeatAlerts
+	calls int
+	fail  error
+}
+
+func (a *countingAlerts) TickSeatAlerts(ctx context.Context, now time.Time) (int, error) {
+	a.calls++
+	if a.fail != nil {
+		return 0, a.fail
+	}
+	return a.next.TickSeatAlerts(ctx, now)
+}
+
+// TestRunDerivesSeatEvents: a denial on a full license reaches the outbox
+// as seats.exhausted through the drain, once however many runs follow;
+// each run samples the seats in use after its drain, and a failed
+// sampling is the run's error.
+func TestRunDerivesSeatEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	id, key := f.license(1, 300)
+	if _, err := acquire(t, f.b.Seats, id, key, "ws-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquire(t, f.b.Seats, id, key, "ws-b"); !errors.Is(err, seats.ErrNoSeats) {
+		t.Fatalf("second seat: %v", err)
+	}
+	store, err := outbox.NewStore(f.b.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := &countingAlerts{next: store}
+	c, err := cleanup.New(f.b.Redis, f.prefix, f.b.Seats, f.b.Usage, f.b.Licensing, cleanup.DefaultLimits(),
+		slog.New(slog.DiscardHandler), cleanup.WithSeatAlerts(alerts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exhausted := func() int {
+		t.Helper()
+		var n int
+		if err := f.b.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox_events WHERE type = 'seats.exhausted'
+			AND payload -> 'license' ->> 'id' = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for run := 1; run <= 2; run++ {
+		if res, err := c.Run(ctx); err != nil || res.Skipped {
+			t.Fatalf("run %d: %+v %v", run, res, err)
+		}
+		if n := exhausted(); n != 1 {
+			t.Fatalf("after run %d: %d seats.exhausted, want 1", run, n)
+		}
+		if alerts.calls != run {
+			t.Fatalf("after run %d: sampled %d times", run, alerts.calls)
+		}
+	}
+	alerts.fail = errors.New("sampling refused")
+	if _, err := c.Run(ctx); !errors.Is(err, alerts.fail) {
+		t.Fatalf("run with a failing sampling: %v", err)
 	}
 }

@@ -566,7 +566,9 @@ func TestMailRetriesAndGivesUp(t *testing.T) {
 
 func urlField(u string) notifications.Fields { return notifications.Fields{URL: &u} }
 
-func notificationsFields(enabled *bool) notifications.Fields { return notifications.Fields{Enabled: enabled} }
+func notificationsFields(enabled *bool) notifications.Fields {
+	return notifications.Fields{Enabled: enabled}
+}
 
 // errTransient is a failure worth retrying (not mail.Permanent).
 var errTransient = errors.New("connection reset")

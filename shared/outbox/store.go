@@ -1,7 +1,10 @@
 // Package outbox is the typed view of the notification outbox
 // (schema/010): events appended by triggers in the same transaction as the
-// admin change that caused them, read here by whoever delivers them. It
-// writes no event itself: only the triggers may.
+// admin change that caused them, read here by whoever delivers them. The
+// events the service derives (schema/012: seat events, expiry, weekly
+// summaries) are produced here too, by the background role, through the
+// database's functions, each with a dedupe key so a repeated run adds
+// nothing; an admin change's event can only come from its trigger.
 package outbox
 
 import (
@@ -17,8 +20,7 @@ import (
 )
 
 // Types is the event catalogue, in the order schema/010's CHECK lists it
-// (a test holds them equal). Not all are produced yet: the admin changes'
-// are; the seat events and the scheduled ones come with later slices.
+// (a test holds them equal).
 var Types = []string{
 	"license.created", "license.updated", "license.suspended", "license.resumed",
 	"license.deleted", "license.key_rotated", "license.expiring", "license.expired",
@@ -135,4 +137,52 @@ func markDelivered(ctx context.Context, tx pgx.Tx, ids []string) (int, error) {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// ScheduleResult says what a scheduled run added.
+type ScheduleResult struct {
+	Expiring  int // license.expiring notices
+	Expired   int // license.expired
+	Summaries int // usage.weekly_summary, one per tenant due
+}
+
+// Schedule adds the scheduled events due at now: the expiry notices (30,
+// 7 and 1 days before a license's end, each once per end), the expiries
+// (within a week of the end) and the weekly summaries (each tenant's, on
+// its first run after Monday 08:00 in its time zone). Each has a dedupe
+// key, so running it again, or twice at once, adds nothing. Only the
+// background role may.
+func (s *Store) Schedule(ctx context.Context, now time.Time) (ScheduleResult, error) {
+	var r ScheduleResult
+	err := s.db.Tx(ctx, database.Platform(), func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT expiring, expired FROM license_expiry_emit($1)`, now).
+			Scan(&r.Expiring, &r.Expired); err != nil {
+			return fmt.Errorf("expiry: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT weekly_summary_emit($1)`, now).Scan(&r.Summaries); err != nil {
+			return fmt.Errorf("weekly summaries: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ScheduleResult{}, fmt.Errorf("scheduling events: %w", err)
+	}
+	return r, nil
+}
+
+// TickSeatAlerts samples every license's open sessions (as the ledger has
+// them) at now and adds seats.utilization_high for a license at 90 % or
+// more of its seats for 10 minutes, and seats.utilization_normal when it
+// falls below again; it returns how many events it added. The cleanup
+// calls it after its drain, so the sample is as fresh as the ledger.
+// (seats.exhausted needs no call: the drain's insert derives it.)
+func (s *Store) TickSeatAlerts(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.db.Tx(ctx, database.Platform(), func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT seat_alerts_tick($1)`, now).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sampling seat use: %w", err)
+	}
+	return n, nil
 }

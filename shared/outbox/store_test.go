@@ -34,6 +34,8 @@ type env struct {
 	cleanup *outbox.Store
 	ctx     context.Context
 	n       int
+	// ignore names event types derived() passes over.
+	ignore map[string]bool
 }
 
 func newEnv(t *testing.T) *env {
