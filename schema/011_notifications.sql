@@ -257,3 +257,5 @@ GRANT UPDATE (failing_since, enabled, disabled_reason, updated_at) ON webhooks T
 GRANT SELECT, INSERT, UPDATE ON webhook_deliveries, email_messages TO license_cleanup;
 GRANT SELECT, INSERT ON webhook_attempts TO license_cleanup;
 GRANT SELECT ON memberships, tenants TO license_cleanup;
+-- (uuid_v7 is the default of the delivery, attempt and mail ids it inserts.)
+GRANT EXECUTE ON FUNCTION uuid_v7() TO license_cleanup;

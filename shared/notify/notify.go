@@ -167,12 +167,16 @@ func (d *Deliverer) Run(ctx context.Context) (Result, error) {
 		}
 	}
 	for range maxRounds {
+		before := res.Delivered
 		n, err := d.deliverDue(ctx, &res)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
-		if n < d.batch {
+		// A delivery that succeeded may have been holding up its
+		// license's next event: another round sends that now rather than
+		// a minute later.
+		if n < d.batch && res.Delivered == before {
 			break
 		}
 	}

@@ -246,7 +246,10 @@ func TestOrderedPerLicense(t *testing.T) {
 	got = r.received()
 	var types []string
 	for _, g := range got[2:] {
-		types = append(types, decode(t, g)["type"].(string))
+		m := decode(t, g)
+		if m["data"].(map[string]any)["license"].(map[string]any)["id"] == a.ID {
+			types = append(types, m["type"].(string))
+		}
 	}
 	if !slices.Equal(types, []string{"license.created", "license.suspended"}) {
 		t.Fatalf("after recovery the endpoint got %v, want license.created then license.suspended", types)
@@ -334,13 +337,14 @@ func TestDisabledAfterThreeDaysAndAdminsTold(t *testing.T) {
 			break
 		}
 		ds := e.deliveries(hook.ID)
-		if ds[0].Status != "pending" {
+		if last := ds[len(ds)-1]; last.Status != "pending" {
 			// The delivery's own window ended: a later event keeps the
 			// endpoint failing.
 			e.license("cad")
 			e.run(d)
+			ds = e.deliveries(hook.ID)
 		}
-		e.clock.set(e.deliveries(hook.ID)[len(e.deliveries(hook.ID))-1].NextAttemptAt)
+		e.clock.set(ds[len(ds)-1].NextAttemptAt)
 	}
 	if disabled != 1 {
 		t.Fatalf("disabled %d times, want once", disabled)

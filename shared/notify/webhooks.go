@@ -165,7 +165,7 @@ func (d *Deliverer) record(ctx context.Context, x due, r webhook.Result, res *Re
 		// this outcome: only the lease this attempt held is released.
 		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = $2, locked_until = NULL,
 				next_attempt_at = coalesce($3, next_attempt_at), last_status = $4, last_error = $5,
-				finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $6 END
+				finished_at = CASE WHEN $2::text = 'pending' THEN NULL ELSE $6::timestamptz END
 			WHERE id = $1 AND attempts = $7`, x.id, status, next, code, r.Error, now, x.attempts); err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func (d *Deliverer) record(ctx context.Context, x due, r webhook.Result, res *Re
 		// Its admins are told (essential: no unsubscribe), once per run of
 		// failures.
 		_, err := tx.Exec(ctx, `INSERT INTO email_messages (tenant_id, notice_key, kind, recipient, data, next_attempt_at)
-			SELECT m.tenant_id, 'webhook.disabled:' || $2 || ':' || $3, 'webhook.disabled', m.email,
+			SELECT m.tenant_id, 'webhook.disabled:' || $2::text || ':' || $3::bigint, 'webhook.disabled', m.email,
 				jsonb_build_object('webhook_id', $2::text, 'url', $4::text, 'failing_since', $5::timestamptz), $6
 			FROM memberships m WHERE m.tenant_id = $1 AND m.role = 'admin' AND m.kind = 'person' AND m.deleted_at IS NULL
 			ON CONFLICT DO NOTHING`, x.tenantID, x.webhookID, since.Unix(), x.url, since, now)
