@@ -129,7 +129,7 @@ button{font:inherit;padding:.5rem 1rem;border-radius:.375rem;border:1px solid #1
 </head><body><main>
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
-{{if .Token}}<form method="post"><input type="hidden" name="token" value="{{.Token}}"><button type="submit">Unsubscribe</button></form>{{end}}
+{{if .Token}}<form method="post" action="?token={{.Token}}"><button type="submit">Unsubscribe</button></form>{{end}}
 </main></body></html>
 `))
 
@@ -154,14 +154,42 @@ func what(eventType string) string {
 	return "e-mails about " + eventType
 }
 
+// unsubscribeAnswer is what a JSON client (not a browser) is told of an
+// unsubscribe link.
+type unsubscribeAnswer struct {
+	Email string `json:"email"`
+	// EventType is the type the link stops, or "*" for every mail that
+	// may be stopped.
+	EventType    string `json:"event_type"`
+	Unsubscribed bool   `json:"unsubscribed"`
+}
+
+// browser reports whether the caller reads HTML: a person who followed a
+// link from a mail. Others (a mail client's one-click POST, a script, the
+// console) get JSON and the error envelope.
+func browser(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
+
+func badLink(w http.ResponseWriter, r *http.Request) {
+	if !browser(r) {
+		httpjson.WriteError(w, r, httpjson.Errorf(http.StatusBadRequest, "invalid_link", "the unsubscribe link is not valid"))
+		return
+	}
+	writePage(w, http.StatusBadRequest, pageData{Title: "This link does not work",
+		Message: "The unsubscribe link is not valid. Use the link of a more recent e-mail, or ask your tenant's admin."})
+}
+
 // unsubscribePage asks before unsubscribing: a GET must change nothing,
 // since mail scanners follow links.
 func (h *handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	var u Unsubscribe
 	if err := h.c.Links.Verify(links.PurposeUnsubscribe, token, &u); err != nil {
-		writePage(w, http.StatusBadRequest, pageData{Title: "This link does not work",
-			Message: "The unsubscribe link is not valid. Use the link of a more recent e-mail, or ask your tenant's admin."})
+		badLink(w, r)
+		return
+	}
+	if !browser(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		httpjson.Write(w, http.StatusOK, unsubscribeAnswer{Email: u.Email, EventType: u.EventType})
 		return
 	}
 	writePage(w, http.StatusOK, pageData{Title: "Unsubscribe",
@@ -169,23 +197,23 @@ func (h *handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // unsubscribe records it: from the page's form, or a mail client's
-// one-click POST (RFC 8058), whose token is in the URL.
+// one-click POST (RFC 8058). Both carry the token in the URL (the form
+// posts to the link it was opened from); the one-click body
+// ("List-Unsubscribe=One-Click") says nothing more, so it is not read.
 func (h *handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	token := r.URL.Query().Get("token")
-	if token == "" {
-		if err := r.ParseForm(); err == nil {
-			token = r.PostForm.Get("token")
-		}
-	}
 	var u Unsubscribe
 	if err := h.c.Links.Verify(links.PurposeUnsubscribe, token, &u); err != nil {
-		writePage(w, http.StatusBadRequest, pageData{Title: "This link does not work",
-			Message: "The unsubscribe link is not valid. Use the link of a more recent e-mail, or ask your tenant's admin."})
+		badLink(w, r)
 		return
 	}
 	if err := h.c.Store.Unsubscribe(r.Context(), u.TenantID, u.Email, u.EventType); err != nil {
 		httpjson.WriteError(w, r, err)
+		return
+	}
+	if !browser(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		httpjson.Write(w, http.StatusOK, unsubscribeAnswer{Email: u.Email, EventType: u.EventType, Unsubscribed: true})
 		return
 	}
 	writePage(w, http.StatusOK, pageData{Title: "Unsubscribed",

@@ -63,7 +63,7 @@ func Deliverer(c config.Notify, db *database.DB, logger *slog.Logger, obs notify
 	}
 	base.AllowHTTP = c.WebhookAllowHTTP
 	base.Allow = append(base.Allow, c.WebhookAllowCIDRs...)
-	hooks, err := webhook.NewSender(outbound.NewClient(base), nil)
+	hooks, err := webhook.NewSender(outbound.NewClient(base), time.Now)
 	if err != nil {
 		return nil, err
 	}
