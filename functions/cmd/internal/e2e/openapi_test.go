@@ -22,6 +22,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/links"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 	"github.com/coditect-ai/license-server/shared/tokens"
@@ -144,6 +145,13 @@ func isError(s *openapi3.SchemaRef) bool {
 // the local server does, on real Redis and a fresh PostgreSQL database.
 func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Backend) {
 	t.Helper()
+	return specServerWith(t, testenv.Notify(t))
+}
+
+// specServerWith is specServer with the notification settings given (the
+// flow signs the links mails carry with their key).
+func specServerWith(t *testing.T, notify config.Notify) (*httptest.Server, []route.Function, *backend.Backend) {
+	t.Helper()
 	b, _ := testenv.Backend(t)
 	authn, err := authnOn(b, config.RateLimit{})
 	if err != nil {
@@ -152,7 +160,7 @@ func specServer(t *testing.T) (*httptest.Server, []route.Function, *backend.Back
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: testenv.Root(t), Issuer: "https://api.test",
-		Logger: slog.New(slog.DiscardHandler)},
+		Logger: slog.New(slog.DiscardHandler), Notify: notify},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
 			return authnOn(rb, config.RateLimit{})
 		})
@@ -325,7 +333,8 @@ func TestCheckerCatches(t *testing.T) {
 func TestResponsesMatchSpec(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	srv, _, b := specServer(t)
+	notify := testenv.Notify(t)
+	srv, _, b := specServerWith(t, notify)
 	c := &checker{t: t, doc: doc, base: srv.URL, covered: map[string]bool{}}
 	future := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
 
@@ -494,6 +503,55 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "DELETE", path: T + "/api-keys/" + memberID, token: adminToken, want: 204})
 	c.do(call{method: "GET", path: T + "/licenses", token: memberKey, want: 401, code: "unauthorized"})
 	c.do(call{method: "DELETE", path: T + "/api-keys/" + memberID, token: adminToken, want: 404, code: "api_key_not_found"})
+
+	// Notifications: an endpoint, its secret's rotation, a test ping and
+	// its redelivery, the log; who is e-mailed; the two links mails carry,
+	// followed without signing in.
+	hook := c.do(call{method: "POST", path: T + "/webhooks", token: adminToken,
+		body: `{"url":"https://hooks.example.com/licenses","event_types":["license.created","seats.exhausted"],"description":"CI"}`, want: 201})
+	H := T + "/webhooks/" + hook.str(t, "id")
+	c.do(call{method: "GET", path: T + "/webhooks", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: H, token: adminToken, want: 200})
+	c.do(call{method: "PATCH", path: H, token: adminToken, body: `{"event_types":[],"enabled":false}`, want: 200})
+	c.do(call{method: "POST", path: H + "/rotate-secret", token: adminToken, want: 200})
+	ping := c.do(call{method: "POST", path: H + "/test", token: adminToken, want: 202}).str(t, "id")
+	c.do(call{method: "POST", path: H + "/deliveries/" + ping + "/redeliver", token: adminToken, want: 202})
+	c.do(call{method: "GET", path: H + "/deliveries?limit=10", token: adminToken, want: 200})
+	c.do(call{method: "GET", path: T + "/notification-settings", token: adminToken, want: 200})
+	c.do(call{method: "PATCH", path: T + "/notification-settings", token: adminToken,
+		body: `{"time_zone":"Europe/Berlin","email":{"license.expired":{"email":true,"admins":true,"recipients":["ops@example.com"]}}}`, want: 200})
+	signer, err := links.NewSigner(notify.LinkKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsub, err := signer.Sign(links.PurposeUnsubscribe, links.Unsubscribe{TenantID: tenant, Email: "ada@example.com", EventType: "seats.exhausted"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do(call{method: "GET", path: "/v1/notifications/unsubscribe?token=" + unsub, want: 200})
+	c.do(call{method: "POST", path: "/v1/notifications/unsubscribe?token=" + unsub, want: 200})
+	invitation, err := signer.Sign(links.PurposeInvitation, links.Invitation{TenantID: tenant, MemberID: ada, Expires: time.Now().Add(time.Hour).Unix()}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do(call{method: "GET", path: "/v1/invitations/" + invitation, want: 200})
+	for _, k := range []call{
+		{method: "POST", path: T + "/webhooks", token: adminToken, body: `{"url":"https://169.254.169.254/latest"}`, want: 422, code: "invalid_webhook_url"},
+		{method: "POST", path: T + "/webhooks", token: adminToken, body: `{"url":"https://10.1.2.3/in"}`, want: 422, code: "invalid_webhook_url"},
+		{method: "POST", path: T + "/webhooks", token: adminToken, body: `{"url":"https://hooks.example.com","event_types":["license.exploded"]}`, want: 400, code: "invalid_request", specRejects: true},
+		{method: "POST", path: T + "/webhooks", token: adminToken, body: `{"description":"no url"}`, want: 400, code: "invalid_request", specRejects: true},
+		{method: "PATCH", path: H, token: adminToken, body: `{}`, want: 400, code: "invalid_request", specRejects: true},
+		{method: "GET", path: T + "/webhooks/00000000-0000-4000-8000-000000000000", token: adminToken, want: 404, code: "webhook_not_found"},
+		{method: "POST", path: H + "/deliveries/" + "00000000-0000-4000-8000-000000000000" + "/redeliver", token: adminToken, want: 404, code: "delivery_not_found"},
+		{method: "PATCH", path: T + "/notification-settings", token: adminToken, body: `{"time_zone":"Mars/Olympus"}`, want: 400, code: "invalid_request"},
+		{method: "GET", path: "/v1/notifications/unsubscribe?token=" + unsub + "x", want: 400, code: "invalid_link"},
+		{method: "POST", path: "/v1/notifications/unsubscribe?token=" + invitation, want: 400, code: "invalid_link"},
+		{method: "GET", path: "/v1/invitations/" + unsub, want: 404, code: "invitation_not_found"},
+		{method: "DELETE", path: H, token: adminToken, want: 204},
+		{method: "DELETE", path: H, token: adminToken, want: 404, code: "webhook_not_found"},
+	} {
+		c.do(k)
+	}
 
 	// A sample of errors.
 	missing := "00000000-0000-4000-8000-000000000000"
