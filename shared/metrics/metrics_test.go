@@ -112,6 +112,12 @@ func exercise(t *testing.T, m *metrics.Metrics) {
 	m.CleanupRun(metrics.Cleanup{Licenses: 2, Expired: 1, Drained: 3, Lag: 1500 * time.Millisecond, Took: time.Second})
 	m.CleanupRun(metrics.Cleanup{Skipped: true, Took: time.Millisecond})
 	m.CountDroppedSightingsWith(func() int64 { return 7 })
+	m.EventHandedOn("license.created", 2*time.Second)
+	m.EventHandedOn("license.created", time.Second)
+	m.WebhookAttempt("delivered", 40*time.Millisecond)
+	m.WebhookAttempt("retry", 10*time.Second)
+	m.MailAttempt("sent")
+	m.OldestPending(90 * time.Second)
 }
 
 func TestEveryInstrumentIsExported(t *testing.T) {
@@ -151,6 +157,13 @@ func TestEveryInstrumentIsExported(t *testing.T) {
 		{"license_cleanup_run_duration_seconds", nil, 1},
 		{"license_ledger_drain_lag_seconds", nil, 1.5},
 		{"license_workstation_sightings_dropped_total", nil, 7},
+		{"license_notify_events_total", map[string]string{"type": "license.created"}, 2},
+		{"license_notify_event_delay_seconds", nil, 2},
+		{"license_notify_webhook_attempts_total", map[string]string{"outcome": "delivered"}, 1},
+		{"license_notify_webhook_attempts_total", map[string]string{"outcome": "retry"}, 1},
+		{"license_notify_webhook_attempt_duration_seconds", nil, 2},
+		{"license_notify_mails_total", map[string]string{"outcome": "sent"}, 1},
+		{"license_notify_oldest_pending_event_age_seconds", nil, 90},
 	} {
 		if v := got[c.family].sum(c.labels); v != c.want {
 			t.Errorf("%s%v = %v, want %v (%+v)", c.family, c.labels, v, c.want, got[c.family].samples)
@@ -182,6 +195,10 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	m.CountSeatsWith(nil)
 	m.CountDroppedSightingsWith(func() int64 { return 1 })
 	m.CleanupRun(metrics.Cleanup{Failed: true})
+	m.EventHandedOn("license.created", time.Second)
+	m.WebhookAttempt("delivered", time.Second)
+	m.MailAttempt("sent")
+	m.OldestPending(time.Second)
 	if m.RedisHook(nil) != nil || m.PostgresTracer() != nil || m.MeterProvider() != nil {
 		t.Error("nil Metrics hands out recorders")
 	}
