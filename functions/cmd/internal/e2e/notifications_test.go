@@ -233,12 +233,12 @@ func TestNotificationsOverHTTP(t *testing.T) {
 	ada := a.expect(a.admin("POST", T+"/members", map[string]any{"email": "ada@example.com", "role": "admin"}), 201, "").str("id")
 	bob := a.expect(a.admin("POST", T+"/members", map[string]any{"email": "bob@example.com", "role": "member"}), 201, "").str("id")
 	a.expect(a.admin("DELETE", T+"/members/"+bob, nil), 204, "")
-	license, key := a.license(tenant, map[string]any{"seats": 1, "lease_ttl_seconds": 60, "leasing": "per_fingerprint"})
+	license, oldKey := a.license(tenant, map[string]any{"seats": 1, "lease_ttl_seconds": 60, "leasing": "per_fingerprint"})
 	L := T + "/licenses/" + license
 	a.expect(a.admin("PATCH", L, map[string]any{"seats": 2}), 200, "")
 	a.expect(a.admin("PATCH", L, map[string]any{"status": "suspended"}), 200, "")
 	a.expect(a.admin("PATCH", L, map[string]any{"status": "active"}), 200, "")
-	key = a.expect(a.admin("POST", L+"/rotate-key", map[string]any{"grace_seconds": 0}), 200, "").str("key")
+	key := a.expect(a.admin("POST", L+"/rotate-key", map[string]any{"grace_seconds": 0}), 200, "").str("key")
 	a.expect(a.admin("PATCH", L, map[string]any{"seats": 1}), 200, "")
 	first := a.expect(a.acquire(key, "laptop-1"), 200, "")
 	a.expect(a.acquire(key, "laptop-2"), 409, "no_seats_available")
@@ -295,7 +295,7 @@ func TestNotificationsOverHTTP(t *testing.T) {
 		}
 		ids[id] = true
 		got[typ]++
-		if strings.Contains(string(d.body), key) || strings.Contains(string(d.body), first.str("session_id")) {
+		if strings.Contains(string(d.body), key) || strings.Contains(string(d.body), oldKey) || strings.Contains(string(d.body), first.str("session_id")) {
 			t.Errorf("a %s delivery carries a secret: %s", typ, d.body)
 		}
 		if typ == "license.expiring" {
