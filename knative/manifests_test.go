@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,26 +50,41 @@ type function struct {
 	// console reads license-server-console: the sign-in settings the
 	// admin web console's pages are told (/console/config.json).
 	console bool
+	// notify reads the notification keys: it seals or opens webhooks'
+	// signing secrets and signs or checks the links in mails.
+	notify bool
+	// nudges publishes to the notify topic right after a commit that
+	// appended outbox events (NOTIFY_TOPIC).
+	nudges bool
+	// mails sends the mails: it reads the SendGrid key and
+	// license-server-notify (where links point, the sender).
+	mails bool
 }
 
 var functions = map[string]function{
-	"health":       {target: "Health", http: true},
-	"acquire":      {target: "Acquire", http: true, role: "seats"},
-	"heartbeat":    {target: "Heartbeat", http: true, role: "seats"},
-	"release":      {target: "Release", http: true, role: "seats"},
-	"keys":         {target: "Keys", http: true},
-	"openapi":      {target: "OpenAPI", http: true},
-	"console":      {target: "Console", http: true, console: true},
-	"tenants":      {target: "Tenants", admin: true, http: true, role: "admin"},
-	"members":      {target: "Members", admin: true, http: true, role: "admin"},
-	"licenses":     {target: "Licenses", admin: true, http: true, role: "admin"},
-	"apikeys":      {target: "APIKeys", admin: true, http: true, role: "admin"},
-	"workstations": {target: "Workstations", admin: true, http: true, role: "admin"},
-	"repositories": {target: "Repositories", admin: true, http: true, role: "admin"},
-	"audit":        {target: "Audit", admin: true, http: true, role: "reader"},
-	"usage":        {target: "Usage", admin: true, http: true, role: "reader"},
-	"cleanup":      {target: "Cleanup", role: "cleanup"},
+	"health":        {target: "Health", http: true},
+	"acquire":       {target: "Acquire", http: true, role: "seats"},
+	"heartbeat":     {target: "Heartbeat", http: true, role: "seats"},
+	"release":       {target: "Release", http: true, role: "seats"},
+	"keys":          {target: "Keys", http: true},
+	"openapi":       {target: "OpenAPI", http: true},
+	"console":       {target: "Console", http: true, console: true},
+	"tenants":       {target: "Tenants", admin: true, http: true, role: "admin"},
+	"members":       {target: "Members", admin: true, http: true, role: "admin", nudges: true},
+	"licenses":      {target: "Licenses", admin: true, http: true, role: "admin", nudges: true},
+	"apikeys":       {target: "APIKeys", admin: true, http: true, role: "admin", nudges: true},
+	"workstations":  {target: "Workstations", admin: true, http: true, role: "admin", nudges: true},
+	"repositories":  {target: "Repositories", admin: true, http: true, role: "admin"},
+	"audit":         {target: "Audit", admin: true, http: true, role: "reader"},
+	"usage":         {target: "Usage", admin: true, http: true, role: "reader"},
+	"notifications": {target: "Notifications", admin: true, http: true, role: "admin", notify: true, nudges: true},
+	"cleanup":       {target: "Cleanup", role: "cleanup"},
+	"notify":        {target: "Notify", role: "cleanup", notify: true, mails: true},
 }
+
+// notifyTopic is where the nudging functions publish (terraform/notify.tf
+// creates it; PROJECT_ID is replaced at deploy, as in secret references).
+const notifyTopic = "projects/PROJECT_ID/topics/license-notify"
 
 // secretEnv maps each secret env var to its Secret Manager secret id.
 var secretEnv = map[string]string{
@@ -77,18 +93,23 @@ var secretEnv = map[string]string{
 	"DATABASE_PASSWORD":     "database-password",
 	"DATABASE_CA_PEM":       "database-ca",
 	"BOOTSTRAP_ADMIN_TOKEN": "bootstrap-admin-token",
+	"NOTIFY_SECRETS_KEY":    "notify-secrets-key",
+	"NOTIFY_LINK_KEY":       "notify-link-key",
+	"SENDGRID_API_KEY":      "sendgrid-api-key",
 }
 
 // Each service's secrets by what it uses (issue 16, finding 2): Redis with
 // AUTH over verified TLS, PostgreSQL with a password over verify-full TLS,
-// the admin token. Health probes both backends without credentials, so it
-// gets their server CAs only; Keys, OpenAPI and Console use neither
-// backend.
+// the admin token, the notification keys, the SendGrid key. Health probes
+// both backends without credentials, so it gets their server CAs only;
+// Keys, OpenAPI and Console use neither backend.
 var (
 	redisSecrets    = []string{"REDIS_PASSWORD", "REDIS_CA_PEM"}
 	databaseSecrets = []string{"DATABASE_PASSWORD", "DATABASE_CA_PEM"}
 	probeSecrets    = []string{"REDIS_CA_PEM", "DATABASE_CA_PEM"}
 	adminSecrets    = []string{"BOOTSTRAP_ADMIN_TOKEN"}
+	notifySecrets   = []string{"NOTIFY_SECRETS_KEY", "NOTIFY_LINK_KEY"}
+	mailSecrets     = []string{"SENDGRID_API_KEY"}
 )
 
 // serviceSecrets is exactly the secret env vars each service has.
@@ -109,6 +130,10 @@ var serviceSecrets = map[string][]string{
 	"repositories": slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
 	"audit":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
 	"usage":        slices.Concat(redisSecrets, databaseSecrets, adminSecrets),
+	// Notifications seals webhook secrets and checks mail links; Notify
+	// opens the one and signs the other, and alone sends mail.
+	"notifications": slices.Concat(redisSecrets, databaseSecrets, adminSecrets, notifySecrets),
+	"notify":        slices.Concat(redisSecrets, databaseSecrets, notifySecrets, mailSecrets),
 }
 
 // Local mirrors of the CRDs we use that have no Go types here; strict
@@ -378,9 +403,10 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
 		t.Errorf("namespaces = %v, want just %s", m.namespaces, namespace)
 	}
-	// Three ConfigMaps: what every function reads, what only the admin
-	// functions read (the identity provider, the console's origins), and
-	// what only the console reads (its pages' sign-in settings).
+	// Four ConfigMaps: what every function reads, what only the admin
+	// functions read (the identity provider, the console's origins), what
+	// only the console reads (its pages' sign-in settings), and what only
+	// Notify reads (where mails' links point, their sender).
 	wantKeys := map[string][]string{
 		"license-server-config": {"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL",
 			"REDIS_URL", "SIGNING_KMS_KEY_VERSION"},
@@ -388,6 +414,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 			"CORS_ALLOWED_ORIGINS"},
 		"license-server-console": {"AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT", "CONSOLE_AUTH_DOMAIN", "CONSOLE_FIREBASE_API_KEY",
 			"CONSOLE_TOKEN_SIGN_IN"},
+		"license-server-notify": {"MAIL_FROM", "PUBLIC_URL"},
 	}
 	if len(m.configMaps) != len(wantKeys) {
 		t.Fatalf("%d ConfigMaps, want %v", len(m.configMaps), slices.Sorted(maps.Keys(wantKeys)))
@@ -405,6 +432,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	}
 	checkAuthConfig(t, data["license-server-auth"])
 	checkConsoleConfig(t, data["license-server-console"], data["license-server-auth"])
+	checkNotifyConfig(t, data["license-server-notify"], m)
 	if got := slices.Sorted(maps.Keys(m.serviceAccounts)); !slices.Equal(got, slices.Sorted(maps.Keys(functions))) {
 		t.Errorf("service accounts = %v, want one per function", got)
 	}
@@ -499,19 +527,40 @@ func checkConsoleConfig(t *testing.T, console, auth map[string]string) {
 	}
 }
 
+// checkNotifyConfig: the links in mails point at the host routes.yaml
+// serves (unsubscribe and invitations are routed there), over https, and
+// the sender is one address.
+func checkNotifyConfig(t *testing.T, data map[string]string, m *manifests) {
+	t.Helper()
+	var host string
+	if len(m.virtualServices) == 1 && len(m.virtualServices[0].Spec.Hosts) == 1 {
+		host = m.virtualServices[0].Spec.Hosts[0]
+	}
+	if want := "https://" + host; host == "" || data["PUBLIC_URL"] != want {
+		t.Errorf("license-server-notify PUBLIC_URL = %q, want %q (the routed host)", data["PUBLIC_URL"], want)
+	}
+	if _, err := mail.ParseAddress(data["MAIL_FROM"]); err != nil {
+		t.Errorf("license-server-notify MAIL_FROM = %q: %v", data["MAIL_FROM"], err)
+	}
+}
+
 func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	t.Helper()
 	// Every function reads license-server-config; exactly the admin
 	// functions (those given the bootstrap token, which
 	// functions/cmd/internal/e2e ties to the specs' Needs.Admin) also read
 	// license-server-auth: AUTH_* and CORS_ALLOWED_ORIGINS; the console
-	// alone reads license-server-console.
+	// alone reads license-server-console, and Notify alone
+	// license-server-notify.
 	wantFrom := []string{"license-server-config"}
 	if fn.admin {
 		wantFrom = append(wantFrom, "license-server-auth")
 	}
 	if fn.console {
 		wantFrom = append(wantFrom, "license-server-console")
+	}
+	if fn.mails {
+		wantFrom = append(wantFrom, "license-server-notify")
 	}
 	var from []string
 	for _, e := range c.EnvFrom {
@@ -534,6 +583,18 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	}
 	if slices.Contains(serviceSecrets[name], "BOOTSTRAP_ADMIN_TOKEN") != fn.admin {
 		t.Errorf("serviceSecrets and functions disagree on whether %s is an admin function", name)
+	}
+	if slices.Contains(serviceSecrets[name], "NOTIFY_SECRETS_KEY") != fn.notify ||
+		slices.Contains(serviceSecrets[name], "NOTIFY_LINK_KEY") != fn.notify {
+		t.Errorf("serviceSecrets and functions disagree on whether %s reads the notification keys", name)
+	}
+	if slices.Contains(serviceSecrets[name], "SENDGRID_API_KEY") != fn.mails {
+		t.Errorf("serviceSecrets and functions disagree on whether %s sends mail", name)
+	}
+	// Publisher on the notify topic alone (terraform/notify.tf), so only
+	// the functions that nudge are told its name.
+	if fn.nudges {
+		want["NOTIFY_TOPIC"] = notifyTopic
 	}
 	got := map[string]string{}
 	for _, e := range c.Env {
@@ -629,6 +690,14 @@ func checkScaling(t *testing.T, name string, s servingv1.Service) {
 		if minScale != 0 || maxScale != 1 || *spec.ContainerConcurrency != 1 {
 			t.Errorf("cleanup: min %d max %d concurrency %d, want 0, 1, 1", minScale, maxScale, *spec.ContainerConcurrency)
 		}
+	case name == "notify":
+		// Runs may overlap, but each makes several attempts at once: a few
+		// per pod, a few pods. A run's answer may take two minutes
+		// (route.EventRunDeadline), the lease on what it takes: no longer.
+		if minScale != 0 || maxScale > 5 || *spec.ContainerConcurrency > 4 || *spec.TimeoutSeconds > 120 {
+			t.Errorf("notify: min %d max %d concurrency %d timeout %d, want 0, at most 5, at most 4, at most 120 s",
+				minScale, maxScale, *spec.ContainerConcurrency, *spec.TimeoutSeconds)
+		}
 	case functions[name].admin:
 		if minScale > 1 {
 			t.Errorf("admin function min-scale %d, want 0 or 1", minScale)
@@ -710,7 +779,7 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		target, err := destination(r)
 		if err != nil {
 			t.Errorf("route %s: %v", r.Name, err)
-		} else if _, ok := functions[target]; !ok || target == "cleanup" {
+		} else if fn, ok := functions[target]; !ok || !fn.http {
 			t.Errorf("route %s goes to %q, which is not a public function", r.Name, target)
 		}
 	}
@@ -776,6 +845,29 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		{"/docs/x", "https", notFound},
 		{"/v1/console", "https", notFound},
 		{"/v1/docs", "https", notFound},
+		// Webhooks and notification settings (admin).
+		{"/v1/tenants/abc/webhooks", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w/rotate-secret", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w/test", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w/deliveries", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w/deliveries/d/redeliver", "https", "notifications"},
+		{"/v1/tenants/abc/notification-settings", "https", "notifications"},
+		{"/v1/tenants/abc/webhooks/w", "http", redirected},
+		{"/v1/tenants/abc/webhooksx", "https", notFound},
+		{"/v1/tenants//webhooks", "https", notFound},
+		{"/v1/tenants/abc/notification-settings/x", "https", notFound},
+		// The links mails carry, opened without signing in.
+		{"/v1/notifications/unsubscribe", "https", "notifications"},
+		{"/v1/notifications/unsubscribe?token=t", "https", "notifications"},
+		{"/v1/invitations/t", "https", "notifications"},
+		{"/v1/notifications/unsubscribe", "http", redirected},
+		{"/v1/notifications", "https", notFound},
+		{"/v1/notifications/other", "https", notFound},
+		{"/v1/invitations", "https", notFound},
+		{"/v1/invitations/", "https", notFound},
+		{"/v1/invitations/t/x", "https", notFound},
+		{"/notify", "https", notFound},
 	}
 	reached := map[string]bool{}
 	for _, tt := range tests {
@@ -788,8 +880,8 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		}
 		reached[got] = true
 	}
-	for name := range functions {
-		if !reached[name] && name != "cleanup" {
+	for name, fn := range functions {
+		if !reached[name] && fn.http {
 			t.Errorf("no sample path reaches %s", name)
 		}
 	}
@@ -870,8 +962,10 @@ func destination(r httpRoute) (string, error) {
 // TestEachServiceReadsOnlyTheSecretsItUses (issue 16, finding 2): the
 // secret:// references of each service, whatever variable carries them,
 // are exactly the secrets its function uses; Keys, OpenAPI and Console read none,
-// Health only the two server CAs, and only the admin functions the
-// bootstrap token. And the database is reached with sslmode=verify-full.
+// Health only the two server CAs, only the admin functions the
+// bootstrap token, only Notifications and Notify the notification keys, and
+// only Notify the SendGrid key. And the database is reached with
+// sslmode=verify-full.
 func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 	m := load(t)
 	ref := regexp.MustCompile(`^secret://projects/PROJECT_ID/secrets/([a-z0-9-]+)/versions/latest$`)
@@ -888,6 +982,12 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		w := []string{"database-ca", "database-password-" + functions[name].role, "redis-auth", "redis-ca"}
 		if functions[name].admin {
 			w = append(w, "bootstrap-admin-token")
+		}
+		if functions[name].notify {
+			w = append(w, "notify-secrets-key", "notify-link-key")
+		}
+		if functions[name].mails {
+			w = append(w, "sendgrid-api-key")
 		}
 		want[name] = w
 	}
@@ -1024,10 +1124,11 @@ func TestNetworkPoliciesLetOnlyTheGatewayKnativeAndTheCollectorIn(t *testing.T) 
 	}
 }
 
-// TestAuthorizationPoliciesGuardMetricsAndCleanup (issue 16, finding 9):
-// the mesh gateway never serves /metrics, and serves cleanup's host only
-// to Eventarc's forwarder (namespace events-system).
-func TestAuthorizationPoliciesGuardMetricsAndCleanup(t *testing.T) {
+// TestAuthorizationPoliciesGuardMetricsAndTheEventFunctions (issue 16,
+// finding 9): the mesh gateway never serves /metrics, and serves the hosts
+// of the CloudEvent functions (cleanup, notify) only to Eventarc's
+// forwarder (namespace events-system).
+func TestAuthorizationPoliciesGuardMetricsAndTheEventFunctions(t *testing.T) {
 	m := load(t)
 	found := map[string]bool{}
 	for _, p := range m.authzPolicies {
@@ -1042,30 +1143,46 @@ func TestAuthorizationPoliciesGuardMetricsAndCleanup(t *testing.T) {
 			continue
 		}
 		op := r.To[0].Operation
-		switch {
-		case slices.Contains(op.Paths, "/metrics"):
+		if slices.Contains(op.Paths, "/metrics") {
 			// Denied to everyone through the gateway: no source condition.
 			if len(r.From) != 0 || len(op.Hosts) != 0 || !slices.Contains(op.Paths, "/metrics/*") {
 				t.Errorf("%s: /metrics must be denied for every source and host: %+v", p.Name, r)
 			}
 			found["metrics"] = true
-		case slices.Contains(op.Hosts, "cleanup.license-server.svc.cluster.local"):
-			if len(r.From) != 1 || !slices.Equal(r.From[0].Source.NotPrincipals, []string{"cluster.local/ns/events-system/sa/*"}) ||
-				len(r.From[0].Source.Principals) != 0 || len(r.From[0].Source.Namespaces) != 0 || len(op.Paths) != 0 {
-				t.Errorf("%s: cleanup must be denied to all but Eventarc's forwarder: %+v", p.Name, r)
+			continue
+		}
+		guarded := ""
+		for name, fn := range functions {
+			if !fn.http && slices.Contains(op.Hosts, name+"."+namespace+".svc.cluster.local") {
+				guarded = name
 			}
-			// Every name a cluster-local caller may use for the service.
-			for _, h := range []string{"cleanup.license-server", "cleanup.license-server.svc", "cleanup.license-server.svc.cluster.local"} {
-				if !slices.Contains(op.Hosts, h) || !slices.Contains(op.Hosts, h+":*") {
-					t.Errorf("%s: hosts %v lack %s (with and without a port)", p.Name, op.Hosts, h)
-				}
-			}
-			found["cleanup"] = true
-		default:
+		}
+		if guarded == "" {
 			t.Errorf("AuthorizationPolicy %s: no test says what it guards", p.Name)
+			continue
+		}
+		if len(r.From) != 1 || !slices.Equal(r.From[0].Source.NotPrincipals, []string{"cluster.local/ns/events-system/sa/*"}) ||
+			len(r.From[0].Source.Principals) != 0 || len(r.From[0].Source.Namespaces) != 0 || len(op.Paths) != 0 {
+			t.Errorf("%s: %s must be denied to all but Eventarc's forwarder: %+v", p.Name, guarded, r)
+		}
+		// Every name a cluster-local caller may use for the service, and
+		// no other service's.
+		want := []string{}
+		for _, h := range []string{guarded + "." + namespace, guarded + "." + namespace + ".svc", guarded + "." + namespace + ".svc.cluster.local"} {
+			want = append(want, h, h+":*")
+		}
+		if got := slices.Sorted(slices.Values(op.Hosts)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+			t.Errorf("%s: hosts %v, want %v (with and without a port)", p.Name, op.Hosts, want)
+		}
+		found[guarded] = true
+	}
+	want := []string{"metrics"}
+	for name, fn := range functions {
+		if !fn.http {
+			want = append(want, name)
 		}
 	}
-	for _, what := range []string{"metrics", "cleanup"} {
+	for _, what := range want {
 		if !found[what] {
 			t.Errorf("no AuthorizationPolicy guards %s", what)
 		}

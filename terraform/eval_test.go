@@ -39,9 +39,19 @@ const (
 	mockRedisTLSPort  = 6378
 	mockRedisAuth     = "mock-redis-auth-string"
 	mockAPIAddress    = "203.0.113.10"
-	mockSubscription  = "projects/test-project/subscriptions/eventarc-mock-sub"
 	mockBrowserKey    = "AIzaSyMockBrowserKeyForTheConsole000000"
 )
+
+// mockSubscription is the subscription Eventarc creates for the named
+// trigger: each its own, so a test can tell whose a grant is on.
+func mockSubscription(trigger string) string {
+	return "projects/" + testProject + "/subscriptions/eventarc-" + trigger + "-mock-sub"
+}
+
+// mockRandomBytes is random_bytes's base64 result for one instance.
+func mockRandomBytes(name, key string) string {
+	return base64.StdEncoding.EncodeToString([]byte("mock-random-bytes-" + name + "[" + key + "]"))
+}
 
 var mockRedisCAs = []string{
 	"-----BEGIN CERTIFICATE-----\nMOCKCA1\n-----END CERTIFICATE-----\n",
@@ -405,6 +415,7 @@ func computed(r *resource, attrs map[string]cty.Value, key string) {
 			set("name", id)
 		}
 	case "google_eventarc_trigger":
+		trigger, _ := s("name")
 		topic := cty.NullVal(cty.String)
 		if tr, ok := attrs["transport"]; ok && tr.LengthInt() == 1 {
 			if t := tr.Index(cty.NumberIntVal(0)); t.Type().HasAttribute("pubsub") {
@@ -416,9 +427,11 @@ func computed(r *resource, attrs map[string]cty.Value, key string) {
 		attrs["transport"] = cty.TupleVal([]cty.Value{cty.ObjectVal(map[string]cty.Value{
 			"pubsub": cty.TupleVal([]cty.Value{cty.ObjectVal(map[string]cty.Value{
 				"topic":        topic,
-				"subscription": cty.StringVal(mockSubscription),
+				"subscription": cty.StringVal(mockSubscription(trigger)),
 			})}),
 		})})
+	case "random_bytes":
+		set("base64", mockRandomBytes(r.name, key))
 	case "random_password":
 		// Each instance its own, so a test can tell them apart.
 		if key != "" {

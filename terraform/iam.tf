@@ -1,7 +1,8 @@
 # One Google service account per function (fn-<name>), bound through Workload
 # Identity to the Kubernetes service account of the same name in namespace
 # license-server. Each gets only what its row of the deploy contract lists:
-# the signing key for the functions that sign, and the secrets it reads. No
+# the signing key for the functions that sign, and the secrets it reads; the
+# nudging functions may also publish to license-notify (notify.tf). No
 # project-level role: every grant is on the one resource it concerns.
 
 locals {
@@ -14,22 +15,24 @@ locals {
   # role: the PostgreSQL role a "data" function logs in as (schema/005),
   # whose password alone it reads.
   functions = {
-    health       = { signs = false, admin = false, backends = "probe", role = "" }
-    acquire      = { signs = true, admin = false, backends = "data", role = "seats" }
-    heartbeat    = { signs = true, admin = false, backends = "data", role = "seats" }
-    release      = { signs = false, admin = false, backends = "data", role = "seats" }
-    keys         = { signs = false, admin = false, backends = "none", role = "" }
-    openapi      = { signs = false, admin = false, backends = "none", role = "" }
-    console      = { signs = false, admin = false, backends = "none", role = "" }
-    tenants      = { signs = false, admin = true, backends = "data", role = "admin" }
-    members      = { signs = false, admin = true, backends = "data", role = "admin" }
-    licenses     = { signs = true, admin = true, backends = "data", role = "admin" }
-    apikeys      = { signs = false, admin = true, backends = "data", role = "admin" }
-    workstations = { signs = false, admin = true, backends = "data", role = "admin" }
-    repositories = { signs = false, admin = true, backends = "data", role = "admin" }
-    audit        = { signs = false, admin = true, backends = "data", role = "reader" }
-    usage        = { signs = false, admin = true, backends = "data", role = "reader" }
-    cleanup      = { signs = false, admin = false, backends = "data", role = "cleanup" }
+    health        = { signs = false, admin = false, backends = "probe", role = "" }
+    acquire       = { signs = true, admin = false, backends = "data", role = "seats" }
+    heartbeat     = { signs = true, admin = false, backends = "data", role = "seats" }
+    release       = { signs = false, admin = false, backends = "data", role = "seats" }
+    keys          = { signs = false, admin = false, backends = "none", role = "" }
+    openapi       = { signs = false, admin = false, backends = "none", role = "" }
+    console       = { signs = false, admin = false, backends = "none", role = "" }
+    tenants       = { signs = false, admin = true, backends = "data", role = "admin" }
+    members       = { signs = false, admin = true, backends = "data", role = "admin" }
+    licenses      = { signs = true, admin = true, backends = "data", role = "admin" }
+    apikeys       = { signs = false, admin = true, backends = "data", role = "admin" }
+    workstations  = { signs = false, admin = true, backends = "data", role = "admin" }
+    repositories  = { signs = false, admin = true, backends = "data", role = "admin" }
+    audit         = { signs = false, admin = true, backends = "data", role = "reader" }
+    usage         = { signs = false, admin = true, backends = "data", role = "reader" }
+    notifications = { signs = false, admin = true, backends = "data", role = "admin" }
+    cleanup       = { signs = false, admin = false, backends = "data", role = "cleanup" }
+    notify        = { signs = false, admin = false, backends = "data", role = "cleanup" }
   }
 
   signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
@@ -37,6 +40,18 @@ locals {
   # Functions that read the lease-root public keys and never sign: Keys
   # publishes them at GET /v1/keys. They get publicKeyViewer, not signer.
   public_key_readers = ["keys"]
+
+  # Functions that read the notification keys (secrets.tf): Notifications
+  # seals webhooks' signing secrets and checks the links in mails, Notify
+  # opens the one and signs the other.
+  notify_key_readers = ["notifications", "notify"]
+
+  # Functions that send mail, and so read the SendGrid key: Notify alone.
+  mail_senders = ["notify"]
+
+  # Functions that publish to license-notify right after a commit that
+  # appended outbox events (notify.tf: publisher on that topic alone).
+  notify_publishers = ["apikeys", "licenses", "members", "notifications", "workstations"]
 
   # Every function that reads the key's public half: the signers (to name
   # the key version they sign with) and the readers.
@@ -53,7 +68,8 @@ locals {
   function_secrets = merge([
     for name, fn in local.functions : {
       for secret in concat(local.backend_secrets[fn.backends], fn.role != "" ? ["database-password-${fn.role}"] : [],
-      fn.admin ? ["bootstrap-admin-token"] : []) :
+        fn.admin ? ["bootstrap-admin-token"] : [], contains(local.notify_key_readers, name) ? local.notify_key_secrets : [],
+      contains(local.mail_senders, name) ? ["sendgrid-api-key"] : []) :
       "${name}/${secret}" => { function = name, secret = secret }
     }
   ]...)

@@ -109,6 +109,22 @@ output "knative_console_config" {
   })
 }
 
+output "knative_notify_config" {
+  description = "The ConfigMap license-server/license-server-notify that only the Notify function reads: where the links in mails point (the API's host) and their sender, as one YAML document for kubectl apply -f -."
+  value = yamlencode({
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata = {
+      name      = "license-server-notify"
+      namespace = local.namespace
+    }
+    data = {
+      PUBLIC_URL = "https://${var.api_domain}"
+      MAIL_FROM  = var.mail_from
+    }
+  })
+}
+
 output "sql_server_name" {
   description = "The name Cloud SQL's server certificate carries (its DNS name): DATABASE_SERVER_NAME for make migrate through a relay, with sslmode=verify-full."
   value       = trimsuffix(google_sql_database_instance.main.dns_name, ".")

@@ -22,7 +22,13 @@ locals {
   database_logins  = concat(["migrate"], local.database_roles)
   password_secrets = [for login in local.database_logins : "database-password-${login}"]
 
-  all_secrets = concat(local.runtime_secrets, local.password_secrets, ["bootstrap-admin-token"])
+  # The notification keys (NOTIFY_SECRETS_KEY, NOTIFY_LINK_KEY): one seals
+  # webhooks' signing secrets at rest, the other signs the links in mails.
+  # Terraform makes them; the functions that use them read them (iam.tf).
+  notify_key_secrets = ["notify-secrets-key", "notify-link-key"]
+
+  all_secrets = concat(local.runtime_secrets, local.password_secrets, ["bootstrap-admin-token"], local.notify_key_secrets,
+  ["sendgrid-api-key"])
 }
 
 resource "google_secret_manager_secret" "secret" {
@@ -48,6 +54,27 @@ resource "google_secret_manager_secret_version" "bootstrap_admin_token" {
   secret      = google_secret_manager_secret.secret["bootstrap-admin-token"].id
   secret_data = random_password.bootstrap_admin_token.result
 }
+
+# The notification keys: base64 of 32 random bytes each, the form
+# NOTIFY_SECRETS_KEY and NOTIFY_LINK_KEY take. Replacing one makes the
+# sealed webhook secrets, or the links in mails already sent, unreadable.
+resource "random_bytes" "notify_key" {
+  for_each = toset(local.notify_key_secrets)
+
+  length = 32
+}
+
+resource "google_secret_manager_secret_version" "notify_key" {
+  for_each = toset(local.notify_key_secrets)
+
+  secret      = google_secret_manager_secret.secret[each.key].id
+  secret_data = random_bytes.notify_key[each.key].base64
+}
+
+# sendgrid-api-key gets no version here: SendGrid issues the key, and it
+# stays out of the Terraform state. An operator adds it (README,
+# Deployment) before Notify is deployed; Notify does not start without it:
+#   printf %s "$SENDGRID_API_KEY" | gcloud secrets versions add sendgrid-api-key --data-file=-
 
 # Cloud SQL's server CA (sql.tf: a Google-managed CAS CA), which the
 # functions verify the server's certificate against (DATABASE_CA_PEM,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -47,8 +48,18 @@ var contractFunctions = []contractFunction{
 	{"repositories", false, true, "data", "admin"},
 	{"audit", false, true, "data", "reader"},
 	{"usage", false, true, "data", "reader"},
+	{"notifications", false, true, "data", "admin"},
 	{"cleanup", false, false, "data", "cleanup"},
+	{"notify", false, false, "data", "cleanup"},
 }
+
+// notifyKeyReaders read the notification keys: Notifications seals
+// webhooks' signing secrets and checks mail links, Notify opens the one
+// and signs the other. mailSenders alone read the SendGrid key.
+var (
+	notifyKeyReaders = []string{"notifications", "notify"}
+	mailSenders      = []string{"notify"}
+)
 
 var (
 	// The secrets each kind of backend use reads (issue 16, finding 2).
@@ -58,7 +69,8 @@ var (
 		"none":  nil,
 	}
 	allSecrets = []string{"bootstrap-admin-token", "database-ca", "database-password-admin", "database-password-cleanup",
-		"database-password-migrate", "database-password-reader", "database-password-seats", "redis-auth", "redis-ca"}
+		"database-password-migrate", "database-password-reader", "database-password-seats", "notify-link-key",
+		"notify-secrets-key", "redis-auth", "redis-ca", "sendgrid-api-key"}
 )
 
 func functionEmail(name string) string {
@@ -221,8 +233,32 @@ func TestSecretsAreTheContracts(t *testing.T) {
 	if n, _ := length.AsBigFloat().Int64(); n < 48 {
 		t.Errorf("%s: length %d, want at least 48", token.addr(), n)
 	}
-	if got := secretData(t, m)["bootstrap-admin-token"]; got != "mock-random-bootstrap_admin_token" {
+	data := secretData(t, m)
+	if got := data["bootstrap-admin-token"]; got != "mock-random-bootstrap_admin_token" {
 		t.Errorf("secret bootstrap-admin-token holds %q, want random_password.bootstrap_admin_token's result", got)
+	}
+
+	// The notification keys: base64 of 32 random bytes each (what
+	// NOTIFY_SECRETS_KEY and NOTIFY_LINK_KEY take), each its own.
+	keysRes := m.resource(t, "random_bytes", "notify_key")
+	insts := m.instances[keysRes.addr()]
+	if len(insts) != 2 {
+		t.Errorf("%s: %d instances, want one per notification key", keysRes.addr(), len(insts))
+	}
+	for _, in := range insts {
+		if n, _ := in.attrs["length"].AsBigFloat().Int64(); n != 32 {
+			t.Errorf("%s[%q]: length %d, want 32 (the keys are 32 bytes)", keysRes.addr(), in.key, n)
+		}
+	}
+	for _, id := range []string{"notify-secrets-key", "notify-link-key"} {
+		if got, want := data[id], mockRandomBytes("notify_key", id); got != want {
+			t.Errorf("secret %s holds %q, want random_bytes.notify_key[%q].base64", id, got, id)
+		}
+	}
+	// SendGrid issues its key: an operator adds it, and it never enters
+	// the state.
+	if _, ok := data["sendgrid-api-key"]; ok {
+		t.Error("secret sendgrid-api-key gets a version from Terraform; an operator adds SendGrid's key")
 	}
 }
 
@@ -350,6 +386,12 @@ func TestSecretAccessIsPerSecretAndPerFunction(t *testing.T) {
 		if f.admin {
 			secrets = append(append([]string{}, secrets...), "bootstrap-admin-token")
 		}
+		if slices.Contains(notifyKeyReaders, f.name) {
+			secrets = append(append([]string{}, secrets...), "notify-secrets-key", "notify-link-key")
+		}
+		if slices.Contains(mailSenders, f.name) {
+			secrets = append(append([]string{}, secrets...), "sendgrid-api-key")
+		}
 		for _, s := range secrets {
 			want[functionEmail(f.name)+" -> "+s] = true
 		}
@@ -386,20 +428,23 @@ func TestNoBroadRoles(t *testing.T) {
 		})
 	}
 
-	// Function accounts hold nothing but their key and secret grants.
+	// Function accounts hold nothing but their key and secret grants, and
+	// publishing on one topic (TestNotifyScheduleTriggerAndPublishers).
 	allowed := map[string]string{
 		"roles/cloudkms.signer":              "google_kms_crypto_key_iam_member",
 		"roles/cloudkms.publicKeyViewer":     "google_kms_crypto_key_iam_member",
 		"roles/secretmanager.secretAccessor": "google_secret_manager_secret_iam_member",
+		"roles/pubsub.publisher":             "google_pubsub_topic_iam_member",
 	}
 	// Project-wide grants: the node account's logs and metrics, and the
-	// Eventarc forwarder's metrics; nothing else, and nothing to a function.
+	// Eventarc forwarders' metrics; nothing else, and nothing to a function.
 	projectWide := map[string]bool{
 		"roles/logging.logWriter|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":                   true,
 		"roles/monitoring.metricWriter|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":             true,
 		"roles/monitoring.viewer|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com":                   true,
 		"roles/stackdriver.resourceMetadata.writer|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com": true,
 		"roles/monitoring.metricWriter|serviceAccount:eventarc-cleanup@test-project.iam.gserviceaccount.com":                 true,
+		"roles/monitoring.metricWriter|serviceAccount:eventarc-notify@test-project.iam.gserviceaccount.com":                  true,
 	}
 	grants := m.grants(t)
 	if len(grants) == 0 {
@@ -411,7 +456,7 @@ func TestNoBroadRoles(t *testing.T) {
 		}
 		if strings.HasPrefix(g.member, "serviceAccount:fn-") {
 			if typ, ok := allowed[g.role]; !ok || typ != g.res.typ {
-				t.Errorf("%s: a function account may only hold signer/publicKeyViewer on the key and secretAccessor on a secret", g)
+				t.Errorf("%s: a function account may only hold signer/publicKeyViewer on the key, secretAccessor on a secret and publisher on a topic", g)
 			}
 		}
 		if strings.HasPrefix(g.res.typ, "google_project_iam_") {
@@ -515,12 +560,54 @@ func TestDatabaseIsVerifiedByItsCAAndName(t *testing.T) {
 }
 
 func TestCleanupScheduleAndTrigger(t *testing.T) {
+	checkScheduledPipeline(t, loadModule(t), "cleanup", nil)
+}
+
+// notifyPublishers publish to license-notify right after a commit that
+// appended outbox events (the functions whose specs say Nudges;
+// functions/cmd/internal/e2e ties the list to the code).
+var notifyPublishers = []string{"apikeys", "licenses", "members", "notifications", "workstations"}
+
+// TestNotifyScheduleTriggerAndPublishers: license-notify gets a sweep
+// every minute from Cloud Scheduler and a nudge from each function that
+// appends outbox events, which may publish there and nowhere else; a
+// trigger of its own delivers to the notify service.
+func TestNotifyScheduleTriggerAndPublishers(t *testing.T) {
 	m := loadModule(t)
-	topic := m.only(t, m.resource(t, "google_pubsub_topic", "cleanup"))
-	wantAttr(t, "google_pubsub_topic.cleanup", topic, "name", cty.StringVal("license-cleanup"))
+	checkScheduledPipeline(t, m, "notify", notifyPublishers)
+	wantAttr(t, "google_pubsub_topic.notify", m.only(t, m.resource(t, "google_pubsub_topic", "notify")),
+		"name", cty.StringVal("license-notify"))
+	// Publishing is granted on license-notify alone, to nobody else.
+	for _, g := range m.grants(t) {
+		if g.role != "roles/pubsub.publisher" || !strings.HasPrefix(g.member, "serviceAccount:fn-") {
+			continue
+		}
+		if g.res.typ != "google_pubsub_topic_iam_member" || str(t, g.res.addr(), g.attrs, "topic") != "license-notify" {
+			t.Errorf("%s: a function may publish to license-notify only", g)
+		}
+	}
+	// Each trigger its own account: one subscribes to its own topic only.
+	cleanup := str(t, "google_eventarc_trigger.cleanup", m.only(t, m.resource(t, "google_eventarc_trigger", "cleanup")), "service_account")
+	notify := str(t, "google_eventarc_trigger.notify", m.only(t, m.resource(t, "google_eventarc_trigger", "notify")), "service_account")
+	if cleanup == notify {
+		t.Errorf("the cleanup and notify triggers share the account %s", cleanup)
+	}
+}
+
+// checkScheduledPipeline checks Cloud Scheduler → topic license-<name> →
+// Eventarc trigger license-<name> → the Knative service <name>: a job
+// publishing a JSON body every minute, a trigger on its own account
+// delivering the topic's messages to the service, and every grant on the
+// topic and the trigger's subscription, and the trigger account's others,
+// being exactly the pipeline's own plus publishing by the functions named.
+func checkScheduledPipeline(t *testing.T, m *module, name string, publishers []string) {
+	t.Helper()
+	topicName := "license-" + name
+	topic := m.only(t, m.resource(t, "google_pubsub_topic", name))
+	wantAttr(t, "google_pubsub_topic."+name, topic, "name", cty.StringVal(topicName))
 	topicID := topic["id"]
 
-	job := m.resource(t, "google_cloud_scheduler_job", "cleanup")
+	job := m.resource(t, "google_cloud_scheduler_job", name)
 	ja := m.only(t, job)
 	wantAttr(t, job.addr(), ja, "schedule", cty.StringVal("* * * * *"))
 	target := nested(t, job.addr(), ja, "pubsub_target")
@@ -530,36 +617,50 @@ func TestCleanupScheduleAndTrigger(t *testing.T) {
 		t.Errorf("%s: data must be base64 of a JSON body, got %q (%v)", job.addr(), raw, err)
 	}
 
-	tr := m.resource(t, "google_eventarc_trigger", "cleanup")
+	tr := m.resource(t, "google_eventarc_trigger", name)
 	ta := m.only(t, tr)
+	wantAttr(t, tr.addr(), ta, "name", cty.StringVal(topicName))
 	crit := nested(t, tr.addr(), ta, "matching_criteria")
 	wantAttr(t, tr.addr()+".matching_criteria", crit, "attribute", cty.StringVal("type"))
 	wantAttr(t, tr.addr()+".matching_criteria", crit, "value", cty.StringVal("google.cloud.pubsub.topic.v1.messagePublished"))
-	if src := m.source(tr, tr.block.Body.Blocks[blockIndex(t, tr, "transport")].Body.Blocks[0].Body.Attributes["topic"].Expr); src != "google_pubsub_topic.cleanup.id" {
-		t.Errorf("%s: transport.pubsub.topic = %s, want google_pubsub_topic.cleanup.id", tr.addr(), src)
+	if src, want := m.source(tr, tr.block.Body.Blocks[blockIndex(t, tr, "transport")].Body.Blocks[0].Body.Attributes["topic"].Expr),
+		"google_pubsub_topic."+name+".id"; src != want {
+		t.Errorf("%s: transport.pubsub.topic = %s, want %s", tr.addr(), src, want)
 	}
 	gke := nested(t, tr.addr()+".destination", nested(t, tr.addr(), ta, "destination"), "gke")
 	wantAttr(t, tr.addr()+".destination.gke", gke, "cluster", cty.StringVal("license-server"))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "location", cty.StringVal("us-central1"))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "namespace", cty.StringVal("license-server"))
-	wantAttr(t, tr.addr()+".destination.gke", gke, "service", cty.StringVal("cleanup"))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "service", cty.StringVal(name))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "path", cty.StringVal("/"))
 	triggerSA := "serviceAccount:" + str(t, tr.addr(), ta, "service_account")
-	if triggerSA == "serviceAccount:"+functionEmail("cleanup") {
+	if triggerSA == "serviceAccount:"+functionEmail(name) {
 		t.Errorf("%s: the trigger needs its own service account, not the function's", tr.addr())
 	}
 
+	// Every trigger's subscription: a grant on any other is a mistake.
+	subscriptions := map[string]bool{}
+	for _, r := range m.resourcesOf("google_eventarc_trigger") {
+		for _, in := range m.instances[r.addr()] {
+			subscriptions[mockSubscription(str(t, r.addr(), in.attrs, "name"))] = true
+		}
+	}
 	// Who may do what with the topic and the trigger's subscription.
 	have := map[string]bool{}
 	for _, g := range m.grants(t) {
 		switch g.res.typ {
 		case "google_pubsub_topic_iam_member":
-			have[g.role+" on topic to "+g.member] = true
-		case "google_pubsub_subscription_iam_member":
-			if sub := str(t, g.res.addr(), g.attrs, "subscription"); sub != mockSubscription {
-				t.Errorf("%s: on subscription %s, want the trigger's", g, sub)
+			if str(t, g.res.addr(), g.attrs, "topic") == topicName {
+				have[g.role+" on topic to "+g.member] = true
 			}
-			have[g.role+" on subscription to "+g.member] = true
+		case "google_pubsub_subscription_iam_member":
+			sub := str(t, g.res.addr(), g.attrs, "subscription")
+			if !subscriptions[sub] {
+				t.Errorf("%s: on subscription %s, which is no trigger's", g, sub)
+			}
+			if sub == mockSubscription(topicName) {
+				have[g.role+" on subscription to "+g.member] = true
+			}
 		default:
 			if g.member == triggerSA {
 				have[g.role+" on "+g.res.typ+" to "+g.member] = true
@@ -572,8 +673,11 @@ func TestCleanupScheduleAndTrigger(t *testing.T) {
 		"roles/pubsub.subscriber on subscription to " + triggerSA:                    true,
 		"roles/monitoring.metricWriter on google_project_iam_member to " + triggerSA: true,
 	}
+	for _, fn := range publishers {
+		want["roles/pubsub.publisher on topic to serviceAccount:"+functionEmail(fn)] = true
+	}
 	if !reflect.DeepEqual(have, want) {
-		t.Errorf("cleanup pipeline grants:\nhave %v\nwant %v", keys(have), keys(want))
+		t.Errorf("%s pipeline grants:\nhave %v\nwant %v", name, keys(have), keys(want))
 	}
 }
 
@@ -618,6 +722,22 @@ func TestOutputs(t *testing.T) {
 		if v.AsString() != want {
 			t.Errorf("output %q = %q, want %q", name, v.AsString(), want)
 		}
+	}
+
+	notify, sensitive := outputDoc(t, m, ctx, "knative_notify_config")
+	if sensitive {
+		t.Error("output knative_notify_config holds nothing secret; sensitive would only hide it")
+	}
+	if want := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata":   map[string]any{"name": "license-server-notify", "namespace": "license-server"},
+		"data": map[string]any{
+			"PUBLIC_URL": "https://api.coditect.ai",
+			"MAIL_FROM":  "Coditect Licenses <notifications@coditect.ai>",
+		},
+	}; !reflect.DeepEqual(notify, want) {
+		t.Errorf("knative_notify_config:\nhave %v\nwant %v", notify, want)
 	}
 
 	cfg, ok := out["knative_config"]

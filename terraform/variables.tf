@@ -32,6 +32,12 @@ variable "api_domain" {
   default     = "api.coditect.ai"
 }
 
+variable "mail_from" {
+  description = "MAIL_FROM of the mails Notify sends (license-server-notify ConfigMap); SendGrid must have verified the address or its domain."
+  type        = string
+  default     = "Coditect Licenses <notifications@coditect.ai>"
+}
+
 variable "log_level" {
   description = "LOG_LEVEL written into the license-server-config ConfigMap."
   type        = string

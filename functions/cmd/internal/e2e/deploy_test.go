@@ -9,6 +9,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/console"
+	"github.com/coditect-ai/license-server/functions/notify"
 )
 
 // TestDeploymentMatchesTheSpecs ties the code to the deployment: every
@@ -18,7 +19,10 @@ import (
 // granted the signing key in Terraform exactly when it signs, and the key's
 // public half alone exactly when it only reads the root public keys, and is
 // given the backends' credentials exactly when it connects to them, and
-// the console's sign-in settings only if it is the Console. (knative/ and
+// the console's sign-in settings only if it is the Console; it is told the
+// notify topic, and may publish there, exactly when it nudges Notify, is
+// given the notification keys exactly when it uses them, and the SendGrid
+// key and the mails' settings only if it is Notify. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
 func TestDeploymentMatchesTheSpecs(t *testing.T) {
@@ -56,15 +60,26 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		backends[m[1]] = m[4]
 		dbRoles[m[1]] = m[5]
 	}
-	readersRe := regexp.MustCompile(`(?m)^\s+public_key_readers\s+= \[([^\]]*)\]`)
-	readers := map[string]bool{}
-	if m := readersRe.FindSubmatch(tf); m == nil {
-		t.Error("terraform/iam.tf has no public_key_readers list")
-	} else {
-		for _, name := range regexp.MustCompile(`"(\w+)"`).FindAllSubmatch(m[1], -1) {
-			readers[string(name[1])] = true
-		}
+	readers := tfList(t, tf, "public_key_readers")
+	// Who reads the notification keys, who the SendGrid key, who may
+	// publish to the notify topic (terraform/notify.tf grants it to each
+	// of that list).
+	keyReaders := tfList(t, tf, "notify_key_readers")
+	mailSenders := tfList(t, tf, "mail_senders")
+	publishers := tfList(t, tf, "notify_publishers")
+	notifyTF, err := os.ReadFile(filepath.Join(root, "terraform", "notify.tf"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if !regexp.MustCompile(`(?s)resource "google_pubsub_topic_iam_member" "\w+" \{\s+for_each = toset\(local\.notify_publishers\)[^}]*role\s+= "roles/pubsub\.publisher"`).Match(notifyTF) {
+		t.Error("terraform/notify.tf grants no roles/pubsub.publisher for each of local.notify_publishers")
+	}
+	topicName := regexp.MustCompile(`(?s)resource "google_pubsub_topic" "notify" \{\s+name\s+= "([\w-]+)"`).FindSubmatch(notifyTF)
+	if topicName == nil {
+		t.Fatal(`terraform/notify.tf has no google_pubsub_topic "notify" with a literal name`)
+	}
+	topicEnvRe := regexp.MustCompile(`name: NOTIFY_TOPIC\s+value: (\S+)`)
+	notifyConfigRe := regexp.MustCompile(`(?m)name: license-server-notify\s*$`)
 
 	for _, name := range compose.Names() {
 		manifest, ok := services[name]
@@ -87,6 +102,39 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		// told, and no other function's business.
 		if got, want := consoleConfigRe.MatchString(manifest), name == console.Name; got != want {
 			t.Errorf("%s: reads the ConfigMap license-server-console (CONSOLE_*) = %v, is the Console = %v", name, got, want)
+		}
+		// The notification keys reach exactly the functions that seal or
+		// open webhook secrets and sign or check mail links.
+		for _, env := range []string{"NOTIFY_SECRETS_KEY", "NOTIFY_LINK_KEY"} {
+			if got := strings.Contains(manifest, "name: "+env); got != needs.Notify {
+				t.Errorf("%s: given %s = %v, uses the notification keys = %v", name, env, got, needs.Notify)
+			}
+		}
+		if got := keyReaders[strings.ToLower(name)]; got != needs.Notify {
+			t.Errorf("%s: terraform grants the notification keys = %v, uses them = %v", name, got, needs.Notify)
+		}
+		// Notify alone sends mail: the SendGrid key, and where links point
+		// and who sends (license-server-notify).
+		isNotify := name == notify.Name
+		if got := strings.Contains(manifest, "name: SENDGRID_API_KEY"); got != isNotify {
+			t.Errorf("%s: given SENDGRID_API_KEY = %v, is Notify = %v", name, got, isNotify)
+		}
+		if got := mailSenders[strings.ToLower(name)]; got != isNotify {
+			t.Errorf("%s: terraform grants the SendGrid key = %v, is Notify = %v", name, got, isNotify)
+		}
+		if got := notifyConfigRe.MatchString(manifest); got != isNotify {
+			t.Errorf("%s: reads the ConfigMap license-server-notify (PUBLIC_URL, MAIL_FROM) = %v, is Notify = %v", name, got, isNotify)
+		}
+		// A function that nudges Notify after its commits is told the
+		// topic Terraform makes, and may publish there; no other is.
+		topic := topicEnvRe.FindStringSubmatch(manifest)
+		if got := topic != nil; got != needs.Nudges {
+			t.Errorf("%s: given NOTIFY_TOPIC = %v, nudges = %v", name, got, needs.Nudges)
+		} else if got && topic[1] != "projects/PROJECT_ID/topics/"+string(topicName[1]) {
+			t.Errorf("%s: NOTIFY_TOPIC = %s, terraform's topic is projects/PROJECT_ID/topics/%s", name, topic[1], topicName[1])
+		}
+		if got := publishers[strings.ToLower(name)]; got != needs.Nudges {
+			t.Errorf("%s: terraform lets it publish to the notify topic = %v, nudges = %v", name, got, needs.Nudges)
 		}
 		row, ok := rows[strings.ToLower(name)]
 		if !ok {
@@ -139,4 +187,20 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	if len(rows) != len(compose.Names()) {
 		t.Errorf("terraform/iam.tf lists %d functions, the composition root %d", len(rows), len(compose.Names()))
 	}
+}
+
+// tfList reads the literal list local.<name> of terraform/iam.tf: the
+// function names it holds.
+func tfList(t *testing.T, tf []byte, name string) map[string]bool {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s+` + name + `\s+= \[([^\]]*)\]`).FindSubmatch(tf)
+	if m == nil {
+		t.Errorf("terraform/iam.tf has no %s list", name)
+		return nil
+	}
+	out := map[string]bool{}
+	for _, n := range regexp.MustCompile(`"(\w+)"`).FindAllSubmatch(m[1], -1) {
+		out[string(n[1])] = true
+	}
+	return out
 }
