@@ -123,6 +123,9 @@ test("blocking a workstation ends its sessions", async ({ request }) => {
 
 test("repositories, API keys and members are managed", async () => {
   await page.getByRole("link", { name: "Repositories", exact: true }).click();
+  // The old page stays while the new one loads (a transition): wait for it,
+  // or the fill below lands in the old page's field of the same name.
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Repositories");
   await page.getByLabel("Name", { exact: true }).fill("widgets");
   await page.getByLabel(/Remote/).fill("git@github.com:acme/widgets.git");
   await page.getByRole("button", { name: /Add repository|Create repository/ }).click();
@@ -130,6 +133,7 @@ test("repositories, API keys and members are managed", async () => {
   await checkPage(page, "06-repositories");
 
   await page.getByRole("link", { name: "API keys", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("API keys");
   await page.getByLabel("Name", { exact: true }).fill("ci");
   await page.getByRole("button", { name: "Create API key" }).click();
   const shown = page.getByLabel("API key", { exact: true });
@@ -140,6 +144,7 @@ test("repositories, API keys and members are managed", async () => {
   await page.getByRole("button", { name: "I have saved it" }).click();
 
   await page.getByRole("link", { name: "Members", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Members");
   await page.getByLabel("E-mail").fill(memberEmail);
   await page.getByRole("combobox", { name: "Role", exact: true }).selectOption("member");
   await page.getByRole("button", { name: "Invite member" }).click();
@@ -203,12 +208,12 @@ test("a member signs in with an e-mail link and sees a member's console", async 
   for (const shown of ["Overview", "Licenses", "Members"]) {
     await expect(nav.getByRole("link", { name: shown, exact: true })).toBeVisible();
   }
-  for (const hidden of ["Workstations", "Repositories", "API keys", "Audit log", "Usage", "Tenants"]) {
+  for (const hidden of ["Workstations", "Repositories", "API keys", "Audit log", "Usage", "Webhooks", "Notifications", "Tenants"]) {
     await expect(nav.getByRole("link", { name: hidden, exact: true })).toHaveCount(0);
   }
   await checkPage(page, "12-member-overview");
   // Typing an admin page's address shows why not, and no admin data.
-  for (const path of ["api-keys", "workstations", "audit", "usage"]) {
+  for (const path of ["api-keys", "workstations", "audit", "usage", "webhooks", "notifications"]) {
     await page.goto(`/console/tenants/${tenantId}/${path}`);
     await expect(page.getByRole("heading", { name: "Not available to your role" })).toBeVisible();
   }

@@ -93,3 +93,11 @@ export async function tabTo(page: Page, role: "button" | "link" | "textbox" | "c
   }
   throw new Error(`${role} "${name}" was not reached with ${max} presses of Tab`);
 }
+
+/** createTenant makes a tenant through the API as the platform admin (a
+ * test's own, so its lists start empty) and returns its id. */
+export async function createTenant(request: APIRequestContext, token: string, name: string, slug: string): Promise<string> {
+  const r = await request.post("/v1/tenants", { data: { name, slug }, headers: { Authorization: `Bearer ${token}` } });
+  expect(r.status(), await r.text()).toBe(201);
+  return ((await r.json()) as { id: string }).id;
+}

@@ -21,6 +21,9 @@ const Members = lazy(() => import("./pages/Members"));
 const Audit = lazy(() => import("./pages/Audit"));
 const Usage = lazy(() => import("./pages/Usage"));
 const Tenants = lazy(() => import("./pages/Tenants"));
+const Webhooks = lazy(() => import("./pages/Webhooks"));
+const WebhookDeliveries = lazy(() => import("./pages/WebhookDeliveries"));
+const NotificationSettings = lazy(() => import("./pages/NotificationSettings"));
 
 function page(need: TenantRole, el: ReactNode) {
   return (
@@ -47,6 +50,9 @@ export function App({ settings }: { settings: ConsoleSettings }) {
           <Route path="members" element={page("member", <Members />)} />
           <Route path="audit" element={page("admin", <Audit />)} />
           <Route path="usage" element={page("admin", <Usage />)} />
+          <Route path="webhooks" element={page("admin", <Webhooks />)} />
+          <Route path="webhooks/:webhookId" element={page("admin", <WebhookDeliveries />)} />
+          <Route path="notifications" element={page("admin", <NotificationSettings />)} />
         </Route>
         <Route path="platform/tenants" element={page("platform_admin", <Tenants />)} />
         <Route path="*" element={<NotFound />} />

@@ -20,4 +20,6 @@ export const tenantPages: PageEntry[] = [
   { path: "members", label: "Members", need: "member" },
   { path: "audit", label: "Audit log", need: "admin" },
   { path: "usage", label: "Usage", need: "admin" },
+  { path: "webhooks", label: "Webhooks", need: "admin" },
+  { path: "notifications", label: "Notifications", need: "admin" },
 ];

@@ -25,6 +25,16 @@ describe("describeError", () => {
       expect(describeError(418, code)).toBe("The request failed (HTTP 418).");
     }
   });
+  it("adds why a webhook URL was refused, without the field's preamble", () => {
+    expect(
+      describeError(422, "invalid_webhook_url", 'field "url" is not a webhook URL this service may call: the host resolves to a private address'),
+    ).toBe(
+      "The service may not call that URL: it must be https, and its host must resolve to a public address. Reason: the host resolves to a private address.",
+    );
+    expect(describeError(422, "invalid_webhook_url")).toBe(
+      "The service may not call that URL: it must be https, and its host must resolve to a public address.",
+    );
+  });
   it("adds the detail of invalid_request, capitalised, ending in one full stop", () => {
     expect(describeError(400, "invalid_request", "limit must be between 1 and 200")).toBe(
       "Some of what you entered is not valid. Limit must be between 1 and 200.",

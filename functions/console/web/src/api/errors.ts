@@ -31,6 +31,10 @@ const byCode: Record<string, string> = {
   repository_not_found: "That repository does not exist (or was deleted).",
   member_not_found: "That member does not exist (or was removed).",
   session_not_found: "That session has already ended.",
+  webhook_not_found: "That webhook does not exist (or was deleted).",
+  delivery_not_found: "That delivery does not exist (or its webhook was deleted).",
+  invalid_webhook_url:
+    "The service may not call that URL: it must be https, and its host must resolve to a public address.",
   invalid_request: "Some of what you entered is not valid.",
   slug_taken: "Another tenant already uses that slug. Choose another.",
   idp_tenant_taken: "Another tenant already uses that Identity Platform tenant.",
@@ -75,14 +79,21 @@ const byStatus: Record<number, string> = {
 };
 
 /** describeError is the sentence shown for an error answer. For
- * invalid_request the server's message says which field is wrong, so it is
- * added (it names fields, never secrets). */
+ * invalid_request the server's message says which field is wrong, and for
+ * invalid_webhook_url what is wrong with the URL, so it is added (it names
+ * fields and the refusal, never secrets). */
 export function describeError(status: number, code: string, detail = ""): string {
   // Own keys only: a code such as "constructor" is not a known one.
   const words =
     (Object.hasOwn(byCode, code) ? byCode[code] : undefined) ??
     (Object.hasOwn(byStatus, status) ? byStatus[status] : undefined) ??
     `The request failed (HTTP ${status}).`;
+  if (code === "invalid_webhook_url" && detail) {
+    // The message is `field "url" is not a webhook URL this service may
+    // call: <why>`; the why is what a person can act on.
+    const why = detail.replace(/^[^:]*:\s*/, "");
+    return `${words} Reason: ${why.replace(/\.$/, "")}.`;
+  }
   if (code === "invalid_request" && detail) {
     return `${words} ${capitalise(detail)}.`.replace(/\.\.$/, ".");
   }
