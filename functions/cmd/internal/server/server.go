@@ -33,9 +33,11 @@ type Config struct {
 	DrainLimit time.Duration
 }
 
-// Defaults are the production bounds. ShutdownTimeout is under the
-// longest Knative service timeout (60 s), which Knative also gives as the
-// grace period between SIGTERM and SIGKILL.
+// Defaults are the production bounds. ShutdownTimeout is under every
+// Knative service's timeout (60 s and up), which Knative also gives as the
+// grace period between SIGTERM and SIGKILL. Notify's (120 s) is longer: a
+// run still going at shutdown is cut, and the deliveries it had leased
+// are attempted again once their leases end, so nothing is lost.
 func Defaults() Config {
 	return Config{
 		ReadHeaderTimeout: 5 * time.Second,
