@@ -23,6 +23,7 @@ type world struct {
 	licKey                     map[string]string
 	adminKey, memberKey        map[string]string
 	member, digest             map[string]string // a pending member's id; the live session's digest
+	hook, delivery             map[string]string // a webhook's id; its test ping's delivery
 }
 
 func newWorld(t *testing.T) *world {
@@ -30,7 +31,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{a: newAPI(t), tenant: map[string]string{}, license: map[string]string{}, key: map[string]string{},
 		ws: map[string]string{}, repo: map[string]string{}, ak: map[string]string{}, licKey: map[string]string{},
 		adminKey: map[string]string{}, memberKey: map[string]string{},
-		member: map[string]string{}, digest: map[string]string{}}
+		member: map[string]string{}, digest: map[string]string{}, hook: map[string]string{}, delivery: map[string]string{}}
 	a := w.a
 	for _, n := range []string{"A", "B"} {
 		id := a.tenant("tenant-" + strings.ToLower(n))
@@ -43,6 +44,8 @@ func newWorld(t *testing.T) *world {
 		w.repo[n] = a.expect(a.admin("POST", base+"/repositories", map[string]any{"name": "w", "remote_url": "git@github.com:acme/" + n + ".git"}), 201, "").str("id")
 		w.member[n] = a.expect(a.admin("POST", base+"/members", map[string]any{"email": "m@" + n + ".example", "role": "member"}), 201, "").str("id")
 		w.digest[n] = tokens.SessionDigest(a.expect(a.acquire(w.licKey[n], "ws-"+n), 200, "").str("session_id"))
+		w.hook[n] = a.expect(a.admin("POST", base+"/webhooks", map[string]any{"url": "https://hooks.example.com/" + n}), 201, "").str("id")
+		w.delivery[n] = a.expect(a.admin("POST", base+"/webhooks/"+w.hook[n]+"/test", nil), 202, "").str("id")
 	}
 	// Workstations are recorded in the background; wait for both.
 	deadline := time.Now().Add(10 * time.Second)
@@ -120,6 +123,18 @@ func (w *world) endpoints(n string) []endpoint {
 		{"DELETE", t + "/repositories/" + w.repo[n], nil, false, false},
 		{"GET", t + "/audit", nil, false, false},
 		{"GET", t + "/usage", nil, false, false},
+		// Notifications (issue 19): the tenant admin's.
+		{"GET", t + "/webhooks", nil, false, false},
+		{"POST", t + "/webhooks", map[string]any{"url": "https://hooks.example.com/new"}, false, false},
+		{"GET", t + "/webhooks/" + w.hook[n], nil, false, false},
+		{"PATCH", t + "/webhooks/" + w.hook[n], map[string]any{"enabled": false}, false, false},
+		{"POST", t + "/webhooks/" + w.hook[n] + "/rotate-secret", nil, false, false},
+		{"POST", t + "/webhooks/" + w.hook[n] + "/test", nil, false, false},
+		{"GET", t + "/webhooks/" + w.hook[n] + "/deliveries", nil, false, false},
+		{"POST", t + "/webhooks/" + w.hook[n] + "/deliveries/" + w.delivery[n] + "/redeliver", nil, false, false},
+		{"DELETE", t + "/webhooks/" + w.hook[n], nil, false, false},
+		{"GET", t + "/notification-settings", nil, false, false},
+		{"PATCH", t + "/notification-settings", map[string]any{"time_zone": "Europe/Berlin"}, false, false},
 	}
 }
 
@@ -151,10 +166,14 @@ func TestIsolation(t *testing.T) {
 		"/licenses/" + w.license["B"] + "/sessions": "license_not_found",
 		"/workstations/" + w.ws["B"]:                "workstation_not_found",
 		"/repositories/" + w.repo["B"]:              "repository_not_found",
+		"/webhooks/" + w.hook["B"]:                  "webhook_not_found",
+		"/webhooks/" + w.hook["B"] + "/deliveries":  "webhook_not_found",
 	} {
 		a.expect(a.call("GET", "/v1/tenants/"+w.tenant["A"]+p, w.adminKey["A"], nil), 404, code)
 	}
 	a.expect(a.call("DELETE", "/v1/tenants/"+w.tenant["A"]+"/api-keys/"+w.ak["B"], w.adminKey["A"], nil), 404, "api_key_not_found")
+	a.expect(a.call("POST", "/v1/tenants/"+w.tenant["A"]+"/webhooks/"+w.hook["A"]+"/deliveries/"+w.delivery["B"]+"/redeliver",
+		w.adminKey["A"], nil), 404, "delivery_not_found")
 	// B is untouched: same audit log, its key still works, its license is there.
 	if after := a.expect(a.admin("GET", "/v1/tenants/"+w.tenant["B"]+"/audit?limit=200", nil), 200, "").raw; after != auditBefore {
 		t.Fatal("tenant B's audit log changed: something was written")
