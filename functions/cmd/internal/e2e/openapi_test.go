@@ -23,6 +23,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/links"
+	"github.com/coditect-ai/license-server/shared/notifications"
+	"github.com/coditect-ai/license-server/shared/outbox"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 	"github.com/coditect-ai/license-server/shared/tokens"
@@ -610,5 +612,39 @@ func TestResponsesMatchSpec(t *testing.T) {
 	sort.Strings(uncovered)
 	if len(uncovered) > 0 {
 		t.Errorf("operations the flow never got a success specAnswer from (so nothing checked their schemas):\n  %s", strings.Join(uncovered, "\n  "))
+	}
+}
+
+// TestWebhooksSectionIsTheCatalogue: the document's EventType enum and its
+// webhooks section name exactly the event catalogue (and the test ping),
+// each payload schema naming its type.
+func TestWebhooksSectionIsTheCatalogue(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	var enum []string
+	for _, v := range doc.Components.Schemas["EventType"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	if !slices.Equal(enum, outbox.Types) {
+		t.Errorf("EventType enum = %v, the catalogue (outbox.Types) = %v", enum, outbox.Types)
+	}
+	want := append(slices.Clone(outbox.Types), notifications.PingType)
+	var got []string
+	for name, item := range doc.Webhooks {
+		got = append(got, name)
+		op := item.Post
+		if op == nil || op.RequestBody == nil {
+			t.Errorf("webhook %s documents no POST with a body", name)
+			continue
+		}
+		s := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+		if len(s.AllOf) != 2 || s.AllOf[1].Value.Properties["type"].Value.Const != name {
+			t.Errorf("webhook %s: its body does not pin type to %q", name, name)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("webhooks section = %v, want %v", got, want)
 	}
 }
