@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"net/netip"
 	"testing"
 
@@ -24,4 +25,14 @@ func Notify(t testing.TB) config.Notify {
 	return config.Notify{SecretsKey: key(), LinkKey: key(), MailFrom: config.DefaultMailFrom, PublicURL: "https://api.test",
 		SendGridURL: "https://api.sendgrid.invalid", WebhookAllowHTTP: true,
 		WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+}
+
+// NotifyEnv is Notify's keys as a process's environment: what the
+// production entry point needs to serve Notifications or Notify (or every
+// function at once).
+func NotifyEnv(t testing.TB) []string {
+	t.Helper()
+	n := Notify(t)
+	return []string{"NOTIFY_SECRETS_KEY=" + base64.StdEncoding.EncodeToString(n.SecretsKey),
+		"NOTIFY_LINK_KEY=" + base64.StdEncoding.EncodeToString(n.LinkKey)}
 }

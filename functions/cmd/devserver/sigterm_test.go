@@ -213,6 +213,6 @@ func entryPoints(t *testing.T) []entryPoint {
 		{name: "devserver", dir: ".", stopped: "devserver: stopped"},
 		// Its orderly stop is logged at info.
 		{name: "function", dir: filepath.Join("..", "function"), stopped: `"message":"stopped"`,
-			env: []string{"SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t), "LOG_LEVEL=info"}},
+			env: append([]string{"SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t), "LOG_LEVEL=info"}, testenv.NotifyEnv(t)...)},
 	}
 }

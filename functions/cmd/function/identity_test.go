@@ -73,6 +73,7 @@ func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
 		"AUTH_JWKS_URL=https://" + addr + "/jwks", "AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience,
 		"SSL_CERT_FILE=" + caFile,
 	}
+	env = append(env, testenv.NotifyEnv(t)...)
 	s := start(t, bin, "", env)
 
 	// Everything that is not an ID token works.

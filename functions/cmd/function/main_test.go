@@ -101,6 +101,7 @@ func TestEachFunctionServedAlone(t *testing.T) {
 		"DATABASE_URL=" + testenv.PostgresURL(t), "BOOTSTRAP_ADMIN_TOKEN=" + token,
 		"SIGNING_LOCAL_KEY_PEM=" + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 	}
+	notifyEnv := testenv.NotifyEnv(t)
 	served := map[string]bool{}
 	// notMine is a path of another function: served alone, a function must
 	// not answer it.
@@ -183,6 +184,33 @@ func TestEachFunctionServedAlone(t *testing.T) {
 		notMine(s, "/v1/acquire")
 	}
 
+	// Notifications, with its keys: an endpoint registered (the secret
+	// sealed with NOTIFY_SECRETS_KEY, which Notify opens below).
+	s = start(t, bin, "Notifications", append(slices.Clip(env), notifyEnv...))
+	served["Notifications"] = true
+	if status, body := call(t, "POST", s.url+"/v1/tenants/"+tenant["id"].(string)+"/webhooks",
+		map[string]any{"url": "https://hooks.example.com/in"}); status != 201 || body["secret"] == nil {
+		t.Fatalf("create webhook: %d %v", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
+	// Notify, with only what its deployment gets (the backends and its
+	// keys; no admin token, no signing key), on a Pub/Sub message: it hands
+	// on the events the calls above appended, and mails to its log.
+	metricsPort := freePort(t)
+	s = start(t, bin, "Notify", append(slices.Concat(env[:3], notifyEnv), "METRICS_PORT="+metricsPort))
+	served["Notify"] = true
+	if status := postEvent(t, s.url, pubsubHeaders, pubsubBody); status/100 != 2 {
+		t.Fatalf("notify event: %d\n%s", status, s.stderr.String())
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), `"message":"notify run"`) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := s.stderr.String(); !strings.Contains(logs, `"message":"notify run"`) || !strings.Contains(logs, `"queued":`) {
+		t.Fatalf("notify did not hand the events on:\n%s", logs)
+	}
+	scrapeHas(t, "http://127.0.0.1:"+metricsPort+"/metrics", `license_notify_events_total{type="license.created"} 1`)
+
 	s = start(t, bin, "Keys", env)
 	served["Keys"] = true
 	// The root public keys alone: Keys signs nothing, so lists no delegation.
@@ -209,7 +237,7 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	// signing key), triggered the two ways production and Knative do.
 	// Its CloudEvent handler owns every path of PORT, so its metrics are
 	// on METRICS_PORT.
-	metricsPort := freePort(t)
+	metricsPort = freePort(t)
 	s = start(t, bin, "Cleanup", append(slices.Clip(env[:3]), "METRICS_PORT="+metricsPort))
 	served["Cleanup"] = true
 	for _, ev := range []struct{ kind, headers, body string }{
