@@ -215,10 +215,12 @@ func TestDelivererConfiguration(t *testing.T) {
 		{"sendgrid", "SG.key", "mail.example.com:25", "*mail.SendGrid", false},
 		{"smtp", "", "mail.example.com:25", "*mail.SMTP", false},
 		{"log", "", "", "*mail.Log", false},
+		{"none, the log not allowed", "", "", "", true},
 		{"bad sendgrid key", "SG key", "", "", true},
 	} {
 		c := testenv.Notify(t)
 		c.SendGridAPIKey, c.SMTPAddr = k.key, k.smtp
+		c.MailToLog = k.name != "none, the log not allowed"
 		s, err := notifyfn.MailSender(c, logger)
 		if k.wantRefusal {
 			if err == nil {

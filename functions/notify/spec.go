@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -79,7 +80,8 @@ func Deliverer(c config.Notify, db *database.DB, logger *slog.Logger, obs notify
 		Mail: notify.MailConfig{Sender: sender, Renderer: renderer, Links: signer, PublicURL: c.PublicURL}})
 }
 
-// MailSender is the mail sender c configures.
+// MailSender is the mail sender c configures: SendGrid, else SMTP, else
+// the log if c allows it (make run), else an error.
 func MailSender(c config.Notify, logger *slog.Logger) (mail.Sender, error) {
 	switch {
 	case c.SendGridAPIKey != "":
@@ -96,6 +98,8 @@ func MailSender(c config.Notify, logger *slog.Logger) (mail.Sender, error) {
 			return nil, fmt.Errorf("configuring SMTP: %w", err)
 		}
 		return s, nil
+	case !c.MailToLog:
+		return nil, errors.New("no mail sender: set SENDGRID_API_KEY or SMTP_ADDR (MAIL_TO_LOG=true writes mails, invitation links included, to the log)")
 	}
 	return mail.NewLog(logger)
 }

@@ -35,6 +35,11 @@ type Notify struct {
 	MailFrom string
 	// PublicURL (PUBLIC_URL) is where links in mails point.
 	PublicURL string
+	// MailToLog (MAIL_TO_LOG) lets Notify write mails to its log when
+	// neither SendGrid nor SMTP is configured: make run's default. Off,
+	// Notify refuses to start without a mail sender, since a logged
+	// invitation link is a credential for whoever reads the log.
+	MailToLog bool
 	// WebhookAllowHTTP (WEBHOOK_ALLOW_HTTP) accepts http:// webhook URLs
 	// (make run, for a receiver on this machine); never in production.
 	WebhookAllowHTTP bool
@@ -49,7 +54,7 @@ const DefaultMailFrom = "Coditect Licenses <notifications@coditect.ai>"
 
 func notifyKeys() []string {
 	return []string{"NOTIFY_SECRETS_KEY", "NOTIFY_LINK_KEY", "NOTIFY_TOPIC", "SENDGRID_API_KEY", "SENDGRID_URL",
-		"SMTP_ADDR", "MAIL_FROM", "PUBLIC_URL", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_CIDRS"}
+		"SMTP_ADDR", "MAIL_FROM", "MAIL_TO_LOG", "PUBLIC_URL", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_CIDRS"}
 }
 
 func loadNotify(get Lookup) (Notify, error) {
@@ -62,6 +67,9 @@ func loadNotify(get Lookup) (Notify, error) {
 		errs = append(errs, err)
 	}
 	if n.LinkKey, err = key(get, "NOTIFY_LINK_KEY", 32, 128); err != nil {
+		errs = append(errs, err)
+	}
+	if n.MailToLog, err = boolean(get, "MAIL_TO_LOG"); err != nil {
 		errs = append(errs, err)
 	}
 	if n.WebhookAllowHTTP, err = boolean(get, "WEBHOOK_ALLOW_HTTP"); err != nil {

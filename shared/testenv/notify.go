@@ -10,7 +10,7 @@ import (
 )
 
 // Notify is a notification configuration for tests: fresh keys, links to
-// https://api.test, mail to the log, and webhooks allowed to reach
+// https://api.test, mail to the log (allowed), and webhooks allowed to reach
 // receivers on this machine over plain HTTP (httptest servers), which
 // production never allows.
 func Notify(t testing.TB) config.Notify {
@@ -23,7 +23,7 @@ func Notify(t testing.TB) config.Notify {
 		return b
 	}
 	return config.Notify{SecretsKey: key(), LinkKey: key(), MailFrom: config.DefaultMailFrom, PublicURL: "https://api.test",
-		SendGridURL: "https://api.sendgrid.invalid", WebhookAllowHTTP: true,
+		SendGridURL: "https://api.sendgrid.invalid", MailToLog: true, WebhookAllowHTTP: true,
 		WebhookAllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 }
 
@@ -34,5 +34,5 @@ func NotifyEnv(t testing.TB) []string {
 	t.Helper()
 	n := Notify(t)
 	return []string{"NOTIFY_SECRETS_KEY=" + base64.StdEncoding.EncodeToString(n.SecretsKey),
-		"NOTIFY_LINK_KEY=" + base64.StdEncoding.EncodeToString(n.LinkKey)}
+		"NOTIFY_LINK_KEY=" + base64.StdEncoding.EncodeToString(n.LinkKey), "MAIL_TO_LOG=true"}
 }

@@ -306,6 +306,9 @@ func devNotify(n *config.Notify, env config.Lookup, base string, logf func(strin
 	if v, _ := env("WEBHOOK_ALLOW_CIDRS"); v == "" {
 		n.WebhookAllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
+	if v, _ := env("MAIL_TO_LOG"); v == "" {
+		n.MailToLog = true
+	}
 	switch {
 	case n.SendGridAPIKey != "":
 		logf("mail: sent through SendGrid (%s)", n.SendGridURL)
