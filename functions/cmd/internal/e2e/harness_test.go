@@ -101,6 +101,13 @@ func authnOn(b *backend.Backend, limits config.RateLimit) (*auth.Authenticator, 
 // configures, and the tests' bootstrap token.
 func serveWithAuth(t *testing.T, b *backend.Backend, s compose.AuthSettings) *api {
 	t.Helper()
+	return serveWithAuthNotify(t, b, s, config.Notify{})
+}
+
+// serveWithAuthNotify is serveWithAuth with the notification settings n
+// (zero: testenv.Notify's).
+func serveWithAuthNotify(t *testing.T, b *backend.Backend, s compose.AuthSettings, n config.Notify) *api {
+	t.Helper()
 	testenv.NoteSecret(t, adminToken)
 	s.BootstrapToken = adminToken
 	if s.Logger == nil {
@@ -113,7 +120,7 @@ func serveWithAuth(t *testing.T, b *backend.Backend, s compose.AuthSettings) *ap
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: s.Limits, Root: testRoot(t),
-		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler)},
+		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler), Notify: n},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
 			return compose.AuthenticatorWith(rb, s)
 		})

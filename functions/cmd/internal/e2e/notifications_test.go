@@ -18,15 +18,12 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	notifyfn "github.com/coditect-ai/license-server/functions/notify"
-	"github.com/coditect-ai/license-server/shared/auth"
-	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/logging"
 	"github.com/coditect-ai/license-server/shared/notify"
 	"github.com/coditect-ai/license-server/shared/outbound"
 	"github.com/coditect-ai/license-server/shared/outbox"
-	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/testenv"
 	"github.com/coditect-ai/license-server/shared/tokens"
 )
@@ -165,25 +162,10 @@ func (f *fakeSendGrid) to(addr string) []sgMessage {
 // production deploys it.
 func serveNotify(t *testing.T, n config.Notify) (*api, *notify.Deliverer, *outbox.Store) {
 	t.Helper()
-	testenv.NoteSecret(t, adminToken)
 	b, _ := testenv.Backend(t)
-	authn, err := authnOn(b, config.RateLimit{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Root: testRoot(t), Issuer: testIssuer,
-		Logger: slog.New(slog.DiscardHandler), Notify: n},
-		func(rb *backend.Backend) (*auth.Authenticator, error) { return authnOn(rb, config.RateLimit{}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testenv.LogBuffer{}
-	srv := httptest.NewServer(route.Mux(route.Options{Logger: logging.New(logs, slog.LevelInfo)}, fns...))
-	t.Cleanup(srv.Close)
+	a := serveWithAuthNotify(t, b, compose.AuthSettings{}, n)
 	background := testenv.RoleBackends(t, b)[database.RoleCleanup]
-	d, err := notifyfn.Deliverer(n, background.DB, logging.New(logs, slog.LevelInfo), nil, outbound.Policy{})
+	d, err := notifyfn.Deliverer(n, background.DB, logging.New(a.log, slog.LevelInfo), nil, outbound.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +173,7 @@ func serveNotify(t *testing.T, n config.Notify) (*api, *notify.Deliverer, *outbo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api{t: t, srv: srv, b: b, log: logs}, d, store
+	return a, d, store
 }
 
 // TestNotificationsOverHTTP: every admin change made over HTTP reaches a
