@@ -5,7 +5,8 @@
 --       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
 --       8 tenants of the authenticated caller, space-separated ('' when none),
 --       9 acquires allowed per second per license (0: no limit), 10 burst,
---       11 new session's nonce (its id is derived from it and the key)
+--       11 new session's nonce (its id is derived from it and the key),
+--       12 the instance (process) acquiring ('' none: the anonymous holder)
 -- Returns one of:
 --   {'no_meta'}                              metadata not in Redis: load and retry
 --   {'not_found'}                            wrong key, license deleted, or
@@ -19,6 +20,9 @@
 --   {'blocked'}                              the workstation is blocked
 --   {'no_seats', used, seats}
 --   {'user_limit', used_by_user, max}
+--   {'instance_limit', holders, max}         the shared seat has all the
+--                                            holders it may (max 0: only
+--                                            the service's bound)
 --   {'granted'|'resumed', digest, expiry_ms, used, seats, ttl_s, tenant, rate_remaining, nonce}
 --   (rate_remaining: acquires still allowed at once; -1 without a limit;
 --   nonce: the session's, from which the caller derives its id again)
@@ -30,9 +34,10 @@
 local meta, live, info, users, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6]}
 local key_hash, fp, new_token, user, caller_tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[8]
+local instance = ARGV[12]
 
 local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat',
-  'pkh', 'pkx')
+  'pkh', 'pkx', 'mis')
 if not m[1] then
   -- A license PostgreSQL did not know a moment ago (a key made up for a
   -- random id): answered here, so a flood of them reads PostgreSQL once per
@@ -114,7 +119,26 @@ if current then
       if not tag and (not m[13] or m[13] == '') then tag = string.sub(m[1], 1, 16) end
     end
     if ok and type(doc) == 'table' and type(doc.n) == 'string' and tag == key_tag then
-      redis.call('ZADD', live, 'XX', expiry, current)
+      if instance ~= '' or type(doc.ho) == 'table' then
+        -- A shared seat: this holder joins it or renews its hold; the
+        -- others keep theirs. A session acquired without an instance has
+        -- one anonymous holder, until its lease at the latest.
+        local name = instance
+        if name == '' then name = ANON end
+        local holders, n
+        if type(doc.ho) == 'table' then
+          holders, n = live_holders(doc.ho, now, name)
+        else
+          holders, n = {[ANON] = tonumber(score)}, 1
+          if name == ANON then n = 0 end
+        end
+        local max = tonumber(m[15] or '0')
+        if n >= MAX_HOLDERS or (max > 0 and n >= max) then return deny('instance_limit', n, max) end
+        holders[name] = expiry
+        keep_holders(k, current, doc, holders)
+      else
+        redis.call('ZADD', live, 'XX', expiry, current)
+      end
       local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
       return {'resumed', current, expiry, used, seats, ttl, m[10], remaining, doc.n}
     end
@@ -148,10 +172,10 @@ if max_per_user > 0 then
   tracked = 1
 end
 
+local doc = {fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked,
+  n = ARGV[11], k = key_tag}
+if instance ~= '' then doc.ho = {[instance] = expiry} end
 redis.call('ZADD', live, expiry, new_token)
-redis.call('HSET', info, new_token, cjson.encode({
-  fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked,
-  n = ARGV[11], k = key_tag}),
-  '\0' .. lease_key, new_token)
+redis.call('HSET', info, new_token, cjson.encode(doc), '\0' .. lease_key, new_token)
 record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7])
 return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11]}

@@ -26,6 +26,12 @@
 --                (revoked) or 'b:' .. digest (its workstation was blocked)
 --                -> the expiry the session had, so its next heartbeat can
 --                say why it is gone; the sweep drops each once that passes
+--   A session several processes hold (a shared seat: an acquire named an
+--   instance) has ho in its info: holder name -> that holder's expiry (ms),
+--   the anonymous holder (no instance named) being ANON; the session's
+--   score in live is then the latest of its holders' expiries, so the seat
+--   frees when the last holder releases or lapses. A session without ho
+--   has one anonymous holder, as every session had before holders.
 --   meta also holds pkh and pkx: the previous key's hash and when it stops
 --   opening the license (ms, Redis clock) after a key rotation; and each
 --   session's info its k, the first 16 hex characters of the hash of the
@@ -33,6 +39,12 @@
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
 -- session ends however skewed its own wall clock is.
+-- The holder that names no instance, and the most holders one session may
+-- have whatever the policy says (a bound on the work and memory of one
+-- session; seats.MaxHoldersPerSeat is the same number).
+local ANON = '*'
+local MAX_HOLDERS = 256
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -68,9 +80,8 @@ end
 -- field/value pairs of the ledger entry, such as the reason and the actor).
 -- The lease mapping is removed only if it still points at this token,
 -- because a newer session may own it. k holds the license's keys: live,
--- info, users, events.
-local function drop_session(k, token, kind, at, ...)
-  local raw = redis.call('HGET', k.info, token)
+-- info, users, events. raw is the session's info as read (nil: none).
+local function drop_read(k, token, raw, kind, at, ...)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
     local lease_field = nil
@@ -97,6 +108,11 @@ local function drop_session(k, token, kind, at, ...)
   return removed
 end
 
+-- drop_read of a session whose info is not read yet.
+local function drop_session(k, token, kind, at, ...)
+  return drop_read(k, token, redis.call('HGET', k.info, token), kind, at, ...)
+end
+
 -- Ends a live session (expiry: its score in live) on an operator's word or
 -- because its workstation is blocked: recorded as revoked with why (reason)
 -- and by whom (actor, '' for the service), and a tombstone tagged 'r' or
@@ -107,14 +123,6 @@ local function revoke_session(k, token, expiry, tag, reason, actor, now)
   local n = drop_session(k, token, 'revoked', now, 'r', reason, 'a', actor)
   if n == 1 then redis.call('ZADD', k.ended, expiry, tag .. ':' .. token) end
   return n
-end
-
--- Ends a session found in live with expiry score: 'expired' at its expiry
--- when that has passed, else kind at now.
-local function end_session(k, token, score, kind, now)
-  local s = tonumber(score)
-  if s <= now then return drop_session(k, token, 'expired', s) end
-  return drop_session(k, token, kind, now)
 end
 
 -- A license is usable when both it and its tenant are active and it has not
@@ -131,4 +139,34 @@ local function session_expiry(now, ttl_s, exp)
   local e = now + ttl_s * 1000
   if exp > 0 and exp < e then e = exp end
   return e
+end
+
+-- The live holders of a shared seat at now, without the one named skip,
+-- and how many they are.
+local function live_holders(ho, now, skip)
+  local out, n = {}, 0
+  for name, e in pairs(ho) do
+    if name ~= skip and tonumber(e) > now then
+      out[name] = e
+      n = n + 1
+    end
+  end
+  return out, n
+end
+
+-- The latest expiry among holders (0 when there is none).
+local function latest(holders)
+  local top = 0
+  for _, e in pairs(holders) do
+    if tonumber(e) > top then top = tonumber(e) end
+  end
+  return top
+end
+
+-- Writes a shared seat's holders back and moves its score in live to the
+-- latest of their expiries.
+local function keep_holders(k, token, doc, holders)
+  doc.ho = holders
+  redis.call('HSET', k.info, token, cjson.encode(doc))
+  redis.call('ZADD', k.live, 'XX', latest(holders), token)
 end

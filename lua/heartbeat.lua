@@ -2,13 +2,17 @@
 -- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events, 6 blocked, 7 ended
 -- ARGV: 1 session digest, 2 the fingerprint the heartbeat names ('' none;
 --       read only under per-user leasing, where one session may be held
---       from several workstations)
+--       from several workstations), 3 the instance (process) heartbeating
+--       ('' none: the anonymous holder; read only for a shared seat, see
+--       common.lua)
 -- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
 -- in the same step), {'revoked'} (an operator ended it), {'blocked'} (its
 -- workstation, or under per-user leasing the one heartbeating, is blocked:
 -- ended now or before) or {'ok', expiry_ms, ttl_s, tenant, fingerprint,
 -- per_user} (what a signed lease names; with per-user leasing the lease
--- names the workstation heartbeating).
+-- names the workstation heartbeating). A holder of a shared seat that is
+-- not among its live holders (it released, or lapsed while others held the
+-- seat) is {'not_found'}: it acquires again and rejoins the session.
 local meta, live, info, blocked, ended = KEYS[1], KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5], ended = KEYS[7]}
 local token, asking = ARGV[1], ARGV[2]
@@ -59,5 +63,15 @@ if tonumber(m[7] or '0') > 0 then
 end
 
 local expiry = session_expiry(now, ttl, exp)
-redis.call('ZADD', live, 'XX', expiry, token)
+if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
+  local name = ARGV[3]
+  if name == '' then name = ANON end
+  local mine = doc.ho[name]
+  if not mine or tonumber(mine) <= now then return {'not_found'} end
+  local holders = live_holders(doc.ho, now, name)
+  holders[name] = expiry
+  keep_holders(k, token, doc, holders)
+else
+  redis.call('ZADD', live, 'XX', expiry, token)
+end
 return {'ok', expiry, ttl, m[5] or '', fp, per_user}

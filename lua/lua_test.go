@@ -11,7 +11,7 @@ var (
 	keyAliases   = regexp.MustCompile(`local ([\w, ]+) = (KEYS\[\d\](?:, KEYS\[\d\])*)\n`)
 	redisCall    = regexp.MustCompile(`redis\.call\('(\w+)'(?:,\s*([^,)]+))?`)
 	keyTables    = regexp.MustCompile(`local (\w+) = \{((?:\w+ = KEYS\[\d\](?:, )?)+)\}\n`)
-	keyHelpers   = regexp.MustCompile(`(?:drop_session|end_session|revoke_session|record)\((\w+),`)
+	keyHelpers   = regexp.MustCompile(`(?:drop_session|drop_read|revoke_session|keep_holders|record)\((\w+),`)
 	keylessCalls = map[string]bool{"TIME": true}
 )
 

@@ -53,7 +53,7 @@ type handler struct {
 // view is a workstation with its live sessions.
 type view struct {
 	workstations.Workstation
-	Sessions []map[string]string `json:"sessions"`
+	Sessions []map[string]any `json:"sessions"`
 }
 
 func (h *handler) ids(r *http.Request) (string, string, error) {

@@ -17,6 +17,7 @@ import (
 func Seats(err error) error {
 	var full *seats.NoSeatsError
 	var mine *seats.UserLimitError
+	var holders *seats.InstanceLimitError
 	switch {
 	case errors.As(err, &full):
 		return &httpjson.Error{Status: http.StatusConflict, Code: "no_seats_available", Message: full.Error(),
@@ -24,6 +25,9 @@ func Seats(err error) error {
 	case errors.As(err, &mine):
 		return &httpjson.Error{Status: http.StatusConflict, Code: "user_seat_limit", Message: mine.Error(),
 			Extra: map[string]any{"user_seats_used": mine.Used, "max_seats_per_user": mine.Max}}
+	case errors.As(err, &holders):
+		return &httpjson.Error{Status: http.StatusConflict, Code: "instance_limit", Message: holders.Error(),
+			Extra: map[string]any{"instances": holders.Holders, "max_instances_per_seat": holders.Max}}
 	case errors.Is(err, seats.ErrUserRequired):
 		return &httpjson.Error{Status: http.StatusUnauthorized, Code: "user_required",
 			Headers: map[string]string{"WWW-Authenticate": `Bearer realm="api"`},
@@ -53,14 +57,25 @@ func LicenseNotFound() *httpjson.Error { return httpjson.NotFound("license_not_f
 func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_found", "tenant") }
 
 // Sessions is how live sessions are listed to admins: by digest, the name
-// their leases carry, never by id (the id heartbeats and releases the seat).
-func Sessions(list []seats.Session) []map[string]string {
-	out := make([]map[string]string, len(list))
+// their leases carry, never by id (the id heartbeats and releases the seat),
+// with the processes holding each (an anonymous holder's instance_id is
+// null).
+func Sessions(list []seats.Session) []map[string]any {
+	out := make([]map[string]any, len(list))
 	for i, s := range list {
-		out[i] = map[string]string{
+		holders := make([]map[string]any, len(s.Holders))
+		for j, h := range s.Holders {
+			var id any
+			if h.InstanceID != "" {
+				id = h.InstanceID
+			}
+			holders[j] = map[string]any{"instance_id": id, "expires_at": httpjson.Time(h.ExpiresAt)}
+		}
+		out[i] = map[string]any{
 			"session_digest": s.SessionDigest, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
 			"os": s.OS, "repository": s.Repository,
 			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
+			"holders": holders,
 		}
 	}
 	return out

@@ -50,6 +50,20 @@ func (e *UserLimitError) Error() string {
 // Is makes errors.Is(err, ErrNoSeats) true.
 func (e *UserLimitError) Is(target error) bool { return target == ErrNoSeats }
 
+// MaxHoldersPerSeat bounds the holders of one shared seat whatever the
+// license's policy says (lua/common.lua's MAX_HOLDERS): the work and memory
+// of one session stay small however many processes a key is used from.
+const MaxHoldersPerSeat = 256
+
+// InstanceLimitError: the workstation's seat already has as many holders
+// (processes) as the license allows one seat; Max is the policy's
+// max_instances_per_seat, or MaxHoldersPerSeat when the policy sets none.
+type InstanceLimitError struct{ Holders, Max int }
+
+func (e *InstanceLimitError) Error() string {
+	return fmt.Sprintf("this seat already has %d holders, the most one seat may have (%d)", e.Holders, e.Max)
+}
+
 // RateLimitedError: the license took more acquires than its rate allows;
 // RetryAfter says when the next one will be let through.
 type RateLimitedError struct {
@@ -85,6 +99,9 @@ type License struct {
 	RequireUser     bool     // acquire needs an authenticated user of the tenant
 	MaxSeatsPerUser int      // 0: no limit
 	PerUser         bool     // one seat per person rather than per workstation
+	// MaxInstancesPerSeat bounds the processes holding one shared seat
+	// (0: only MaxHoldersPerSeat).
+	MaxInstancesPerSeat int
 	Blocked         []string // the tenant's blocked workstation fingerprints
 	Revision        int64
 	// After a key rotation, the previous key's hash opens the license for
@@ -261,6 +278,12 @@ type AcquireRequest struct {
 	// RateLimit bounds acquires per license, checked in the same script
 	// (zero: no limit).
 	RateLimit RateLimit
+	// InstanceID names the process acquiring: several processes of one
+	// workstation (or person, under per-user leasing) then share its seat,
+	// each holding it until it releases or lapses, and the seat frees with
+	// the last of them. "" is one anonymous holder, the behaviour before
+	// holders: any release frees the seat.
+	InstanceID string
 }
 
 // RateLimit is a per-license acquire rate: PerSecond on average, Burst at
@@ -277,7 +300,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
 		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events, k.unknown},
 		tokens.Hash(req.LicenseKey), req.Fingerprint, s.Digest, req.Hostname, req.User, req.OS, req.Repository,
-		strings.Join(req.CallerTenants, " "), req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce)
+		strings.Join(req.CallerTenants, " "), req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce, req.InstanceID)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -326,6 +349,12 @@ func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, erro
 		refusal = &RateLimitedError{RetryAfter: time.Duration(res.int(1)) * time.Millisecond, Limit: req.RateLimit}
 	case "user_limit":
 		refusal = &UserLimitError{Used: int(res.int(1)), Max: int(res.int(2))}
+	case "instance_limit":
+		limit := &InstanceLimitError{Holders: int(res.int(1)), Max: int(res.int(2))}
+		if limit.Max == 0 {
+			limit.Max = MaxHoldersPerSeat
+		}
+		refusal = limit
 	case "not_found":
 		refusal = ErrLicenseNotFound
 	case "inactive":
@@ -363,6 +392,14 @@ func (e *Engine) Heartbeat(ctx context.Context, sessionID string) (Grant, error)
 // per-user leasing one session may be held from several workstations, and
 // a blocked one among them ends it too ("" names none).
 func (e *Engine) HeartbeatFrom(ctx context.Context, sessionID, fingerprint string) (Grant, error) {
+	return e.HeartbeatHolder(ctx, sessionID, fingerprint, "")
+}
+
+// HeartbeatHolder is HeartbeatFrom by one holder of a shared seat, named by
+// its instance id ("" the anonymous holder): it renews that holder's hold.
+// A holder not among the seat's live holders gets ErrSessionNotFound, and
+// rejoins by acquiring again.
+func (e *Engine) HeartbeatHolder(ctx context.Context, sessionID, fingerprint, instance string) (Grant, error) {
 	licenseID, _, err := tokens.ParseSessionID(sessionID)
 	if err != nil {
 		return Grant{}, ErrSessionNotFound
@@ -372,7 +409,7 @@ func (e *Engine) HeartbeatFrom(ctx context.Context, sessionID, fingerprint strin
 	digest := tokens.SessionDigest(sessionID)
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
-		[]string{k.meta, k.live, k.info, k.users, k.events, k.blocked, k.ended}, digest, fingerprint)
+		[]string{k.meta, k.live, k.info, k.users, k.events, k.blocked, k.ended}, digest, fingerprint, instance)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -418,17 +455,38 @@ func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, err
 // Release ends a session. It reports whether a live session was released;
 // releasing one that is already gone is not an error.
 func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
+	r, err := e.ReleaseHolder(ctx, sessionID, "")
+	return r.Released, err
+}
+
+// Released is what a release did: Released when the caller held the
+// session (its hold ended), SeatFreed when the seat is free now (false
+// while other holders of a shared seat keep it).
+type Released struct{ Released, SeatFreed bool }
+
+// ReleaseHolder ends one holder's hold on a session (instance "" is the
+// anonymous holder, which is every holder of a session acquired without
+// instance ids): the session ends with its last holder.
+func (e *Engine) ReleaseHolder(ctx context.Context, sessionID, instance string) (Released, error) {
 	licenseID, _, err := tokens.ParseSessionID(sessionID)
 	if err != nil {
-		return false, nil
+		return Released{}, nil
 	}
 	k := e.keys(licenseID)
 	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events},
-		tokens.SessionDigest(sessionID)).Int()
+		tokens.SessionDigest(sessionID), instance).Int()
 	if err != nil {
-		return false, fmt.Errorf("release script: %w", err)
+		return Released{}, fmt.Errorf("release script: %w", err)
 	}
-	return n == 1, nil
+	switch n {
+	case 0:
+		return Released{}, nil
+	case 1:
+		return Released{Released: true, SeatFreed: true}, nil
+	case 2:
+		return Released{Released: true}, nil
+	}
+	return Released{}, fmt.Errorf("release script: unexpected reply %d", n)
 }
 
 // SyncLicense writes license metadata through to Redis. An older revision
@@ -461,6 +519,7 @@ func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bo
 		"ru", flag(l.RequireUser),
 		"mpu", l.MaxSeatsPerUser,
 		"pu", flag(l.PerUser),
+		"mis", l.MaxInstancesPerSeat,
 		"tenant", l.TenantID,
 		"pkh", l.PreviousKeyHash,
 		"pkx", previousKeyExpiry(l),
@@ -543,6 +602,16 @@ type Session struct {
 	Repository    string    `json:"repository"`
 	AcquiredAt    time.Time `json:"acquired_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	// Holders are the processes holding the seat, soonest expiry first: one
+	// anonymous holder (InstanceID "") for a session acquired without
+	// instance ids.
+	Holders []Holder `json:"holders"`
+}
+
+// Holder is one process holding a session's seat.
+type Holder struct {
+	InstanceID string    `json:"instance_id"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 // Sessions lists up to limit live sessions of a license, soonest expiry first.
@@ -552,9 +621,16 @@ func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]S
 	if err != nil {
 		return nil, fmt.Errorf("sessions script: %w", err)
 	}
+	if len(rows) == 0 {
+		return nil, errors.New("sessions script: empty reply")
+	}
+	now, err := strconv.ParseInt(rows[0], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("sessions script: bad clock %q", rows[0])
+	}
 	out := make([]Session, 0, len(rows)/3)
-	for i := 0; i+2 < len(rows); i += 3 {
-		s, err := decodeSession(licenseID, rows[i], rows[i+1], rows[i+2])
+	for i := 1; i+2 < len(rows); i += 3 {
+		s, err := decodeSession(licenseID, now, rows[i], rows[i+1], rows[i+2])
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,9 @@ package seats
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coditect-ai/license-server/shared/tokens"
@@ -17,13 +19,21 @@ type sessionInfo struct {
 	OS          string  `json:"os"`
 	Repository  string  `json:"repo"`
 	At          float64 `json:"at"`
+	// Holders of a shared seat: instance id ("*" the anonymous holder) ->
+	// expiry in ms (see lua/common.lua).
+	Holders map[string]float64 `json:"ho"`
 }
 
-// decodeSession reads one row of the sessions script. name is how Redis
+// anonymousHolder is how the scripts name the holder without an instance.
+const anonymousHolder = "*"
+
+
+// decodeSession reads one row of the sessions script, at nowMS by the Redis
+// clock. name is how Redis
 // names the session: its digest, or, for a session written before digests,
 // its clear token, which is shown (and named in errors) only by the digest
 // of its id.
-func decodeSession(licenseID, name, expiry, raw string) (Session, error) {
+func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Session, error) {
 	digest := name
 	if !tokens.IsSessionDigest(name) {
 		digest = tokens.SessionDigest(tokens.SessionID(licenseID, name))
@@ -36,7 +46,30 @@ func decodeSession(licenseID, name, expiry, raw string) (Session, error) {
 	if err := json.Unmarshal([]byte(raw), &info); err != nil {
 		return Session{}, fmt.Errorf("session %s: bad info: %w", digest, err)
 	}
+	expiresAt := time.UnixMilli(int64(exp)).UTC()
+	// Only the live holders: a lapsed one stays in Redis until the seat is
+	// next written.
+	holders := []Holder{}
+	if info.Holders == nil {
+		holders = append(holders, Holder{ExpiresAt: expiresAt})
+	}
+	for name, e := range info.Holders {
+		if int64(e) <= nowMS {
+			continue
+		}
+		if name == anonymousHolder {
+			name = ""
+		}
+		holders = append(holders, Holder{InstanceID: name, ExpiresAt: time.UnixMilli(int64(e)).UTC()})
+	}
+	slices.SortFunc(holders, func(a, b Holder) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.InstanceID, b.InstanceID)
+	})
 	return Session{
+		Holders:       holders,
 		SessionDigest: digest,
 		Fingerprint:   info.Fingerprint,
 		Hostname:      info.Hostname,
@@ -44,6 +77,6 @@ func decodeSession(licenseID, name, expiry, raw string) (Session, error) {
 		OS:            info.OS,
 		Repository:    info.Repository,
 		AcquiredAt:    time.UnixMilli(int64(info.At)).UTC(),
-		ExpiresAt:     time.UnixMilli(int64(exp)).UTC(),
+		ExpiresAt:     expiresAt,
 	}, nil
 }
