@@ -96,14 +96,14 @@ type License struct {
 	LeaseTTL     time.Duration
 	ExpiresAt    time.Time // zero: never
 	// Policy.
-	RequireUser     bool     // acquire needs an authenticated user of the tenant
-	MaxSeatsPerUser int      // 0: no limit
-	PerUser         bool     // one seat per person rather than per workstation
+	RequireUser     bool // acquire needs an authenticated user of the tenant
+	MaxSeatsPerUser int  // 0: no limit
+	PerUser         bool // one seat per person rather than per workstation
 	// MaxInstancesPerSeat bounds the processes holding one shared seat
 	// (0: only MaxHoldersPerSeat).
 	MaxInstancesPerSeat int
-	Blocked         []string // the tenant's blocked workstation fingerprints
-	Revision        int64
+	Blocked             []string // the tenant's blocked workstation fingerprints
+	Revision            int64
 	// After a key rotation, the previous key's hash opens the license for
 	// acquires until PreviousKeyExpiresAt (by the Redis clock); "" or a
 	// zero time: no previous key.

@@ -27,7 +27,6 @@ type sessionInfo struct {
 // anonymousHolder is how the scripts name the holder without an instance.
 const anonymousHolder = "*"
 
-
 // decodeSession reads one row of the sessions script, at nowMS by the Redis
 // clock. name is how Redis
 // names the session: its digest, or, for a session written before digests,
