@@ -67,7 +67,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 	ar := seats.AcquireRequest{
 		LicenseID: licenseID, LicenseKey: req.LicenseKey,
 		Fingerprint: req.Fingerprint, Hostname: req.Hostname, OS: req.OS, Repository: req.Repository,
-		User: req.User, RateLimit: h.limit,
+		User: req.User, RateLimit: h.limit, InstanceID: req.InstanceID,
 	}
 	// An authenticated caller is the user, whatever the body says.
 	if p, ok := auth.FromContext(r.Context()); ok {

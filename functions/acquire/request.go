@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/jsonappend"
 	"github.com/coditect-ai/license-server/shared/repositories"
@@ -16,6 +17,9 @@ type request struct {
 	OS          string `json:"os"`
 	User        string `json:"user"`
 	Repository  string `json:"repository"`
+	// InstanceID names the process acquiring: processes of one workstation
+	// share its seat, which frees when the last of them releases.
+	InstanceID string `json:"instance_id"`
 }
 
 func decodeRequest(w http.ResponseWriter, r *http.Request) (request, error) {
@@ -46,6 +50,7 @@ func (req request) checkFields() error {
 		httpjson.Text("os", req.OS, false, 100),
 		httpjson.Text("user", req.User, false, 256),
 		httpjson.Text("repository", req.Repository, false, 500),
+		apierror.InstanceID(req.InstanceID),
 	)
 }
 

@@ -43,6 +43,9 @@ type request struct {
 	// person's one session may be held from several machines, and the lease
 	// names the one asking; otherwise the lease names the session's own.
 	Fingerprint string `json:"fingerprint"`
+	// InstanceID is the process heartbeating, when it acquired naming one:
+	// its own hold on a shared seat is renewed.
+	InstanceID string `json:"instance_id"`
 }
 
 type response struct {
@@ -68,7 +71,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	// The fingerprint named is checked against the blocked workstations
 	// as well as the session's own (it is the one the lease would name).
-	g, err := h.engine.HeartbeatFrom(r.Context(), req.SessionID, req.Fingerprint)
+	g, err := h.engine.HeartbeatHolder(r.Context(), req.SessionID, req.Fingerprint, req.InstanceID)
 	if err != nil {
 		httpjson.WriteError(w, r, apierror.Seats(err))
 		return
@@ -96,5 +99,5 @@ func decode(w http.ResponseWriter, r *http.Request, req *request) error {
 		return err
 	}
 	return httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128),
-		httpjson.Text("fingerprint", req.Fingerprint, false, 256))
+		httpjson.Text("fingerprint", req.Fingerprint, false, 256), apierror.InstanceID(req.InstanceID))
 }

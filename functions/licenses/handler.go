@@ -2,7 +2,7 @@
 // licenses (the key is shown once), changes their commercial terms (seats,
 // status, expiry, the lease TTL ceiling) and deletes them; the tenant's admins
 // read them with their live seat count, choose how the seats are used
-// (require_user, max_seats_per_user, leasing, lease TTL up to the ceiling),
+// (require_user, max_seats_per_user, max_instances_per_seat, leasing, lease TTL up to the ceiling),
 // ask for certificates and list live sessions. Every change is written
 // through to the seat store.
 package licenses
@@ -120,7 +120,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value,
 		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser,
-		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value}
+		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value, MaxInstancesPerSeat: req.MaxInstancesPerSeat}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
 	}
@@ -235,6 +235,12 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 			p.MaxSeatsPerUser = &req.MaxSeatsPerUser.Value
 		}
 	}
+	if req.MaxInstancesPerSeat.Set {
+		p.ClearMaxInstancesPerSeat = req.MaxInstancesPerSeat.Null
+		if !req.MaxInstancesPerSeat.Null {
+			p.MaxInstancesPerSeat = &req.MaxInstancesPerSeat.Value
+		}
+	}
 	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
 	if err == nil {
 		err = h.licensing.SyncLicense(r.Context(), l)
@@ -321,7 +327,8 @@ func view(l licenses.License, used int) license {
 		ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats, SeatsUsed: used,
 		LeaseTTLSeconds: l.LeaseTTLSeconds, MaxLeaseTTLSeconds: l.MaxLeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
 		RequireUser: l.RequireUser, MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing,
-		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
+		MaxInstancesPerSeat: l.MaxInstancesPerSeat,
+		CreatedAt:           httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
 	}
 	if l.ExpiresAt != nil {
 		s := httpjson.Time(*l.ExpiresAt)

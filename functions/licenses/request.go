@@ -8,6 +8,7 @@ import (
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licenses"
+	"github.com/coditect-ai/license-server/shared/seats"
 )
 
 // Limits on what a license may say.
@@ -22,13 +23,15 @@ const (
 var productPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 
 type createRequest struct {
-	RequireUser     bool                      `json:"require_user"`
-	MaxSeatsPerUser *int                      `json:"max_seats_per_user"`
-	Leasing         string                    `json:"leasing"`
-	Product         string                    `json:"product"`
-	Seats           httpjson.Field[int]       `json:"seats"`
-	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
-	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+	RequireUser     bool   `json:"require_user"`
+	MaxSeatsPerUser *int   `json:"max_seats_per_user"`
+	Leasing         string `json:"leasing"`
+	Product         string `json:"product"`
+
+	MaxInstancesPerSeat *int                      `json:"max_instances_per_seat"`
+	Seats               httpjson.Field[int]       `json:"seats"`
+	LeaseTTLSeconds     httpjson.Field[int]       `json:"lease_ttl_seconds"`
+	ExpiresAt           httpjson.Field[time.Time] `json:"expires_at"`
 
 	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
 }
@@ -83,6 +86,11 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 			return req, err
 		}
 	}
+	if req.MaxInstancesPerSeat != nil {
+		if err := checkMaxInstances(*req.MaxInstancesPerSeat); err != nil {
+			return req, err
+		}
+	}
 	return req, nil
 }
 
@@ -90,13 +98,15 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 // MaxLeaseTTLSeconds are commercial terms, the platform's alone; the other
 // fields say how the tenant uses its seats, and its admins may set them.
 type patchRequest struct {
-	RequireUser     httpjson.Field[bool]      `json:"require_user"`
-	MaxSeatsPerUser httpjson.Field[int]       `json:"max_seats_per_user"`
-	Leasing         httpjson.Field[string]    `json:"leasing"`
-	Seats           httpjson.Field[int]       `json:"seats"`
-	Status          httpjson.Field[string]    `json:"status"`
-	LeaseTTLSeconds httpjson.Field[int]       `json:"lease_ttl_seconds"`
-	ExpiresAt       httpjson.Field[time.Time] `json:"expires_at"`
+	RequireUser     httpjson.Field[bool]   `json:"require_user"`
+	MaxSeatsPerUser httpjson.Field[int]    `json:"max_seats_per_user"`
+	Leasing         httpjson.Field[string] `json:"leasing"`
+	Seats           httpjson.Field[int]    `json:"seats"`
+
+	MaxInstancesPerSeat httpjson.Field[int]       `json:"max_instances_per_seat"`
+	Status              httpjson.Field[string]    `json:"status"`
+	LeaseTTLSeconds     httpjson.Field[int]       `json:"lease_ttl_seconds"`
+	ExpiresAt           httpjson.Field[time.Time] `json:"expires_at"`
 
 	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
 }
@@ -111,16 +121,17 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 		return req, err
 	}
 	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
-		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set {
+		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set &&
+		!req.MaxInstancesPerSeat.Set {
 		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
-			"require_user, max_seats_per_user, leasing or max_lease_ttl_seconds")
+			"require_user, max_seats_per_user, max_instances_per_seat, leasing or max_lease_ttl_seconds")
 	}
 	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set) {
 		return req, termsForbidden()
 	}
 	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
 		req.MaxLeaseTTLSeconds.Null {
-		return req, httpjson.Invalid("only expires_at and max_seats_per_user may be null")
+		return req, httpjson.Invalid("only expires_at, max_seats_per_user and max_instances_per_seat may be null")
 	}
 	if req.MaxLeaseTTLSeconds.Set {
 		if err := checkMaxTTL(req.MaxLeaseTTLSeconds.Value); err != nil {
@@ -139,6 +150,11 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	}
 	if req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null {
 		if err := checkMaxPerUser(req.MaxSeatsPerUser.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.MaxInstancesPerSeat.Set && !req.MaxInstancesPerSeat.Null {
+		if err := checkMaxInstances(req.MaxInstancesPerSeat.Value); err != nil {
 			return req, err
 		}
 	}
@@ -179,6 +195,15 @@ func checkMaxPerUser(n int) error {
 	return nil
 }
 
+// checkMaxInstances holds max_instances_per_seat to what the seat scripts
+// can honour: at most seats.MaxHoldersPerSeat holders per seat.
+func checkMaxInstances(n int) error {
+	if n < 1 || n > seats.MaxHoldersPerSeat {
+		return httpjson.Invalid(`field "max_instances_per_seat" must be between 1 and %d`, seats.MaxHoldersPerSeat)
+	}
+	return nil
+}
+
 func checkMaxTTL(n int) error {
 	if n < 1 || n > MaxLeaseTTL {
 		return httpjson.Invalid(`field "max_lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
@@ -196,7 +221,7 @@ func overMax() error {
 func termsForbidden() error {
 	return httpjson.Errorf(http.StatusForbidden, "forbidden", "creating and deleting licenses and changing seats, "+
 		"status, expires_at or max_lease_ttl_seconds are the platform's; a tenant admin may change require_user, "+
-		"max_seats_per_user, leasing and lease_ttl_seconds")
+		"max_seats_per_user, max_instances_per_seat, leasing and lease_ttl_seconds")
 }
 
 func checkTTL(n int) error {
@@ -233,9 +258,11 @@ type license struct {
 	RequireUser     bool    `json:"require_user"`
 	MaxSeatsPerUser *int    `json:"max_seats_per_user"`
 	Leasing         string  `json:"leasing"`
-	KeyPrefix       string  `json:"key_prefix"`
-	CreatedAt       string  `json:"created_at"`
-	UpdatedAt       string  `json:"updated_at"`
+	// MaxInstancesPerSeat: null for no limit of the policy.
+	MaxInstancesPerSeat *int   `json:"max_instances_per_seat"`
+	KeyPrefix           string `json:"key_prefix"`
+	CreatedAt           string `json:"created_at"`
+	UpdatedAt           string `json:"updated_at"`
 	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
 	MaxLeaseTTLSeconds int `json:"max_lease_ttl_seconds"`
 	// Key is present only in the answer to create.

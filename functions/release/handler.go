@@ -1,12 +1,14 @@
 // Package release is the Release function: a client gives its seat back.
 // Releasing twice, or after expiry, is not an error: the answer says whether
-// this call freed a seat.
+// the caller held the session (released) and whether the seat is free now
+// (seat_freed: false while other processes sharing the seat hold it).
 package release
 
 import (
 	"errors"
 	"net/http"
 
+	"github.com/coditect-ai/license-server/shared/apierror"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -30,6 +32,13 @@ type handler struct{ engine *seats.Engine }
 
 type request struct {
 	SessionID string `json:"session_id"`
+	// InstanceID is the process releasing, when it acquired naming one.
+	InstanceID string `json:"instance_id"`
+}
+
+type response struct {
+	Released  bool `json:"released"`
+	SeatFreed bool `json:"seat_freed"`
 }
 
 func (h *handler) release(w http.ResponseWriter, r *http.Request) {
@@ -38,12 +47,12 @@ func (h *handler) release(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	released, err := h.engine.Release(r.Context(), req.SessionID)
+	done, err := h.engine.ReleaseHolder(r.Context(), req.SessionID, req.InstanceID)
 	if err != nil {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, map[string]bool{"released": released})
+	httpjson.Write(w, http.StatusOK, response{Released: done.Released, SeatFreed: done.SeatFreed})
 }
 
 // decode reads and checks a release request; its errors are *httpjson.Error.
@@ -52,5 +61,5 @@ func decode(w http.ResponseWriter, r *http.Request) (request, error) {
 	if err := httpjson.Decode(w, r, &req); err != nil {
 		return req, err
 	}
-	return req, httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128))
+	return req, httpjson.First(httpjson.Text("session_id", req.SessionID, true, 128), apierror.InstanceID(req.InstanceID))
 }

@@ -37,6 +37,7 @@ type acquireRequest struct {
 	OS          string `json:"os,omitempty"`
 	User        string `json:"user,omitempty"`
 	Repository  string `json:"repository,omitempty"`
+	InstanceID  string `json:"instance_id,omitempty"`
 }
 
 // seatResponse is the answer to an acquire or a heartbeat (which lacks the
@@ -56,6 +57,9 @@ type sessionRequest struct {
 	// Fingerprint is sent on heartbeats: with per-user leasing the server
 	// signs the lease for the workstation asking.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// InstanceID is this holder of a seat several processes share: its
+	// heartbeat renews, and its release ends, only its own hold.
+	InstanceID string `json:"instance_id,omitempty"`
 }
 
 // acquire asks for a seat. On ErrInvalidLease the unverified answer is
@@ -68,7 +72,7 @@ func (c *client) acquire(ctx context.Context) (grant, seatResponse, error) {
 	var resp seatResponse
 	err = c.post(ctx, "/v1/acquire", cred, acquireRequest{
 		LicenseKey: c.key, Fingerprint: c.fingerprint, Hostname: c.hostname, OS: c.os,
-		User: c.user, Repository: c.repository,
+		User: c.user, Repository: c.repository, InstanceID: c.instance,
 	}, &resp)
 	if err != nil {
 		return grant{}, seatResponse{}, err
@@ -83,7 +87,8 @@ func (c *client) acquire(ctx context.Context) (grant, seatResponse, error) {
 // heartbeat extends a session.
 func (c *client) heartbeat(ctx context.Context, sessionID string) (grant, error) {
 	var resp seatResponse
-	if err := c.post(ctx, "/v1/heartbeat", "", sessionRequest{SessionID: sessionID, Fingerprint: c.fingerprint}, &resp); err != nil {
+	if err := c.post(ctx, "/v1/heartbeat", "", sessionRequest{SessionID: sessionID, Fingerprint: c.fingerprint,
+		InstanceID: c.instance}, &resp); err != nil {
 		return grant{}, err
 	}
 	if resp.SessionID != sessionID {
@@ -92,13 +97,20 @@ func (c *client) heartbeat(ctx context.Context, sessionID string) (grant, error)
 	return c.verify(resp, sessionID)
 }
 
-// release gives a session back. It reports whether the server still held it.
-func (c *client) release(ctx context.Context, sessionID string) (bool, error) {
-	var resp struct {
-		Released bool `json:"released"`
-	}
-	err := c.post(ctx, "/v1/release", "", sessionRequest{SessionID: sessionID}, &resp)
-	return resp.Released, err
+// released is the answer to a release.
+type released struct {
+	// Released: the server still held this holder's hold on the session.
+	Released bool `json:"released"`
+	// SeatFreed: the seat is free now (false while other processes of the
+	// workstation still hold it).
+	SeatFreed bool `json:"seat_freed"`
+}
+
+// release gives this holder's hold on a session back.
+func (c *client) release(ctx context.Context, sessionID string) (released, error) {
+	var resp released
+	err := c.post(ctx, "/v1/release", "", sessionRequest{SessionID: sessionID, InstanceID: c.instance}, &resp)
+	return resp, err
 }
 
 // verify checks an answer's lease against the pinned roots and that it is

@@ -2,6 +2,7 @@ package license
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -51,6 +52,12 @@ type Config struct {
 	// User and Repository are optional. User names the person when the
 	// license counts seats per user and no Credential is given.
 	User, Repository string
+	// InstanceID names this holder of the workstation's seat: several
+	// processes of one workstation share its one seat, each holding it
+	// until it closes (or its lease lapses), and the seat frees when the
+	// last of them closes. Default: a random id per [Acquire], so every
+	// [Seat] is its own holder; set one only to make two Seats one holder.
+	InstanceID string
 
 	// RootKeys are the pinned root public keys (kid → key) leases must be
 	// signed under, usually shipped with the product and read with
@@ -93,6 +100,7 @@ type client struct {
 	os          string
 	user        string
 	repository  string
+	instance    string
 	verifier    leasejws.Verifier
 	credential  func(ctx context.Context) (string, error)
 	http        *http.Client
@@ -126,13 +134,18 @@ func newClient(cfg Config) (*client, error) {
 	c := &client{
 		base: strings.TrimSuffix(cfg.BaseURL, "/"), key: cfg.LicenseKey, licenseID: licenseID,
 		fingerprint: cfg.Fingerprint, hostname: cfg.Hostname, os: cfg.OS, user: cfg.User,
-		repository: cfg.Repository, http: cfg.HTTPClient, waitForSeat: cfg.WaitForSeat,
+		repository: cfg.Repository, instance: cfg.InstanceID, http: cfg.HTTPClient, waitForSeat: cfg.WaitForSeat,
 		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff, log: cfg.Logger, now: cfg.Now,
 	}
 	if c.fingerprint == "" {
 		if c.fingerprint, err = DefaultFingerprint(); err != nil {
 			return nil, err
 		}
+	}
+	if c.instance == "" {
+		// 26 base32 characters: 130 random bits, in the server's
+		// instance_id alphabet.
+		c.instance = rand.Text()
 	}
 	if c.hostname == "" {
 		h, _ := os.Hostname()

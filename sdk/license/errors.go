@@ -11,12 +11,18 @@ import (
 // answered with, and the SDK's own.
 var (
 	// ErrNoSeats: every seat of the license is taken (409
-	// no_seats_available), or this user holds as many as the license allows
-	// one person (409 user_seat_limit, which also matches ErrUserSeatLimit).
+	// no_seats_available), this user holds as many as the license allows
+	// one person (409 user_seat_limit, which also matches ErrUserSeatLimit),
+	// or this workstation's seat has as many processes holding it as one
+	// seat may (409 instance_limit, which also matches ErrInstanceLimit).
 	ErrNoSeats = errors.New("license: no seat available")
 	// ErrUserSeatLimit: the user holds as many seats as the license allows
 	// one person (409 user_seat_limit).
 	ErrUserSeatLimit = errors.New("license: user seat limit reached")
+	// ErrInstanceLimit: this workstation's seat already has as many
+	// holders (processes) as the license allows one seat (409
+	// instance_limit, which also matches ErrNoSeats).
+	ErrInstanceLimit = errors.New("license: instance limit of the seat reached")
 	// ErrLicenseNotFound: the license key is wrong or the license was
 	// deleted (404 license_not_found).
 	ErrLicenseNotFound = errors.New("license: license not found")
@@ -52,6 +58,7 @@ var (
 var codes = map[string][]error{
 	"no_seats_available":  {ErrNoSeats},
 	"user_seat_limit":     {ErrNoSeats, ErrUserSeatLimit},
+	"instance_limit":      {ErrNoSeats, ErrInstanceLimit},
 	"license_not_found":   {ErrLicenseNotFound},
 	"license_inactive":    {ErrLicenseInactive},
 	"workstation_blocked": {ErrWorkstationBlocked},

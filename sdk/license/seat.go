@@ -229,12 +229,12 @@ func (s *Seat) Close(ctx context.Context) error {
 		s.mu.Lock()
 		sid := s.sessionID
 		s.mu.Unlock()
-		var released bool
-		if released, err = s.c.release(ctx, sid); err != nil {
+		var r released
+		if r, err = s.c.release(ctx, sid); err != nil {
 			err = fmt.Errorf("license: releasing the seat: %w", err)
 			s.c.log.Warn("license: releasing the seat", "error", err)
 		} else {
-			s.c.log.Info("license: seat released", "released", released)
+			s.c.log.Info("license: seat released", "released", r.Released, "seat_freed", r.SeatFreed)
 		}
 	}
 	s.finish(nil)

@@ -7,6 +7,7 @@ package apierror
 import (
 	"errors"
 	"net/http"
+	"regexp"
 
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/seats"
@@ -48,6 +49,20 @@ func Seats(err error) error {
 		return httpjson.Errorf(http.StatusForbidden, "license_inactive", "the license is suspended or expired")
 	}
 	return err
+}
+
+// instanceIDPattern is what an instance id may be: short, and of characters
+// that need no escaping anywhere it is shown ("*", the scripts' name for the
+// anonymous holder, cannot be one).
+var instanceIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// InstanceID checks the optional instance_id of an acquire, heartbeat or
+// release: the process holding a shared seat.
+func InstanceID(v string) *httpjson.Error {
+	if v == "" || instanceIDPattern.MatchString(v) {
+		return nil
+	}
+	return httpjson.Invalid(`field "instance_id" must be 1-64 letters, digits, or . _ : - (starting with a letter or digit)`)
 }
 
 // LicenseNotFound is the answer for an unknown license key, malformed or not.

@@ -35,9 +35,12 @@ type License struct {
 	ExpiresAt       *time.Time
 	RequireUser     bool
 	MaxSeatsPerUser *int
-	Leasing         string
-	KeyHash         string
-	KeyPrefix       string
+	// MaxInstancesPerSeat bounds the processes holding one seat (nil: no
+	// limit of the policy).
+	MaxInstancesPerSeat *int
+	Leasing             string
+	KeyHash             string
+	KeyPrefix           string
 	// After a key rotation, the replaced key's hash and when it stops
 	// opening the license (nil: no previous key).
 	PreviousKeyHash      *string
@@ -76,6 +79,9 @@ func (l License) Seat(blocked []string) seats.License {
 	if l.MaxSeatsPerUser != nil {
 		s.MaxSeatsPerUser = *l.MaxSeatsPerUser
 	}
+	if l.MaxInstancesPerSeat != nil {
+		s.MaxInstancesPerSeat = *l.MaxInstancesPerSeat
+	}
 	if l.ExpiresAt != nil {
 		s.ExpiresAt = *l.ExpiresAt
 	}
@@ -100,7 +106,7 @@ func NewStore(db *database.DB) (*Store, error) {
 
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
-	l.require_user, l.max_seats_per_user, l.leasing, l.max_lease_ttl_seconds,
+	l.require_user, l.max_seats_per_user, l.max_instances_per_seat, l.leasing, l.max_lease_ttl_seconds,
 	l.key_hash, l.key_prefix, l.previous_key_hash, l.previous_key_expires_at,
 	l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
@@ -115,7 +121,7 @@ const live = ` l.status <> 'deleted' AND t.status <> 'deleted' `
 func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
-		&l.RequireUser, &l.MaxSeatsPerUser, &l.Leasing, &l.MaxLeaseTTLSeconds,
+		&l.RequireUser, &l.MaxSeatsPerUser, &l.MaxInstancesPerSeat, &l.Leasing, &l.MaxLeaseTTLSeconds,
 		&l.KeyHash, &l.KeyPrefix, &l.PreviousKeyHash, &l.PreviousKeyExpiresAt, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -153,6 +159,8 @@ type New struct {
 	RequireUser     bool
 	MaxSeatsPerUser *int
 	Leasing         string
+	// MaxInstancesPerSeat: nil for no limit of the policy.
+	MaxInstancesPerSeat *int
 
 	// MaxLeaseTTLSeconds caps LeaseTTLSeconds; 0 is the default,
 	// DefaultMaxLeaseTTLSeconds (schema/009's column default).
@@ -181,12 +189,14 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	l, err := s.one(ctx, tenantID, "inserting", `
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
-			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
+			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds,
+			                      max_instances_per_seat)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
 		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
-		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds)
+		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds,
+		n.MaxInstancesPerSeat)
 	if err != nil {
 		return License{}, "", err
 	}
@@ -225,6 +235,9 @@ type Patch struct {
 	ClearMaxSeatsPerUser bool
 	Leasing              *string
 	MaxLeaseTTLSeconds   *int
+	// MaxInstancesPerSeat and ClearMaxInstancesPerSeat as MaxSeatsPerUser.
+	MaxInstancesPerSeat      *int
+	ClearMaxInstancesPerSeat bool
 }
 
 // Update changes a tenant's license that is not deleted. A change that would
@@ -242,6 +255,7 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 				max_seats_per_user = CASE WHEN $10 THEN NULL ELSE COALESCE($9, l.max_seats_per_user) END,
 				leasing = COALESCE($11, l.leasing),
 				max_lease_ttl_seconds = COALESCE($12, l.max_lease_ttl_seconds),
+				max_instances_per_seat = CASE WHEN $14 THEN NULL ELSE COALESCE($13, l.max_instances_per_seat) END,
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
@@ -249,7 +263,8 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 			RETURNING l.*
 		)`+selectChanged,
 		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
-		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds)
+		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds,
+		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the

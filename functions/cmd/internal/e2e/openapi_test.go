@@ -460,6 +460,24 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "POST", path: "/v1/acquire", token: memberKey, body: `{"license_key":"` + named + `","fingerprint":"a"}`, want: 200})
 	c.do(call{method: "POST", path: "/v1/acquire", token: "not-a-credential", body: `{"license_key":"` + named + `","fingerprint":"a"}`, want: 401, code: "unauthorized"})
 	c.do(call{method: "POST", path: "/v1/acquire", body: `{"license_key":"lk_nope","fingerprint":"a"}`, want: 404, code: "license_not_found"})
+	// A seat two processes share: the second is one more holder, a third
+	// over max_instances_per_seat is instance_limit, a release by one keeps
+	// the seat for the other, and the sessions view lists the holders.
+	shared := newKey(`{"product":"shared","seats":1,"max_instances_per_seat":2}`)
+	byInstance := func(fp, instance string) string {
+		return `{"license_key":"` + shared + `","fingerprint":"` + fp + `","instance_id":"` + instance + `"}`
+	}
+	held := c.do(call{method: "POST", path: "/v1/acquire", body: byInstance("a", "proc-1"), want: 200}).str(t, "session_id")
+	c.do(call{method: "POST", path: "/v1/acquire", body: byInstance("a", "proc-2"), want: 200})
+	if over := c.do(call{method: "POST", path: "/v1/acquire", body: byInstance("a", "proc-3"), want: 409, code: "instance_limit"}); over.value["max_instances_per_seat"] != 2.0 || over.value["instances"] != 2.0 {
+		t.Errorf("instance_limit does not say 2 of 2: %s", over.body)
+	}
+	c.do(call{method: "POST", path: "/v1/acquire", body: byInstance("a", "*"), want: 400, code: "invalid_request", specRejects: true})
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + held + `","instance_id":"proc-2"}`, want: 200})
+	if r := c.do(call{method: "POST", path: "/v1/release", body: `{"session_id":"` + held + `","instance_id":"proc-1"}`, want: 200}); r.value["released"] != true || r.value["seat_freed"] != false {
+		t.Errorf("release by one of two holders: %s", r.body)
+	}
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + held + `","instance_id":"proc-1"}`, want: 404, code: "session_not_found"})
 
 	// The operator's controls: rotate the key (the old one works for the
 	// grace), end one session by its digest, end them all.

@@ -151,6 +151,10 @@ function Terms({ license: l }: { license: License }) {
         <dd>{l.max_seats_per_user ?? "No limit"}</dd>
       </div>
       <div>
+        <dt>Processes per seat</dt>
+        <dd>{l.max_instances_per_seat ?? "No limit"}</dd>
+      </div>
+      <div>
         <dt>Key prefix</dt>
         <dd>
           <code>{l.key_prefix}</code>
@@ -465,6 +469,18 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
             aria-describedby="edit-peruser-hint"
           />
         </label>
+        <label>
+          Processes per seat
+          <input
+            type="number"
+            min={1}
+            max={256}
+            step={1}
+            value={v.max_instances_per_seat}
+            onChange={(e) => set("max_instances_per_seat", e.target.value)}
+            aria-describedby="edit-instances-hint"
+          />
+        </label>
         <label className="inline">
           <input type="checkbox" checked={v.require_user} onChange={(e) => set("require_user", e.target.checked)} />
           Require a user
@@ -475,6 +491,10 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
             {platform ? " (the lease TTL ceiling)." : ", the ceiling the platform set."}
           </p>
           <p id="edit-peruser-hint">Seat limit per user: empty for no limit.</p>
+          <p id="edit-instances-hint">
+            Processes per seat: how many running copies of a tool on one workstation may share its seat; empty for no
+            limit (256 at most).
+          </p>
           {platform && <p id="edit-expires-hint">Expires at 00:00 UTC on that date; empty: never.</p>}
           {!platform && <p>Seats, status and expiry are set by the platform (your vendor).</p>}
         </div>
@@ -590,6 +610,7 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
               <th scope="col">Workstation</th>
               <th scope="col">Hostname</th>
               <th scope="col">OS</th>
+              <th scope="col">Processes</th>
               <th scope="col">Repository</th>
               <th scope="col">Acquired</th>
               <th scope="col">Expires</th>
@@ -607,6 +628,7 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
                 </td>
                 <td>{s.hostname || <span className="muted">—</span>}</td>
                 <td>{s.os || <span className="muted">—</span>}</td>
+                <td>{s.holders.length}</td>
                 <td>{s.repository || <span className="muted">—</span>}</td>
                 <td>{formatTime(s.acquired_at)}</td>
                 <td>

@@ -24,6 +24,7 @@ const license: License = {
   expires_at: "2027-01-01T00:00:00.000Z",
   require_user: false,
   max_seats_per_user: null,
+  max_instances_per_seat: null,
   leasing: "per_fingerprint",
   key_prefix: "lk_0123abcd",
   created_at: "2026-01-01T00:00:00.000Z",
@@ -77,6 +78,10 @@ describe("patchOf", () => {
     expect(patchOf(before, { ...before, max_seats_per_user: "2" }, false)).toEqual({ max_seats_per_user: 2 });
     const limited = editValuesOf({ ...license, max_seats_per_user: 2 });
     expect(patchOf(limited, { ...limited, max_seats_per_user: " " }, false)).toEqual({ max_seats_per_user: null });
+    expect(patchOf(before, { ...before, max_instances_per_seat: "4" }, false)).toEqual({ max_instances_per_seat: 4 });
+    const bounded = editValuesOf({ ...license, max_instances_per_seat: 4 });
+    expect(bounded.max_instances_per_seat).toBe("4");
+    expect(patchOf(bounded, { ...bounded, max_instances_per_seat: "" }, false)).toEqual({ max_instances_per_seat: null });
   });
   it("never sends commercial terms for a tenant admin", () => {
     const after = { ...before, seats: "50", status: "suspended" as const, expires: "", max_lease_ttl_seconds: "60", leasing: "per_user" as const };

@@ -3,7 +3,8 @@
 // (functions/licenses/request.go): creating a license, and its seats,
 // status, expires_at and max_lease_ttl_seconds, are the platform's
 // commercial terms; a tenant admin may change require_user,
-// max_seats_per_user, leasing and lease_ttl_seconds (up to the ceiling).
+// max_seats_per_user, max_instances_per_seat, leasing and lease_ttl_seconds
+// (up to the ceiling).
 import type { Schemas } from "../../api/client";
 
 export type License = Schemas["License"];
@@ -55,6 +56,8 @@ export interface EditValues {
   require_user: boolean;
   /** "" is no limit. */
   max_seats_per_user: string;
+  /** "" is no limit. */
+  max_instances_per_seat: string;
   // Platform admins only:
   seats: string;
   status: "active" | "suspended";
@@ -69,6 +72,7 @@ export function editValuesOf(l: License): EditValues {
     leasing: l.leasing,
     require_user: l.require_user,
     max_seats_per_user: l.max_seats_per_user == null ? "" : String(l.max_seats_per_user),
+    max_instances_per_seat: l.max_instances_per_seat == null ? "" : String(l.max_instances_per_seat),
     seats: String(l.seats),
     status: l.status,
     expires: expiryToDate(l.expires_at),
@@ -87,6 +91,10 @@ export function patchOf(before: EditValues, after: EditValues, platform: boolean
   if (after.require_user !== before.require_user) out.require_user = after.require_user;
   if (after.max_seats_per_user.trim() !== before.max_seats_per_user.trim()) {
     out.max_seats_per_user = after.max_seats_per_user.trim() === "" ? null : int(after.max_seats_per_user);
+  }
+  if (after.max_instances_per_seat.trim() !== before.max_instances_per_seat.trim()) {
+    out.max_instances_per_seat =
+      after.max_instances_per_seat.trim() === "" ? null : int(after.max_instances_per_seat);
   }
   if (platform) {
     if (after.seats !== before.seats) out.seats = int(after.seats);
