@@ -49,6 +49,13 @@
 //     [ErrSessionRevoked]). None is retried: acquire again once the license
 //     is usable, or when the application decides a revoked seat may be
 //     taken again.
+//   - Several processes of one workstation share its one seat: each
+//     [Seat] is its own holder (a random [Config.InstanceID] per
+//     [Acquire]), so closing one Seat gives back only its own hold, and the
+//     seat frees when the last holder on the workstation closes. A license
+//     may bound the holders of one seat (max_instances_per_seat): one more
+//     is 409 instance_limit, [ErrInstanceLimit] (which also matches
+//     [ErrNoSeats], so [Config.WaitForSeat] waits for a holder to leave).
 //   - After an admin rotates the license key the old key keeps opening the
 //     license for the grace the admin chose; a seat already held keeps
 //     heartbeating. Configure the new key ([Config.LicenseKey]) before the

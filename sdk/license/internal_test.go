@@ -51,6 +51,10 @@ func TestAPIErrorIs(t *testing.T) {
 	if !errors.Is(e, ErrNoSeats) || !errors.Is(e, ErrUserSeatLimit) || errors.Is(e, ErrLicenseInactive) {
 		t.Fatal("user_seat_limit matches wrongly")
 	}
+	held := &APIError{Status: 409, Code: "instance_limit", Message: "m"}
+	if !errors.Is(held, ErrNoSeats) || !errors.Is(held, ErrInstanceLimit) || errors.Is(held, ErrUserSeatLimit) {
+		t.Fatal("instance_limit matches wrongly")
+	}
 	if !errors.Is(&APIError{Status: 503}, ErrUnavailable) {
 		t.Fatal("a bare 503 is not ErrUnavailable")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -730,5 +731,32 @@ func TestDefaultFingerprint(t *testing.T) {
 	b, _ := license.DefaultFingerprint()
 	if a != b || !strings.HasPrefix(a, "fp1:") || len(a) != 4+64 || strings.Trim(a[4:], "0123456789abcdef") != "" {
 		t.Fatalf("fingerprints %q, %q", a, b)
+	}
+}
+
+// TestEachSeatIsItsOwnHolder: every Acquire names a fresh instance, in the
+// server's instance_id alphabet, so two Seats on one workstation are two
+// holders of its seat; Config.InstanceID names one on purpose.
+func TestEachSeatIsItsOwnHolder(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	instance := func() string {
+		var id string
+		f.set(func(f *fakeAPI) { id = f.lastAcquire["instance_id"] })
+		return id
+	}
+	acquire(t, f.config())
+	first := instance()
+	acquire(t, f.config())
+	second := instance()
+	valid := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+	if !valid.MatchString(first) || !valid.MatchString(second) || first == second {
+		t.Fatalf("instance ids %q and %q: want two different valid ids", first, second)
+	}
+	cfg := f.config()
+	cfg.InstanceID = "tool-1"
+	acquire(t, cfg)
+	if got := instance(); got != "tool-1" {
+		t.Fatalf("instance id = %q, want Config.InstanceID", got)
 	}
 }
