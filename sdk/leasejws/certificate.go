@@ -15,7 +15,11 @@ import (
 //
 //	header  {"alg":"RS256","kid":<root kid>,"typ":"license+jwt"}
 //	payload {"iss","sub":<license id>,"ten","prd","seats","lease_ttl_seconds",
-//	         "status","tenant_status","policy","iat","exp"[,"license_exp"]}
+//	         "status","tenant_status","policy","iat","exp"[,"license_exp"][,"fpr"]}
+//
+// "fpr", when present, binds the certificate to one machine's fingerprint
+// (as a lease names its workstation): VerifyCertificateFor refuses it on any
+// other machine.
 //
 // "exp" is at most MaxCertificateValidity after "iat", whatever the
 // license's own expiry ("license_exp", when it has one, and then "exp" is
@@ -35,6 +39,10 @@ const MaxCertificateValidity = 30 * 24 * time.Hour
 // that is not active (suspended or deleted) when it was issued.
 var ErrInactive = errors.New("license or tenant not active")
 
+// ErrOtherMachine: the certificate is bound to another machine's
+// fingerprint. It also matches ErrInvalid.
+var ErrOtherMachine = errors.New("certificate bound to another machine")
+
 // Certificate is what a license certificate states.
 type Certificate struct {
 	Issuer          string
@@ -52,6 +60,9 @@ type Certificate struct {
 	Leasing          string
 	IssuedAt         time.Time
 	ExpiresAt        time.Time
+	// Fingerprint is the machine the certificate is bound to; "" when it
+	// is not bound (valid on any machine).
+	Fingerprint string
 }
 
 // certificateClaims are a certificate's payload.
@@ -64,6 +75,7 @@ type certificateClaims struct {
 	Status          string       `json:"status"`
 	TenantStatus    string       `json:"tenant_status"`
 	LicenseExpires  *numericDate `json:"license_exp,omitempty"`
+	Fingerprint     string       `json:"fpr,omitempty"`
 	Policy          struct {
 		RequireUser     bool   `json:"require_user"`
 		MaxSeatsPerUser *int   `json:"max_seats_per_user"`
@@ -121,7 +133,7 @@ func (v Verifier) VerifyCertificate(token string, now time.Time) (Certificate, e
 	c := Certificate{Issuer: cc.Issuer, LicenseID: cc.Subject, TenantID: cc.Tenant, Product: cc.Product,
 		Seats: cc.Seats, LeaseTTLSeconds: cc.LeaseTTLSeconds, Status: cc.Status, TenantStatus: cc.TenantStatus,
 		RequireUser: cc.Policy.RequireUser, Leasing: cc.Policy.Leasing,
-		IssuedAt: cc.IssuedAt.Time, ExpiresAt: cc.ExpiresAt.Time}
+		IssuedAt: cc.IssuedAt.Time, ExpiresAt: cc.ExpiresAt.Time, Fingerprint: cc.Fingerprint}
 	if cc.Policy.MaxSeatsPerUser != nil {
 		c.MaxSeatsPerUser = *cc.Policy.MaxSeatsPerUser
 	}
@@ -132,4 +144,20 @@ func (v Verifier) VerifyCertificate(token string, now time.Time) (Certificate, e
 		return c, fmt.Errorf("%w: license %s is %s, its tenant %s", ErrInactive, c.LicenseID, c.Status, c.TenantStatus)
 	}
 	return c, nil
+}
+
+// VerifyCertificateFor is VerifyCertificate on the machine fingerprint
+// names: a certificate bound to another machine fails with an error
+// matching ErrOtherMachine and ErrInvalid. An unbound certificate is valid
+// on any machine; an application that sells node-locked use requires
+// Certificate.Fingerprint to be set.
+func (v Verifier) VerifyCertificateFor(token, fingerprint string, now time.Time) (Certificate, error) {
+	c, err := v.VerifyCertificate(token, now)
+	if err != nil && !errors.Is(err, ErrInactive) {
+		return c, err
+	}
+	if c.Fingerprint != "" && c.Fingerprint != fingerprint {
+		return Certificate{}, fmt.Errorf("%w: certificate: %w", ErrInvalid, ErrOtherMachine)
+	}
+	return c, err
 }

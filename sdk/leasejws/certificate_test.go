@@ -91,3 +91,38 @@ func TestVerifyCertificate(t *testing.T) {
 		t.Errorf("tampered payload: %v, want ErrInvalid", err)
 	}
 }
+
+// TestVerifyCertificateFor: a certificate bound to a machine ("fpr") is
+// valid on that machine only; an unbound one on any; the binding is checked
+// after the signature, so a forged binding is refused as invalid first.
+func TestVerifyCertificateFor(t *testing.T) {
+	t.Parallel()
+	root, other := testRoots(t)
+	v := root.verifier()
+	iat := time.Unix(1_800_000_000, 0)
+	now := iat.Add(time.Hour)
+	bound := root.certificate(t, iat, func(_, p map[string]any) { p["fpr"] = "ws-1" })
+
+	c, err := v.VerifyCertificateFor(bound, "ws-1", now)
+	if err != nil || c.Fingerprint != "ws-1" || c.LicenseID != "lic-1" {
+		t.Fatalf("bound certificate on its machine: %+v, %v", c, err)
+	}
+	if c, err := v.VerifyCertificateFor(bound, "ws-2", now); !errors.Is(err, ErrOtherMachine) || !errors.Is(err, ErrInvalid) || c.LicenseID != "" {
+		t.Fatalf("bound certificate on another machine: %+v, %v; want ErrOtherMachine", c, err)
+	}
+	if c, err := v.VerifyCertificateFor(root.certificate(t, iat, nil), "ws-2", now); err != nil || c.Fingerprint != "" {
+		t.Fatalf("unbound certificate: %+v, %v", c, err)
+	}
+	forged := other.certificate(t, iat, func(_, p map[string]any) { p["fpr"] = "ws-1" })
+	if _, err := v.VerifyCertificateFor(forged, "ws-1", now); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrOtherMachine) {
+		t.Fatalf("a bound certificate under another key: %v, want ErrInvalid", err)
+	}
+	// Inactive and bound elsewhere: the machine is checked all the same.
+	inactive := root.certificate(t, iat, func(_, p map[string]any) { p["fpr"], p["status"] = "ws-1", "suspended" })
+	if _, err := v.VerifyCertificateFor(inactive, "ws-2", now); !errors.Is(err, ErrOtherMachine) {
+		t.Fatalf("an inactive certificate of another machine: %v", err)
+	}
+	if c, err := v.VerifyCertificateFor(inactive, "ws-1", now); !errors.Is(err, ErrInactive) || c.Fingerprint != "ws-1" {
+		t.Fatalf("an inactive certificate of this machine: %+v, %v", c, err)
+	}
+}

@@ -45,6 +45,9 @@ type License struct {
 	// UpdatedAt is the license's version: its certificate is signed again
 	// only once it (or TenantStatus) changes, or the cached one is old.
 	UpdatedAt time.Time
+	// Fingerprint, when set, binds the certificate to one machine (claim
+	// "fpr", as a lease names its workstation): node-locked offline use.
+	Fingerprint string
 }
 
 // Certifier signs license certificates directly with the root key: offline
@@ -71,16 +74,20 @@ type cached struct {
 // Certificate returns the license's certificate, a compact JWS (RS256,
 // typ license+jwt, kid the root's; the format is sdk/leasejws's), signing a
 // new one only when the license or its tenant's status changed since the
-// cached one, or the cached one is half-way through its validity.
+// cached one, or the cached one is half-way through its validity. A
+// certificate bound to a machine (l.Fingerprint) is signed on every call
+// and not cached: one is asked for once per machine, and a cache keyed by
+// machine would grow with every machine ever certified.
 func (c *Certifier) Certificate(ctx context.Context, l License) (string, error) {
 	now := time.Now()
 	if c.Now != nil {
 		now = c.Now()
 	}
+	bound := l.Fingerprint != ""
 	c.mu.Lock()
 	hit, ok := c.cache[l.ID]
 	c.mu.Unlock()
-	if ok && hit.version.Equal(l.UpdatedAt) && hit.tenantStatus == l.TenantStatus && now.Sub(hit.issued) < reissueAfter {
+	if !bound && ok && hit.version.Equal(l.UpdatedAt) && hit.tenantStatus == l.TenantStatus && now.Sub(hit.issued) < reissueAfter {
 		return hit.jws, nil
 	}
 	keys, err := c.Root.PublicKeys(ctx)
@@ -96,6 +103,9 @@ func (c *Certifier) Certificate(ctx context.Context, l License) (string, error) 
 		"lease_ttl_seconds": l.LeaseTTLSeconds, "status": l.Status, "tenant_status": l.TenantStatus,
 		"iat":    now.Unix(),
 		"policy": map[string]any{"require_user": l.RequireUser, "max_seats_per_user": l.MaxSeatsPerUser, "leasing": l.Leasing},
+	}
+	if bound {
+		claims["fpr"] = l.Fingerprint
 	}
 	if l.ExpiresAt != nil {
 		claims["license_exp"] = l.ExpiresAt.Unix()
@@ -119,6 +129,9 @@ func (c *Certifier) Certificate(ctx context.Context, l License) (string, error) 
 		return "", fmt.Errorf("root signed with %s, not the current %s", kid, keys[0].KID)
 	}
 	out := input + "." + b64.EncodeToString(sig)
+	if bound {
+		return out, nil
+	}
 	c.mu.Lock()
 	if c.cache == nil {
 		c.cache = map[string]cached{}

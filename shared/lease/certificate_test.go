@@ -126,3 +126,46 @@ func TestCertificate(t *testing.T) {
 		t.Fatalf("the SDK's check of a suspended tenant's certificate: %v, want ErrInactive", err)
 	}
 }
+
+// TestMachineBoundCertificate: a certificate asked for one machine names
+// its fingerprint ("fpr"), is signed afresh each time rather than served
+// from (or put into) the per-license cache, and verifies on that machine
+// only.
+func TestMachineBoundCertificate(t *testing.T) {
+	t.Parallel()
+	shared := newTestRoot(t)
+	root := &testRoot{key: shared.key, kid: shared.kid}
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := &Certifier{Root: root, Issuer: "https://api.test", Now: func() time.Time { return now }}
+	l := License{ID: "lic", TenantID: "ten", Product: "coditect", Seats: 5, LeaseTTLSeconds: 300, Status: "active",
+		Leasing: "per_fingerprint", TenantStatus: "active", UpdatedAt: time.Unix(1764129600, 0)}
+	ctx := context.Background()
+	floating, err := c.Certificate(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Fingerprint = "ws-1"
+	bound, err := c.Certificate(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Certificate(ctx, l); err != nil || root.signs.Load() != 3 {
+		t.Fatalf("bound certificates: %d signatures after one floating and two bound, want 3 (%v)", root.signs.Load(), err)
+	}
+	l.Fingerprint = ""
+	if again, err := c.Certificate(ctx, l); err != nil || again != floating {
+		t.Fatalf("the floating certificate after bound ones: %v; want the cached one", err)
+	}
+	var cl jwt.MapClaims
+	if _, err := jwt.ParseWithClaims(bound, &cl, func(*jwt.Token) (any, error) { return &root.key.PublicKey, nil },
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(func() time.Time { return now })); err != nil || cl["fpr"] != "ws-1" {
+		t.Fatalf("bound certificate: %v, %v", cl, err)
+	}
+	v := Verifier{Roots: root.verifier().Roots, Issuer: "https://api.test"}
+	if got, err := v.VerifyCertificateFor(bound, "ws-1", now); err != nil || got.Fingerprint != "ws-1" {
+		t.Fatalf("on its machine: %+v, %v", got, err)
+	}
+	if _, err := v.VerifyCertificateFor(bound, "ws-2", now); !errors.Is(err, leasejws.ErrOtherMachine) {
+		t.Fatalf("on another machine: %v", err)
+	}
+}

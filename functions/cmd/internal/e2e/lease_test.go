@@ -19,6 +19,7 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/sdk/leasejws"
+	"github.com/coditect-ai/license-server/sdk/license"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
@@ -288,5 +289,68 @@ func TestCertificatesExpireAndStateTheTenant(t *testing.T) {
 	c, err = v.VerifyCertificate(a.expect(a.admin("POST", certPath, nil), 200, "").str("certificate"), time.Now())
 	if !errors.Is(err, leasejws.ErrInactive) || c.TenantStatus != "suspended" || c.Status != "active" {
 		t.Fatalf("certificate after the tenant's suspension: %+v, %v; want the SDK to refuse it as inactive", c, err)
+	}
+}
+
+// TestMachineBoundCertificate: a tenant admin asks for a certificate bound
+// to one machine's fingerprint; the Go SDK's VerifyCertificate accepts it
+// on that machine with the server stopped, refuses it on another machine
+// and for another license, and an independent JOSE library (jwx) verifies
+// it with nothing but /v1/keys and finds the fingerprint in it. Without a
+// body (or with {}) the certificate is unbound, as before.
+func TestMachineBoundCertificate(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	tenant := a.tenant("nodelocked")
+	licenseID, key := a.license(tenant, map[string]any{"seats": 3})
+	_, otherKey := a.license(tenant, map[string]any{"seats": 1})
+	certPath := "/v1/tenants/" + tenant + "/licenses/" + licenseID + "/certificate"
+	for _, bad := range []any{strings.Repeat("f", 257), "ws\u0000", 7} {
+		a.expect(a.admin("POST", certPath, map[string]any{"fingerprint": bad}), 400, "invalid_request")
+	}
+	a.expect(a.admin("POST", certPath, map[string]any{"fingerprint": "ws-1", "seats": 9}), 400, "invalid_request")
+	bound := a.expect(a.admin("POST", certPath, map[string]any{"fingerprint": "ws-1"}), 200, "").str("certificate")
+	unbound := a.expect(a.admin("POST", certPath, map[string]any{}), 200, "").str("certificate")
+	doc := a.keysDoc()
+	roots, err := license.ParseRootKeys(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.srv.Close() // offline from here on
+
+	cfg := license.Config{LicenseKey: key, Fingerprint: "ws-1", RootKeys: roots, Issuer: testIssuer}
+	c, err := license.VerifyCertificate(cfg, bound)
+	if err != nil || c.Fingerprint != "ws-1" || c.LicenseID != licenseID || c.Seats != 3 {
+		t.Fatalf("the bound certificate on its machine, offline: %+v, %v", c, err)
+	}
+	other := cfg
+	other.Fingerprint = "ws-2"
+	if _, err := license.VerifyCertificate(other, bound); !errors.Is(err, leasejws.ErrOtherMachine) {
+		t.Fatalf("the bound certificate on another machine: %v, want ErrOtherMachine", err)
+	}
+	if c, err := license.VerifyCertificate(other, unbound); err != nil || c.Fingerprint != "" {
+		t.Fatalf("an unbound certificate on any machine: %+v, %v", c, err)
+	}
+	wrongLicense := cfg
+	wrongLicense.LicenseKey = otherKey
+	if _, err := license.VerifyCertificate(wrongLicense, bound); !errors.Is(err, leasejws.ErrInvalid) {
+		t.Fatalf("the certificate checked against another license's key: %v, want ErrInvalid", err)
+	}
+
+	var keys struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	json.Unmarshal(doc, &keys)
+	set, err := jwk.Parse([]byte(`{"keys":` + string(keys.Keys) + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := jws.Verify([]byte(bound), jws.WithKeySet(set, jws.WithRequireKid(true)))
+	if err != nil {
+		t.Fatalf("jwx verifying the bound certificate: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil || claims["fpr"] != "ws-1" || claims["sub"] != licenseID {
+		t.Fatalf("jwx: claims %v, %v", claims, err)
 	}
 }
