@@ -127,7 +127,7 @@ if current then
         if name == '' then name = ANON end
         local holders, n
         if type(doc.ho) == 'table' then
-          holders, n = live_holders(doc.ho, now, name)
+          holders, n = live_holders(doc.ho, now, name, score)
         else
           holders, n = {[ANON] = tonumber(score)}, 1
           if name == ANON then n = 0 end
@@ -174,7 +174,7 @@ end
 
 local doc = {fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6], repo = ARGV[7], at = now, tu = tracked,
   n = ARGV[11], k = key_tag}
-if instance ~= '' then doc.ho = {[instance] = expiry} end
+if instance ~= '' then doc.ho = {[instance] = SOLE} end
 redis.call('ZADD', live, expiry, new_token)
 redis.call('HSET', info, new_token, cjson.encode(doc), '\0' .. lease_key, new_token)
 record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7])

@@ -30,8 +30,11 @@
 --   instance) has ho in its info: holder name -> that holder's expiry (ms),
 --   the anonymous holder (no instance named) being ANON; the session's
 --   score in live is then the latest of its holders' expiries, so the seat
---   frees when the last holder releases or lapses. A session without ho
---   has one anonymous holder, as every session had before holders.
+--   frees when the last holder releases or lapses. A sole holder's expiry
+--   is stored as SOLE: it is the session's score, so the common case (one
+--   process per workstation) heartbeats with one ZADD and no rewrite of
+--   the info. A session without ho has one anonymous holder, as every
+--   session had before holders.
 --   meta also holds pkh and pkx: the previous key's hash and when it stops
 --   opening the license (ms, Redis clock) after a key rotation; and each
 --   session's info its k, the first 16 hex characters of the hash of the
@@ -44,6 +47,7 @@
 -- session; seats.MaxHoldersPerSeat is the same number).
 local ANON = '*'
 local MAX_HOLDERS = 256
+local SOLE = -1
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -142,11 +146,13 @@ local function session_expiry(now, ttl_s, exp)
 end
 
 -- The live holders of a shared seat at now, without the one named skip,
--- and how many they are.
-local function live_holders(ho, now, skip)
+-- and how many they are; score is the session's (a SOLE holder's expiry).
+local function live_holders(ho, now, skip, score)
   local out, n = {}, 0
   for name, e in pairs(ho) do
-    if name ~= skip and tonumber(e) > now then
+    e = tonumber(e)
+    if e == SOLE then e = tonumber(score) end
+    if name ~= skip and e > now then
       out[name] = e
       n = n + 1
     end
@@ -163,10 +169,26 @@ local function latest(holders)
   return top
 end
 
--- Writes a shared seat's holders back and moves its score in live to the
--- latest of their expiries.
+-- Writes a shared seat's holders back (a sole holder as SOLE; not at all
+-- when the info already says so) and moves its score in live to the latest
+-- of their expiries.
 local function keep_holders(k, token, doc, holders)
-  doc.ho = holders
-  redis.call('HSET', k.info, token, cjson.encode(doc))
-  redis.call('ZADD', k.live, 'XX', latest(holders), token)
+  local top = latest(holders)
+  local only, n = nil, 0
+  for name in pairs(holders) do
+    only = name
+    n = n + 1
+  end
+  if n == 1 then
+    local was = doc.ho
+    local already = type(was) == 'table' and tonumber(was[only]) == SOLE and next(was, next(was)) == nil
+    if not already then
+      doc.ho = {[only] = SOLE}
+      redis.call('HSET', k.info, token, cjson.encode(doc))
+    end
+  else
+    doc.ho = holders
+    redis.call('HSET', k.info, token, cjson.encode(doc))
+  end
+  redis.call('ZADD', k.live, 'XX', top, token)
 end

@@ -66,11 +66,16 @@ local expiry = session_expiry(now, ttl, exp)
 if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
   local name = ARGV[3]
   if name == '' then name = ANON end
-  local mine = doc.ho[name]
-  if not mine or tonumber(mine) <= now then return {'not_found'} end
-  local holders = live_holders(doc.ho, now, name)
-  holders[name] = expiry
-  keep_holders(k, token, doc, holders)
+  local mine = tonumber(doc.ho[name])
+  if mine == SOLE then
+    -- The only holder (the session is live, so it is): as a plain session.
+    redis.call('ZADD', live, 'XX', expiry, token)
+  else
+    if not mine or mine <= now then return {'not_found'} end
+    local holders = live_holders(doc.ho, now, name, score)
+    holders[name] = expiry
+    keep_holders(k, token, doc, holders)
+  end
 else
   redis.call('ZADD', live, 'XX', expiry, token)
 end

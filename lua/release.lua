@@ -28,9 +28,10 @@ if raw and string.find(raw, '"ho":', 1, true) then
   if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
     local name = ARGV[2]
     if name == '' then name = ANON end
-    local mine = doc.ho[name]
-    if not mine or tonumber(mine) <= now then return 0 end
-    local holders, n = live_holders(doc.ho, now, name)
+    local mine = tonumber(doc.ho[name])
+    if mine == SOLE then mine = s end
+    if not mine or mine <= now then return 0 end
+    local holders, n = live_holders(doc.ho, now, name, s)
     if n > 0 then
       keep_holders(k, token, doc, holders)
       return 2

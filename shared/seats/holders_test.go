@@ -178,6 +178,41 @@ var sharedSeatContract = []struct {
 			t.Fatalf("acquire after the shared seat lapsed = %+v", g)
 		}
 	}},
+	{"a sole holder heartbeats as a plain session does, and keeps its own expiry once another joins", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Second)
+		a := f.mustAcquireAs(l, "ws", "proc-a")
+		for range 3 {
+			time.Sleep(400 * time.Millisecond)
+			if err := f.heartbeatAs(a, "proc-a"); err != nil {
+				t.Fatalf("the sole holder's heartbeat: %v", err)
+			}
+		}
+		list, err := f.engine.Sessions(context.Background(), l.ID, 10)
+		if err != nil || len(list) != 1 || len(list[0].Holders) != 1 || list[0].Holders[0].InstanceID != "proc-a" ||
+			!list[0].Holders[0].ExpiresAt.Equal(list[0].ExpiresAt) {
+			t.Fatalf("sessions = %+v, %v; want proc-a holding until the session's expiry", list, err)
+		}
+		if err := f.heartbeatAs(a, "proc-b"); !errors.Is(err, seats.ErrSessionNotFound) {
+			t.Fatalf("heartbeat of an instance that never joined: %v", err)
+		}
+		b := f.mustAcquireAs(l, "ws", "proc-b")
+		// proc-a stops; proc-b heartbeats on past proc-a's expiry.
+		for range 3 {
+			time.Sleep(400 * time.Millisecond)
+			if err := f.heartbeatAs(b, "proc-b"); err != nil {
+				t.Fatalf("proc-b's heartbeat: %v", err)
+			}
+		}
+		if err := f.heartbeatAs(a, "proc-a"); !errors.Is(err, seats.ErrSessionNotFound) {
+			t.Fatalf("the lapsed first holder's heartbeat: %v", err)
+		}
+		if got := f.holderIDs(l, a.SessionDigest); len(got) != 1 || got[0] != "proc-b" {
+			t.Fatalf("holders = %v, want [proc-b]", got)
+		}
+		if r := f.releaseAs(b, "proc-b"); !r.SeatFreed {
+			t.Fatalf("the last holder's release = %+v", r)
+		}
+	}},
 	{"max_instances_per_seat refuses one more holder with instance_limit", func(t *testing.T, f *fixture) {
 		l, _ := f.license(2, time.Minute, func(l *seats.License) { l.MaxInstancesPerSeat = 2 })
 		a := f.mustAcquireAs(l, "ws", "p1")

@@ -20,7 +20,8 @@ type sessionInfo struct {
 	Repository  string  `json:"repo"`
 	At          float64 `json:"at"`
 	// Holders of a shared seat: instance id ("*" the anonymous holder) ->
-	// expiry in ms (see lua/common.lua).
+	// expiry in ms, or -1 for a sole holder, whose expiry is the session's
+	// (see lua/common.lua).
 	Holders map[string]float64 `json:"ho"`
 }
 
@@ -53,6 +54,10 @@ func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Ses
 		holders = append(holders, Holder{ExpiresAt: expiresAt})
 	}
 	for name, e := range info.Holders {
+		if e < 0 {
+			// The sole holder: its expiry is the session's.
+			e = exp
+		}
 		if int64(e) <= nowMS {
 			continue
 		}
