@@ -6,7 +6,8 @@
 --       8 tenants of the authenticated caller, space-separated ('' when none),
 --       9 acquires allowed per second per license (0: no limit), 10 burst,
 --       11 new session's nonce (its id is derived from it and the key),
---       12 the instance (process) acquiring ('' none: the anonymous holder)
+--       12 the instance (process) acquiring ('' or absent: the anonymous
+--       holder)
 -- Returns one of:
 --   {'no_meta'}                              metadata not in Redis: load and retry
 --   {'not_found'}                            wrong key, license deleted, or
@@ -34,7 +35,7 @@
 local meta, live, info, users, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6]}
 local key_hash, fp, new_token, user, caller_tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[8]
-local instance = ARGV[12]
+local instance = ARGV[12] or ''
 
 local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat',
   'pkh', 'pkx', 'mis')

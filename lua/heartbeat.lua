@@ -64,7 +64,7 @@ end
 
 local expiry = session_expiry(now, ttl, exp)
 if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
-  local name = ARGV[3]
+  local name = ARGV[3] or ''
   if name == '' then name = ANON end
   local mine = tonumber(doc.ho[name])
   if mine == SOLE then

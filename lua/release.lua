@@ -26,7 +26,7 @@ end
 if raw and string.find(raw, '"ho":', 1, true) then
   local ok, doc = pcall(cjson.decode, raw)
   if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
-    local name = ARGV[2]
+    local name = ARGV[2] or ''
     if name == '' then name = ANON end
     local mine = tonumber(doc.ho[name])
     if mine == SOLE then mine = s end

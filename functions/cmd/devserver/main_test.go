@@ -43,7 +43,7 @@ func TestWalkthrough(t *testing.T) {
 		`"seats":2,"seats_used":1`,
 		`"fingerprint":"laptop-1"`,
 		`"heartbeat_interval_seconds":20`,
-		`{"released":true}`,
+		`{"released":true,"seat_freed":true}`,
 		"cleanup: 204",
 		`"group_by":"user","granularity":"day","buckets":[{"key":"ada"`,
 		`"peak_seats":1`,

@@ -47,6 +47,11 @@ func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
 	}
 	// 20 licenses × 1,000 sessions with a one-second lease, left to expire.
 	script := redis.NewScript(lua.Load().Acquire.Source)
+	// Pipelined Run sends EVALSHA only: the script must be in Redis's
+	// cache first (it was only when another test had loaded it).
+	if err := script.Load(ctx, rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
 	for range 20 {
 		l, _, err := b.Licenses.Create(ctx, ten.ID, licenses.New{Product: "ide", Seats: 1000, LeaseTTLSeconds: 1, Leasing: "per_fingerprint"})
 		if err != nil {
