@@ -478,6 +478,9 @@ func hostileMetacharacters() []hostile {
 		{"acquire license_key", "POST", "/v1/acquire", `{"license_key":VALUE,"fingerprint":"f"}`, 404, "license_not_found"},
 		{"acquire repository", "POST", "/v1/acquire", `{"license_key":"{key}","fingerprint":"f","repository":VALUE}`, 400, "invalid_request"},
 		{"heartbeat session_id", "POST", "/v1/heartbeat", `{"session_id":VALUE}`, 404, "session_not_found"},
+		{"acquire instance_id", "POST", "/v1/acquire", `{"license_key":"{key}","fingerprint":"f","instance_id":VALUE}`, 400, "invalid_request"},
+		{"heartbeat instance_id", "POST", "/v1/heartbeat", `{"session_id":"s","instance_id":VALUE}`, 400, "invalid_request"},
+		{"release instance_id", "POST", "/v1/release", `{"session_id":"s","instance_id":VALUE}`, 400, "invalid_request"},
 		{"tenant slug", "POST", "/v1/tenants", `{"name":"x","slug":VALUE}`, 400, "invalid_request"},
 		{"tenant patch slug", "PATCH", ten, `{"slug":VALUE}`, 400, "invalid_request"},
 		{"tenant patch status", "PATCH", ten, `{"status":VALUE}`, 400, "invalid_request"},
@@ -582,7 +585,7 @@ func TestHostileReleaseIsHarmless(t *testing.T) {
 		}
 		got := f.send(t, hostile{method: "POST", path: "/v1/release", body: string(body)})
 		if got.status != 200 || got.header.Get("Content-Type") != "application/json" ||
-			strings.TrimSpace(string(got.raw)) != `{"released":false}` {
+			strings.TrimSpace(string(got.raw)) != `{"released":false,"seat_freed":false}` {
 			t.Errorf("release %q: %d %s", id, got.status, got.raw)
 		}
 		after := f.snapshot(t)

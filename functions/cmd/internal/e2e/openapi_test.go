@@ -265,7 +265,7 @@ func TestCheckerCatches(t *testing.T) {
 	good := map[string]any{
 		"id": "0b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f", "tenant_id": "1b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f",
 		"product": "p", "seats": 2.0, "seats_used": 0.0, "lease_ttl_seconds": 60.0, "max_lease_ttl_seconds": 86400.0, "status": "active",
-		"expires_at": nil, "require_user": false, "max_seats_per_user": nil, "leasing": "per_fingerprint",
+		"expires_at": nil, "require_user": false, "max_seats_per_user": nil, "max_instances_per_seat": nil, "leasing": "per_fingerprint",
 		"key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
 	}
 	if err := doc.ValidateSchemaJSON(license.Value, good, openapi3.EnableJSONSchema2020()); err != nil {
