@@ -40,7 +40,8 @@ const (
 	chaosGap = 2 * time.Second
 )
 
-// TestSeatInvariantUnderChaos: 1,000 clients, each its own workstation,
+// TestSeatInvariantUnderChaos: 1,000 clients (400 alone on their
+// workstation, 600 as two processes of 300 workstations sharing its seat)
 // loop acquire → heartbeats → release on a license of 10 seats with a
 // two-second lease, while the test restarts make run's server (SIGTERM and
 // SIGKILL) and Redis (SIGKILL). Redis keeps an append-only file fsynced
@@ -57,8 +58,9 @@ const (
 //   - every session a client was granted (a 200) is in that ledger, and
 //     those sessions, on the ledger's times, never overlap more than 10 deep;
 //   - the clients' own view (a seat is held from the grant's answer until
-//     the client lets go or its last lease runs out) never has more than 10
-//     holders at once, and no lease ever ended early.
+//     the client lets go or its last lease runs out; a seat two processes
+//     share, while either holds it) never has more than 10 seats held at
+//     once, and no lease ever ended early.
 func TestSeatInvariantUnderChaos(t *testing.T) {
 	duration := chaosDuration
 	if v := os.Getenv("CHAOS_DURATION"); v != "" {
@@ -88,7 +90,14 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 	obs := &observations{}
 	var wg sync.WaitGroup
 	for i := range chaosClients {
-		wg.Go(func() { runChaosClient(ctx, client, d.url(), key, fmt.Sprintf("chaos-ws-%04d", i), obs) })
+		// Two in five clients are alone on their workstation and name no
+		// instance; the others are two processes of one workstation
+		// sharing its seat, each its own holder.
+		fp, instance := fmt.Sprintf("chaos-ws-%04d", i), ""
+		if i >= chaosClients*2/5 {
+			fp, instance = fmt.Sprintf("chaos-shared-%04d", i/2), fmt.Sprintf("proc-%04d", i)
+		}
+		wg.Go(func() { runChaosClient(ctx, client, d.url(), key, fp, instance, obs) })
 	}
 
 	// The chaos: a restart every chaosGap, cycling through the kinds.
@@ -229,11 +238,22 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 		t.Errorf("%d sessions granted to clients were live at once per the ledger (at %s)", peak, at.Format(time.RFC3339Nano))
 	}
 
-	// 3. The clients' own view.
-	if peak, at := maxOverlap(obs.held); peak > chaosSeats {
-		t.Errorf("%d clients held a valid lease at once (at %s)", peak, at.Format(time.RFC3339Nano))
+	// 3. The clients' own view: a seat two processes share is one seat,
+	// held while either holds it.
+	var heldSeats []span
+	holdings := 0
+	for _, spans := range obs.held {
+		holdings += len(spans)
+		heldSeats = append(heldSeats, union(spans)...)
+	}
+	if peak, at := maxOverlap(heldSeats); peak > chaosSeats {
+		t.Errorf("%d seats were held with a valid lease at once (at %s)", peak, at.Format(time.RFC3339Nano))
 	} else {
-		t.Logf("clients: %d holdings, at most %d at once", len(obs.held), peak)
+		t.Logf("clients: %d holdings of %d sessions (%d acquires joined a seat another process held), at most %d seats at once",
+			holdings, len(obs.held), obs.sharedGrants.Load(), peak)
+	}
+	if obs.sharedGrants.Load() == 0 {
+		t.Error("no process ever joined a seat another process of its workstation held: the shared seats were not exercised")
 	}
 	if t.Failed() {
 		t.Logf("devserver output (end):\n%s", d.output())
@@ -286,6 +306,24 @@ func maxOverlap(spans []span) (int, time.Time) {
 		}
 	}
 	return peak, at
+}
+
+// union merges overlapping or touching spans into the disjoint spans that
+// cover the same instants.
+func union(spans []span) []span {
+	sorted := append([]span(nil), spans...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].from.Before(sorted[j].from) })
+	var out []span
+	for _, s := range sorted {
+		if n := len(out); n > 0 && !s.from.After(out[n-1].to) {
+			if s.to.After(out[n-1].to) {
+				out[n-1].to = s.to
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // ledgerEvent is one seat event as the scripts recorded it.
@@ -382,10 +420,15 @@ func replaySessions(events []ledgerEvent) (map[string]span, error) {
 // observations is what the clients saw.
 type observations struct {
 	acquires, noSeats, heartbeats, releases, transportErrs, unavailable atomic.Int64
+	// sharedGrants counts acquires that joined a seat another process of
+	// the workstation held (resumed, with an instance named).
+	sharedGrants atomic.Int64
 
-	mu         sync.Mutex
-	granted    map[string]bool // ledger refs of the sessions clients were granted
-	held       []span          // the clients' own view of when they held a seat
+	mu      sync.Mutex
+	granted map[string]bool // ledger refs of the sessions clients were granted
+	// held is the clients' own view of when they held a seat, per session
+	// (its ledger ref): the processes sharing a seat each hold it.
+	held       map[string][]span
 	unexpected []string
 	earlyLoss  []string
 }
@@ -400,10 +443,14 @@ func (o *observations) grant(sessionID string) {
 	o.granted[tokens.SessionDigest(sessionID)] = true
 }
 
-func (o *observations) hold(from, to time.Time) {
+func (o *observations) hold(sessionID string, from, to time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.held = append(o.held, span{from.Round(0), to.Round(0)})
+	if o.held == nil {
+		o.held = map[string][]span{}
+	}
+	ref := tokens.SessionDigest(sessionID)
+	o.held[ref] = append(o.held[ref], span{from.Round(0), to.Round(0)})
 }
 
 func (o *observations) odd(list *[]string, format string, args ...any) {
@@ -419,11 +466,11 @@ type seatAnswer struct {
 	Resumed   bool   `json:"resumed"`
 }
 
-// runChaosClient is one workstation: acquire, hold the seat for one to
-// three heartbeats, release, and again, until ctx ends. Failures a restart
-// causes (no answer, 503) are waited out; a refusal for want of a seat
-// waits longer.
-func runChaosClient(ctx context.Context, client *http.Client, url, key, fp string, o *observations) {
+// runChaosClient is one process of a workstation (instance "" names none):
+// acquire, hold the seat for one to three heartbeats, release, and again,
+// until ctx ends. Failures a restart causes (no answer, 503) are waited
+// out; a refusal for want of a seat waits longer.
+func runChaosClient(ctx context.Context, client *http.Client, url, key, fp, instance string, o *observations) {
 	pause := func(min, max time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -435,7 +482,11 @@ func runChaosClient(ctx context.Context, client *http.Client, url, key, fp strin
 	for ctx.Err() == nil {
 		var got seatAnswer
 		o.acquires.Add(1)
-		c := post(client, url, "/v1/acquire", map[string]any{"license_key": key, "fingerprint": fp}, &got)
+		body := map[string]any{"license_key": key, "fingerprint": fp}
+		if instance != "" {
+			body["instance_id"] = instance
+		}
+		c := post(client, url, "/v1/acquire", body, &got)
 		switch {
 		case c.err != nil:
 			o.transportErrs.Add(1)
@@ -460,8 +511,14 @@ func runChaosClient(ctx context.Context, client *http.Client, url, key, fp strin
 			continue
 		}
 		o.grant(got.SessionID)
+		if instance != "" && got.Resumed {
+			o.sharedGrants.Add(1)
+		}
 		from, until := c.finished, expires
 		session := map[string]any{"session_id": got.SessionID}
+		if instance != "" {
+			session["instance_id"] = instance
+		}
 		// held until: the lease runs out, the server says the session is
 		// gone, or the client lets go.
 		let := func(at time.Time) {
@@ -469,7 +526,7 @@ func runChaosClient(ctx context.Context, client *http.Client, url, key, fp strin
 				at = until
 			}
 			if at.After(from) { // else the answer came too late to hold anything
-				o.hold(from, at)
+				o.hold(got.SessionID, from, at)
 			}
 		}
 		gone := false
