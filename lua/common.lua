@@ -42,9 +42,11 @@
 --
 -- The only clock is Redis TIME, so every function instance agrees on when a
 -- session ends however skewed its own wall clock is.
--- The holder that names no instance, and the most holders one session may
--- have whatever the policy says (a bound on the work and memory of one
--- session; seats.MaxHoldersPerSeat is the same number).
+
+-- Holders of a shared seat: ANON names the holder that names no instance;
+-- MAX_HOLDERS bounds the holders of one session whatever the policy says (a
+-- bound on the work and memory of one session; seats.MaxHoldersPerSeat is
+-- the same number); SOLE is a sole holder's expiry, the session's score.
 local ANON = '*'
 local MAX_HOLDERS = 256
 local SOLE = -1

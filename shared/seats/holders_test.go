@@ -236,6 +236,18 @@ var sharedSeatContract = []struct {
 			t.Fatalf("p3 after p2 released: %+v, %v", g, err)
 		}
 	}},
+	{"without a policy a seat takes MaxHoldersPerSeat holders and refuses one more", func(t *testing.T, f *fixture) {
+		l, _ := f.license(1, time.Minute)
+		for i := range seats.MaxHoldersPerSeat {
+			f.mustAcquireAs(l, "ws", fmt.Sprint("p", i))
+		}
+		_, err := f.acquireAs(l, "ws", "one-more")
+		var limit *seats.InstanceLimitError
+		if !errors.As(err, &limit) || limit.Holders != seats.MaxHoldersPerSeat || limit.Max != seats.MaxHoldersPerSeat {
+			t.Fatalf("holder %d: %v, want InstanceLimitError{%d, %d}", seats.MaxHoldersPerSeat+1, err,
+				seats.MaxHoldersPerSeat, seats.MaxHoldersPerSeat)
+		}
+	}},
 	{"a session acquired without an instance is one anonymous holder", func(t *testing.T, f *fixture) {
 		l, _ := f.license(1, time.Minute, func(l *seats.License) { l.MaxInstancesPerSeat = 2 })
 		anon := f.mustAcquire(l, "ws")
