@@ -10,23 +10,29 @@ ALTER TABLE licenses
     ADD COLUMN max_instances_per_seat integer CHECK (max_instances_per_seat BETWEEN 1 AND 256);
 
 -- Events show the new policy field, and a change of it alone is
--- license.updated, as a change of any other policy field is (010's
--- functions, with the field added).
+-- license.updated, as a change of any other policy field is. 010 wrote the
+-- field list twice, inside both functions; it is now one function both
+-- read, so the next policy field is one CREATE OR REPLACE of it, not another
+-- copy of the trigger's body. (This migration restates the body once, to
+-- read the list from there.)
+CREATE FUNCTION outbox_license_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, public AS $$
+    -- The fields whose change is license.updated (status has its own
+    -- events; key_prefix moves only with the key).
+    SELECT ARRAY['product', 'seats', 'expires_at', 'lease_ttl_seconds', 'max_lease_ttl_seconds',
+                 'require_user', 'max_seats_per_user', 'max_instances_per_seat', 'leasing']
+$$;
+
 CREATE OR REPLACE FUNCTION outbox_license_doc(doc jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, public AS $$
-    SELECT outbox_pick(doc, ARRAY['id', 'product', 'seats', 'status', 'expires_at', 'lease_ttl_seconds',
-        'max_lease_ttl_seconds', 'require_user', 'max_seats_per_user', 'max_instances_per_seat', 'leasing', 'key_prefix',
-        'created_at', 'updated_at', 'deleted_at'])
+    SELECT outbox_pick(doc, ARRAY['id', 'status', 'key_prefix', 'created_at', 'updated_at', 'deleted_at']
+                            || outbox_license_fields())
 $$;
 
 CREATE OR REPLACE FUNCTION outbox_license_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-    -- The fields whose change is license.updated (status has its own
-    -- events; key_prefix moves only with the key).
-    fields  CONSTANT text[] := ARRAY['product', 'seats', 'expires_at', 'lease_ttl_seconds', 'max_lease_ttl_seconds',
-                                     'require_user', 'max_seats_per_user', 'leasing',
-                                     'max_instances_per_seat'];
+    fields  CONSTANT text[] := outbox_license_fields();
     old_doc jsonb;
     new_doc jsonb;
     changed text[];
@@ -73,3 +79,6 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+
+-- Nobody calls it but the functions above (which run as the owner).
+REVOKE ALL ON FUNCTION outbox_license_fields() FROM PUBLIC;
