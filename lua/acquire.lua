@@ -101,7 +101,8 @@ if tonumber(m[11] or '1') > 0 and redis.call('SISMEMBER', blocked, fp) == 1 then
 
 local expiry = session_expiry(now, ttl, exp)
 
--- Idempotent per lease key: a live session is resumed, not doubled.
+-- Idempotent per lease key: a live session is resumed, not doubled; a
+-- lingering one (released, still counted) is reattached.
 local lease_key = fp
 if per_user then lease_key = '\0u:' .. user end
 local current = redis.call('HGET', info, '\0' .. lease_key)
@@ -120,7 +121,17 @@ if current then
       if not tag and (not m[13] or m[13] == '') then tag = string.sub(m[1], 1, 16) end
     end
     if ok and type(doc) == 'table' and type(doc.n) == 'string' and tag == key_tag then
-      if instance ~= '' or type(doc.ho) == 'table' then
+      if doc.lg then
+        -- Released and lingering: its holder (this lease key) takes it
+        -- back, the same session, held again from now on. The seat
+        -- counted all along, so no count is checked.
+        doc.lg = nil
+        doc.ho = nil
+        if instance ~= '' then doc.ho = {[instance] = SOLE} end
+        redis.call('HSET', info, current, cjson.encode(doc))
+        redis.call('ZADD', live, 'XX', expiry, current)
+        record(k, 'reattached', current, now)
+      elseif instance ~= '' or type(doc.ho) == 'table' then
         -- A shared seat: this holder joins it or renews its hold; the
         -- others keep theirs. A session acquired without an instance has
         -- one anonymous holder, until its lease at the latest.

@@ -35,6 +35,12 @@
 --   process per workstation) heartbeats with one ZADD and no rewrite of
 --   the info. A session without ho has one anonymous holder, as every
 --   session had before holders.
+--   A session released while the license's policy lingers (meta lg, in
+--   seconds) stays in live, counted, until the linger ends (its score),
+--   with lg = 1 in its info; an acquire for its lease key takes it back
+--   (reattach). meta rv is the revive window (seconds): a session that
+--   expired less than that ago is left in live for a heartbeat to revive
+--   (the sweep leaves it, and nothing counts it: counts start after now).
 --   meta also holds pkh and pkx: the previous key's hash and when it stops
 --   opening the license (ms, Redis clock) after a key rotation; and each
 --   session's info its k, the first 16 hex characters of the hash of the
@@ -84,14 +90,18 @@ end
 -- Removes a session from every structure and records why it ended (kind:
 -- released, expired or revoked; at: when, in ms; any further arguments are
 -- field/value pairs of the ledger entry, such as the reason and the actor).
--- The lease mapping is removed only if it still points at this token,
--- because a newer session may own it. k holds the license's keys: live,
--- info, users, events. raw is the session's info as read (nil: none).
+-- A lingering session (released into its linger, lg in its info) that runs
+-- out ends as linger_ended, not expired: its holder released it, and the
+-- ledger already has that release. The lease mapping is removed only if it
+-- still points at this token, because a newer session may own it. k holds
+-- the license's keys: live, info, users, events. raw is the session's info
+-- as read (nil: none).
 local function drop_read(k, token, raw, kind, at, ...)
   if raw then
     local ok, doc = pcall(cjson.decode, raw)
     local lease_field = nil
     if ok and type(doc) == 'table' then
+      if kind == 'expired' and doc.lg then kind = 'linger_ended' end
       local lk = doc.lk or doc.fp
       if lk and redis.call('HGET', k.info, '\0' .. lk) == token then lease_field = '\0' .. lk end
       if doc.tu == 1 and doc.user and doc.user ~= '' then

@@ -9,13 +9,59 @@
 -- in the same step), {'revoked'} (an operator ended it), {'blocked'} (its
 -- workstation, or under per-user leasing the one heartbeating, is blocked:
 -- ended now or before) or {'ok', expiry_ms, ttl_s, tenant, fingerprint,
--- per_user} (what a signed lease names; with per-user leasing the lease
--- names the workstation heartbeating). A holder of a shared seat that is
+-- per_user, revived} (what a signed lease names; with per-user leasing the
+-- lease names the workstation heartbeating; revived 1 when the session had
+-- expired and was revived, see revive). A holder of a shared seat that is
 -- not among its live holders (it released, or lapsed while others held the
 -- seat) is {'not_found'}: it acquires again and rejoins the session.
 local meta, live, info, blocked, ended = KEYS[1], KEYS[2], KEYS[3], KEYS[6], KEYS[7]
 local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5], ended = KEYS[7]}
 local token, asking = ARGV[1], ARGV[2]
+
+-- Revives the session, expired at score, for the heartbeating holder, if
+-- the license's revive window (rv, seconds) has not passed, the license is
+-- usable, the workstation is not blocked, the session is not one its
+-- holder released (lingering), the holder was one of its holders, and a
+-- seat (and, under a per-user limit, the person's seat) is free now.
+-- Returns the heartbeat's answer, or nil to refuse. The ledger records the
+-- expiry at score and the revival now: the seat was free in between.
+local function revive(score, now)
+  local m = redis.call('HMGET', meta, 'rv', 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb', 'seats', 'mpu')
+  local window = tonumber(m[1] or '0') or 0
+  if window <= 0 or now - tonumber(score) > window * 1000 then return nil end
+  local exp, ttl = tonumber(m[4] or '0'), tonumber(m[5] or '0')
+  if license_state(m[2], m[3], exp, now) ~= 'active' then return nil end
+  local raw = redis.call('HGET', info, token)
+  local ok, doc = pcall(cjson.decode, raw or '')
+  if not ok or type(doc) ~= 'table' or doc.lg then return nil end
+  local fp = doc.fp or ''
+  if tonumber(m[8] or '0') > 0 then
+    if redis.call('SISMEMBER', blocked, fp) == 1 then return nil end
+    if asking ~= '' and asking ~= fp and redis.call('SISMEMBER', blocked, asking) == 1 then return nil end
+  end
+  local name = ARGV[3] or ''
+  if name == '' then name = ANON end
+  if type(doc.ho) == 'table' and not doc.ho[name] then return nil end
+  if redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(m[9] or '0') then return nil end
+  local mpu = tonumber(m[10] or '0') or 0
+  if doc.tu == 1 and mpu > 0 then
+    local held = 0
+    for t in string.gmatch(redis.call('HGET', k.users, doc.user or '') or '', '%S+') do
+      local s = redis.call('ZSCORE', live, t)
+      if t ~= token and s and tonumber(s) > now then held = held + 1 end
+    end
+    if held >= mpu then return nil end
+  end
+  local expiry = session_expiry(now, ttl, exp)
+  if type(doc.ho) == 'table' then
+    doc.ho = {[name] = SOLE}
+    redis.call('HSET', info, token, cjson.encode(doc))
+  end
+  redis.call('ZADD', live, 'XX', expiry, token)
+  record(k, 'expired', token, tonumber(score))
+  record(k, 'revived', token, now, 'fp', fp, 'u', doc.user or '', 'h', doc.host or '', 'repo', doc.repo or '')
+  return {'ok', expiry, ttl, m[6] or '', fp, tonumber(m[7] or '0'), 1}
+end
 
 local score = redis.call('ZSCORE', live, token)
 if not score then
@@ -29,9 +75,12 @@ if not score then
 end
 
 local now = now_ms()
--- An expired session is gone for good: a heartbeat must never revive it,
--- because its seat may already belong to someone else.
+-- An expired session is gone, unless the license revives: then, within
+-- its window, a heartbeat takes the seat again only if one is free now
+-- (the seat may already belong to someone else; never over the limit).
 if tonumber(score) <= now then
+  local revived = revive(score, now)
+  if revived then return revived end
   drop_session(k, token, 'expired', tonumber(score))
   return {'not_found'}
 end
@@ -47,6 +96,9 @@ end
 local fp = ''
 local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
 if ok and type(doc) == 'table' and doc.fp then fp = doc.fp end
+-- Its holder released it: the seat lingers for a reattach (an acquire),
+-- never for a heartbeat.
+if ok and type(doc) == 'table' and doc.lg then return {'not_found'} end
 local per_user = tonumber(m[6] or '0')
 -- A blocked workstation loses its seat here even if the write-through that
 -- blocked it never reached this license (nb > 0 skips the set when the
@@ -79,4 +131,4 @@ if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
 else
   redis.call('ZADD', live, 'XX', expiry, token)
 end
-return {'ok', expiry, ttl, m[5] or '', fp, per_user}
+return {'ok', expiry, ttl, m[5] or '', fp, per_user, 0}

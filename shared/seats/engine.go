@@ -102,8 +102,12 @@ type License struct {
 	// MaxInstancesPerSeat bounds the processes holding one shared seat
 	// (0: only MaxHoldersPerSeat).
 	MaxInstancesPerSeat int
-	Blocked             []string // the tenant's blocked workstation fingerprints
-	Revision            int64
+	// LingerSeconds keeps a released seat counted that long (0: off).
+	LingerSeconds int
+	// ReviveSeconds lets a heartbeat revive a session expired that recently (0: off).
+	ReviveSeconds int
+	Blocked       []string // the tenant's blocked workstation fingerprints
+	Revision      int64
 	// After a key rotation, the previous key's hash opens the license for
 	// acquires until PreviousKeyExpiresAt (by the Redis clock); "" or a
 	// zero time: no previous key.
@@ -250,7 +254,12 @@ type Grant struct {
 	LeaseTTL   time.Duration
 	SeatsUsed  int
 	SeatsTotal int
-	Resumed    bool // the workstation already held this session
+	// Resumed: the workstation (or person) already held this session, or
+	// had released it and took it back while it lingered.
+	Resumed bool
+	// Revived: the session had expired and a heartbeat took it back within
+	// the license's revive window (heartbeat only).
+	Revived bool
 	// RateRemaining is how many more acquires of the license the rate
 	// limit lets through at once (-1: no limit; acquire only).
 	RateRemaining int
@@ -434,6 +443,7 @@ func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, err
 			TenantID:      res.str(3),
 			Fingerprint:   res.str(4),
 			PerUser:       res.int(5) == 1,
+			Revived:       res.int(6) == 1,
 		}
 		// After the statement above, not in it (see acquireReply).
 		if res.err != nil {
@@ -461,8 +471,14 @@ func (e *Engine) Release(ctx context.Context, sessionID string) (bool, error) {
 
 // Released is what a release did: Released when the caller held the
 // session (its hold ended), SeatFreed when the seat is free now (false
-// while other holders of a shared seat keep it).
-type Released struct{ Released, SeatFreed bool }
+// while other holders of a shared seat keep it, or while it lingers).
+type Released struct {
+	Released, SeatFreed bool
+	// LingersUntil is when the released seat stops counting, by the
+	// license's linger_seconds (zero: it does not linger). Until then an
+	// acquire by the same workstation (or person) takes the session back.
+	LingersUntil time.Time
+}
 
 // ReleaseHolder ends one holder's hold on a session (instance "" is the
 // anonymous holder, which is every holder of a session acquired without
@@ -473,10 +489,28 @@ func (e *Engine) ReleaseHolder(ctx context.Context, sessionID, instance string) 
 		return Released{}, nil
 	}
 	k := e.keys(licenseID)
-	n, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events},
-		tokens.SessionDigest(sessionID), instance).Int()
+	reply, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events, k.meta},
+		tokens.SessionDigest(sessionID), instance).Result()
 	if err != nil {
 		return Released{}, fmt.Errorf("release script: %w", err)
+	}
+	return releaseReply(reply)
+}
+
+// releaseReply turns the release script's reply into what the release did.
+func releaseReply(reply any) (Released, error) {
+	if list, ok := reply.([]any); ok {
+		// {3, linger_end_ms}: released into the license's linger.
+		if len(list) == 2 && list[0] == int64(3) {
+			if until, ok := list[1].(int64); ok && until > 0 {
+				return Released{Released: true, LingersUntil: time.UnixMilli(until).UTC()}, nil
+			}
+		}
+		return Released{}, fmt.Errorf("release script: unexpected reply %v", reply)
+	}
+	n, ok := reply.(int64)
+	if !ok {
+		return Released{}, fmt.Errorf("release script: unexpected reply %v", reply)
 	}
 	switch n {
 	case 0:
@@ -520,6 +554,8 @@ func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bo
 		"mpu", l.MaxSeatsPerUser,
 		"pu", flag(l.PerUser),
 		"mis", l.MaxInstancesPerSeat,
+		"lg", l.LingerSeconds,
+		"rv", l.ReviveSeconds,
 		"tenant", l.TenantID,
 		"pkh", l.PreviousKeyHash,
 		"pkx", previousKeyExpiry(l),
@@ -557,6 +593,9 @@ const (
 	ReasonRevokeAll = "revoke_all" // every session of the license ended by an admin
 	ReasonBlocked   = "blocked"    // its workstation was blocked
 	ReasonRekeyed   = "rekeyed"    // released: resumed with the other key of a rotation
+	// ReasonLinger: released by its holder into the license's linger; the
+	// seat counts until the linger_ended event (or a reattached one).
+	ReasonLinger = "linger"
 )
 
 // Revoke ends one live session of a license, named by its digest (admins

@@ -18,6 +18,14 @@ const (
 	EventExpired  = "expired"
 	EventDenied   = "denied"
 	EventRevoked  = "revoked"
+	// EventLingerEnded: a session released into its license's linger was
+	// not taken back; the seat stopped counting at At.
+	EventLingerEnded = "linger_ended"
+	// EventReattached: the holder of a lingering session took it back.
+	EventReattached = "reattached"
+	// EventRevived: a heartbeat took an expired session back within the
+	// license's revive window (its expired event precedes this one).
+	EventRevived = "revived"
 )
 
 // Event is one entry of a license's usage ledger. ID is the Redis stream
@@ -62,7 +70,7 @@ func decodeEvent(licenseID string, m redis.XMessage) Event {
 // cannot be stored and is dropped by the drain (with a log line).
 func (ev Event) Valid() bool {
 	switch ev.Kind {
-	case EventAcquired, EventReleased, EventExpired, EventRevoked:
+	case EventAcquired, EventReleased, EventExpired, EventRevoked, EventLingerEnded, EventReattached, EventRevived:
 		return ev.SessionRef != "" && !ev.At.IsZero()
 	case EventDenied:
 		return !ev.At.IsZero()
@@ -147,7 +155,7 @@ func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]S
 	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range licenseIDs {
 			k := e.keys(id)
-			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events, k.ended}, limit)
+			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events, k.ended, k.meta}, limit)
 		}
 		return nil
 	})

@@ -104,12 +104,18 @@ func TestHeartbeatReply(t *testing.T) {
 	const licenseID, sessionID = "lic", "lic.tok"
 	expiry := time.UnixMilli(1_800_000_000_000).UTC()
 	const digest = "0123456789abcdef0123456789abcdef"
-	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1)}),
+	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1), int64(0)}),
 		licenseID, sessionID, digest)
 	want := Grant{SessionID: sessionID, SessionDigest: digest, LicenseID: licenseID, ExpiresAt: expiry, LeaseTTL: time.Minute,
 		TenantID: "tenant-1", Fingerprint: "ws-1", PerUser: true}
 	if err != nil || g != want {
 		t.Errorf("a well-formed heartbeat = %+v, %v; want %+v", g, err, want)
+	}
+	g, err = heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(0), int64(1)}),
+		licenseID, sessionID, digest)
+	want.PerUser, want.Revived = false, true
+	if err != nil || g != want {
+		t.Errorf("a revival = %+v, %v; want %+v", g, err, want)
 	}
 	if _, err := heartbeatReply(parseResult("heartbeat", []any{"not_found"}), licenseID, sessionID, digest); !errors.Is(err, ErrSessionNotFound) {
 		t.Errorf("not_found = %v", err)
@@ -117,9 +123,9 @@ func TestHeartbeatReply(t *testing.T) {
 	for name, raw := range map[string][]any{
 		"empty reply":             {},
 		"ok with no values":       {"ok"},
-		"ok one value short":      {"ok", int64(1), int64(60), "tenant-1", "ws-1"},
-		"expiry not a number":     {"ok", "later", int64(60), "tenant-1", "ws-1", int64(0)},
-		"fingerprint of a number": {"ok", int64(1), int64(60), "tenant-1", int64(9), int64(0)},
+		"ok one value short":      {"ok", int64(1), int64(60), "tenant-1", "ws-1", int64(0)},
+		"expiry not a number":     {"ok", "later", int64(60), "tenant-1", "ws-1", int64(0), int64(0)},
+		"fingerprint of a number": {"ok", int64(1), int64(60), "tenant-1", int64(9), int64(0), int64(0)},
 		"unknown status":          {"revived"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -132,5 +138,34 @@ func TestHeartbeatReply(t *testing.T) {
 				t.Errorf("error %q, want the heartbeat script's unexpected reply", err)
 			}
 		})
+	}
+}
+
+func TestReleaseReply(t *testing.T) {
+	t.Parallel()
+	until := time.UnixMilli(1_800_000_000_000).UTC()
+	for name, c := range map[string]struct {
+		raw  any
+		want Released
+	}{
+		"held nothing":  {int64(0), Released{}},
+		"seat freed":    {int64(1), Released{Released: true, SeatFreed: true}},
+		"others hold":   {int64(2), Released{Released: true}},
+		"into a linger": {[]any{int64(3), until.UnixMilli()}, Released{Released: true, LingersUntil: until}},
+	} {
+		if got, err := releaseReply(c.raw); err != nil || got != c.want {
+			t.Errorf("%s: %v = %+v, %v; want %+v", name, c.raw, got, err, c.want)
+		}
+	}
+	for name, raw := range map[string]any{
+		"unknown code":       int64(4),
+		"a word":             "released",
+		"linger with no end": []any{int64(3)},
+		"linger of a word":   []any{int64(3), "soon"},
+		"a list of another":  []any{int64(1), until.UnixMilli()},
+	} {
+		if got, err := releaseReply(raw); err == nil || got != (Released{}) {
+			t.Errorf("%s: %v = %+v, %v; want an error and nothing released", name, raw, got, err)
+		}
 	}
 }

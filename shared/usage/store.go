@@ -1,7 +1,7 @@
 // Package usage is the usage ledger in PostgreSQL: it stores the seat
-// events drained from Redis exactly once, keeps one row per session derived
-// from them, and computes usage reports (peak concurrent seats, seat-hours,
-// denials) from those rows.
+// events drained from Redis exactly once, keeps the intervals in which each
+// session held a seat, derived from them, and computes usage reports (peak
+// concurrent seats, seat-hours, denials) from those rows.
 package usage
 
 import (
@@ -33,11 +33,19 @@ func NewStore(db *database.DB) (*Store, error) {
 }
 
 // recordSQL inserts a batch of one license's events and applies them to the
-// sessions, in one statement. ON CONFLICT makes an entry drained twice (a
-// drain that died after committing, before trimming Redis) a no-op, and only
-// the rows actually inserted touch usage_sessions. The statement's parts see
-// one snapshot, so a session that starts and ends in the same batch is
-// inserted already closed rather than updated.
+// sessions' intervals, in one statement. ON CONFLICT makes an entry drained
+// twice (a drain that died after committing, before trimming Redis) a no-op,
+// and only the rows actually inserted touch usage_sessions.
+//
+// usage_sessions holds one row per interval in which a session held a seat:
+// acquired and revived open one; released, expired, revoked and
+// linger_ended close it. A release into a linger (reason linger) and a
+// reattach close nothing: the seat counts on through them. In stream order
+// (the order the scripts wrote them) a session's opens and closes
+// alternate, so each open in the batch ends at the event after it, if that
+// is a close, and a close that comes first in the batch ends the interval
+// an earlier batch left open. The statement's parts see one snapshot, so
+// that update never touches an interval this batch inserts.
 const recordSQL = `
 WITH e AS (
   SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[],
@@ -48,20 +56,29 @@ WITH e AS (
                             fingerprint, user_name, hostname, repository, reason, actor)
   SELECT $1, stream_id, $2, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor FROM e
   ON CONFLICT DO NOTHING
-  RETURNING kind, session_ref, at, fingerprint, user_name, hostname, repository
-), ends AS (
-  SELECT DISTINCT ON (session_ref) session_ref, kind, at FROM ins
-  WHERE kind IN ('released', 'expired', 'revoked') ORDER BY session_ref, at
+  RETURNING stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason
+), iv AS (
+  SELECT session_ref, kind, at, fingerprint, user_name, hostname, repository,
+         kind IN ('acquired', 'revived') AS opens,
+         lead(kind) OVER w AS next_kind, lead(at) OVER w AS next_at,
+         row_number() OVER w AS pos
+  FROM ins
+  WHERE kind IN ('acquired', 'revived', 'expired', 'revoked', 'linger_ended')
+     OR (kind = 'released' AND reason <> 'linger')
+  WINDOW w AS (PARTITION BY session_ref
+               ORDER BY split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint)
 ), started AS (
   INSERT INTO usage_sessions (license_id, session_ref, tenant_id, fingerprint, user_name, hostname,
                               repository, started_at, ended_at, end_kind)
-  SELECT $1, a.session_ref, $2, a.fingerprint, a.user_name, a.hostname, a.repository, a.at, x.at, x.kind
-  FROM ins a LEFT JOIN ends x USING (session_ref) WHERE a.kind = 'acquired'
+  SELECT $1, session_ref, $2, fingerprint, user_name, hostname, repository, at,
+         CASE WHEN next_kind NOT IN ('acquired', 'revived') THEN next_at END,
+         CASE WHEN next_kind NOT IN ('acquired', 'revived') THEN next_kind END
+  FROM iv WHERE opens
   ON CONFLICT DO NOTHING
 ), closed AS (
-  UPDATE usage_sessions s SET ended_at = x.at, end_kind = x.kind FROM ends x
+  UPDATE usage_sessions s SET ended_at = x.at, end_kind = x.kind FROM iv x
   WHERE s.license_id = $1 AND s.session_ref = x.session_ref AND s.ended_at IS NULL
-    AND x.session_ref NOT IN (SELECT session_ref FROM ins WHERE kind = 'acquired')
+    AND x.pos = 1 AND NOT x.opens
 )
 SELECT count(*) FROM ins`
 

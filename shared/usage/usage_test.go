@@ -293,3 +293,64 @@ func TestQueryValidity(t *testing.T) {
 		t.Error("a good query is invalid")
 	}
 }
+
+// TestLingerAndReviveIntervals: a lingering seat counts until its linger
+// ends, through a reattach; a revived session counts from its revival, not
+// in the gap after it expired. The same sequence, drained in one batch or
+// one entry per batch, gives the same figures, worked out by hand:
+//
+//	ada s7 ws-a: acquired 09:00, released into a linger 09:30, reattached
+//	             09:40, released into a linger 10:00, linger ended 10:10:
+//	             one interval 09:00–10:10 (09h: 1 h, 10h: 1/6 h)
+//	bob s8 ws-b: acquired 09:15, expired 09:45, revived 09:50, released
+//	             10:20: 09:15–09:45 and 09:50–10:20 (09h: 2/3 h, 10h: 1/3 h)
+//
+// By license: 09h 5/3 h, 10h 1/2 h, both with a peak of 2.
+func TestLingerAndReviveIntervals(t *testing.T) {
+	t.Parallel()
+	linger := func(ev seats.Event) seats.Event { ev.Reason = seats.ReasonLinger; return ev }
+	revived := start("s8", "2026-11-05T09:50:00Z", "bob", "ws-b", "")
+	revived.Kind = seats.EventRevived
+	sequence := []seats.Event{
+		start("s7", "2026-11-05T09:00:00Z", "ada", "ws-a", ""),
+		start("s8", "2026-11-05T09:15:00Z", "bob", "ws-b", ""),
+		linger(end(seats.EventReleased, "s7", "2026-11-05T09:30:00Z")),
+		end(seats.EventExpired, "s8", "2026-11-05T09:45:00Z"),
+		end(seats.EventReattached, "s7", "2026-11-05T09:40:00Z"),
+		revived,
+		linger(end(seats.EventReleased, "s7", "2026-11-05T10:00:00Z")),
+		end(seats.EventLingerEnded, "s7", "2026-11-05T10:10:00Z"),
+		end(seats.EventReleased, "s8", "2026-11-05T10:20:00Z"),
+	}
+	r6 := func(h float64) float64 { return math.Round(h*1e6) / 1e6 }
+	for name, per := range map[string]int{"one batch": len(sequence), "one entry per batch": 1, "three per batch": 3} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newReplay(t)
+			r := &replay{t: t, store: f.store, seq: map[string]int{f.l1: 100}}
+			for i := 0; i < len(sequence); i += per {
+				r.batch(f.l1, append([]seats.Event(nil), sequence[i:min(i+per, len(sequence))]...)...)
+			}
+			q := usage.Query{From: at("2026-11-05T00:00:00Z"), To: at("2026-11-06T00:00:00Z"), GroupBy: "user", Granularity: "hour"}
+			rows, err := f.store.Report(context.Background(), f.tenant, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, rows, []want{
+				{"ada", "2026-11-05T09:00:00Z", 1, 1, 0},
+				{"ada", "2026-11-05T10:00:00Z", 1, r6(1.0 / 6), 0},
+				{"bob", "2026-11-05T09:00:00Z", 1, r6(2.0 / 3), 0},
+				{"bob", "2026-11-05T10:00:00Z", 1, r6(1.0 / 3), 0},
+			})
+			q.GroupBy = "license"
+			rows, err = f.store.Report(context.Background(), f.tenant, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, rows, []want{
+				{f.l1, "2026-11-05T09:00:00Z", 2, r6(5.0 / 3), 0},
+				{f.l1, "2026-11-05T10:00:00Z", 2, 0.5, 0},
+			})
+		})
+	}
+}
