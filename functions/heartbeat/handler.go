@@ -1,6 +1,8 @@
 // Package heartbeat is the Heartbeat function: a client keeps its session,
 // and so its seat, alive. A session that expired, was released or was
-// revoked is gone for good; the SDK must acquire again (an admin's
+// revoked is gone; the SDK must acquire again (unless the license revives:
+// then a session expired within revive_seconds comes back, revived: true,
+// when a seat is free) (an admin's
 // revocation, 403 session_revoked, and a blocked workstation, 403
 // workstation_blocked, are answered as such, and the SDK does not).
 package heartbeat
@@ -53,6 +55,9 @@ type response struct {
 	ExpiresAt                string `json:"expires_at"`
 	HeartbeatIntervalSeconds int    `json:"heartbeat_interval_seconds"`
 	Lease                    string `json:"lease"`
+	// Revived: the session had expired and this heartbeat took it back,
+	// within the license's revive_seconds, because a seat was free.
+	Revived bool `json:"revived"`
 }
 
 // AppendJSON writes the answer as json.Marshal would (the tags above are
@@ -60,7 +65,7 @@ type response struct {
 func (r response) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, len(r.Lease)+192)
 	return jsonappend.NewObject(b).String("session_id", r.SessionID).String("expires_at", r.ExpiresAt).
-		Int("heartbeat_interval_seconds", r.HeartbeatIntervalSeconds).String("lease", r.Lease).Bytes()
+		Int("heartbeat_interval_seconds", r.HeartbeatIntervalSeconds).String("lease", r.Lease).Bool("revived", r.Revived).Bytes()
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +96,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt:                httpjson.Time(g.ExpiresAt),
 		HeartbeatIntervalSeconds: g.HeartbeatInterval(),
 		Lease:                    signed,
+		Revived:                  g.Revived,
 	})
 }
 

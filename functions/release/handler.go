@@ -1,7 +1,8 @@
 // Package release is the Release function: a client gives its seat back.
 // Releasing twice, or after expiry, is not an error: the answer says whether
 // the caller held the session (released) and whether the seat is free now
-// (seat_freed: false while other processes sharing the seat hold it).
+// (seat_freed: false while other processes sharing the seat hold it, or
+// while it lingers: lingers_until says until when).
 package release
 
 import (
@@ -39,6 +40,10 @@ type request struct {
 type response struct {
 	Released  bool `json:"released"`
 	SeatFreed bool `json:"seat_freed"`
+	// LingersUntil: the license lingers, so the released seat counts until
+	// then, and an acquire by the same workstation (or person) before then
+	// takes the session back. Absent when the seat does not linger.
+	LingersUntil string `json:"lingers_until,omitempty"`
 }
 
 func (h *handler) release(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +57,11 @@ func (h *handler) release(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, response{Released: done.Released, SeatFreed: done.SeatFreed})
+	res := response{Released: done.Released, SeatFreed: done.SeatFreed}
+	if !done.LingersUntil.IsZero() {
+		res.LingersUntil = httpjson.Time(done.LingersUntil)
+	}
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // decode reads and checks a release request; its errors are *httpjson.Error.
