@@ -102,6 +102,8 @@ type License struct {
 	// MaxInstancesPerSeat bounds the processes holding one shared seat
 	// (0: only MaxHoldersPerSeat).
 	MaxInstancesPerSeat int
+	LingerSeconds       int      // a released seat keeps counting this long for its holder to resume (0: off)
+	ReviveSeconds       int      // a heartbeat this long after expiry revives the session if a seat is free (0: off)
 	Blocked             []string // the tenant's blocked workstation fingerprints
 	Revision            int64
 	// After a key rotation, the previous key's hash opens the license for
@@ -520,6 +522,8 @@ func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bo
 		"mpu", l.MaxSeatsPerUser,
 		"pu", flag(l.PerUser),
 		"mis", l.MaxInstancesPerSeat,
+		"lg", l.LingerSeconds,
+		"rv", l.ReviveSeconds,
 		"tenant", l.TenantID,
 		"pkh", l.PreviousKeyHash,
 		"pkx", previousKeyExpiry(l),
