@@ -2,9 +2,9 @@
 // licenses (the key is shown once), changes their commercial terms (seats,
 // status, expiry, the lease TTL ceiling) and deletes them; the tenant's admins
 // read them with their live seat count, choose how the seats are used
-// (require_user, max_seats_per_user, max_instances_per_seat, leasing, lease TTL up to the ceiling),
-// ask for certificates and list live sessions. Every change is written
-// through to the seat store.
+// (require_user, max_seats_per_user, max_instances_per_seat, linger_seconds,
+// revive_seconds, leasing, lease TTL up to the ceiling), ask for certificates
+// and list live sessions. Every change is written through to the seat store.
 package licenses
 
 import (
@@ -120,7 +120,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value,
 		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser,
-		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value, MaxInstancesPerSeat: req.MaxInstancesPerSeat}
+		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value, MaxInstancesPerSeat: req.MaxInstancesPerSeat,
+		LingerSeconds: req.LingerSeconds.Value, ReviveSeconds: req.ReviveSeconds.Value}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
 	}
@@ -241,6 +242,12 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 			p.MaxInstancesPerSeat = &req.MaxInstancesPerSeat.Value
 		}
 	}
+	if req.LingerSeconds.Set {
+		p.LingerSeconds = &req.LingerSeconds.Value
+	}
+	if req.ReviveSeconds.Set {
+		p.ReviveSeconds = &req.ReviveSeconds.Value
+	}
 	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
 	if err == nil {
 		err = h.licensing.SyncLicense(r.Context(), l)
@@ -327,8 +334,8 @@ func view(l licenses.License, used int) license {
 		ID: l.ID, TenantID: l.TenantID, Product: l.Product, Seats: l.Seats, SeatsUsed: used,
 		LeaseTTLSeconds: l.LeaseTTLSeconds, MaxLeaseTTLSeconds: l.MaxLeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
 		RequireUser: l.RequireUser, MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing,
-		MaxInstancesPerSeat: l.MaxInstancesPerSeat,
-		CreatedAt:           httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
+		MaxInstancesPerSeat: l.MaxInstancesPerSeat, LingerSeconds: l.LingerSeconds, ReviveSeconds: l.ReviveSeconds,
+		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
 	}
 	if l.ExpiresAt != nil {
 		s := httpjson.Time(*l.ExpiresAt)

@@ -16,6 +16,10 @@ const (
 	MaxSeats        = 100000
 	MaxLeaseTTL     = 86400
 	DefaultLeaseTTL = 300
+	// MaxLingerSeconds and MaxReviveSeconds bound the linger and revive
+	// policies (schema/014's checks).
+	MaxLingerSeconds = 86400
+	MaxReviveSeconds = 900
 	// maxSessionsListed bounds one sessions listing.
 	maxSessionsListed = 1000
 )
@@ -34,6 +38,9 @@ type createRequest struct {
 	ExpiresAt           httpjson.Field[time.Time] `json:"expires_at"`
 
 	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
+	// LingerSeconds and ReviveSeconds: absent is 0 (off); null is refused.
+	LingerSeconds httpjson.Field[int] `json:"linger_seconds"`
+	ReviveSeconds httpjson.Field[int] `json:"revive_seconds"`
 }
 
 func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (createRequest, error) {
@@ -91,6 +98,15 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 			return req, err
 		}
 	}
+	if req.LingerSeconds.Null || req.ReviveSeconds.Null {
+		return req, httpjson.Invalid(`fields "linger_seconds" and "revive_seconds" cannot be null; 0 turns them off`)
+	}
+	if err := checkLinger(req.LingerSeconds.Value); err != nil {
+		return req, err
+	}
+	if err := checkRevive(req.ReviveSeconds.Value); err != nil {
+		return req, err
+	}
 	return req, nil
 }
 
@@ -109,6 +125,8 @@ type patchRequest struct {
 	ExpiresAt           httpjson.Field[time.Time] `json:"expires_at"`
 
 	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
+	LingerSeconds      httpjson.Field[int] `json:"linger_seconds"`
+	ReviveSeconds      httpjson.Field[int] `json:"revive_seconds"`
 }
 
 // decodePatch reads a PATCH. A caller that is not the platform (platform
@@ -122,16 +140,18 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	}
 	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
 		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set &&
-		!req.MaxInstancesPerSeat.Set {
+		!req.MaxInstancesPerSeat.Set && !req.LingerSeconds.Set && !req.ReviveSeconds.Set {
 		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
-			"require_user, max_seats_per_user, max_instances_per_seat, leasing or max_lease_ttl_seconds")
+			"require_user, max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing " +
+			"or max_lease_ttl_seconds")
 	}
 	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set) {
 		return req, termsForbidden()
 	}
 	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
-		req.MaxLeaseTTLSeconds.Null {
-		return req, httpjson.Invalid("only expires_at, max_seats_per_user and max_instances_per_seat may be null")
+		req.MaxLeaseTTLSeconds.Null || req.LingerSeconds.Null || req.ReviveSeconds.Null {
+		return req, httpjson.Invalid("only expires_at, max_seats_per_user and max_instances_per_seat may be null " +
+			"(0 turns linger_seconds and revive_seconds off)")
 	}
 	if req.MaxLeaseTTLSeconds.Set {
 		if err := checkMaxTTL(req.MaxLeaseTTLSeconds.Value); err != nil {
@@ -155,6 +175,16 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	}
 	if req.MaxInstancesPerSeat.Set && !req.MaxInstancesPerSeat.Null {
 		if err := checkMaxInstances(req.MaxInstancesPerSeat.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.LingerSeconds.Set {
+		if err := checkLinger(req.LingerSeconds.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.ReviveSeconds.Set {
+		if err := checkRevive(req.ReviveSeconds.Value); err != nil {
 			return req, err
 		}
 	}
@@ -204,6 +234,20 @@ func checkMaxInstances(n int) error {
 	return nil
 }
 
+func checkLinger(n int) error {
+	if n < 0 || n > MaxLingerSeconds {
+		return httpjson.Invalid(`field "linger_seconds" must be between 0 and %d`, MaxLingerSeconds)
+	}
+	return nil
+}
+
+func checkRevive(n int) error {
+	if n < 0 || n > MaxReviveSeconds {
+		return httpjson.Invalid(`field "revive_seconds" must be between 0 and %d`, MaxReviveSeconds)
+	}
+	return nil
+}
+
 func checkMaxTTL(n int) error {
 	if n < 1 || n > MaxLeaseTTL {
 		return httpjson.Invalid(`field "max_lease_ttl_seconds" must be between 1 and %d`, MaxLeaseTTL)
@@ -221,7 +265,7 @@ func overMax() error {
 func termsForbidden() error {
 	return httpjson.Errorf(http.StatusForbidden, "forbidden", "creating and deleting licenses and changing seats, "+
 		"status, expires_at or max_lease_ttl_seconds are the platform's; a tenant admin may change require_user, "+
-		"max_seats_per_user, max_instances_per_seat, leasing and lease_ttl_seconds")
+		"max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing and lease_ttl_seconds")
 }
 
 func checkTTL(n int) error {
@@ -259,10 +303,13 @@ type license struct {
 	MaxSeatsPerUser *int    `json:"max_seats_per_user"`
 	Leasing         string  `json:"leasing"`
 	// MaxInstancesPerSeat: null for no limit of the policy.
-	MaxInstancesPerSeat *int   `json:"max_instances_per_seat"`
-	KeyPrefix           string `json:"key_prefix"`
-	CreatedAt           string `json:"created_at"`
-	UpdatedAt           string `json:"updated_at"`
+	MaxInstancesPerSeat *int `json:"max_instances_per_seat"`
+	// LingerSeconds and ReviveSeconds: 0 when off.
+	LingerSeconds int    `json:"linger_seconds"`
+	ReviveSeconds int    `json:"revive_seconds"`
+	KeyPrefix     string `json:"key_prefix"`
+	CreatedAt     string `json:"created_at"`
+	UpdatedAt     string `json:"updated_at"`
 	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
 	MaxLeaseTTLSeconds int `json:"max_lease_ttl_seconds"`
 	// Key is present only in the answer to create.

@@ -33,6 +33,9 @@ var hostileBodies = []string{`{"product":"coditect","seats":2}`,
 	`{"product":"p","seats":0}`,   // a create whose seats alone are wrong
 	`{"lease_ttl_seconds":86401}`, // a patch whose TTL alone is wrong
 	`{"seats":3,"expires_at":null,"max_seats_per_user":null}`, // a patch clearing both nullable fields
+	`{"linger_seconds":300,"revive_seconds":60}`,              // a patch of the resume policies alone
+	`{"product":"p","seats":1,"linger_seconds":86401}`, `{"product":"p","seats":1,"revive_seconds":-1}`,
+	`{"revive_seconds":901}`, `{"linger_seconds":null}`, `{"revive_seconds":"60"}`, `{"linger_seconds":1.5}`,
 }
 
 // productOK is the documented product rule without the regexp: 1-100
@@ -54,8 +57,9 @@ func leasingOK(s string) bool { return s == licenses.PerFingerprint || s == lice
 
 // FuzzDecodeCreate: never a panic; a refusal is a 4xx *httpjson.Error; an
 // accepted license has a valid product, seats in 1..MaxSeats, a lease TTL
-// in 1..MaxLeaseTTL, an expiry (if any) after now, a known leasing mode and
-// a per-user limit (if any) in 1..MaxSeats.
+// in 1..MaxLeaseTTL, an expiry (if any) after now, a known leasing mode, a
+// per-user limit (if any) in 1..MaxSeats and linger and revive seconds in
+// their ranges.
 func FuzzDecodeCreate(f *testing.F) {
 	for _, s := range hostileBodies {
 		f.Add([]byte(s))
@@ -74,7 +78,9 @@ func FuzzDecodeCreate(f *testing.F) {
 			req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value ||
 			req.ExpiresAt.Set && !req.ExpiresAt.Null && !req.ExpiresAt.Value.After(now) ||
 			!leasingOK(req.Leasing) ||
-			req.MaxSeatsPerUser != nil && (*req.MaxSeatsPerUser < 1 || *req.MaxSeatsPerUser > MaxSeats)
+			req.MaxSeatsPerUser != nil && (*req.MaxSeatsPerUser < 1 || *req.MaxSeatsPerUser > MaxSeats) ||
+			req.LingerSeconds.Null || req.LingerSeconds.Value < 0 || req.LingerSeconds.Value > MaxLingerSeconds ||
+			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds
 		if bad {
 			t.Fatalf("decodeCreate(%.80q) accepted %+v", body, req)
 		}
@@ -82,7 +88,8 @@ func FuzzDecodeCreate(f *testing.F) {
 }
 
 // FuzzDecodePatch: an accepted patch changes something, nulls only
-// expires_at and max_seats_per_user, and every value it sets is valid; one
+// expires_at, max_seats_per_user and max_instances_per_seat, and every value
+// it sets is valid; one
 // from a caller that is not the platform sets no commercial term.
 func FuzzDecodePatch(f *testing.F) {
 	for _, s := range hostileBodies {
@@ -98,7 +105,8 @@ func FuzzDecodePatch(f *testing.F) {
 			return
 		}
 		commercial := req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set
-		set := commercial || req.LeaseTTLSeconds.Set || req.RequireUser.Set || req.MaxSeatsPerUser.Set || req.Leasing.Set
+		set := commercial || req.LeaseTTLSeconds.Set || req.RequireUser.Set || req.MaxSeatsPerUser.Set || req.Leasing.Set ||
+			req.MaxInstancesPerSeat.Set || req.LingerSeconds.Set || req.ReviveSeconds.Set
 		bad := !set || commercial && !platform || req.MaxLeaseTTLSeconds.Null ||
 			req.MaxLeaseTTLSeconds.Set && (req.MaxLeaseTTLSeconds.Value < 1 || req.MaxLeaseTTLSeconds.Value > MaxLeaseTTL ||
 				req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value) || req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
@@ -106,7 +114,9 @@ func FuzzDecodePatch(f *testing.F) {
 			req.LeaseTTLSeconds.Set && (req.LeaseTTLSeconds.Value < 1 || req.LeaseTTLSeconds.Value > MaxLeaseTTL) ||
 			req.Status.Set && req.Status.Value != "active" && req.Status.Value != "suspended" ||
 			req.Leasing.Set && !leasingOK(req.Leasing.Value) ||
-			req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null && (req.MaxSeatsPerUser.Value < 1 || req.MaxSeatsPerUser.Value > MaxSeats)
+			req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null && (req.MaxSeatsPerUser.Value < 1 || req.MaxSeatsPerUser.Value > MaxSeats) ||
+			req.LingerSeconds.Null || req.LingerSeconds.Value < 0 || req.LingerSeconds.Value > MaxLingerSeconds ||
+			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds
 		if bad {
 			t.Fatalf("decodePatch(%.80q) accepted %+v", body, req)
 		}

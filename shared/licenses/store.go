@@ -38,9 +38,15 @@ type License struct {
 	// MaxInstancesPerSeat bounds the processes holding one seat (nil: no
 	// limit of the policy).
 	MaxInstancesPerSeat *int
-	Leasing             string
-	KeyHash             string
-	KeyPrefix           string
+	// LingerSeconds: how long a released seat keeps counting for its
+	// holder to take back (0: off).
+	LingerSeconds int
+	// ReviveSeconds: how long after a session expired a heartbeat may
+	// revive it while a seat is free (0: off).
+	ReviveSeconds int
+	Leasing       string
+	KeyHash       string
+	KeyPrefix     string
 	// After a key rotation, the replaced key's hash and when it stops
 	// opening the license (nil: no previous key).
 	PreviousKeyHash      *string
@@ -82,6 +88,7 @@ func (l License) Seat(blocked []string) seats.License {
 	if l.MaxInstancesPerSeat != nil {
 		s.MaxInstancesPerSeat = *l.MaxInstancesPerSeat
 	}
+	s.LingerSeconds, s.ReviveSeconds = l.LingerSeconds, l.ReviveSeconds
 	if l.ExpiresAt != nil {
 		s.ExpiresAt = *l.ExpiresAt
 	}
@@ -106,7 +113,8 @@ func NewStore(db *database.DB) (*Store, error) {
 
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
-	l.require_user, l.max_seats_per_user, l.max_instances_per_seat, l.leasing, l.max_lease_ttl_seconds,
+	l.require_user, l.max_seats_per_user, l.max_instances_per_seat, l.linger_seconds, l.revive_seconds,
+	l.leasing, l.max_lease_ttl_seconds,
 	l.key_hash, l.key_prefix, l.previous_key_hash, l.previous_key_expires_at,
 	l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
@@ -121,7 +129,8 @@ const live = ` l.status <> 'deleted' AND t.status <> 'deleted' `
 func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
-		&l.RequireUser, &l.MaxSeatsPerUser, &l.MaxInstancesPerSeat, &l.Leasing, &l.MaxLeaseTTLSeconds,
+		&l.RequireUser, &l.MaxSeatsPerUser, &l.MaxInstancesPerSeat, &l.LingerSeconds, &l.ReviveSeconds,
+		&l.Leasing, &l.MaxLeaseTTLSeconds,
 		&l.KeyHash, &l.KeyPrefix, &l.PreviousKeyHash, &l.PreviousKeyExpiresAt, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -161,6 +170,9 @@ type New struct {
 	Leasing         string
 	// MaxInstancesPerSeat: nil for no limit of the policy.
 	MaxInstancesPerSeat *int
+	// LingerSeconds and ReviveSeconds: 0 (off) unless set.
+	LingerSeconds int
+	ReviveSeconds int
 
 	// MaxLeaseTTLSeconds caps LeaseTTLSeconds; 0 is the default,
 	// DefaultMaxLeaseTTLSeconds (schema/009's column default).
@@ -190,13 +202,13 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
 			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds,
-			                      max_instances_per_seat)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
+			                      max_instances_per_seat, linger_seconds, revive_seconds)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
 		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
 		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds,
-		n.MaxInstancesPerSeat)
+		n.MaxInstancesPerSeat, n.LingerSeconds, n.ReviveSeconds)
 	if err != nil {
 		return License{}, "", err
 	}
@@ -238,6 +250,10 @@ type Patch struct {
 	// MaxInstancesPerSeat and ClearMaxInstancesPerSeat as MaxSeatsPerUser.
 	MaxInstancesPerSeat      *int
 	ClearMaxInstancesPerSeat bool
+	// LingerSeconds and ReviveSeconds are never null: nil leaves them
+	// alone, 0 turns them off.
+	LingerSeconds *int
+	ReviveSeconds *int
 }
 
 // Update changes a tenant's license that is not deleted. A change that would
@@ -256,6 +272,8 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 				leasing = COALESCE($11, l.leasing),
 				max_lease_ttl_seconds = COALESCE($12, l.max_lease_ttl_seconds),
 				max_instances_per_seat = CASE WHEN $14 THEN NULL ELSE COALESCE($13, l.max_instances_per_seat) END,
+				linger_seconds = COALESCE($15, l.linger_seconds),
+				revive_seconds = COALESCE($16, l.revive_seconds),
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
@@ -264,7 +282,7 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 		)`+selectChanged,
 		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
 		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds,
-		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat)
+		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat, p.LingerSeconds, p.ReviveSeconds)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the

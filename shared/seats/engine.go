@@ -102,12 +102,10 @@ type License struct {
 	// MaxInstancesPerSeat bounds the processes holding one shared seat
 	// (0: only MaxHoldersPerSeat).
 	MaxInstancesPerSeat int
-	// LingerSeconds keeps a released seat counted that long (0: off).
-	LingerSeconds int
-	// ReviveSeconds lets a heartbeat revive a session expired that recently (0: off).
-	ReviveSeconds int
-	Blocked       []string // the tenant's blocked workstation fingerprints
-	Revision      int64
+	LingerSeconds       int      // a released seat keeps counting this long for its holder to resume (0: off)
+	ReviveSeconds       int      // a heartbeat this long after expiry revives the session if a seat is free (0: off)
+	Blocked             []string // the tenant's blocked workstation fingerprints
+	Revision            int64
 	// After a key rotation, the previous key's hash opens the license for
 	// acquires until PreviousKeyExpiresAt (by the Redis clock); "" or a
 	// zero time: no previous key.

@@ -269,6 +269,7 @@ func TestCheckerCatches(t *testing.T) {
 		"id": "0b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f", "tenant_id": "1b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f",
 		"product": "p", "seats": 2.0, "seats_used": 0.0, "lease_ttl_seconds": 60.0, "max_lease_ttl_seconds": 86400.0, "status": "active",
 		"expires_at": nil, "require_user": false, "max_seats_per_user": nil, "max_instances_per_seat": nil, "leasing": "per_fingerprint",
+		"linger_seconds": 0.0, "revive_seconds": 0.0,
 		"key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
 	}
 	if err := doc.ValidateSchemaJSON(license.Value, good, openapi3.EnableJSONSchema2020()); err != nil {
@@ -370,6 +371,12 @@ func TestResponsesMatchSpec(t *testing.T) {
 	c.do(call{method: "GET", path: T + "/licenses", token: adminToken, want: 200})
 	c.do(call{method: "GET", path: L, token: adminToken, want: 200})
 	c.do(call{method: "PATCH", path: L, token: adminToken, body: `{"seats":3,"expires_at":null,"leasing":"per_fingerprint"}`, want: 200})
+	c.do(call{method: "PATCH", path: L, token: adminToken, body: `{"linger_seconds":300,"revive_seconds":60}`, want: 200})
+	for _, bad := range []string{`{"linger_seconds":86401}`, `{"revive_seconds":-1}`, `{"revive_seconds":null}`} {
+		c.do(call{method: "PATCH", path: L, token: adminToken, body: bad, want: 400, code: "invalid_request", specRejects: true})
+	}
+	// Off again: the flow below releases and acquires as without them.
+	c.do(call{method: "PATCH", path: L, token: adminToken, body: `{"linger_seconds":0,"revive_seconds":0}`, want: 200})
 
 	// The SDK.
 	acquire := `{"license_key":"` + key + `","fingerprint":"laptop-1","hostname":"laptop-1","os":"linux","user":"ada","repository":"git@github.com:acme/widget.git"}`

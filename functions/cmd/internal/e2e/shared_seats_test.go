@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -102,6 +104,78 @@ func TestMaxInstancesPerSeatPolicy(t *testing.T) {
 	a.expect(a.admin("PATCH", lic, map[string]any{"max_instances_per_seat": nil}), 200, "")
 	a.expect(as("p2"), 200, "")
 
+	changed := licenseUpdates(t, a, tenant)
+	if len(changed) != 2 || len(changed[0]) != 1 || changed[0][0] != "max_instances_per_seat" ||
+		len(changed[1]) != 1 || changed[1][0] != "max_instances_per_seat" {
+		t.Fatalf("license.updated events changed %v, want max_instances_per_seat twice", changed)
+	}
+}
+
+// TestLingerAndRevivePolicies: a tenant's admin sets linger_seconds and
+// revive_seconds (0, the default, is off); each is written through to the
+// license's metadata in Redis (lg, rv) at once, a bad value (out of range,
+// null, not an integer) is 400 and changes nothing, and a change of either
+// alone is license.updated naming it. What the seat scripts do with them is
+// theirs to test.
+func TestLingerAndRevivePolicies(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	tenant := a.tenant("resume")
+	licenseID, _ := a.license(tenant, map[string]any{"seats": 1})
+	lic := "/v1/tenants/" + tenant + "/licenses/" + licenseID
+	meta := func() map[string]string {
+		t.Helper()
+		m, err := a.b.Redis.HGetAll(context.Background(), a.prefix+"{"+licenseID+"}:m").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for _, f := range []struct {
+		field, meta string
+		max         int
+	}{{"linger_seconds", "lg", 86400}, {"revive_seconds", "rv", 900}} {
+		is := func(want int) {
+			t.Helper()
+			r := a.expect(a.admin("GET", lic, nil), 200, "")
+			if _, ok := r.body[f.field]; !ok || r.num(f.field) != want {
+				t.Fatalf("%s = %v, want %d: %s", f.field, r.body[f.field], want, r.raw)
+			}
+			if got := meta()[f.meta]; got != strconv.Itoa(want) {
+				t.Fatalf("metadata %s = %q in Redis, want %d", f.meta, got, want)
+			}
+		}
+		is(0)
+		for _, bad := range []any{-1, f.max + 1, nil, "60", 1.5} {
+			a.expect(a.admin("PATCH", lic, map[string]any{f.field: bad}), 400, "invalid_request")
+			a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/licenses",
+				map[string]any{"product": "p", "seats": 1, f.field: bad}), 400, "invalid_request")
+		}
+		is(0)
+		if r := a.expect(a.admin("PATCH", lic, map[string]any{f.field: f.max}), 200, ""); r.num(f.field) != f.max {
+			t.Fatalf("patch = %s", r.raw)
+		}
+		is(f.max)
+		a.expect(a.admin("PATCH", lic, map[string]any{f.field: 0}), 200, "")
+		is(0)
+	}
+	created := a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/licenses",
+		map[string]any{"product": "p", "seats": 1, "linger_seconds": 300, "revive_seconds": 60}), 201, "")
+	if created.num("linger_seconds") != 300 || created.num("revive_seconds") != 60 {
+		t.Fatalf("create = %s", created.raw)
+	}
+
+	changed := licenseUpdates(t, a, tenant)
+	want := [][]string{{"linger_seconds"}, {"linger_seconds"}, {"revive_seconds"}, {"revive_seconds"}}
+	if !slices.EqualFunc(changed, want, slices.Equal) {
+		t.Fatalf("license.updated events changed %v, want %v", changed, want)
+	}
+}
+
+// licenseUpdates is what each license.updated event of a tenant names as
+// changed, oldest first.
+func licenseUpdates(t *testing.T, a *api, tenant string) [][]string {
+	t.Helper()
 	var changed [][]string
 	err := a.b.DB.Tx(context.Background(), database.Platform(), func(tx pgx.Tx) error {
 		rows, err := tx.Query(context.Background(), `SELECT payload -> 'changed' FROM outbox_events
@@ -122,10 +196,7 @@ func TestMaxInstancesPerSeatPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 2 || len(changed[0]) != 1 || changed[0][0] != "max_instances_per_seat" ||
-		len(changed[1]) != 1 || changed[1][0] != "max_instances_per_seat" {
-		t.Fatalf("license.updated events changed %v, want max_instances_per_seat twice", changed)
-	}
+	return changed
 }
 
 // holders counts the holders of the sessions a sessions listing shows.

@@ -164,15 +164,18 @@ func TestTenantAdminSetsUsage(t *testing.T) {
 	for _, cred := range []string{"tenant admin API key", "tenant admin ID token"} {
 		tok := w.creds[cred]
 		r := a.expect(a.call("PATCH", lic, tok, map[string]any{"require_user": true, "max_seats_per_user": 1,
-			"leasing": "per_user", "lease_ttl_seconds": 600, "max_instances_per_seat": 4}), 200, "")
+			"leasing": "per_user", "lease_ttl_seconds": 600, "max_instances_per_seat": 4,
+			"linger_seconds": 300, "revive_seconds": 60}), 200, "")
 		if !r.body["require_user"].(bool) || r.num("max_seats_per_user") != 1 || r.str("leasing") != "per_user" ||
-			r.num("lease_ttl_seconds") != 600 || r.num("max_instances_per_seat") != 4 {
+			r.num("lease_ttl_seconds") != 600 || r.num("max_instances_per_seat") != 4 ||
+			r.num("linger_seconds") != 300 || r.num("revive_seconds") != 60 {
 			t.Fatalf("%s: patch = %s", cred, r.raw)
 		}
 		r = a.expect(a.call("PATCH", lic, tok, map[string]any{"require_user": false, "max_seats_per_user": nil,
-			"leasing": "per_fingerprint", "lease_ttl_seconds": 3600, "max_instances_per_seat": nil}), 200, "")
-		if r.body["max_instances_per_seat"] != nil {
-			t.Fatalf("%s: max_instances_per_seat not cleared: %s", cred, r.raw)
+			"leasing": "per_fingerprint", "lease_ttl_seconds": 3600, "max_instances_per_seat": nil,
+			"linger_seconds": 0, "revive_seconds": 0}), 200, "")
+		if r.body["max_instances_per_seat"] != nil || r.num("linger_seconds") != 0 || r.num("revive_seconds") != 0 {
+			t.Fatalf("%s: max_instances_per_seat, linger_seconds or revive_seconds not cleared: %s", cred, r.raw)
 		}
 		a.expect(a.call("POST", lic+"/certificate", tok, nil), 200, "")
 		// The member reads, and no more.

@@ -16,6 +16,7 @@ import { downloadCertificate, LicenseStatus, ttlText } from "./licenses/parts";
 import {
   editValuesOf,
   leasingLabels,
+  offOrSeconds,
   patchOf,
   tomorrow,
   type EditValues,
@@ -153,6 +154,14 @@ function Terms({ license: l }: { license: License }) {
       <div>
         <dt>Processes per seat</dt>
         <dd>{l.max_instances_per_seat ?? "No limit"}</dd>
+      </div>
+      <div>
+        <dt>Linger</dt>
+        <dd>{offOrSeconds(l.linger_seconds)}</dd>
+      </div>
+      <div>
+        <dt>Revive</dt>
+        <dd>{offOrSeconds(l.revive_seconds)}</dd>
       </div>
       <div>
         <dt>Key prefix</dt>
@@ -481,6 +490,32 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
             aria-describedby="edit-instances-hint"
           />
         </label>
+        <label>
+          Linger (seconds)
+          <input
+            required
+            type="number"
+            min={0}
+            max={86400}
+            step={1}
+            value={v.linger_seconds}
+            onChange={(e) => set("linger_seconds", e.target.value)}
+            aria-describedby="edit-linger-hint"
+          />
+        </label>
+        <label>
+          Revive (seconds)
+          <input
+            required
+            type="number"
+            min={0}
+            max={900}
+            step={1}
+            value={v.revive_seconds}
+            onChange={(e) => set("revive_seconds", e.target.value)}
+            aria-describedby="edit-revive-hint"
+          />
+        </label>
         <label className="inline">
           <input type="checkbox" checked={v.require_user} onChange={(e) => set("require_user", e.target.checked)} />
           Require a user
@@ -494,6 +529,14 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
           <p id="edit-instances-hint">
             Processes per seat: how many running copies of a tool on one workstation may share its seat; empty for no
             limit (256 at most).
+          </p>
+          <p id="edit-linger-hint">
+            Linger: after a release the seat stays counted this long (never past the expiry), so the same workstation
+            (or user, per-user leasing) restarting the tool takes its session back; 0 is off (86400 at most).
+          </p>
+          <p id="edit-revive-hint">
+            Revive: a heartbeat this soon after its session expired revives it, if a seat is free; 0 is off (900 at
+            most).
           </p>
           {platform && <p id="edit-expires-hint">Expires at 00:00 UTC on that date; empty: never.</p>}
           {!platform && <p>Seats, status and expiry are set by the platform (your vendor).</p>}

@@ -7,6 +7,7 @@ import {
   expiryToDate,
   licenseState,
   matches,
+  offOrSeconds,
   patchOf,
   tomorrow,
   type License,
@@ -25,6 +26,8 @@ const license: License = {
   require_user: false,
   max_seats_per_user: null,
   max_instances_per_seat: null,
+  linger_seconds: 0,
+  revive_seconds: 0,
   leasing: "per_fingerprint",
   key_prefix: "lk_0123abcd",
   created_at: "2026-01-01T00:00:00.000Z",
@@ -47,6 +50,13 @@ describe("matches", () => {
     expect(matches(license, " CODI ")).toBe(true);
     expect(matches(license, "0123AB")).toBe(true);
     expect(matches(license, "other")).toBe(false);
+  });
+});
+
+describe("offOrSeconds", () => {
+  it("is Off at 0, else the seconds", () => {
+    expect(offOrSeconds(0)).toBe("Off");
+    expect(offOrSeconds(300)).toBe("300 s");
   });
 });
 
@@ -82,6 +92,20 @@ describe("patchOf", () => {
     const bounded = editValuesOf({ ...license, max_instances_per_seat: 4 });
     expect(bounded.max_instances_per_seat).toBe("4");
     expect(patchOf(bounded, { ...bounded, max_instances_per_seat: "" }, false)).toEqual({ max_instances_per_seat: null });
+  });
+  it("sets and turns off linger and revive, never as null", () => {
+    expect(before.linger_seconds).toBe("0");
+    expect(before.revive_seconds).toBe("0");
+    expect(patchOf(before, { ...before, linger_seconds: "300", revive_seconds: "60" }, false)).toEqual({
+      linger_seconds: 300,
+      revive_seconds: 60,
+    });
+    const on = editValuesOf({ ...license, linger_seconds: 300, revive_seconds: 60 });
+    expect(on.linger_seconds).toBe("300");
+    expect(on.revive_seconds).toBe("60");
+    expect(patchOf(on, { ...on, linger_seconds: "0" }, false)).toEqual({ linger_seconds: 0 });
+    expect(patchOf(on, { ...on, revive_seconds: "0" }, false)).toEqual({ revive_seconds: 0 });
+    expect(patchOf(on, { ...on }, false)).toEqual({});
   });
   it("never sends commercial terms for a tenant admin", () => {
     const after = { ...before, seats: "50", status: "suspended" as const, expires: "", max_lease_ttl_seconds: "60", leasing: "per_user" as const };

@@ -3,8 +3,8 @@
 // (functions/licenses/request.go): creating a license, and its seats,
 // status, expires_at and max_lease_ttl_seconds, are the platform's
 // commercial terms; a tenant admin may change require_user,
-// max_seats_per_user, max_instances_per_seat, leasing and lease_ttl_seconds
-// (up to the ceiling).
+// max_seats_per_user, max_instances_per_seat, linger_seconds,
+// revive_seconds, leasing and lease_ttl_seconds (up to the ceiling).
 import type { Schemas } from "../../api/client";
 
 export type License = Schemas["License"];
@@ -26,6 +26,12 @@ export const leasingLabels: Record<Leasing, string> = {
   per_fingerprint: "Per workstation",
   per_user: "Per user",
 };
+
+/** offOrSeconds shows a policy in seconds where 0 turns it off
+ * (linger_seconds, revive_seconds). */
+export function offOrSeconds(seconds: number): string {
+  return seconds === 0 ? "Off" : `${seconds} s`;
+}
 
 /** matches is the search of the licenses list: product or key prefix. */
 export function matches(l: Pick<License, "product" | "key_prefix">, query: string): boolean {
@@ -58,6 +64,10 @@ export interface EditValues {
   max_seats_per_user: string;
   /** "" is no limit. */
   max_instances_per_seat: string;
+  /** "0" is off. */
+  linger_seconds: string;
+  /** "0" is off. */
+  revive_seconds: string;
   // Platform admins only:
   seats: string;
   status: "active" | "suspended";
@@ -73,6 +83,8 @@ export function editValuesOf(l: License): EditValues {
     require_user: l.require_user,
     max_seats_per_user: l.max_seats_per_user == null ? "" : String(l.max_seats_per_user),
     max_instances_per_seat: l.max_instances_per_seat == null ? "" : String(l.max_instances_per_seat),
+    linger_seconds: String(l.linger_seconds),
+    revive_seconds: String(l.revive_seconds),
     seats: String(l.seats),
     status: l.status,
     expires: expiryToDate(l.expires_at),
@@ -96,6 +108,8 @@ export function patchOf(before: EditValues, after: EditValues, platform: boolean
     out.max_instances_per_seat =
       after.max_instances_per_seat.trim() === "" ? null : int(after.max_instances_per_seat);
   }
+  if (after.linger_seconds !== before.linger_seconds) out.linger_seconds = int(after.linger_seconds);
+  if (after.revive_seconds !== before.revive_seconds) out.revive_seconds = int(after.revive_seconds);
   if (platform) {
     if (after.seats !== before.seats) out.seats = int(after.seats);
     if (after.status !== before.status) out.status = after.status;
@@ -135,10 +149,11 @@ export const emptyCreate: CreateValues = {
 };
 
 /** The POST body as sent. openapi-typescript types fields that have a
- * default as required, but the API fills the lease TTLs in when they are
- * left out (and refuses null), so they are optional here. */
-export type CreateBody = Omit<LicenseCreate, "lease_ttl_seconds" | "max_lease_ttl_seconds"> &
-  Partial<Pick<LicenseCreate, "lease_ttl_seconds" | "max_lease_ttl_seconds">>;
+ * default as required, but the API fills the lease TTLs, linger_seconds
+ * and revive_seconds in when they are left out (and refuses null), so they
+ * are optional here. */
+type Defaulted = "lease_ttl_seconds" | "max_lease_ttl_seconds" | "linger_seconds" | "revive_seconds";
+export type CreateBody = Omit<LicenseCreate, Defaulted> & Partial<Pick<LicenseCreate, Defaulted>>;
 
 /** createBodyOf is the POST body: optional fields left empty are left out. */
 export function createBodyOf(v: CreateValues): CreateBody {
