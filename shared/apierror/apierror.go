@@ -74,7 +74,7 @@ func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_fou
 // Sessions is how live sessions are listed to admins: by digest, the name
 // their leases carry, never by id (the id heartbeats and releases the seat),
 // with the processes holding each (an anonymous holder's instance_id is
-// null).
+// null; a lingering session has none).
 func Sessions(list []seats.Session) []map[string]any {
 	out := make([]map[string]any, len(list))
 	for i, s := range list {
@@ -90,7 +90,7 @@ func Sessions(list []seats.Session) []map[string]any {
 			"session_digest": s.SessionDigest, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
 			"os": s.OS, "repository": s.Repository,
 			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
-			"holders": holders,
+			"holders": holders, "lingering": s.Lingering,
 		}
 	}
 	return out

@@ -641,8 +641,11 @@ type Session struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 	// Holders are the processes holding the seat, soonest expiry first: one
 	// anonymous holder (InstanceID "") for a session acquired without
-	// instance ids.
+	// instance ids; none while it lingers.
 	Holders []Holder `json:"holders"`
+	// Lingering: its holder released it and the seat counts until
+	// ExpiresAt (the license's linger), for the same holder to take back.
+	Lingering bool `json:"lingering"`
 }
 
 // Holder is one process holding a session's seat.

@@ -319,3 +319,35 @@ var lingerReviveContract = []struct {
 		}
 	}},
 }
+
+// TestLingeringSessionIsListed: the sessions view shows a lingering seat,
+// with no holders, until its linger ends.
+func TestLingeringSessionIsListed(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := backends(t)["redis"](t)
+	f := newFixture(t, rdb, prefix)
+	l, _ := f.license(2, time.Minute, lingering(60))
+	a := f.mustAcquire(l, "ws-a")
+	b := f.mustAcquireAs(l, "ws-b", "proc-1")
+	r := f.releaseAs(a, "")
+	f.releaseAs(b, "proc-1")
+	list, err := f.engine.Sessions(context.Background(), l.ID, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("sessions = %+v, %v; want both lingering", list, err)
+	}
+	for _, s := range list {
+		if !s.Lingering || len(s.Holders) != 0 {
+			t.Errorf("session %+v, want lingering with no holders", s)
+		}
+	}
+	if !list[0].ExpiresAt.Equal(r.LingersUntil) {
+		t.Errorf("first listed expires at %v, want the linger's end %v", list[0].ExpiresAt, r.LingersUntil)
+	}
+	f.mustAcquire(l, "ws-a")
+	list, _ = f.engine.Sessions(context.Background(), l.ID, 10)
+	for _, s := range list {
+		if s.Fingerprint == "ws-a" && (s.Lingering || len(s.Holders) != 1) {
+			t.Errorf("reattached session %+v, want held by one holder", s)
+		}
+	}
+}

@@ -23,6 +23,8 @@ type sessionInfo struct {
 	// expiry in ms, or -1 for a sole holder, whose expiry is the session's
 	// (see lua/common.lua).
 	Holders map[string]float64 `json:"ho"`
+	// Lingering: released, counted until its linger ends (its expiry).
+	Lingering int `json:"lg"`
 }
 
 // anonymousHolder is how the scripts name the holder without an instance.
@@ -50,7 +52,8 @@ func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Ses
 	// Only the live holders: a lapsed one stays in Redis until the seat is
 	// next written.
 	holders := []Holder{}
-	if info.Holders == nil {
+	lingering := info.Lingering == 1
+	if info.Holders == nil && !lingering {
 		holders = append(holders, Holder{ExpiresAt: expiresAt})
 	}
 	for name, e := range info.Holders {
@@ -73,6 +76,7 @@ func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Ses
 		return strings.Compare(a.InstanceID, b.InstanceID)
 	})
 	return Session{
+		Lingering:     lingering,
 		Holders:       holders,
 		SessionDigest: digest,
 		Fingerprint:   info.Fingerprint,
