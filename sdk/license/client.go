@@ -28,6 +28,7 @@ type grant struct {
 	claims    leasejws.Claims
 	interval  time.Duration // heartbeat_interval_seconds
 	resumed   bool
+	revived   bool
 }
 
 type acquireRequest struct {
@@ -41,7 +42,7 @@ type acquireRequest struct {
 }
 
 // seatResponse is the answer to an acquire or a heartbeat (which lacks the
-// seat counts and resumed).
+// seat counts and resumed; an acquire lacks revived).
 type seatResponse struct {
 	SessionID                string `json:"session_id"`
 	ExpiresAt                string `json:"expires_at"`
@@ -49,6 +50,7 @@ type seatResponse struct {
 	SeatsUsed                int    `json:"seats_used"`
 	SeatsTotal               int    `json:"seats_total"`
 	Resumed                  bool   `json:"resumed"`
+	Revived                  bool   `json:"revived"`
 	Lease                    string `json:"lease"`
 }
 
@@ -141,6 +143,7 @@ func (c *client) verify(resp seatResponse, sessionID string) (grant, error) {
 	return grant{
 		sessionID: sessionID, token: resp.Lease, claims: claims,
 		interval: time.Duration(resp.HeartbeatIntervalSeconds) * time.Second, resumed: resp.Resumed,
+		revived: resp.Revived,
 	}, nil
 }
 

@@ -289,8 +289,10 @@ func TestLongOutageExpiresTheLeaseThenRecovers(t *testing.T) {
 				t.Fatal("an outage closed Done")
 			default:
 			}
-			n := f.count("/v1/acquire")
-			eventually(t, 5*time.Second, "acquire attempts once the lease expired", func() bool { return f.count("/v1/acquire") > n+1 })
+			// It keeps asking: a heartbeat first (the license may revive
+			// the session), then, on its 404, an acquire.
+			n := f.count("/v1/heartbeat")
+			eventually(t, 5*time.Second, "heartbeat attempts once the lease expired", func() bool { return f.count("/v1/heartbeat") > n+1 })
 
 			f.setFault("/v1/heartbeat", nil)
 			f.setFault("/v1/acquire", nil)

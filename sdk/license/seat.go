@@ -41,6 +41,8 @@ type Seat struct {
 	expiry    *time.Timer // announces the current lease's expiry
 	closing   bool
 	closed    chan struct{} // closed when the first Close has finished
+	resumed   bool          // Status.Resumed
+	revived   bool          // Status.Revived
 }
 
 // Status is a snapshot of a seat.
@@ -59,6 +61,15 @@ type Status struct {
 	// Over: the seat was lost or is being closed; Done is, or is about to
 	// be, closed. Valid is false and SessionID and ExpiresAt are zero.
 	Over bool
+	// Resumed: the current session was held before this seat took it: by
+	// another process of this workstation sharing the seat, or by an
+	// earlier run whose released seat was still lingering (the license's
+	// linger_seconds), so a restart kept it.
+	Resumed bool
+	// Revived: the current session's lease ran out once (an outage longer
+	// than the lease) and the server took the same session back, within
+	// the license's revive_seconds, because a seat was free.
+	Revived bool
 }
 
 // Acquire takes a seat of cfg's license for this workstation, verifies its
@@ -155,9 +166,9 @@ func (s *Seat) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Valid: s.validLocked(), SessionID: s.sessionID, ExpiresAt: s.claims.ExpiresAt,
-		LastError: s.lastErr, Over: s.over}
+		LastError: s.lastErr, Over: s.over, Resumed: s.resumed, Revived: s.revived}
 	if s.over {
-		st.SessionID, st.ExpiresAt = "", time.Time{}
+		st.SessionID, st.ExpiresAt, st.Resumed, st.Revived = "", time.Time{}, false, false
 	}
 	return st
 }
@@ -261,6 +272,12 @@ func (s *Seat) finish(err error) {
 
 // acceptLocked makes g the seat's lease.
 func (s *Seat) acceptLocked(g grant) {
+	if g.sessionID != s.sessionID {
+		// A new session (the first, or one acquired again): whether it was
+		// held before is what this acquire said.
+		s.resumed, s.revived = g.resumed, false
+	}
+	s.revived = s.revived || g.revived
 	s.sessionID, s.token, s.claims, s.lastErr = g.sessionID, g.token, g.claims, nil
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -296,15 +313,16 @@ func (s *Seat) run(ctx context.Context, interval time.Duration) {
 		}
 
 		s.mu.Lock()
-		sid, expired := s.sessionID, !s.c.now().Before(s.claims.ExpiresAt)
+		sid := s.sessionID
 		s.mu.Unlock()
 		var (
 			g   grant
 			err error
 		)
-		// Once the lease has run out the session is gone on the server
-		// too: acquire straight away instead of a heartbeat sure to 404.
-		if reacquire || expired {
+		// Once the lease has run out the session is gone on the server,
+		// unless the license revives it: the heartbeat asks, and its 404
+		// (no revive, or no seat free) acquires again at once.
+		if reacquire {
 			g, _, err = s.c.acquire(ctx)
 		} else {
 			g, err = s.c.heartbeat(ctx, sid)
@@ -316,8 +334,8 @@ func (s *Seat) run(ctx context.Context, interval time.Duration) {
 		var wait time.Duration
 		switch {
 		case err == nil:
-			if failures > 0 || g.sessionID != sid {
-				s.c.log.Info("license: seat renewed", "new_session", g.sessionID != sid,
+			if failures > 0 || g.sessionID != sid || g.revived {
+				s.c.log.Info("license: seat renewed", "new_session", g.sessionID != sid, "revived", g.revived,
 					"after_failures", failures, "expires_at", g.claims.ExpiresAt)
 			}
 			failures, reacquire, interval = 0, false, g.interval
