@@ -67,8 +67,15 @@ func (a *api) auditEntries(tenantID, action string) []map[string]any {
 // sdkSeat acquires a seat with the Go SDK against the test server.
 func (a *api) sdkSeat(key, fingerprint string) *license.Seat {
 	a.t.Helper()
+	return a.sdkSeatAt(a.srv.URL, key, fingerprint)
+}
+
+// sdkSeatAt is sdkSeat through the server at base (a proxy of the test
+// server).
+func (a *api) sdkSeatAt(base, key, fingerprint string) *license.Seat {
+	a.t.Helper()
 	keys, _ := testRoot(a.t).PublicKeys(context.Background())
-	cfg := license.Config{BaseURL: a.srv.URL, LicenseKey: key, Fingerprint: fingerprint,
+	cfg := license.Config{BaseURL: base, LicenseKey: key, Fingerprint: fingerprint,
 		RootKeys: map[string]*rsa.PublicKey{keys[0].KID: keys[0].Key}, Issuer: testIssuer,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
