@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,8 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,9 +33,14 @@ import (
 // Chaos parameters. CHAOS_DURATION sets how long the load and the restarts
 // run (make chaos runs minutes; make test runs the default).
 const (
-	chaosClients  = 1000
-	chaosSeats    = 10
-	chaosTTL      = 2 * time.Second
+	chaosClients = 1000
+	chaosSeats   = 10
+	chaosTTL     = 2 * time.Second
+	// A released seat lingers a second (its client, back within two
+	// seconds, takes it back about half the time); a session expired within two seconds is
+	// revived by a heartbeat when a seat is free.
+	chaosLinger   = 1
+	chaosRevive   = 2
 	chaosDuration = 20 * time.Second
 	chaosPrefix   = "chaos:"
 	// chaosGap is the calm between two restarts: long enough for clients to
@@ -50,11 +58,18 @@ const (
 // (sessions vanish, clients re-acquire) that TestRedisRestartedEmpty in
 // functions/cmd/internal/e2e covers.
 //
+// The license lingers (a released seat counts a second more, and its
+// client, back within two seconds, takes it back about half the time) and revives (half the
+// clients whose lease ran out in a restart heartbeat it back if a seat is
+// free, as the Go SDK does).
+//
 // Then three independent checks, none using the server's own count:
 //   - the ledger (every event, from PostgreSQL where the cleanup drained it
 //     and from the stream for anything left) replayed on Redis's clock never
-//     has more than 10 live sessions, and every session in it starts once
-//     and ends once;
+//     has more than 10 seats counted at once, live, lingering or revived,
+//     and every session in it starts once, alternates between holding a
+//     seat (acquired, revived) and not (expired, released, revoked, linger
+//     ended) and ends once;
 //   - every session a client was granted (a 200) is in that ledger, and
 //     those sessions, on the ledger's times, never overlap more than 10 deep;
 //   - the clients' own view (a seat is held from the grant's answer until
@@ -80,7 +95,8 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 		"CLEANUP_INTERVAL=1s",
 	})
 	d.start()
-	licenseID, key := d.license(chaosSeats, int(chaosTTL/time.Second))
+	licenseID, key := d.licenseWith(chaosSeats, int(chaosTTL/time.Second),
+		map[string]any{"linger_seconds": chaosLinger, "revive_seconds": chaosRevive})
 
 	transport := &http.Transport{MaxConnsPerHost: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
 	t.Cleanup(transport.CloseIdleConnections)
@@ -97,7 +113,8 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 		if i >= chaosClients*2/5 {
 			fp, instance = fmt.Sprintf("chaos-shared-%04d", i/2), fmt.Sprintf("proc-%04d", i)
 		}
-		wg.Go(func() { runChaosClient(ctx, client, d.url(), key, fp, instance, obs) })
+		revives := i%2 == 0
+		wg.Go(func() { runChaosClient(ctx, client, d.url(), key, fp, instance, revives, obs) })
 	}
 
 	// The chaos: a restart every chaosGap, cycling through the kinds.
@@ -208,11 +225,29 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 		t.Fatalf("ledger: %v", err)
 	}
 	var all []span
+	intervals := 0
 	for _, s := range sessions {
-		all = append(all, s)
+		all = append(all, s...)
+		intervals += len(s)
 	}
 	peak, at := maxOverlap(all)
-	t.Logf("ledger: %d sessions, at most %d live at once (at %s)", len(sessions), peak, at.Format(time.RFC3339Nano))
+	kinds := map[string]int{}
+	for _, e := range ledger {
+		kinds[e.kind]++
+	}
+	t.Logf("ledger: %d sessions in %d intervals, at most %d seats counted at once (at %s); events %v; %d revivals seen by clients",
+		len(sessions), intervals, peak, at.Format(time.RFC3339Nano), kinds, obs.revived.Load())
+	// Not vacuous: sessions lingered and were taken back. (Revivals need a
+	// lease to run out in a restart while a seat is free, which a full
+	// license rarely has: they are counted, not required; the seat tests
+	// cover them.)
+	if kinds["linger_ended"] == 0 || kinds["reattached"] == 0 {
+		t.Errorf("no linger ended (%d) or no lingering seat was taken back (%d): linger was not exercised",
+			kinds["linger_ended"], kinds["reattached"])
+	}
+	if int64(kinds["revived"]) < obs.revived.Load() {
+		t.Errorf("clients saw %d revivals, the ledger records %d", obs.revived.Load(), kinds["revived"])
+	}
 	if peak > chaosSeats {
 		t.Errorf("the ledger has %d sessions live at once on %d seats (at %s)", peak, chaosSeats, at.Format(time.RFC3339Nano))
 	}
@@ -229,7 +264,7 @@ func TestSeatInvariantUnderChaos(t *testing.T) {
 			missing++
 			continue
 		}
-		seen = append(seen, s)
+		seen = append(seen, s...)
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d sessions granted to clients are not in the ledger (lost events)", missing, len(obs.granted))
@@ -328,8 +363,8 @@ func union(spans []span) []span {
 
 // ledgerEvent is one seat event as the scripts recorded it.
 type ledgerEvent struct {
-	id, kind, ref string
-	at            time.Time
+	id, kind, ref, reason string
+	at                    time.Time
 }
 
 // readLedger reads every event of the license: what the cleanup moved to
@@ -342,14 +377,14 @@ func readLedger(t *testing.T, dbURL string, rdb *redis.Client, licenseID, events
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT stream_id, kind, session_ref, at FROM usage_events WHERE license_id = $1`, licenseID)
+	rows, err := conn.Query(ctx, `SELECT stream_id, kind, session_ref, reason, at FROM usage_events WHERE license_id = $1`, licenseID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	byID := map[string]ledgerEvent{}
 	for rows.Next() {
 		var e ledgerEvent
-		if err := rows.Scan(&e.id, &e.kind, &e.ref, &e.at); err != nil {
+		if err := rows.Scan(&e.id, &e.kind, &e.ref, &e.reason, &e.at); err != nil {
 			t.Fatal(err)
 		}
 		byID[e.id] = e
@@ -367,52 +402,99 @@ func readLedger(t *testing.T, dbURL string, rdb *redis.Client, licenseID, events
 		if err != nil {
 			t.Fatalf("ledger entry %s has no time: %v", m.ID, m.Values)
 		}
-		byID[m.ID] = ledgerEvent{id: m.ID, kind: str("t"), ref: str("s"), at: time.UnixMilli(ms)}
+		byID[m.ID] = ledgerEvent{id: m.ID, kind: str("t"), ref: str("s"), reason: str("r"), at: time.UnixMilli(ms)}
 	}
 	out := make([]ledgerEvent, 0, len(byID))
 	for _, e := range byID {
 		out = append(out, e)
 	}
+	// In the order the scripts wrote them (stream ids: ms-seq).
+	slices.SortFunc(out, func(a, b ledgerEvent) int { return cmpStreamID(t, a.id, b.id) })
 	return out
 }
 
-// replaySessions turns the ledger into each session's lifetime on Redis's
-// clock, checking that every session starts once and ends once, after it
-// started (every lease has run out and been swept by now).
-func replaySessions(events []ledgerEvent) (map[string]span, error) {
-	starts, ends := map[string]time.Time{}, map[string]time.Time{}
+// cmpStreamID orders two stream ids.
+func cmpStreamID(t *testing.T, a, b string) int {
+	parse := func(id string) [2]int64 {
+		ms, seq, ok := strings.Cut(id, "-")
+		m, err1 := strconv.ParseInt(ms, 10, 64)
+		n, err2 := strconv.ParseInt(seq, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			t.Fatalf("bad stream id %q", id)
+		}
+		return [2]int64{m, n}
+	}
+	x, y := parse(a), parse(b)
+	if c := cmp.Compare(x[0], y[0]); c != 0 {
+		return c
+	}
+	return cmp.Compare(x[1], y[1])
+}
+
+// replaySessions turns the ledger, in stream order, into the intervals in
+// which each session counted against the seats, on Redis's clock: from
+// acquired or revived to expired, released (not into a linger), revoked or
+// linger_ended; a release into a linger and a reattach do not interrupt it
+// (the seat counts on). It checks that every session is acquired once,
+// alternates between counting and not, never ends before it started, and
+// ends (every lease has run out and been swept by now).
+func replaySessions(events []ledgerEvent) (map[string][]span, error) {
+	out := map[string][]span{}
+	open := map[string]time.Time{} // sessions counting now, since when
+	ended := map[string]bool{}     // sessions whose last interval closed
+	lingering := map[string]bool{} // released into a linger, not ended
 	for _, e := range events {
 		switch e.kind {
-		case "acquired":
-			if _, dup := starts[e.ref]; dup {
+		case "acquired", "revived":
+			_, known := out[e.ref]
+			if e.kind == "acquired" && known {
 				return nil, fmt.Errorf("session %s acquired twice", e.ref)
 			}
-			starts[e.ref] = e.at
-		case "released", "expired", "revoked":
-			if _, dup := ends[e.ref]; dup {
-				return nil, fmt.Errorf("session %s ended twice", e.ref)
+			if e.kind == "revived" && (!known || !ended[e.ref]) {
+				return nil, fmt.Errorf("session %s revived (%s) without having expired", e.ref, e.id)
 			}
-			ends[e.ref] = e.at
+			if _, dup := open[e.ref]; dup {
+				return nil, fmt.Errorf("session %s opened twice (%s)", e.ref, e.id)
+			}
+			open[e.ref] = e.at
+			ended[e.ref] = false
+			if !known {
+				out[e.ref] = nil
+			}
+		case "released", "expired", "revoked", "linger_ended", "reattached":
+			from, ok := open[e.ref]
+			if !ok {
+				return nil, fmt.Errorf("session %s: %s (%s) while it holds no seat", e.ref, e.kind, e.id)
+			}
+			switch {
+			case e.kind == "released" && e.reason == "linger":
+				if lingering[e.ref] {
+					return nil, fmt.Errorf("session %s released twice into a linger (%s)", e.ref, e.id)
+				}
+				lingering[e.ref] = true
+				continue
+			case e.kind == "reattached":
+				if !lingering[e.ref] {
+					return nil, fmt.Errorf("session %s reattached (%s) without lingering", e.ref, e.id)
+				}
+				lingering[e.ref] = false
+				continue
+			case e.kind == "linger_ended" && !lingering[e.ref]:
+				return nil, fmt.Errorf("session %s: linger_ended (%s) without a linger", e.ref, e.id)
+			}
+			if e.at.Before(from) {
+				return nil, fmt.Errorf("session %s ended at %s before it started at %s", e.ref, e.at, from)
+			}
+			out[e.ref] = append(out[e.ref], span{from, e.at})
+			delete(open, e.ref)
+			ended[e.ref], lingering[e.ref] = true, false
 		case "denied":
 		default:
 			return nil, fmt.Errorf("event %s of unknown kind %q", e.id, e.kind)
 		}
 	}
-	out := make(map[string]span, len(starts))
-	for ref, from := range starts {
-		to, ok := ends[ref]
-		if !ok {
-			return nil, fmt.Errorf("session %s never ended", ref)
-		}
-		if to.Before(from) {
-			return nil, fmt.Errorf("session %s ended at %s before it started at %s", ref, to, from)
-		}
-		out[ref] = span{from, to}
-	}
-	for ref := range ends {
-		if _, ok := starts[ref]; !ok {
-			return nil, fmt.Errorf("session %s ended but never started", ref)
-		}
+	for ref := range open {
+		return nil, fmt.Errorf("session %s never ended", ref)
 	}
 	return out, nil
 }
@@ -420,6 +502,9 @@ func replaySessions(events []ledgerEvent) (map[string]span, error) {
 // observations is what the clients saw.
 type observations struct {
 	acquires, noSeats, heartbeats, releases, transportErrs, unavailable atomic.Int64
+	// revived counts heartbeats that took back a session whose lease had
+	// run out.
+	revived atomic.Int64
 	// sharedGrants counts acquires that joined a seat another process of
 	// the workstation held (resumed, with an instance named).
 	sharedGrants atomic.Int64
@@ -464,13 +549,14 @@ type seatAnswer struct {
 	SessionID string `json:"session_id"`
 	ExpiresAt string `json:"expires_at"`
 	Resumed   bool   `json:"resumed"`
+	Revived   bool   `json:"revived"`
 }
 
 // runChaosClient is one process of a workstation (instance "" names none):
 // acquire, hold the seat for one to three heartbeats, release, and again,
 // until ctx ends. Failures a restart causes (no answer, 503) are waited
 // out; a refusal for want of a seat waits longer.
-func runChaosClient(ctx context.Context, client *http.Client, url, key, fp, instance string, o *observations) {
+func runChaosClient(ctx context.Context, client *http.Client, url, key, fp, instance string, revives bool, o *observations) {
 	pause := func(min, max time.Duration) bool {
 		select {
 		case <-ctx.Done():
@@ -536,8 +622,28 @@ func runChaosClient(ctx context.Context, client *http.Client, url, key, fp, inst
 			}
 			if time.Now().After(until) {
 				let(until)
-				gone = true
-				break
+				// The lease ran out (a restart): a reviving client asks
+				// for the session back before acquiring again.
+				var hb seatAnswer
+				if !revives {
+					gone = true
+					break
+				}
+				o.heartbeats.Add(1)
+				c := post(client, url, "/v1/heartbeat", session, &hb)
+				e, err := time.Parse(time.RFC3339, hb.ExpiresAt)
+				if c.err != nil || c.status != http.StatusOK || err != nil || !hb.Revived {
+					if c.err == nil && c.status != http.StatusOK && c.status != http.StatusNotFound &&
+						c.status != http.StatusServiceUnavailable {
+						o.odd(&o.unexpected, "heartbeat after the lease ran out: %d", c.status)
+					}
+					gone = true
+					break
+				}
+				// Held again from the revival's answer: a new holding.
+				o.revived.Add(1)
+				from, until = c.finished, e
+				continue
 			}
 			var hb seatAnswer
 			o.heartbeats.Add(1)
@@ -576,6 +682,8 @@ func runChaosClient(ctx context.Context, client *http.Client, url, key, fp, inst
 			c.status != http.StatusServiceUnavailable {
 			o.odd(&o.unexpected, "release: %d", c.status)
 		}
-		pause(0, 300*time.Millisecond)
+		// Back within the linger about half the time (its seat taken back),
+		// else after it ended (the seat went to another).
+		pause(0, 2*chaosLinger*time.Second)
 	}
 }

@@ -189,9 +189,18 @@ func (d *devProcess) admin(method, path string, body any, want int) map[string]a
 // id and key.
 func (d *devProcess) license(seats, ttlSeconds int) (string, string) {
 	d.t.Helper()
+	return d.licenseWith(seats, ttlSeconds, nil)
+}
+
+// licenseWith is license with further fields of the new license.
+func (d *devProcess) licenseWith(seats, ttlSeconds int, fields map[string]any) (string, string) {
+	d.t.Helper()
 	tenant, _ := d.admin("POST", "/v1/tenants", map[string]any{"name": "Acme", "slug": "acme"}, 201)["id"].(string)
-	l := d.admin("POST", "/v1/tenants/"+tenant+"/licenses",
-		map[string]any{"product": "coditect", "seats": seats, "lease_ttl_seconds": ttlSeconds}, 201)
+	body := map[string]any{"product": "coditect", "seats": seats, "lease_ttl_seconds": ttlSeconds}
+	for k, v := range fields {
+		body[k] = v
+	}
+	l := d.admin("POST", "/v1/tenants/"+tenant+"/licenses", body, 201)
 	id, _ := l["id"].(string)
 	key, _ := l["key"].(string)
 	if id == "" || key == "" {
