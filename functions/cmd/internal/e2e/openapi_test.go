@@ -488,6 +488,27 @@ func TestResponsesMatchSpec(t *testing.T) {
 		t.Errorf("release by one of two holders: %s", r.body)
 	}
 	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + held + `","instance_id":"proc-1"}`, want: 404, code: "session_not_found"})
+	// Linger and revive: a release that lingers says until when, the
+	// sessions view shows the lingering seat, the same workstation takes it
+	// back; a heartbeat after the lease ran out is revived.
+	lingering := c.do(call{method: "POST", path: T + "/licenses", token: adminToken,
+		body: `{"product":"lingers","seats":1,"linger_seconds":300,"lease_ttl_seconds":1,"revive_seconds":60}`, want: 201})
+	lingers := lingering.str(t, "key")
+	onLingers := `{"license_key":"` + lingers + `","fingerprint":"a"}`
+	kept := c.do(call{method: "POST", path: "/v1/acquire", body: onLingers, want: 200}).str(t, "session_id")
+	if r := c.do(call{method: "POST", path: "/v1/release", body: `{"session_id":"` + kept + `"}`, want: 200}); r.value["seat_freed"] != false || r.value["lingers_until"] == nil {
+		t.Errorf("a release that lingers: %s", r.body)
+	}
+	if list := c.do(call{method: "GET", path: T + "/licenses/" + lingering.str(t, "id") + "/sessions", token: adminToken, want: 200}); !strings.Contains(string(list.body), `"lingering":true`) {
+		t.Errorf("the sessions view does not show the lingering seat: %s", list.body)
+	}
+	if back := c.do(call{method: "POST", path: "/v1/acquire", body: onLingers, want: 200}); back.value["resumed"] != true || back.str(t, "session_id") != kept {
+		t.Errorf("the lingering seat taken back: %s", back.body)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if r := c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + kept + `"}`, want: 200}); r.value["revived"] != true {
+		t.Errorf("a heartbeat after the lease ran out: %s", r.body)
+	}
 
 	// The operator's controls: rotate the key (the old one works for the
 	// grace), end one session by its digest, end them all.
