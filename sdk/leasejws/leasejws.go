@@ -111,7 +111,5 @@ var b64 = base64.RawURLEncoding
 // NewOKPKey returns pub as a JWK with its RFC 7638 thumbprint as kid.
 func NewOKPKey(pub ed25519.PublicKey) OKPKey {
 	x := b64.EncodeToString(pub)
-	// RFC 7638: the required members, lexicographic order, no whitespace.
-	sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
-	return OKPKey{Kty: "OKP", Crv: "Ed25519", X: x, Kid: b64.EncodeToString(sum[:])}
+	return OKPKey{Kty: "OKP", Crv: "Ed25519", X: x, Kid: thumbprint(x)}
 }
