@@ -62,8 +62,17 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	if lc.Subject == "" || lc.License == "" {
 		return fail("lease names no session or license")
 	}
-	return Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
-		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
+	c := Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time, Borrow: lc.Borrow}
+	// A "cnf" present in any form (null included) must be a device key:
+	// a lease that meant to bind a device and does not parse as one must
+	// not pass for an unbound lease.
+	if lc.Confirmation != nil {
+		if c.Confirmation, err = parseConfirmation(lc.Confirmation); err != nil {
+			return fail("%v", err)
+		}
+	}
+	return c, nil
 }
 
 // delegatedKey checks the delegation a lease's header carries and returns
@@ -217,6 +226,53 @@ type leaseClaims struct {
 	License     string `json:"lic"`
 	Tenant      string `json:"ten"`
 	Fingerprint string `json:"fpr"`
+	Borrow      bool   `json:"borrow"`
+	// Confirmation is "cnf" as it came, null included (an Unmarshaler is
+	// handed a JSON null): nil only when the member is absent.
+	Confirmation json.RawMessage `json:"cnf"`
+}
+
+// parseConfirmation reads a lease's "cnf" claim as this format writes it
+// (RFC 7800): an object whose one member "jwk" is an Ed25519 OKP JWK with
+// the members kty, crv, x and optionally kid, names matched exactly. Any
+// other shape, a private key's "d" above all, is an error: a borrow lease
+// names its device key in one way only.
+func parseConfirmation(raw json.RawMessage) (*OKPKey, error) {
+	var cnf map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &cnf); err != nil || cnf == nil {
+		return nil, errors.New("cnf is not a JSON object")
+	}
+	jwk, ok := cnf["jwk"]
+	if !ok || len(cnf) != 1 {
+		return nil, errors.New(`cnf has members other than "jwk", or no "jwk"`)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(jwk, &members); err != nil || members == nil {
+		return nil, errors.New("cnf jwk is not a JSON object")
+	}
+	var k OKPKey
+	for name, v := range members {
+		var field *string
+		switch name {
+		case "kty":
+			field = &k.Kty
+		case "crv":
+			field = &k.Crv
+		case "x":
+			field = &k.X
+		case "kid":
+			field = &k.Kid
+		default:
+			return nil, fmt.Errorf("cnf jwk has member %q", name)
+		}
+		if string(v) == "null" || json.Unmarshal(v, field) != nil {
+			return nil, fmt.Errorf("cnf jwk %s is not a string", name)
+		}
+	}
+	if _, err := k.Ed25519(); err != nil {
+		return nil, fmt.Errorf("cnf jwk: %w", err)
+	}
+	return &k, nil
 }
 
 // numericDate is a JWT time: seconds since the epoch, a JSON number (or a

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// FuzzVerify mutates real leases (and hostile variants of them). A token
+// FuzzVerify mutates real leases, borrow leases among them (and hostile
+// variants of them). A token
 // verifies only when it is byte for byte one the signer issued, and then
 // says exactly what was signed; anything else is ErrInvalid, never a
 // panic; golang-jwt decides the same. Tokens are verified at a fixed instant inside their validity, so
@@ -20,6 +21,13 @@ func FuzzVerify(f *testing.F) {
 	for i, fp := range []string{"fp", "a'b", "\"]])redis.call('FLUSHALL')--", "ünï"} {
 		c := Claims{Issuer: "https://api.test", SessionDigest: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",
 			Fingerprint: fp, IssuedAt: now, ExpiresAt: now.Add(time.Duration(i+1) * time.Minute)}
+		if i%2 == 1 { // borrow leases, bound to a device key
+			_, jwk, err := NewDeviceKey()
+			if err != nil {
+				f.Fatal(err)
+			}
+			c.Borrow, c.Confirmation = true, &jwk
+		}
 		tok := d.lease(f, d.header(), leasePayload(c))
 		signed[tok] = c
 		parts := strings.Split(tok, ".")
@@ -61,7 +69,8 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted %q, which was never signed", token)
 		}
 		if got.SessionDigest != want.SessionDigest || got.LicenseID != want.LicenseID || got.TenantID != want.TenantID ||
-			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) {
+			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) ||
+			got.Borrow != want.Borrow || !sameKey(got.Confirmation, want.Confirmation) {
 			t.Fatalf("Verify(%.80q) = %+v, signed %+v", token, got, want)
 		}
 	})
