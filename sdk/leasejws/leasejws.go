@@ -19,7 +19,11 @@
 // and is bound to the Ed25519 key the client made for the borrow (a
 // device key, [NewDeviceKey]) by "cnf": {"jwk": <OKP JWK>} (RFC 7800);
 // any other "cnf" makes the lease invalid. Leases without them read as
-// before.
+// before. The borrow is given back early only with a return proof signed by
+// that device key ([SignReturnProof], [VerifyReturnProof]):
+//
+//	return proof  header {"alg":"EdDSA","typ":"return+jwt"}
+//	              payload {"session_id","iat"}
 //
 // A lease names its session by [SessionDigest], never by the session id: the
 // id is the bearer credential that heartbeats and releases the seat, and a

@@ -161,43 +161,52 @@ func (v Verifier) validate(c registeredClaims, now time.Time) error {
 // payload (into claims) and checks that its "alg" is alg. It returns the
 // signing input and the signature, not yet checked.
 func parse(token string, claims any, alg string) (header map[string]any, signed string, sig []byte, err error) {
-	// Go's base64 decoders skip \r and \n even in strict mode, so a lease
-	// with a line break inserted would verify as another spelling of
-	// itself. A compact JWS holds only the base64url alphabet and dots.
-	if i := strings.IndexFunc(token, notCompact); i >= 0 {
-		return nil, "", nil, fmt.Errorf("token holds a character outside base64url at byte %d", i)
-	}
-	h, rest, ok := strings.Cut(token, ".")
-	p, s, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || strings.Contains(s, ".") {
-		return nil, "", nil, errors.New("token contains an invalid number of segments")
-	}
-	// Strict base64: the last character of a signature has spare bits, and
-	// a lenient decoder would let 15 other spellings of every lease verify.
-	raw, err := segment.DecodeString(h)
+	h, p, sig, signed, err := split(token)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode header: %w", err)
+		return nil, "", nil, err
 	}
-	if err := json.Unmarshal(raw, &header); err != nil {
+	if err := json.Unmarshal(h, &header); err != nil {
 		return nil, "", nil, fmt.Errorf("could not JSON decode header: %w", err)
 	}
-	if raw, err = segment.DecodeString(p); err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode claims: %w", err)
-	}
-	if err := json.Unmarshal(raw, claims); err != nil {
+	if err := json.Unmarshal(p, claims); err != nil {
 		return nil, "", nil, fmt.Errorf("could not JSON decode claims: %w", err)
 	}
 	got, ok := header["alg"].(string)
 	if !ok {
 		return nil, "", nil, errors.New("signing method (alg) is unspecified")
 	}
-	if sig, err = segment.DecodeString(s); err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode signature: %w", err)
-	}
 	if got != alg {
 		return nil, "", nil, fmt.Errorf("signing method %q is invalid", got)
 	}
-	return header, token[:len(h)+1+len(p)], sig, nil
+	return header, signed, sig, nil
+}
+
+// split splits a compact JWS into its decoded header, payload and
+// signature, and returns its signing input.
+func split(token string) (header, payload, sig []byte, signed string, err error) {
+	// Go's base64 decoders skip \r and \n even in strict mode, so a lease
+	// with a line break inserted would verify as another spelling of
+	// itself. A compact JWS holds only the base64url alphabet and dots.
+	if i := strings.IndexFunc(token, notCompact); i >= 0 {
+		return nil, nil, nil, "", fmt.Errorf("token holds a character outside base64url at byte %d", i)
+	}
+	h, rest, ok := strings.Cut(token, ".")
+	p, s, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(s, ".") {
+		return nil, nil, nil, "", errors.New("token contains an invalid number of segments")
+	}
+	// Strict base64: the last character of a signature has spare bits, and
+	// a lenient decoder would let 15 other spellings of every lease verify.
+	if header, err = segment.DecodeString(h); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode header: %w", err)
+	}
+	if payload, err = segment.DecodeString(p); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode claims: %w", err)
+	}
+	if sig, err = segment.DecodeString(s); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode signature: %w", err)
+	}
+	return header, payload, sig, token[:len(h)+1+len(p)], nil
 }
 
 // segment decodes a JWS segment: base64url, no padding, unused bits zero.
