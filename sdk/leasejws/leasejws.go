@@ -25,6 +25,14 @@
 //	return proof  header {"alg":"EdDSA","typ":"return+jwt"}
 //	              payload {"session_id","iat"}
 //
+// An admin's revocation of sessions (borrowed ones above all, whose leases
+// live offline) is published as a revocation list, signed like a lease but
+// typed apart, so that neither verifies as the other
+// ([Verifier.VerifyRevocations]):
+//
+//	revocations header {"alg":"EdDSA","typ":"revocations+jwt","kid":<delegated kid>,"dlg":<delegation>}
+//	            payload {"iss","license_id","revoked":[<session digest>…],"iat","exp"}
+//
 // A lease names its session by [SessionDigest], never by the session id: the
 // id is the bearer credential that heartbeats and releases the seat, and a
 // lease is an artefact meant to be handed to offline checks.

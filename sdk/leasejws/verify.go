@@ -42,7 +42,7 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	if err != nil {
 		return fail("%v", err)
 	}
-	key, dc, err := v.delegatedKey(header, now)
+	key, dc, err := v.delegatedKey(header, Type, now)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -75,12 +75,14 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	return c, nil
 }
 
-// delegatedKey checks the delegation a lease's header carries and returns
-// the Ed25519 key it vouches for, with its claims.
-func (v Verifier) delegatedKey(header map[string]any, now time.Time) (ed25519.PublicKey, delegationClaims, error) {
+// delegatedKey checks that a token's header says it is of type typ (a
+// lease or a revocation list, both signed by delegated keys) and checks the
+// delegation it carries; it returns the Ed25519 key the delegation vouches
+// for, with its claims.
+func (v Verifier) delegatedKey(header map[string]any, typ string, now time.Time) (ed25519.PublicKey, delegationClaims, error) {
 	var dc delegationClaims
-	if header["typ"] != Type {
-		return nil, dc, fmt.Errorf("typ is not %s", Type)
+	if header["typ"] != typ {
+		return nil, dc, fmt.Errorf("typ is not %s", typ)
 	}
 	dlg, ok := header["dlg"].(string)
 	if !ok || dlg == "" {

@@ -106,3 +106,44 @@ func FuzzVerifierFromKeys(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyRevocations mutates real revocation lists: VerifyRevocations
+// never panics, refuses with ErrInvalid, and takes a list only when it is
+// byte for byte one the delegated key signed, reading what was signed.
+func FuzzVerifyRevocations(f *testing.F) {
+	root := newTestRoot(f)
+	d := root.delegate(f, now.Add(-time.Minute), now.Add(time.Hour), nil)
+	signed := map[string][]string{}
+	for _, revoked := range [][]string{{}, {SessionDigest("a")}, {SessionDigest("b"), SessionDigest("a"), SessionDigest("b")}} {
+		tok := d.lease(f, d.revocationsHeader(), revocationsPayload(func(p map[string]any) { p["revoked"] = revoked }))
+		signed[tok] = revoked
+		parts := strings.Split(tok, ".")
+		f.Add(tok)
+		f.Add(tok[:len(tok)-1] + "B")
+		f.Add(parts[0] + "." + parts[1] + "." + parts[2][:10] + "\n" + parts[2][10:])
+		f.Add(parts[0] + "." + b64.EncodeToString([]byte(`{"iss":"https://api.test","license_id":"lic-1","revoked":[],"exp":99999999999}`)) + "." + parts[2])
+		f.Add(d.lease(f, d.header(), leasePayload(claims)))
+	}
+	v := root.verifier()
+	f.Fuzz(func(t *testing.T, token string) {
+		l, err := v.VerifyRevocations(token, now)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("VerifyRevocations(%.80q) = %v, not ErrInvalid", token, err)
+			}
+			return
+		}
+		revoked, ok := signed[token]
+		if !ok {
+			t.Fatalf("VerifyRevocations took %q, which was never signed", token)
+		}
+		if l.LicenseID != "lic-1" || len(l.Revoked) > len(revoked) {
+			t.Fatalf("VerifyRevocations(%.80q) = %+v, signed %v", token, l, revoked)
+		}
+		for _, r := range revoked {
+			if !l.Has(r) {
+				t.Fatalf("VerifyRevocations(%.80q) = %+v, lost %s", token, l, r)
+			}
+		}
+	})
+}

@@ -156,20 +156,26 @@ func (s *Signer) Lease(c Claims) (string, error) {
 		}
 		sc.Cnf = &confirmation{JWK: *c.Confirmation}
 	}
-	payload := sc.AppendJSON(make([]byte, 0, 384))
-	// A compact JWS built directly: the header is fixed per delegation, so
-	// a lease costs one small JSON encoding and one Ed25519 signature.
-	out := make([]byte, 0, len(d.header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
-	out = append(out, d.header...)
+	// The header is fixed per delegation, so a lease costs one small JSON
+	// encoding and one Ed25519 signature.
+	return sign(d, d.header, sc.AppendJSON(make([]byte, 0, 384))), nil
+}
+
+// sign returns the compact JWS of the encoded header and the payload,
+// signed with d's key, built directly.
+func sign(d *delegation, header string, payload []byte) string {
+	out := make([]byte, 0, len(header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
+	out = append(out, header...)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, payload)
 	sig := ed25519.Sign(d.key, out)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, sig)
-	return string(out), nil
+	return string(out)
 }
 
-// leaseHeader and signedClaims are a lease's JWS header and payload.
+// leaseHeader and signedClaims are a lease's JWS header and payload (a
+// revocation list's header is a leaseHeader too, of another typ).
 type leaseHeader struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`
