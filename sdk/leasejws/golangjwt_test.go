@@ -3,6 +3,8 @@ package leasejws
 import (
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,6 +34,9 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 		License     string `json:"lic"`
 		Tenant      string `json:"ten"`
 		Fingerprint string `json:"fpr"`
+		Borrow      bool   `json:"borrow"`
+		// json.RawMessage: handed null too, so present is told from absent.
+		Cnf json.RawMessage `json:"cnf"`
 	}
 	var dlgClaims delegationClaims
 	var delegatedKey ed25519.PublicKey
@@ -97,8 +102,58 @@ func jwtVerify(v Verifier, token string, now time.Time) (Claims, error) {
 	if lc.Subject == "" || lc.License == "" {
 		return fail("lease names no session or license")
 	}
-	return Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
-		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
+	c := Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time, Borrow: lc.Borrow}
+	// "cnf" (RFC 7800) is a rule golang-jwt knows nothing of: written out
+	// here on the member golang-jwt decoded, with its own literals.
+	if lc.Cnf != nil {
+		k, err := jwtConfirmation(lc.Cnf)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.Confirmation = k
+	}
+	return c, nil
+}
+
+// jwtConfirmation is the format's rule for "cnf", read as a generic JSON
+// value: {"jwk": {"kty":"OKP","crv":"Ed25519","x":<43 base64url characters
+// of 32 bytes>[,"kid":<string>]}}, nothing more.
+func jwtConfirmation(raw json.RawMessage) (*OKPKey, error) {
+	var cnf map[string]any
+	if err := json.Unmarshal(raw, &cnf); err != nil || cnf == nil || len(cnf) != 1 {
+		return nil, errors.New("cnf is not an object of one member")
+	}
+	jwk, ok := cnf["jwk"].(map[string]any)
+	if !ok {
+		return nil, errors.New("cnf jwk is not an object")
+	}
+	var k OKPKey
+	for name, v := range jwk {
+		s, ok := v.(string)
+		if !ok {
+			return nil, errors.New("cnf jwk member is not a string")
+		}
+		switch name {
+		case "kty":
+			k.Kty = s
+		case "crv":
+			k.Crv = s
+		case "x":
+			k.X = s
+		case "kid":
+			k.Kid = s
+		default:
+			return nil, errors.New("cnf jwk has an unknown member")
+		}
+	}
+	if k.Kty != "OKP" || k.Crv != "Ed25519" || len(k.X) != 43 || strings.ContainsAny(k.X, "\r\n=+/.") {
+		return nil, errors.New("cnf jwk is not an Ed25519 key")
+	}
+	if x, err := base64.RawURLEncoding.Strict().DecodeString(k.X); err != nil || len(x) != 32 {
+		return nil, errors.New("cnf jwk x is malformed")
+	}
+	return &k, nil
 }
 
 // sameVerdict fails t unless Verify and jwtVerify agree on token: both
@@ -123,9 +178,15 @@ func sameVerdict(t *testing.T, v Verifier, token string, at time.Time) {
 		t.Fatalf("Verify(%q) = %v; golang-jwt: %v", token, err, wantErr)
 	case err == nil && (got.Issuer != want.Issuer || got.SessionDigest != want.SessionDigest || got.LicenseID != want.LicenseID ||
 		got.TenantID != want.TenantID || got.Fingerprint != want.Fingerprint ||
-		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt)):
+		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		got.Borrow != want.Borrow || !sameKey(got.Confirmation, want.Confirmation)):
 		t.Fatalf("Verify(%q) = %+v; golang-jwt: %+v", token, got, want)
 	}
+}
+
+// sameKey reports whether a and b are both nil or equal keys.
+func sameKey(a, b *OKPKey) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // FuzzVerifyAsGolangJWT signs whatever headers and payloads it is given
@@ -179,6 +240,20 @@ func FuzzVerifyAsGolangJWT(f *testing.F) {
 	for _, exp := range []string{n(24*time.Hour - time.Minute), n(24*time.Hour - time.Minute + time.Second),
 		n(365 * 24 * time.Hour), n(24*time.Hour-time.Minute) + ".9"} {
 		f.Add(dlgHeader, strings.Replace(dlgPayload, `"exp":`+n(time.Hour), `"exp":`+exp, 1), leaseHeader, leasePayload)
+	}
+	// A borrow lease names its device key ("cnf", RFC 7800) one way only.
+	cnf := `"cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}`
+	for _, c := range []string{`"borrow":true,` + cnf, `"borrow":false`, `"borrow":"true"`, `"borrow":1`, `"borrow":null`, cnf,
+		`"cnf":null`, `"cnf":{}`, `"cnf":[]`, `"cnf":"x"`, `"cnf":{"jwk":null}`, `"cnf":{"jwk":{}}`,
+		strings.Replace(cnf, `"}}`, `","kid":"k"}}`, 1), strings.Replace(cnf, `"}}`, `","kid":7}}`, 1),
+		strings.Replace(cnf, `"}}`, `","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}}`, 1),
+		strings.Replace(cnf, `"}}`, `"},"kid":"k"}`, 1), strings.Replace(cnf, `"jwk"`, `"JWK"`, 1),
+		strings.Replace(cnf, `"kty"`, `"KTY"`, 1), strings.Replace(cnf, `"cnf"`, `"CNF"`, 1),
+		strings.Replace(cnf, `"OKP"`, `"EC"`, 1), strings.Replace(cnf, `"Ed25519"`, `"X25519"`, 1),
+		strings.Replace(cnf, `11qY`, `11qY\n`, 1), strings.Replace(cnf, `URo"`, `URo="`, 1), strings.Replace(cnf, `URo"`, `URp"`, 1),
+		strings.Replace(cnf, `URo"`, `UR"`, 1), strings.Replace(cnf, `"x":"11qY`, `"x":"11q+`, 1),
+		cnf + `,` + strings.Replace(cnf, `11qY`, `22qY`, 1)} {
+		f.Add(dlgHeader, dlgPayload, leaseHeader, strings.Replace(leasePayload, `"fpr":"fp"`, `"fpr":"fp",`+c, 1))
 	}
 	f.Add(`{"alg":"RS256","kid":"$ROOT"}`, dlgPayload, `{"alg":"EdDSA","typ":"lease+jwt","kid":"$KID","dlg":"$DLG","alg":"none"}`, leasePayload)
 	f.Add(dlgHeader, dlgPayload, `{"alg":"EdDSA","Typ":"JWT","typ":"lease+jwt","kid":"$KID","dlg":"$DLG"}`, leasePayload)

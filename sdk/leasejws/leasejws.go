@@ -13,7 +13,25 @@
 //	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"dlg+jwt"}
 //	            payload {"iss","sub":<delegated kid>,"jwk":<OKP JWK with kid>,"iat","nbf","exp"}
 //	lease       header {"alg":"EdDSA","typ":"lease+jwt","kid":<delegated kid>,"dlg":<delegation>}
-//	            payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp"}
+//	            payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp"[,"borrow":true,"cnf"]}
+//
+// A borrow lease (a seat checked out for offline use) says "borrow": true
+// and is bound to the Ed25519 key the client made for the borrow (a
+// device key, [NewDeviceKey]) by "cnf": {"jwk": <OKP JWK>} (RFC 7800);
+// any other "cnf" makes the lease invalid. Leases without them read as
+// before. The borrow is given back early only with a return proof signed by
+// that device key ([SignReturnProof], [VerifyReturnProof]):
+//
+//	return proof  header {"alg":"EdDSA","typ":"return+jwt"}
+//	              payload {"session_id","iat"}
+//
+// An admin's revocation of sessions (borrowed ones above all, whose leases
+// live offline) is published as a revocation list, signed like a lease but
+// typed apart, so that neither verifies as the other
+// ([Verifier.VerifyRevocations]):
+//
+//	revocations header {"alg":"EdDSA","typ":"revocations+jwt","kid":<delegated kid>,"dlg":<delegation>}
+//	            payload {"iss","license_id","revoked":[<session digest>…],"iat","exp"}
 //
 // A lease names its session by [SessionDigest], never by the session id: the
 // id is the bearer credential that heartbeats and releases the seat, and a
@@ -72,6 +90,13 @@ type Claims struct {
 	Fingerprint   string
 	IssuedAt      time.Time
 	ExpiresAt     time.Time
+	// Borrow marks a borrow lease ("borrow": true): a seat checked out for
+	// offline use, held until the lease expires or is returned.
+	Borrow bool
+	// Confirmation is the device key the lease is bound to ("cnf":
+	// {"jwk": …}, RFC 7800), nil when it names none. Only the holder of
+	// its private half can prove it holds the lease (a return proof).
+	Confirmation *OKPKey
 }
 
 // Keys is the document GET /v1/keys serves: the root public keys as RSA
@@ -111,7 +136,5 @@ var b64 = base64.RawURLEncoding
 // NewOKPKey returns pub as a JWK with its RFC 7638 thumbprint as kid.
 func NewOKPKey(pub ed25519.PublicKey) OKPKey {
 	x := b64.EncodeToString(pub)
-	// RFC 7638: the required members, lexicographic order, no whitespace.
-	sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
-	return OKPKey{Kty: "OKP", Crv: "Ed25519", X: x, Kid: b64.EncodeToString(sum[:])}
+	return OKPKey{Kty: "OKP", Crv: "Ed25519", X: x, Kid: thumbprint(x)}
 }

@@ -129,10 +129,18 @@ func (d testDelegation) header() map[string]any {
 	return map[string]any{"alg": "EdDSA", "typ": Type, "kid": d.kid, "dlg": d.jws}
 }
 
-// leasePayload is the payload of c as the server writes it.
+// leasePayload is the payload of c as the server writes it: "borrow" and
+// "cnf" only when set.
 func leasePayload(c Claims) map[string]any {
-	return map[string]any{"iss": c.Issuer, "sub": c.SessionDigest, "lic": c.LicenseID, "ten": c.TenantID,
+	p := map[string]any{"iss": c.Issuer, "sub": c.SessionDigest, "lic": c.LicenseID, "ten": c.TenantID,
 		"fpr": c.Fingerprint, "iat": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix()}
+	if c.Borrow {
+		p["borrow"] = true
+	}
+	if c.Confirmation != nil {
+		p["cnf"] = map[string]any{"jwk": *c.Confirmation}
+	}
+	return p
 }
 
 // lease signs a lease under d with the given header and payload (maps,

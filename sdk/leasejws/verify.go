@@ -42,7 +42,7 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	if err != nil {
 		return fail("%v", err)
 	}
-	key, dc, err := v.delegatedKey(header, now)
+	key, dc, err := v.delegatedKey(header, Type, now)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -62,16 +62,27 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 	if lc.Subject == "" || lc.License == "" {
 		return fail("lease names no session or license")
 	}
-	return Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
-		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time}, nil
+	c := Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time, Borrow: lc.Borrow}
+	// A "cnf" present in any form (null included) must be a device key:
+	// a lease that meant to bind a device and does not parse as one must
+	// not pass for an unbound lease.
+	if lc.Confirmation != nil {
+		if c.Confirmation, err = parseConfirmation(lc.Confirmation); err != nil {
+			return fail("%v", err)
+		}
+	}
+	return c, nil
 }
 
-// delegatedKey checks the delegation a lease's header carries and returns
-// the Ed25519 key it vouches for, with its claims.
-func (v Verifier) delegatedKey(header map[string]any, now time.Time) (ed25519.PublicKey, delegationClaims, error) {
+// delegatedKey checks that a token's header says it is of type typ (a
+// lease or a revocation list, both signed by delegated keys) and checks the
+// delegation it carries; it returns the Ed25519 key the delegation vouches
+// for, with its claims.
+func (v Verifier) delegatedKey(header map[string]any, typ string, now time.Time) (ed25519.PublicKey, delegationClaims, error) {
 	var dc delegationClaims
-	if header["typ"] != Type {
-		return nil, dc, fmt.Errorf("typ is not %s", Type)
+	if header["typ"] != typ {
+		return nil, dc, fmt.Errorf("typ is not %s", typ)
 	}
 	dlg, ok := header["dlg"].(string)
 	if !ok || dlg == "" {
@@ -152,43 +163,52 @@ func (v Verifier) validate(c registeredClaims, now time.Time) error {
 // payload (into claims) and checks that its "alg" is alg. It returns the
 // signing input and the signature, not yet checked.
 func parse(token string, claims any, alg string) (header map[string]any, signed string, sig []byte, err error) {
-	// Go's base64 decoders skip \r and \n even in strict mode, so a lease
-	// with a line break inserted would verify as another spelling of
-	// itself. A compact JWS holds only the base64url alphabet and dots.
-	if i := strings.IndexFunc(token, notCompact); i >= 0 {
-		return nil, "", nil, fmt.Errorf("token holds a character outside base64url at byte %d", i)
-	}
-	h, rest, ok := strings.Cut(token, ".")
-	p, s, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || strings.Contains(s, ".") {
-		return nil, "", nil, errors.New("token contains an invalid number of segments")
-	}
-	// Strict base64: the last character of a signature has spare bits, and
-	// a lenient decoder would let 15 other spellings of every lease verify.
-	raw, err := segment.DecodeString(h)
+	h, p, sig, signed, err := split(token)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode header: %w", err)
+		return nil, "", nil, err
 	}
-	if err := json.Unmarshal(raw, &header); err != nil {
+	if err := json.Unmarshal(h, &header); err != nil {
 		return nil, "", nil, fmt.Errorf("could not JSON decode header: %w", err)
 	}
-	if raw, err = segment.DecodeString(p); err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode claims: %w", err)
-	}
-	if err := json.Unmarshal(raw, claims); err != nil {
+	if err := json.Unmarshal(p, claims); err != nil {
 		return nil, "", nil, fmt.Errorf("could not JSON decode claims: %w", err)
 	}
 	got, ok := header["alg"].(string)
 	if !ok {
 		return nil, "", nil, errors.New("signing method (alg) is unspecified")
 	}
-	if sig, err = segment.DecodeString(s); err != nil {
-		return nil, "", nil, fmt.Errorf("could not base64 decode signature: %w", err)
-	}
 	if got != alg {
 		return nil, "", nil, fmt.Errorf("signing method %q is invalid", got)
 	}
-	return header, token[:len(h)+1+len(p)], sig, nil
+	return header, signed, sig, nil
+}
+
+// split splits a compact JWS into its decoded header, payload and
+// signature, and returns its signing input.
+func split(token string) (header, payload, sig []byte, signed string, err error) {
+	// Go's base64 decoders skip \r and \n even in strict mode, so a lease
+	// with a line break inserted would verify as another spelling of
+	// itself. A compact JWS holds only the base64url alphabet and dots.
+	if i := strings.IndexFunc(token, notCompact); i >= 0 {
+		return nil, nil, nil, "", fmt.Errorf("token holds a character outside base64url at byte %d", i)
+	}
+	h, rest, ok := strings.Cut(token, ".")
+	p, s, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(s, ".") {
+		return nil, nil, nil, "", errors.New("token contains an invalid number of segments")
+	}
+	// Strict base64: the last character of a signature has spare bits, and
+	// a lenient decoder would let 15 other spellings of every lease verify.
+	if header, err = segment.DecodeString(h); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode header: %w", err)
+	}
+	if payload, err = segment.DecodeString(p); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode claims: %w", err)
+	}
+	if sig, err = segment.DecodeString(s); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("could not base64 decode signature: %w", err)
+	}
+	return header, payload, sig, token[:len(h)+1+len(p)], nil
 }
 
 // segment decodes a JWS segment: base64url, no padding, unused bits zero.
@@ -217,6 +237,53 @@ type leaseClaims struct {
 	License     string `json:"lic"`
 	Tenant      string `json:"ten"`
 	Fingerprint string `json:"fpr"`
+	Borrow      bool   `json:"borrow"`
+	// Confirmation is "cnf" as it came, null included (an Unmarshaler is
+	// handed a JSON null): nil only when the member is absent.
+	Confirmation json.RawMessage `json:"cnf"`
+}
+
+// parseConfirmation reads a lease's "cnf" claim as this format writes it
+// (RFC 7800): an object whose one member "jwk" is an Ed25519 OKP JWK with
+// the members kty, crv, x and optionally kid, names matched exactly. Any
+// other shape, a private key's "d" above all, is an error: a borrow lease
+// names its device key in one way only.
+func parseConfirmation(raw json.RawMessage) (*OKPKey, error) {
+	var cnf map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &cnf); err != nil || cnf == nil {
+		return nil, errors.New("cnf is not a JSON object")
+	}
+	jwk, ok := cnf["jwk"]
+	if !ok || len(cnf) != 1 {
+		return nil, errors.New(`cnf has members other than "jwk", or no "jwk"`)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(jwk, &members); err != nil || members == nil {
+		return nil, errors.New("cnf jwk is not a JSON object")
+	}
+	var k OKPKey
+	for name, v := range members {
+		var field *string
+		switch name {
+		case "kty":
+			field = &k.Kty
+		case "crv":
+			field = &k.Crv
+		case "x":
+			field = &k.X
+		case "kid":
+			field = &k.Kid
+		default:
+			return nil, fmt.Errorf("cnf jwk has member %q", name)
+		}
+		if string(v) == "null" || json.Unmarshal(v, field) != nil {
+			return nil, fmt.Errorf("cnf jwk %s is not a string", name)
+		}
+	}
+	if _, err := k.Ed25519(); err != nil {
+		return nil, fmt.Errorf("cnf jwk: %w", err)
+	}
+	return &k, nil
 }
 
 // numericDate is a JWT time: seconds since the epoch, a JSON number (or a

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// FuzzVerify mutates real leases (and hostile variants of them). A token
+// FuzzVerify mutates real leases, borrow leases among them (and hostile
+// variants of them). A token
 // verifies only when it is byte for byte one the signer issued, and then
 // says exactly what was signed; anything else is ErrInvalid, never a
 // panic; golang-jwt decides the same. Tokens are verified at a fixed instant inside their validity, so
@@ -20,6 +21,13 @@ func FuzzVerify(f *testing.F) {
 	for i, fp := range []string{"fp", "a'b", "\"]])redis.call('FLUSHALL')--", "ünï"} {
 		c := Claims{Issuer: "https://api.test", SessionDigest: "sess" + strings.Repeat("x", i), LicenseID: "lic", TenantID: "ten",
 			Fingerprint: fp, IssuedAt: now, ExpiresAt: now.Add(time.Duration(i+1) * time.Minute)}
+		if i%2 == 1 { // borrow leases, bound to a device key
+			_, jwk, err := NewDeviceKey()
+			if err != nil {
+				f.Fatal(err)
+			}
+			c.Borrow, c.Confirmation = true, &jwk
+		}
 		tok := d.lease(f, d.header(), leasePayload(c))
 		signed[tok] = c
 		parts := strings.Split(tok, ".")
@@ -61,7 +69,8 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted %q, which was never signed", token)
 		}
 		if got.SessionDigest != want.SessionDigest || got.LicenseID != want.LicenseID || got.TenantID != want.TenantID ||
-			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) {
+			got.Fingerprint != want.Fingerprint || got.Issuer != want.Issuer || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) ||
+			got.Borrow != want.Borrow || !sameKey(got.Confirmation, want.Confirmation) {
 			t.Fatalf("Verify(%.80q) = %+v, signed %+v", token, got, want)
 		}
 	})
@@ -93,6 +102,47 @@ func FuzzVerifierFromKeys(f *testing.F) {
 		for kid, pub := range v.Roots {
 			if kid == "" || pub.N.BitLen() < 2048 || pub.E < 3 {
 				t.Fatalf("VerifierFromKeys(%.80q) pinned %q: %d bits, e=%d", doc, kid, pub.N.BitLen(), pub.E)
+			}
+		}
+	})
+}
+
+// FuzzVerifyRevocations mutates real revocation lists: VerifyRevocations
+// never panics, refuses with ErrInvalid, and takes a list only when it is
+// byte for byte one the delegated key signed, reading what was signed.
+func FuzzVerifyRevocations(f *testing.F) {
+	root := newTestRoot(f)
+	d := root.delegate(f, now.Add(-time.Minute), now.Add(time.Hour), nil)
+	signed := map[string][]string{}
+	for _, revoked := range [][]string{{}, {SessionDigest("a")}, {SessionDigest("b"), SessionDigest("a"), SessionDigest("b")}} {
+		tok := d.lease(f, d.revocationsHeader(), revocationsPayload(func(p map[string]any) { p["revoked"] = revoked }))
+		signed[tok] = revoked
+		parts := strings.Split(tok, ".")
+		f.Add(tok)
+		f.Add(tok[:len(tok)-1] + "B")
+		f.Add(parts[0] + "." + parts[1] + "." + parts[2][:10] + "\n" + parts[2][10:])
+		f.Add(parts[0] + "." + b64.EncodeToString([]byte(`{"iss":"https://api.test","license_id":"lic-1","revoked":[],"exp":99999999999}`)) + "." + parts[2])
+		f.Add(d.lease(f, d.header(), leasePayload(claims)))
+	}
+	v := root.verifier()
+	f.Fuzz(func(t *testing.T, token string) {
+		l, err := v.VerifyRevocations(token, now)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("VerifyRevocations(%.80q) = %v, not ErrInvalid", token, err)
+			}
+			return
+		}
+		revoked, ok := signed[token]
+		if !ok {
+			t.Fatalf("VerifyRevocations took %q, which was never signed", token)
+		}
+		if l.LicenseID != "lic-1" || len(l.Revoked) > len(revoked) {
+			t.Fatalf("VerifyRevocations(%.80q) = %+v, signed %v", token, l, revoked)
+		}
+		for _, r := range revoked {
+			if !l.Has(r) {
+				t.Fatalf("VerifyRevocations(%.80q) = %+v, lost %s", token, l, r)
 			}
 		}
 	})

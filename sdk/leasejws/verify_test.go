@@ -334,3 +334,80 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestBorrowLease: a borrow lease says so and names its device key, and
+// reads back as written; a "cnf" that is not exactly an Ed25519 JWK makes
+// the lease invalid, however well it is signed; a lease without either
+// claim reads as before.
+func TestBorrowLease(t *testing.T) {
+	t.Parallel()
+	root, _ := testRoots(t)
+	d := root.delegate(t, now.Add(-time.Minute), now.Add(time.Hour), nil)
+	_, jwk, err := NewDeviceKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := claims
+	c.Borrow, c.Confirmation = true, &jwk
+	tok := d.lease(t, d.header(), leasePayload(c))
+	got, err := root.verifier().Verify(tok, now)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !got.Borrow || got.Confirmation == nil || *got.Confirmation != jwk || got.SessionDigest != "sess" {
+		t.Fatalf("claims = %+v, cnf %+v", got, got.Confirmation)
+	}
+	sameVerdict(t, root.verifier(), tok, now)
+	if got, err := root.verifier().Verify(d.lease(t, d.header(), leasePayload(claims)), now); err != nil ||
+		got.Borrow || got.Confirmation != nil {
+		t.Fatalf("a lease without borrow claims: %+v, %v", got, err)
+	}
+
+	withKid := NewOKPKey(must(jwk.Ed25519()))
+	for _, k := range []struct {
+		name string
+		cnf  any
+		ok   bool
+	}{
+		{"as written", map[string]any{"jwk": jwk}, true},
+		{"with a kid", map[string]any{"jwk": withKid}, true},
+		{"null", nil, false},
+		{"empty", map[string]any{}, false},
+		{"an array", []any{jwk}, false},
+		{"jwk null", map[string]any{"jwk": nil}, false},
+		{"jwk and another method", map[string]any{"jwk": jwk, "kid": "k"}, false},
+		{"a kid instead", map[string]any{"kid": withKid.Kid}, false},
+		{"jwk upper-case", map[string]any{"JWK": jwk}, false},
+		{"EC", map[string]any{"jwk": OKPKey{Kty: "EC", Crv: "Ed25519", X: jwk.X}}, false},
+		{"X25519", map[string]any{"jwk": OKPKey{Kty: "OKP", Crv: "X25519", X: jwk.X}}, false},
+		{"x short", map[string]any{"jwk": OKPKey{Kty: "OKP", Crv: "Ed25519", X: jwk.X[:42]}}, false},
+		{"x padded", map[string]any{"jwk": OKPKey{Kty: "OKP", Crv: "Ed25519", X: jwk.X + "="}}, false},
+		{"x of 33 bytes", map[string]any{"jwk": OKPKey{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(make([]byte, 33))}}, false},
+		{"x with a line break", map[string]any{"jwk": OKPKey{Kty: "OKP", Crv: "Ed25519", X: jwk.X[:10] + "\n" + jwk.X[11:]}}, false},
+		{"x standard base64", map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "+" + jwk.X[1:]}}, false},
+		{"a private key", map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": jwk.X, "d": jwk.X}}, false},
+		{"kid a number", map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": jwk.X, "kid": 7}}, false},
+		{"x null", map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": nil}}, false},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			p := leasePayload(claims)
+			p["borrow"], p["cnf"] = true, k.cnf
+			tok := d.lease(t, d.header(), p)
+			got, err := root.verifier().Verify(tok, now)
+			if k.ok && (err != nil || got.Confirmation == nil) {
+				t.Fatalf("Verify = %+v, %v; want success", got, err)
+			}
+			if !k.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Verify = %+v, %v; want ErrInvalid", got, err)
+			}
+			sameVerdict(t, root.verifier(), tok, now)
+		})
+	}
+	for _, b := range []any{"true", 1, map[string]any{}} {
+		p := leasePayload(claims)
+		p["borrow"] = b
+		if _, err := root.verifier().Verify(d.lease(t, d.header(), p), now); !errors.Is(err, ErrInvalid) {
+			t.Errorf("borrow %v: Verify = %v, want ErrInvalid", b, err)
+		}
+	}
+}

@@ -6,7 +6,10 @@
 // has the root sign a delegation for it (a compact JWS, RS256, typ
 // dlg+jwt, valid at most 24 h, renewed in the background). Leases are compact JWS signed EdDSA by
 // the delegated key and carry the delegation in their "dlg" header, so a
-// client needs only the root public key to verify them.
+// client needs only the root public key to verify them. A borrow lease
+// (Claims.Borrow) also names the client's device key in "cnf" (RFC 7800).
+// Revocation lists (Signer.Revocations, typ revocations+jwt) are signed the
+// same way: the sessions of a license an admin revoked, fresh for an hour.
 //
 // The format and its verification are sdk/leasejws, the package clients
 // use too; the names below that stand for it are kept for the server's code.

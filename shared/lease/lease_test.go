@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 	"github.com/coditect-ai/license-server/shared/rootkey"
 )
@@ -213,4 +214,10 @@ func TestClaimsEncodeAsMarshal(t *testing.T) {
 	httpjsontest.EncodesAsMarshal(t, signedClaims{})
 	httpjsontest.EncodesAsMarshal(t, signedClaims{Iss: "https://api.coditect.ai", Sub: "lic.s", Lic: "lic", Ten: "ten",
 		Fpr: `ws "1" <&>` + "\n\xff", Iat: 1764129600, Exp: -1})
+	jwk := leasejws.OKPKey{Kty: "OKP", Crv: "Ed25519", X: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Borrow: true})
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Borrow: true, Cnf: &confirmation{JWK: jwk}})
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Cnf: &confirmation{JWK: jwk}})
+	jwk.Kid = `k"<`
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Iss: "i", Borrow: true, Cnf: &confirmation{JWK: jwk}, Exp: 9})
 }

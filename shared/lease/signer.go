@@ -146,21 +146,36 @@ func (s *Signer) Lease(c Claims) (string, error) {
 	if exp.After(d.exp) {
 		exp = d.exp
 	}
-	payload := signedClaims{Iss: s.issuer, Sub: c.SessionDigest, Lic: c.LicenseID, Ten: c.TenantID,
-		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix()}.AppendJSON(make([]byte, 0, 256))
-	// A compact JWS built directly: the header is fixed per delegation, so
-	// a lease costs one small JSON encoding and one Ed25519 signature.
-	out := make([]byte, 0, len(d.header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
-	out = append(out, d.header...)
+	sc := signedClaims{Iss: s.issuer, Sub: c.SessionDigest, Lic: c.LicenseID, Ten: c.TenantID,
+		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix(), Borrow: c.Borrow}
+	if c.Confirmation != nil {
+		// Every verifier refuses a lease whose cnf is not exactly an
+		// Ed25519 JWK: refuse to sign one rather than hand it out.
+		if _, err := c.Confirmation.Ed25519(); err != nil {
+			return "", fmt.Errorf("lease: device key: %w", err)
+		}
+		sc.Cnf = &confirmation{JWK: *c.Confirmation}
+	}
+	// The header is fixed per delegation, so a lease costs one small JSON
+	// encoding and one Ed25519 signature.
+	return sign(d, d.header, sc.AppendJSON(make([]byte, 0, 384))), nil
+}
+
+// sign returns the compact JWS of the encoded header and the payload,
+// signed with d's key, built directly.
+func sign(d *delegation, header string, payload []byte) string {
+	out := make([]byte, 0, len(header)+b64.EncodedLen(len(payload))+b64.EncodedLen(ed25519.SignatureSize)+2)
+	out = append(out, header...)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, payload)
 	sig := ed25519.Sign(d.key, out)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, sig)
-	return string(out), nil
+	return string(out)
 }
 
-// leaseHeader and signedClaims are a lease's JWS header and payload.
+// leaseHeader and signedClaims are a lease's JWS header and payload (a
+// revocation list's header is a leaseHeader too, of another typ).
 type leaseHeader struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`
@@ -176,13 +191,37 @@ type signedClaims struct {
 	Fpr string `json:"fpr"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
+	// Borrow and Cnf are a borrow lease's, left out of any other lease so
+	// that it reads byte for byte as before.
+	Borrow bool          `json:"borrow,omitempty"`
+	Cnf    *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is "cnf" (RFC 7800): the key the lease is bound to.
+type confirmation struct {
+	JWK leasejws.OKPKey `json:"jwk"`
 }
 
 // AppendJSON encodes the payload as json.Marshal would (the tags above are
 // the reference; a test holds the two equal) without reflection.
 func (c signedClaims) AppendJSON(b []byte) []byte {
-	return jsonappend.NewObject(b).String("iss", c.Iss).String("sub", c.Sub).String("lic", c.Lic).
-		String("ten", c.Ten).String("fpr", c.Fpr).Int64("iat", c.Iat).Int64("exp", c.Exp).Bytes()
+	o := jsonappend.NewObject(b).String("iss", c.Iss).String("sub", c.Sub).String("lic", c.Lic).
+		String("ten", c.Ten).String("fpr", c.Fpr).Int64("iat", c.Iat).Int64("exp", c.Exp)
+	if c.Borrow {
+		o.Bool("borrow", true)
+	}
+	b = o.Bytes()
+	if c.Cnf == nil {
+		return b
+	}
+	// jsonappend has no nested objects: reopen the closed one for "cnf".
+	k := c.Cnf.JWK
+	jwk := jsonappend.NewObject(append(b[:len(b)-1], `,"cnf":{"jwk":`...)).
+		String("kty", k.Kty).String("crv", k.Crv).String("x", k.X)
+	if k.Kid != "" {
+		jwk.String("kid", k.Kid)
+	}
+	return append(jwk.Bytes(), '}', '}')
 }
 
 // RenewsAt is when the background renewal replaces the current delegation:
