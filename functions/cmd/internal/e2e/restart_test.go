@@ -132,14 +132,17 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	var (
 		keyHash, status, tstatus, tenantID, leasing string
 		nSeats, ttlSeconds, maxPerUser              int
+		maxInstances, linger, revive                int
 		requireUser                                 bool
 		revision                                    int64
 		expires                                     *time.Time
 	)
 	err = b.DB.Pool.QueryRow(ctx, `SELECT l.key_hash, l.status, t.status, l.tenant_id::text, l.leasing, l.seats,
-		l.lease_ttl_seconds, coalesce(l.max_seats_per_user, 0), l.require_user, l.revision + t.revision, l.expires_at
+		l.lease_ttl_seconds, coalesce(l.max_seats_per_user, 0), l.require_user, l.revision + t.revision, l.expires_at,
+		coalesce(l.max_instances_per_seat, 0), l.linger_seconds, l.revive_seconds
 		FROM licenses l JOIN tenants t ON t.id = l.tenant_id WHERE l.id = $1`, licenseID).
-		Scan(&keyHash, &status, &tstatus, &tenantID, &leasing, &nSeats, &ttlSeconds, &maxPerUser, &requireUser, &revision, &expires)
+		Scan(&keyHash, &status, &tstatus, &tenantID, &leasing, &nSeats, &ttlSeconds, &maxPerUser, &requireUser, &revision, &expires,
+			&maxInstances, &linger, &revive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +161,7 @@ func TestRedisRestartedEmpty(t *testing.T) {
 		"seats": strconv.Itoa(nSeats), "ttl": strconv.Itoa(ttlSeconds), "exp": strconv.FormatInt(exp, 10),
 		"ru": flag(requireUser), "mpu": strconv.Itoa(maxPerUser), "pu": flag(leasing == "per_user"),
 		"rev": strconv.FormatInt(revision, 10), "nb": "0",
+		"mis": strconv.Itoa(maxInstances), "lg": strconv.Itoa(linger), "rv": strconv.Itoa(revive),
 	}
 	got, err := rdb.HGetAll(ctx, metaKey).Result()
 	if err != nil {
