@@ -1,9 +1,10 @@
 // The console as people use it: the vendor's platform admin signs in,
 // creates a tenant and a license, watches seats taken by a client appear,
-// ends one (and the client loses it), blocks a workstation, sets up the
-// tenant's repositories, API keys and members, reads the usage and the
-// audit log; then an invited member signs in with an e-mail link and sees
-// only what a member may see. axe-core checks every page on the way.
+// ends one (and the client loses it), sees a released seat linger, blocks
+// a workstation, sets up the tenant's repositories, API keys and members,
+// reads the usage and the audit log; then an invited member signs in with
+// an e-mail link and sees only what a member may see. axe-core checks
+// every page on the way.
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { bootstrapToken } from "../playwright.config";
@@ -101,6 +102,46 @@ test("seats taken by clients appear live, and ending one loses it for the client
   await expect(sessions.getByRole("row").filter({ hasText: "grace-desk" })).toHaveCount(0);
   expect(await heartbeat(request, seats.grace!)).toEqual({ status: 403, code: "session_revoked" });
   expect((await heartbeat(request, seats.ada!)).status).toBe(200);
+});
+
+/** setLinger saves the license's linger_seconds through its edit form. */
+async function setLinger(seconds: number): Promise<void> {
+  const form = page.getByRole("form", { name: "Edit license" });
+  await form.getByLabel("Linger (seconds)").fill(String(seconds));
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "PATCH" && /\/licenses\/[0-9a-f-]{36}$/.test(r.url()) && r.ok()),
+    form.getByRole("button", { name: "Save changes" }).click(),
+  ]);
+  await expect(page.getByRole("status").filter({ hasText: "Saved." })).toBeVisible();
+}
+
+test("a released seat that lingers says so, and ending it frees the seat", async ({ request }) => {
+  await setLinger(600);
+  seats.linus = await acquire(request, licenseKey, { fingerprint: "ws-linus", user: "linus", hostname: "linus-pc" });
+  const r = await request.post("/v1/release", { data: { session_id: seats.linus.session_id } });
+  expect(r.status()).toBe(200);
+  const released = (await r.json()) as { released: boolean; seat_freed: boolean; lingers_until?: string };
+  expect(released).toMatchObject({ released: true, seat_freed: false });
+  expect(released.lingers_until).toBeTruthy();
+
+  const sessions = page.getByRole("table", { name: "Live sessions" });
+  const row = sessions.getByRole("row").filter({ hasText: "linus-pc" });
+  await expect(row.getByRole("cell", { name: "Released — lingering", exact: true })).toBeVisible();
+  // Its expiry is when the lingering seat stops counting (release + linger_seconds).
+  await expect(row.getByRole("cell", { name: /^Seat free in \d+ (s|min)$/ })).toBeVisible();
+  // A held session still counts its processes.
+  const ada = sessions.getByRole("row").filter({ hasText: "ada-laptop" });
+  await expect(ada.getByRole("cell", { name: "1", exact: true })).toBeVisible();
+  await expect(ada.getByText(/lingering|Seat free/)).toHaveCount(0);
+  await checkPage(page, "04b-lingering-session");
+
+  await row.getByRole("button", { name: /End session of linus/ }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("released and lingers");
+  await dialog.getByRole("button", { name: /End session/ }).click();
+  await expect(row).toHaveCount(0);
+  // Linger off again: the seats released later in this story end at once.
+  await setLinger(0);
 });
 
 test("blocking a workstation ends its sessions", async ({ request }) => {

@@ -6,13 +6,14 @@
 import { lazy, Suspense, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { must, type Schemas } from "../api/client";
+import { must } from "../api/client";
 import { allows, roleIn, useApi, useMe } from "../api/context";
 import { Confirm } from "../components/Confirm";
 import { SecretOnce } from "../components/SecretOnce";
 import { Empty, ErrorBanner, Loading, Notice } from "../components/Status";
-import { formatRelative, formatTime } from "../lib/format";
+import { formatTime } from "../lib/format";
 import { downloadCertificate, LicenseStatus, ttlText } from "./licenses/parts";
+import { expiryText, processesText, type Session } from "./licenses/sessions";
 import {
   editValuesOf,
   leasingLabels,
@@ -26,8 +27,6 @@ import {
 
 // The charts (recharts) load only for those who may see usage.
 const UsageCharts = lazy(() => import("./licenses/UsageCharts"));
-
-type Session = Schemas["Session"];
 
 const sessionsEvery = 3_000;
 
@@ -663,34 +662,38 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
             </tr>
           </thead>
           <tbody>
-            {list.map((s) => (
-              <tr key={s.session_digest}>
-                <td>{s.user || <span className="muted">—</span>}</td>
-                <td>
-                  <code>{s.fingerprint}</code>
-                </td>
-                <td>{s.hostname || <span className="muted">—</span>}</td>
-                <td>{s.os || <span className="muted">—</span>}</td>
-                <td>{s.holders.length}</td>
-                <td>{s.repository || <span className="muted">—</span>}</td>
-                <td>{formatTime(s.acquired_at)}</td>
-                <td>
-                  <time dateTime={s.expires_at}>{formatRelative(s.expires_at, now)}</time>
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    aria-label={`End session of ${s.user || s.fingerprint}`}
-                    onClick={() => {
-                      end.reset();
-                      setEnding(s);
-                    }}
-                  >
-                    End session
-                  </button>
-                </td>
-              </tr>
-            ))}
+            {list.map((s) => {
+              const expiry = expiryText(s, now);
+              return (
+                <tr key={s.session_digest}>
+                  <td>{s.user || <span className="muted">—</span>}</td>
+                  <td>
+                    <code>{s.fingerprint}</code>
+                  </td>
+                  <td>{s.hostname || <span className="muted">—</span>}</td>
+                  <td>{s.os || <span className="muted">—</span>}</td>
+                  <td>{processesText(s)}</td>
+                  <td>{s.repository || <span className="muted">—</span>}</td>
+                  <td>{formatTime(s.acquired_at)}</td>
+                  <td>
+                    {expiry.lead}
+                    <time dateTime={s.expires_at}>{expiry.when}</time>
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      aria-label={`End session of ${s.user || s.fingerprint}`}
+                      onClick={() => {
+                        end.reset();
+                        setEnding(s);
+                      }}
+                    >
+                      End session
+                    </button>
+                  </td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
@@ -704,10 +707,17 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
           onConfirm={() => end.mutate(ending)}
           onCancel={() => setEnding(null)}
         >
-          <p>
-            The seat is free at once. The client ({ending.hostname || ending.fingerprint}) loses it at its next heartbeat
-            and does not take it back by itself.
-          </p>
+          {ending.lingering ? (
+            <p>
+              The seat is free at once. It was released and lingers; once ended, the workstation (
+              {ending.hostname || ending.fingerprint}) acquires a new seat when its tool starts again, if one is free.
+            </p>
+          ) : (
+            <p>
+              The seat is free at once. The client ({ending.hostname || ending.fingerprint}) loses it at its next
+              heartbeat and does not take it back by itself.
+            </p>
+          )}
           <ErrorBanner error={end.error} />
         </Confirm>
       )}
