@@ -173,11 +173,7 @@ if used >= seats then return deny('no_seats', used, seats) end
 -- force; dead ones are dropped from the list here.
 local tracked = 0
 if max_per_user > 0 then
-  local kept = {}
-  for t in string.gmatch(redis.call('HGET', users, user) or '', '%S+') do
-    local s = redis.call('ZSCORE', live, t)
-    if s and tonumber(s) > now then kept[#kept + 1] = t end
-  end
+  local kept = live_of_user(k, user, now, nil)
   if #kept >= max_per_user then return deny('user_limit', #kept, max_per_user) end
   kept[#kept + 1] = new_token
   redis.call('HSET', users, user, table.concat(kept, ' '))

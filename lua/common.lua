@@ -124,6 +124,17 @@ local function drop_read(k, token, raw, kind, at, ...)
   return removed
 end
 
+-- A person's live sessions (digests) at now, from the per-user list kept
+-- while a per-user seat limit is in force (k.users), without skip.
+local function live_of_user(k, user, now, skip)
+  local kept = {}
+  for t in string.gmatch(redis.call('HGET', k.users, user) or '', '%S+') do
+    local s = redis.call('ZSCORE', k.live, t)
+    if t ~= skip and s and tonumber(s) > now then kept[#kept + 1] = t end
+  end
+  return kept
+end
+
 -- drop_read of a session whose info is not read yet.
 local function drop_session(k, token, kind, at, ...)
   return drop_read(k, token, redis.call('HGET', k.info, token), kind, at, ...)

@@ -23,15 +23,15 @@ local token, asking = ARGV[1], ARGV[2]
 -- usable, the workstation is not blocked, the session is not one its
 -- holder released (lingering), the holder was one of its holders, and a
 -- seat (and, under a per-user limit, the person's seat) is free now.
--- Returns the heartbeat's answer, or nil to refuse. The ledger records the
--- expiry at score and the revival now: the seat was free in between.
-local function revive(score, now)
+-- raw is the session's info as read. Returns the heartbeat's answer, or
+-- nil to refuse. The ledger records the expiry at score and the revival
+-- now: the seat was free in between.
+local function revive(score, now, raw)
   local m = redis.call('HMGET', meta, 'rv', 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb', 'seats', 'mpu')
   local window = tonumber(m[1] or '0') or 0
   if window <= 0 or now - tonumber(score) > window * 1000 then return nil end
   local exp, ttl = tonumber(m[4] or '0'), tonumber(m[5] or '0')
   if license_state(m[2], m[3], exp, now) ~= 'active' then return nil end
-  local raw = redis.call('HGET', info, token)
   local ok, doc = pcall(cjson.decode, raw or '')
   if not ok or type(doc) ~= 'table' or doc.lg then return nil end
   local fp = doc.fp or ''
@@ -44,14 +44,7 @@ local function revive(score, now)
   if type(doc.ho) == 'table' and not doc.ho[name] then return nil end
   if redis.call('ZCOUNT', live, '(' .. now, '+inf') >= tonumber(m[9] or '0') then return nil end
   local mpu = tonumber(m[10] or '0') or 0
-  if doc.tu == 1 and mpu > 0 then
-    local held = 0
-    for t in string.gmatch(redis.call('HGET', k.users, doc.user or '') or '', '%S+') do
-      local s = redis.call('ZSCORE', live, t)
-      if t ~= token and s and tonumber(s) > now then held = held + 1 end
-    end
-    if held >= mpu then return nil end
-  end
+  if doc.tu == 1 and mpu > 0 and #live_of_user(k, doc.user or '', now, token) >= mpu then return nil end
   local expiry = session_expiry(now, ttl, exp)
   if type(doc.ho) == 'table' then
     doc.ho = {[name] = SOLE}
@@ -79,9 +72,10 @@ local now = now_ms()
 -- its window, a heartbeat takes the seat again only if one is free now
 -- (the seat may already belong to someone else; never over the limit).
 if tonumber(score) <= now then
-  local revived = revive(score, now)
+  local raw = redis.call('HGET', info, token)
+  local revived = revive(score, now, raw)
   if revived then return revived end
-  drop_session(k, token, 'expired', tonumber(score))
+  drop_read(k, token, raw, 'expired', tonumber(score))
   return {'not_found'}
 end
 

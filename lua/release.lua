@@ -28,11 +28,13 @@ if s <= now then
 end
 -- A plain session's info is not decoded twice: only a shared or a
 -- lingering seat's holds ho or lg.
-local doc = nil
-if raw and (string.find(raw, '"ho":', 1, true) or string.find(raw, '"lg":', 1, true)) then
+local function decode()
   local ok, d = pcall(cjson.decode, raw)
-  if ok and type(d) == 'table' then doc = d end
+  if ok and type(d) == 'table' then return d end
+  return nil
 end
+local doc = nil
+if raw and (string.find(raw, '"ho":', 1, true) or string.find(raw, '"lg":', 1, true)) then doc = decode() end
 if doc and doc.lg then return 0 end
 if doc and type(doc.ho) == 'table' then
   local name = ARGV[2] or ''
@@ -53,10 +55,7 @@ if type(m) ~= 'table' or m.err then m = {} end
 local linger = tonumber(m[1] or '0') or 0
 if linger > 0 and raw then
   local until_ms = session_expiry(now, linger, tonumber(m[2] or '0') or 0)
-  if not doc then
-    local ok, d = pcall(cjson.decode, raw)
-    if ok and type(d) == 'table' then doc = d end
-  end
+  doc = doc or decode()
   if doc and until_ms > now then
     doc.lg = 1
     doc.ho = nil
