@@ -281,6 +281,26 @@ var lingerReviveContract = []struct {
 			t.Fatalf("linger_ended events = %d, want 1", n)
 		}
 	}},
+	{"revive is refused when the person's seat limit is taken, though a license seat is free", func(t *testing.T, f *fixture) {
+		l, _ := f.license(3, time.Second, reviving(30), func(l *seats.License) { l.MaxSeatsPerUser = 1 })
+		as := func(fp string) seats.Grant {
+			g, err := f.engine.Acquire(context.Background(), seats.AcquireRequest{
+				LicenseID: l.ID, LicenseKey: f.key(l), Fingerprint: fp, User: "ada"})
+			if err != nil {
+				t.Fatalf("acquire %s as ada: %v", fp, err)
+			}
+			return g
+		}
+		a := as("ws-a")
+		sleepUntil(a.ExpiresAt.Add(100 * time.Millisecond))
+		as("ws-b")
+		if _, err := f.heartbeat(a); !errors.Is(err, seats.ErrSessionNotFound) {
+			t.Fatalf("heartbeat while ada holds her one seat elsewhere: %v, want not found", err)
+		}
+		if n := len(f.ledgerOf(l, seats.EventRevived)); n != 0 {
+			t.Fatalf("revived events = %d, want none", n)
+		}
+	}},
 	{"without the policy an expired session stays gone", func(t *testing.T, f *fixture) {
 		l, _ := f.license(1, time.Second)
 		a := f.mustAcquire(l, "ws-a")
