@@ -1,5 +1,6 @@
 -- Acquire a seat for one workstation (or one person), atomically.
--- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events, 7 unknown
+-- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 blocked, 6 events, 7 unknown,
+--       8 ov (the overage sessions, see common.lua)
 -- ARGV: 1 key hash (hex sha256 of the license key: the license's, or its
 --       previous one within the grace of a rotation), 2 fingerprint,
 --       3 new session's digest, 4 hostname, 5 user, 6 os, 7 repository,
@@ -19,26 +20,29 @@
 --   {'user_missing'}                         the policy counts per user; no user given
 --   {'wrong_tenant'}                         the caller belongs to another tenant
 --   {'blocked'}                              the workstation is blocked
+--   {'session_borrowed'}                     the lease key's live session is
+--                                            borrowed (see common.lua)
 --   {'no_seats', used, seats}
 --   {'user_limit', used_by_user, max}
 --   {'instance_limit', holders, max}         the shared seat has all the
 --                                            holders it may (max 0: only
 --                                            the service's bound)
---   {'granted'|'resumed', digest, expiry_ms, used, seats, ttl_s, tenant, rate_remaining, nonce}
+--   {'granted'|'resumed', digest, expiry_ms, used, seats, ttl_s, tenant, rate_remaining, nonce, class}
 --   (rate_remaining: acquires still allowed at once; -1 without a limit;
---   nonce: the session's, from which the caller derives its id again)
+--   nonce: the session's, from which the caller derives its id again;
+--   class: 'e' entitled or 'o' overage, the session's now)
 --
 -- Every Redis call costs several microseconds inside a script, so the common
 -- grant is kept to eight: HMGET, TIME, HSET (rate), HGET (lease), ZCOUNT,
 -- ZADD, HSET (session and lease), XADD. Expired sessions are not pruned here:
 -- they never count (ZCOUNT starts after now) and the sweep removes them.
 local meta, live, info, users, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6]}
+local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[6], ov = KEYS[8], meta = KEYS[1]}
 local key_hash, fp, new_token, user, caller_tenant = ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[8]
 local instance = ARGV[12] or ''
 
 local m = redis.call('HMGET', meta, 'kh', 'status', 'tstatus', 'seats', 'exp', 'ttl', 'ru', 'mpu', 'pu', 'tenant', 'nb', 'tat',
-  'pkh', 'pkx', 'mis')
+  'pkh', 'pkx', 'mis', 'oa', 'oc')
 if not m[1] then
   -- A license PostgreSQL did not know a moment ago (a key made up for a
   -- random id): answered here, so a flood of them reads PostgreSQL once per
@@ -113,6 +117,10 @@ if current then
     -- again. A session from before digests has none: its id cannot be
     -- handed back, so it ends here and the workstation gets a new one.
     local ok, doc = pcall(cjson.decode, redis.call('HGET', info, current) or '')
+    -- Borrowed: its device holds the seat offline until the borrow ends or
+    -- is returned; the workstation gets no second seat and no resume.
+    -- Not a seat refusal, so no denied event.
+    if ok and type(doc) == 'table' and doc.bw then return {'session_borrowed'} end
     -- A session from before key tags was acquired with the current key
     -- unless the key was rotated since (then which one is unknown).
     local tag = nil
@@ -152,7 +160,10 @@ if current then
         redis.call('ZADD', live, 'XX', expiry, current)
       end
       local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
-      return {'resumed', current, expiry, used, seats, ttl, m[10], remaining, doc.n}
+      -- ov is read only while the license may have overage sessions.
+      local class = 'e'
+      if m[17] == '1' and redis.call('ZSCORE', k.ov, current) then class = 'o' end
+      return {'resumed', current, expiry, used, seats, ttl, m[10], remaining, doc.n, class}
     end
     if ok and type(doc) == 'table' and type(doc.n) == 'string' then
       -- Held under the other key of a rotation: its id cannot be derived
@@ -167,7 +178,10 @@ if current then
 end
 
 local used = redis.call('ZCOUNT', live, '(' .. now, '+inf')
-if used >= seats then return deny('no_seats', used, seats) end
+-- The overage policy's allowance bounds grants (absent: seats; -1: none);
+-- the refusal names seats, the license's own count, as before overage.
+local allowance = tonumber(m[16] or '') or seats
+if allowance >= 0 and used >= allowance then return deny('no_seats', used, seats) end
 
 -- A person's live sessions are tracked only while a per-user limit is in
 -- force; dead ones are dropped from the list here.
@@ -185,5 +199,18 @@ local doc = {fp = fp, lk = lease_key, host = ARGV[4], user = user, os = ARGV[6],
 if instance ~= '' then doc.ho = {[instance] = SOLE} end
 redis.call('ZADD', live, expiry, new_token)
 redis.call('HSET', info, new_token, cjson.encode(doc), '\0' .. lease_key, new_token)
+-- A grant while seats or more are live is overage (see common.lua); the
+-- entitled grant, the common case, pays nothing for the policy.
+if used >= seats then
+  -- Scored by the grant's time, just after the latest overage grant when
+  -- that is as late (several grants in one ms keep their order: FIFO).
+  local last = redis.call('ZRANGE', k.ov, -1, -1, 'WITHSCORES')
+  local score = now
+  if last[2] and tonumber(last[2]) >= now then score = tonumber(last[2]) + OV_STEP end
+  redis.call('ZADD', k.ov, score, new_token)
+  record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7], 'c', 'o')
+  if #last == 0 then record(k, 'overage_entered', nil, now) end
+  return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11], 'o'}
+end
 record(k, 'acquired', new_token, now, 'fp', fp, 'u', user, 'h', ARGV[4], 'repo', ARGV[7])
-return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11]}
+return {'granted', new_token, expiry, used + 1, seats, ttl, m[10], remaining, ARGV[11], 'e'}

@@ -1,21 +1,25 @@
 -- Extend a live session.
--- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events, 6 blocked, 7 ended
+-- KEYS: 1 meta, 2 live, 3 info, 4 users, 5 events, 6 blocked, 7 ended,
+--       8 ov (the overage sessions, see common.lua)
 -- ARGV: 1 session digest, 2 the fingerprint the heartbeat names ('' none;
 --       read only under per-user leasing, where one session may be held
 --       from several workstations), 3 the instance (process) heartbeating
 --       ('' none: the anonymous holder; read only for a shared seat, see
 --       common.lua)
--- Returns {'not_found'}, {'no_meta'}, {'inactive'} (the session is revoked
--- in the same step), {'revoked'} (an operator ended it), {'blocked'} (its
+-- Returns {'not_found'}, {'no_meta'}, {'session_borrowed'} (it is borrowed,
+-- see common.lua: it needs no heartbeat and keeps its borrow's end),
+-- {'inactive'} (the session is revoked in the same step), {'revoked'} (an operator ended it), {'blocked'} (its
 -- workstation, or under per-user leasing the one heartbeating, is blocked:
 -- ended now or before) or {'ok', expiry_ms, ttl_s, tenant, fingerprint,
--- per_user, revived} (what a signed lease names; with per-user leasing the
--- lease names the workstation heartbeating; revived 1 when the session had
--- expired and was revived, see revive). A holder of a shared seat that is
+-- per_user, revived, class} (what a signed lease names; with per-user
+-- leasing the lease names the workstation heartbeating; revived 1 when the
+-- session had expired and was revived, see revive; class 'e' entitled or
+-- 'o' overage, the session's now: it may have been reclassified since the
+-- last beat). A holder of a shared seat that is
 -- not among its live holders (it released, or lapsed while others held the
 -- seat) is {'not_found'}: it acquires again and rejoins the session.
 local meta, live, info, blocked, ended = KEYS[1], KEYS[2], KEYS[3], KEYS[6], KEYS[7]
-local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5], ended = KEYS[7]}
+local k = {live = KEYS[2], info = KEYS[3], users = KEYS[4], events = KEYS[5], ended = KEYS[7], ov = KEYS[8], meta = KEYS[1]}
 local token, asking = ARGV[1], ARGV[2]
 
 -- Revives the session, expired at score, for the heartbeating holder, if
@@ -27,13 +31,14 @@ local token, asking = ARGV[1], ARGV[2]
 -- nil to refuse. The ledger records the expiry at score and the revival
 -- now: the seat was free in between.
 local function revive(score, now, raw)
-  local m = redis.call('HMGET', meta, 'rv', 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb', 'seats', 'mpu')
+  local m = redis.call('HMGET', meta, 'rv', 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb', 'seats', 'mpu', 'oc')
   local window = tonumber(m[1] or '0') or 0
   if window <= 0 or now - tonumber(score) > window * 1000 then return nil end
   local exp, ttl = tonumber(m[4] or '0'), tonumber(m[5] or '0')
   if license_state(m[2], m[3], exp, now) ~= 'active' then return nil end
   local ok, doc = pcall(cjson.decode, raw or '')
-  if not ok or type(doc) ~= 'table' or doc.lg then return nil end
+  -- A borrow that ended is over: its device must borrow again online.
+  if not ok or type(doc) ~= 'table' or doc.lg or doc.bw then return nil end
   local fp = doc.fp or ''
   if tonumber(m[8] or '0') > 0 then
     if redis.call('SISMEMBER', blocked, fp) == 1 then return nil end
@@ -53,7 +58,12 @@ local function revive(score, now, raw)
   redis.call('ZADD', live, 'XX', expiry, token)
   record(k, 'expired', token, tonumber(score))
   record(k, 'revived', token, now, 'fp', fp, 'u', doc.user or '', 'h', doc.host or '', 'repo', doc.repo or '')
-  return {'ok', expiry, ttl, m[6] or '', fp, tonumber(m[7] or '0'), 1}
+  -- Revived only into a free seat, so entitled: a session that lapsed
+  -- while of class overage leaves ov.
+  if m[11] == '1' and redis.call('ZREM', k.ov, token) == 1 and redis.call('ZCARD', k.ov) == 0 then
+    record(k, 'overage_exited', nil, now)
+  end
+  return {'ok', expiry, ttl, m[6] or '', fp, tonumber(m[7] or '0'), 1, 'e'}
 end
 
 local score = redis.call('ZSCORE', live, token)
@@ -79,8 +89,13 @@ if tonumber(score) <= now then
   return {'not_found'}
 end
 
-local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb')
+local m = redis.call('HMGET', meta, 'status', 'tstatus', 'exp', 'ttl', 'tenant', 'pu', 'nb', 'oc')
 if not m[1] then return {'no_meta'} end
+local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
+-- Read before the license's state: a borrowed seat is its offline device's
+-- until the borrow ends, whatever happens to the license meanwhile, so
+-- nothing here may end it.
+if ok and type(doc) == 'table' and doc.bw then return {'session_borrowed'} end
 local exp, ttl = tonumber(m[3]), tonumber(m[4])
 if license_state(m[1], m[2], exp, now) ~= 'active' then
   drop_session(k, token, 'revoked', now)
@@ -88,7 +103,6 @@ if license_state(m[1], m[2], exp, now) ~= 'active' then
 end
 
 local fp = ''
-local ok, doc = pcall(cjson.decode, redis.call('HGET', info, token) or '{}')
 if ok and type(doc) == 'table' and doc.fp then fp = doc.fp end
 -- Its holder released it: the seat lingers for a reattach (an acquire),
 -- never for a heartbeat.
@@ -125,4 +139,7 @@ if ok and type(doc) == 'table' and type(doc.ho) == 'table' then
 else
   redis.call('ZADD', live, 'XX', expiry, token)
 end
-return {'ok', expiry, ttl, m[5] or '', fp, per_user, 0}
+-- ov is read only while the license may have overage sessions (oc).
+local class = 'e'
+if m[8] == '1' and redis.call('ZSCORE', k.ov, token) then class = 'o' end
+return {'ok', expiry, ttl, m[5] or '', fp, per_user, 0, class}

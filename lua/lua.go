@@ -40,6 +40,18 @@ var count string
 //go:embed sweep.lua
 var sweep string
 
+//go:embed borrow.lua
+var borrow string
+
+//go:embed return.lua
+var returnBorrow string
+
+//go:embed borrowed_by.lua
+var borrowedBy string
+
+//go:embed revoked_borrows.lua
+var revokedBorrows string
+
 //go:embed unlock.lua
 var unlock string
 
@@ -63,6 +75,9 @@ type Scripts struct {
 	Acquire, Heartbeat, Release, SyncLicense, Sessions, Count, Sweep Script
 	// Revoke ends sessions on an operator's word (shared/seats).
 	Revoke Script
+	// Borrow, Return, BorrowedBy and RevokedBorrows are the offline
+	// checkout's (shared/seats, see Borrow in common.lua).
+	Borrow, Return, BorrowedBy, RevokedBorrows Script
 	// The cleanup's run lock (shared/cleanup).
 	Unlock, ExtendLock Script
 	// IdempotencyFinish ends a keyed request's hold on its record
@@ -84,6 +99,10 @@ func Load() Scripts {
 		Count:             seat("count", count),
 		Sweep:             seat("sweep", sweep),
 		Revoke:            seat("revoke", revoke),
+		Borrow:            seat("borrow", borrow),
+		Return:            seat("return", returnBorrow),
+		BorrowedBy:        seat("borrowed_by", borrowedBy),
+		RevokedBorrows:    seat("revoked_borrows", revokedBorrows),
 		Unlock:            Script{Name: "unlock", Source: unlock},
 		ExtendLock:        Script{Name: "extend_lock", Source: extendLock},
 		IdempotencyFinish: Script{Name: "idempotency_finish", Source: idempotencyFinish},
@@ -95,5 +114,5 @@ func Load() Scripts {
 // checks that no field is missing here).
 func (s Scripts) All() []Script {
 	return []Script{s.Acquire, s.Heartbeat, s.Release, s.SyncLicense, s.Sessions, s.Count, s.Sweep, s.Revoke,
-		s.Unlock, s.ExtendLock, s.IdempotencyFinish}
+		s.Borrow, s.Return, s.BorrowedBy, s.RevokedBorrows, s.Unlock, s.ExtendLock, s.IdempotencyFinish}
 }

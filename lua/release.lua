@@ -1,7 +1,9 @@
 -- End a holder's hold on a session: the session itself, unless it is a
 -- shared seat that other holders still hold (see common.lua), or the
 -- license lingers.
--- KEYS: 1 live, 2 info, 3 users, 4 events, 5 meta
+-- KEYS: 1 live, 2 info, 3 users, 4 events, 5 meta, 6 ov (the overage
+--       sessions: an entitled seat that frees promotes the oldest, see
+--       common.lua)
 -- ARGV: 1 session digest, 2 the instance releasing ('' none: the anonymous
 --       holder; read only for a shared seat)
 -- Returns 1 when the caller's hold ended and with it the session (the seat
@@ -10,11 +12,12 @@
 -- lingers until then (the license's linger_seconds, never past its
 -- expiry), 0 when the caller held nothing (unknown, expired, lingering
 -- already, or not among a shared seat's live holders; an expired leftover
--- is cleaned up, and recorded as expired, all the same). Holders coming and
+-- is cleaned up, and recorded as expired, all the same), {4} when the
+-- session is borrowed (see common.lua: only a return ends it early). Holders coming and
 -- going are not seat events: the ledger sees the session start and end
 -- only, and a release into a linger as released with reason linger (the
 -- linger's end is recorded as linger_ended).
-local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4]}
+local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4], meta = KEYS[5], ov = KEYS[6]}
 local token = ARGV[1]
 
 local score = redis.call('ZSCORE', k.live, token)
@@ -26,15 +29,19 @@ if s <= now then
   drop_read(k, token, raw, 'expired', s)
   return 0
 end
--- A plain session's info is not decoded twice: only a shared or a
--- lingering seat's holds ho or lg.
+-- A plain session's info is not decoded twice: only a shared, a lingering
+-- or a borrowed seat's holds ho, lg or bw.
 local function decode()
   local ok, d = pcall(cjson.decode, raw)
   if ok and type(d) == 'table' then return d end
   return nil
 end
 local doc = nil
-if raw and (string.find(raw, '"ho":', 1, true) or string.find(raw, '"lg":', 1, true)) then doc = decode() end
+if raw and (string.find(raw, '"ho":', 1, true) or string.find(raw, '"lg":', 1, true)
+    or string.find(raw, '"bw":', 1, true)) then
+  doc = decode()
+end
+if doc and doc.bw then return {4} end
 if doc and doc.lg then return 0 end
 if doc and type(doc.ho) == 'table' then
   local name = ARGV[2] or ''

@@ -3,11 +3,16 @@
 -- which also resets the per-user bindings). Each is recorded as revoked
 -- with the reason and the actor, and tombstoned so its next heartbeat
 -- answers that it was revoked.
--- KEYS: 1 live, 2 info, 3 users, 4 events, 5 ended
+-- A borrowed session is not ended: it keeps counting until its borrow's
+-- end and is listed as a revoked borrow (see revoke_session in common.lua);
+-- it counts as revoked here.
+-- KEYS: 1 live, 2 info, 3 users, 4 events, 5 ended, 6 ov, 7 meta (an
+--       ended entitled session promotes the oldest overage one, see
+--       common.lua), 8 rb (the revoked borrows)
 -- ARGV: 1 session digest, or '' for every session, 2 reason, 3 actor
 -- Returns the number of live sessions ended (0: the one named is not live).
 local live = KEYS[1]
-local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4], ended = KEYS[5]}
+local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4], ended = KEYS[5], ov = KEYS[6], meta = KEYS[7], rb = KEYS[8]}
 local token, reason, actor = ARGV[1], ARGV[2], ARGV[3]
 local now = now_ms()
 

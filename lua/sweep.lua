@@ -6,11 +6,13 @@
 -- that expired less than that ago for its heartbeat to revive; it counts
 -- for nothing meanwhile (counts start after now), and is swept, recorded
 -- as expired at its lease's end all the same, once the window passes.
--- KEYS: 1 live, 2 info, 3 users, 4 events, 5 ended, 6 meta
+-- KEYS: 1 live, 2 info, 3 users, 4 events, 5 ended, 6 meta, 7 ov (a
+--       dropped entitled session promotes the oldest overage one, at its
+--       lease's end, see common.lua)
 -- ARGV: 1 most sessions to drop in this call (keeps every call short)
 -- Returns {dropped, more (1 when expired sessions remain), ledger length}.
 local ended = KEYS[5]
-local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4]}
+local k = {live = KEYS[1], info = KEYS[2], users = KEYS[3], events = KEYS[4], meta = KEYS[6], ov = KEYS[7]}
 local limit = tonumber(ARGV[1])
 local now = now_ms()
 -- A metadata key Redis cannot read as a hash (damaged) must not stop the

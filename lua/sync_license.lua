@@ -3,7 +3,10 @@
 -- block is in effect for the seats it held the moment it is written).
 -- KEYS: 1 meta, 2 blocked, 3 unknown (the mark that PostgreSQL did not know
 --       the license, which a license now written through ends), 4 live,
---       5 info, 6 users, 7 events, 8 ended
+--       5 info, 6 users, 7 events, 8 ended, 9 ov (the overage sessions,
+--       see common.lua), 10 rb (the revoked borrows: a newly blocked
+--       workstation's borrowed session keeps counting until its end, see
+--       revoke_session)
 -- ARGV: 1 revision, 2 the actor the ends are recorded with ('' the
 --       service), 3 number of field/value arguments that follow (2n),
 --       4 .. 2n+3 field/value pairs, then the blocked fingerprints
@@ -11,7 +14,7 @@
 -- admin writers finishing out of order must not roll the license back),
 -- sessions ended}.
 local meta, blocked, live, info = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
-local k = {live = KEYS[4], info = KEYS[5], users = KEYS[6], events = KEYS[7], ended = KEYS[8]}
+local k = {live = KEYS[4], info = KEYS[5], users = KEYS[6], events = KEYS[7], ended = KEYS[8], ov = KEYS[9], meta = KEYS[1], rb = KEYS[10]}
 local rev, actor = tonumber(ARGV[1]), ARGV[2]
 local current = tonumber(redis.call('HGET', meta, 'rev') or '0')
 if current > rev then return {0, 0} end
@@ -27,6 +30,22 @@ redis.call('HSET', meta, 'rev', ARGV[1], 'nb', #ARGV - first + 1, unpack(ARGV, 4
 redis.call('DEL', blocked, KEYS[3])
 if #ARGV >= first then
   redis.call('SADD', blocked, unpack(ARGV, first))
+end
+
+-- Overage (see common.lua). oc tells heartbeat and resume whether to read
+-- ov: while the policy allows overage, or sessions granted under it are
+-- still there (turning the policy off ends nobody's session or class).
+local mo = redis.call('HMGET', meta, 'seats', 'oa')
+local seats = tonumber(mo[1] or '0') or 0
+local held = redis.call('ZCARD', k.ov)
+local oc = 0
+if held > 0 or (tonumber(mo[2] or '') or seats) ~= seats then oc = 1 end
+redis.call('HSET', meta, 'oc', oc)
+if held > 0 then
+  -- Seats raised: the oldest overage sessions become entitled while an
+  -- entitled seat is free. Seats lowered: nobody is demoted (the entitled
+  -- stay so until they leave; new grants are classed by the new seats).
+  promote_free(k, seats, now_ms(), math.huge)
 end
 
 local fresh, any = {}, false

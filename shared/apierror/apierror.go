@@ -19,6 +19,8 @@ func Seats(err error) error {
 	var full *seats.NoSeatsError
 	var mine *seats.UserLimitError
 	var holders *seats.InstanceLimitError
+	var borrowed *seats.BorrowLimitError
+	var tooLong *seats.BorrowTooLongError
 	switch {
 	case errors.As(err, &full):
 		return &httpjson.Error{Status: http.StatusConflict, Code: "no_seats_available", Message: full.Error(),
@@ -29,6 +31,25 @@ func Seats(err error) error {
 	case errors.As(err, &holders):
 		return &httpjson.Error{Status: http.StatusConflict, Code: "instance_limit", Message: holders.Error(),
 			Extra: map[string]any{"instances": holders.Holders, "max_instances_per_seat": holders.Max}}
+	case errors.As(err, &borrowed):
+		return &httpjson.Error{Status: http.StatusConflict, Code: "borrow_limit", Message: borrowed.Error(),
+			Extra: map[string]any{"borrowed": borrowed.Borrowed, "max_concurrent": borrowed.MaxConcurrent,
+				"min_online_seats": borrowed.MinOnlineSeats, "seats_total": borrowed.Seats}}
+	case errors.As(err, &tooLong):
+		return httpjson.Invalid("the borrow may end at most max_seconds (%d) from now", tooLong.MaxSeconds)
+	case errors.Is(err, seats.ErrInvalidBorrowEnd):
+		return httpjson.Invalid("the borrow's end must be in the future")
+	case errors.Is(err, seats.ErrBorrowNotAllowed):
+		return httpjson.Errorf(http.StatusForbidden, "borrow_not_allowed", "this license does not allow borrowing")
+	case errors.Is(err, seats.ErrSessionBorrowed):
+		return httpjson.Errorf(http.StatusConflict, "session_borrowed",
+			"the session is borrowed: it holds its seat offline until it is returned or its borrow ends")
+	case errors.Is(err, seats.ErrNotBorrowed):
+		return httpjson.Errorf(http.StatusConflict, "not_borrowed", "the session is not borrowed")
+	case errors.Is(err, seats.ErrOtherDevice):
+		return httpjson.Errorf(http.StatusConflict, "other_device", "the session is borrowed by another device")
+	case errors.Is(err, seats.ErrProofUsed):
+		return httpjson.Errorf(http.StatusForbidden, "invalid_proof", "the return proof is invalid or was already used")
 	case errors.Is(err, seats.ErrUserRequired):
 		return &httpjson.Error{Status: http.StatusUnauthorized, Code: "user_required",
 			Headers: map[string]string{"WWW-Authenticate": `Bearer realm="api"`},
@@ -74,7 +95,8 @@ func TenantNotFound() *httpjson.Error { return httpjson.NotFound("tenant_not_fou
 // Sessions is how live sessions are listed to admins: by digest, the name
 // their leases carry, never by id (the id heartbeats and releases the seat),
 // with the processes holding each (an anonymous holder's instance_id is
-// null; a lingering session has none).
+// null; a lingering or borrowed session has none; a borrowed one's
+// expires_at is its borrow's end).
 func Sessions(list []seats.Session) []map[string]any {
 	out := make([]map[string]any, len(list))
 	for i, s := range list {
@@ -90,7 +112,7 @@ func Sessions(list []seats.Session) []map[string]any {
 			"session_digest": s.SessionDigest, "fingerprint": s.Fingerprint, "hostname": s.Hostname, "user": s.User,
 			"os": s.OS, "repository": s.Repository,
 			"acquired_at": httpjson.Time(s.AcquiredAt), "expires_at": httpjson.Time(s.ExpiresAt),
-			"holders": holders, "lingering": s.Lingering,
+			"holders": holders, "lingering": s.Lingering, "seat_class": s.SeatClass, "borrowed": s.Borrowed,
 		}
 	}
 	return out

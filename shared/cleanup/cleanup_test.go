@@ -553,7 +553,7 @@ func TestSweepOf100kSessionsRecordsEveryEventOnce(t *testing.T) {
 	}
 	for i, id := range ids {
 		base := f.prefix + "{" + id + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n", base + "o"}
 		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range perLicense {
 				// A session digest and a nonce, in their forms.

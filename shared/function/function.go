@@ -125,11 +125,20 @@ type Idempotency struct {
 	// changes nothing more than running it once (heartbeat and release
 	// name their session).
 	Skip bool
+	// Keyed are the route patterns whose POSTs take a key even though Skip
+	// says the function's others do not (heartbeat's borrow and return,
+	// whose answers a client that lost them must get again).
+	Keyed []string
 	// Caller, when set, names the caller of a request from its body, for
 	// functions whose credential travels in the body (acquire's license
 	// key): two callers that pick the same key must never meet. It returns
 	// "" for a body it cannot read (the handler refuses it anyway).
 	Caller func(body []byte) string
+}
+
+// Takes reports whether POSTs to the route pattern take an Idempotency-Key.
+func (i Idempotency) Takes(pattern string) bool {
+	return !i.Skip || slices.Contains(i.Keyed, pattern)
 }
 
 // Probe is one readiness check: a backend's name and how to tell it

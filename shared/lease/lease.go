@@ -4,12 +4,19 @@
 // The root RSA-4096 key (shared/rootkey; Cloud KMS in production) never
 // signs on the acquire path. Each instance makes an Ed25519 key at start and
 // has the root sign a delegation for it (a compact JWS, RS256, typ
-// dlg+jwt, valid at most 24 h, renewed in the background). Leases are compact JWS signed EdDSA by
-// the delegated key and carry the delegation in their "dlg" header, so a
-// client needs only the root public key to verify them. A borrow lease
-// (Claims.Borrow) also names the client's device key in "cnf" (RFC 7800).
-// Revocation lists (Signer.Revocations, typ revocations+jwt) are signed the
-// same way: the sessions of a license an admin revoked, fresh for an hour.
+// dlg+jwt, valid at most 24 h, renewed in the background). Leases are
+// compact JWS signed EdDSA by the delegated key and carry the delegation in
+// their "dlg" header, so a client needs only the root public key to verify
+// them. Revocation lists (Signer.Revocations, typ revocations+jwt) are
+// signed the same way: the sessions of a license an admin revoked, fresh
+// for an hour.
+//
+// A borrow lease (Claims.Borrow; BorrowSigner) also names the client's
+// device key in "cnf" (RFC 7800) and is signed RS256 by the root itself,
+// like a license certificate (Certifier): it lives offline for weeks, past
+// any delegation, and a delegated key stolen from an instance must not be
+// able to forge one. Borrows are rare, so one root signature each is
+// affordable.
 //
 // The format and its verification are sdk/leasejws, the package clients
 // use too; the names below that stand for it are kept for the server's code.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/httpjson/httpjsontest"
 	"github.com/coditect-ai/license-server/shared/rootkey"
@@ -220,4 +222,56 @@ func TestClaimsEncodeAsMarshal(t *testing.T) {
 	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Cnf: &confirmation{JWK: jwk}})
 	jwk.Kid = `k"<`
 	httpjsontest.EncodesAsMarshal(t, signedClaims{Iss: "i", Borrow: true, Cnf: &confirmation{JWK: jwk}, Exp: 9})
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Overage: true})
+	httpjsontest.EncodesAsMarshal(t, signedClaims{Sub: "s", Borrow: true, Cnf: &confirmation{JWK: jwk}, Overage: true})
+}
+
+// TestOverageLease: the signer writes "overage": true for an overage seat
+// and leaves it out for an entitled one (whose lease reads as before);
+// Verify and another JOSE library read it back.
+func TestOverageLease(t *testing.T) {
+	t.Parallel()
+	root := newTestRoot(t)
+	s := newSigner(t, root, Options{})
+	c := claims
+	c.ExpiresAt = time.Now().Add(time.Hour).Truncate(time.Second)
+	c.Overage = true
+	tok, err := s.Lease(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := root.verifier().Verify(tok, time.Now())
+	if err != nil || !got.Overage {
+		t.Fatalf("Verify = %+v, %v; want overage", got, err)
+	}
+	dlg := header(t, tok)["dlg"].(string)
+	var dc struct {
+		jwt.RegisteredClaims
+		JWK leasejws.OKPKey `json:"jwk"`
+	}
+	if _, err := jwt.ParseWithClaims(dlg, &dc, func(*jwt.Token) (any, error) { return &root.key.PublicKey, nil },
+		jwt.WithValidMethods([]string{"RS256"})); err != nil {
+		t.Fatal(err)
+	}
+	delegated, err := dc.JWK.Ed25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lc jwt.MapClaims
+	if _, err := jwt.ParseWithClaims(tok, &lc, func(*jwt.Token) (any, error) { return delegated, nil },
+		jwt.WithValidMethods([]string{"EdDSA"})); err != nil || lc["overage"] != true {
+		t.Fatalf("golang-jwt reads overage %v (%v)", lc["overage"], err)
+	}
+	c.Overage = false
+	plain, err := s.Lease(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := b64.DecodeString(strings.Split(plain, ".")[1])
+	if strings.Contains(string(payload), "overage") {
+		t.Fatalf("an entitled lease names overage: %s", payload)
+	}
+	if got, err := root.verifier().Verify(plain, time.Now()); err != nil || got.Overage {
+		t.Fatalf("entitled lease = %+v, %v", got, err)
+	}
 }

@@ -127,8 +127,14 @@ func (s *Signer) Renew(ctx context.Context) error {
 }
 
 // Lease signs a lease. It refuses once the delegation has expired, so a
-// stuck renewal never produces leases clients would reject anyway.
+// stuck renewal never produces leases clients would reject anyway. It
+// refuses a borrow lease's claims (Borrow or a device key) with ErrBorrow:
+// the root signs those ([BorrowSigner]), and no client takes a borrow
+// lease a delegated key signed.
 func (s *Signer) Lease(c Claims) (string, error) {
+	if c.Borrow || c.Confirmation != nil {
+		return "", ErrBorrow
+	}
 	s.mu.RLock()
 	d := s.current
 	s.mu.RUnlock()
@@ -146,19 +152,29 @@ func (s *Signer) Lease(c Claims) (string, error) {
 	if exp.After(d.exp) {
 		exp = d.exp
 	}
-	sc := signedClaims{Iss: s.issuer, Sub: c.SessionDigest, Lic: c.LicenseID, Ten: c.TenantID,
-		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix(), Borrow: c.Borrow}
-	if c.Confirmation != nil {
-		// Every verifier refuses a lease whose cnf is not exactly an
-		// Ed25519 JWK: refuse to sign one rather than hand it out.
-		if _, err := c.Confirmation.Ed25519(); err != nil {
-			return "", fmt.Errorf("lease: device key: %w", err)
-		}
-		sc.Cnf = &confirmation{JWK: *c.Confirmation}
+	sc, err := newSignedClaims(s.issuer, iat, exp, c)
+	if err != nil {
+		return "", err
 	}
 	// The header is fixed per delegation, so a lease costs one small JSON
 	// encoding and one Ed25519 signature.
 	return sign(d, d.header, sc.AppendJSON(make([]byte, 0, 384))), nil
+}
+
+// newSignedClaims is the payload of a lease of c issued by iss at iat,
+// expiring at exp; a device key it names must be one every verifier takes.
+func newSignedClaims(iss string, iat, exp time.Time, c Claims) (signedClaims, error) {
+	sc := signedClaims{Iss: iss, Sub: c.SessionDigest, Lic: c.LicenseID, Ten: c.TenantID,
+		Fpr: c.Fingerprint, Iat: iat.Unix(), Exp: exp.Unix(), Borrow: c.Borrow, Overage: c.Overage}
+	if c.Confirmation != nil {
+		// Every verifier refuses a lease whose cnf is not exactly an
+		// Ed25519 JWK: refuse to sign one rather than hand it out.
+		if _, err := c.Confirmation.Ed25519(); err != nil {
+			return signedClaims{}, fmt.Errorf("lease: device key: %w", err)
+		}
+		sc.Cnf = &confirmation{JWK: *c.Confirmation}
+	}
+	return sc, nil
 }
 
 // sign returns the compact JWS of the encoded header and the payload,
@@ -195,6 +211,10 @@ type signedClaims struct {
 	// that it reads byte for byte as before.
 	Borrow bool          `json:"borrow,omitempty"`
 	Cnf    *confirmation `json:"cnf,omitempty"`
+	// Overage: the seat is beyond the license's seats (see
+	// leasejws.Claims); left out when false, so an entitled seat's lease
+	// reads as before.
+	Overage bool `json:"overage,omitempty"`
 }
 
 // confirmation is "cnf" (RFC 7800): the key the lease is bound to.
@@ -212,7 +232,7 @@ func (c signedClaims) AppendJSON(b []byte) []byte {
 	}
 	b = o.Bytes()
 	if c.Cnf == nil {
-		return b
+		return c.appendOverage(b)
 	}
 	// jsonappend has no nested objects: reopen the closed one for "cnf".
 	k := c.Cnf.JWK
@@ -221,7 +241,16 @@ func (c signedClaims) AppendJSON(b []byte) []byte {
 	if k.Kid != "" {
 		jwk.String("kid", k.Kid)
 	}
-	return append(jwk.Bytes(), '}', '}')
+	return c.appendOverage(append(jwk.Bytes(), '}', '}'))
+}
+
+// appendOverage adds "overage": true to the closed object b when the seat
+// is overage, last, as json.Marshal orders the tags.
+func (c signedClaims) appendOverage(b []byte) []byte {
+	if !c.Overage {
+		return b
+	}
+	return append(b[:len(b)-1], `,"overage":true}`...)
 }
 
 // RenewsAt is when the background renewal replaces the current delegation:

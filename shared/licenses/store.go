@@ -44,9 +44,16 @@ type License struct {
 	// ReviveSeconds: how long after a session expired a heartbeat may
 	// revive it while a seat is free (0: off).
 	ReviveSeconds int
-	Leasing       string
-	KeyHash       string
-	KeyPrefix     string
+	// OverageMode and OverageValue: the overage policy, a commercial term
+	// (seats.Overage* modes; see seats.License.Allowance).
+	OverageMode  string
+	OverageValue int
+	// Borrow is the offline-checkout policy (nil: borrowing off); a tenant
+	// decides how its seats are used, so a tenant admin may set it.
+	Borrow    *seats.BorrowPolicy
+	Leasing   string
+	KeyHash   string
+	KeyPrefix string
 	// After a key rotation, the replaced key's hash and when it stops
 	// opening the license (nil: no previous key).
 	PreviousKeyHash      *string
@@ -89,6 +96,8 @@ func (l License) Seat(blocked []string) seats.License {
 		s.MaxInstancesPerSeat = *l.MaxInstancesPerSeat
 	}
 	s.LingerSeconds, s.ReviveSeconds = l.LingerSeconds, l.ReviveSeconds
+	s.OverageMode, s.OverageValue = l.OverageMode, l.OverageValue
+	s.Borrow = l.Borrow
 	if l.ExpiresAt != nil {
 		s.ExpiresAt = *l.ExpiresAt
 	}
@@ -114,7 +123,7 @@ func NewStore(db *database.DB) (*Store, error) {
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
 	l.require_user, l.max_seats_per_user, l.max_instances_per_seat, l.linger_seconds, l.revive_seconds,
-	l.leasing, l.max_lease_ttl_seconds,
+	l.overage_mode, l.overage_value, l.borrow, l.leasing, l.max_lease_ttl_seconds,
 	l.key_hash, l.key_prefix, l.previous_key_hash, l.previous_key_expires_at,
 	l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
@@ -130,7 +139,7 @@ func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
 		&l.RequireUser, &l.MaxSeatsPerUser, &l.MaxInstancesPerSeat, &l.LingerSeconds, &l.ReviveSeconds,
-		&l.Leasing, &l.MaxLeaseTTLSeconds,
+		&l.OverageMode, &l.OverageValue, &l.Borrow, &l.Leasing, &l.MaxLeaseTTLSeconds,
 		&l.KeyHash, &l.KeyPrefix, &l.PreviousKeyHash, &l.PreviousKeyExpiresAt, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -173,6 +182,11 @@ type New struct {
 	// LingerSeconds and ReviveSeconds: 0 (off) unless set.
 	LingerSeconds int
 	ReviveSeconds int
+	// OverageMode ("" is none) and OverageValue: the overage policy.
+	OverageMode  string
+	OverageValue int
+	// Borrow: the offline-checkout policy, nil for off.
+	Borrow *seats.BorrowPolicy
 
 	// MaxLeaseTTLSeconds caps LeaseTTLSeconds; 0 is the default,
 	// DefaultMaxLeaseTTLSeconds (schema/009's column default).
@@ -198,17 +212,21 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	if n.MaxLeaseTTLSeconds == 0 {
 		n.MaxLeaseTTLSeconds = DefaultMaxLeaseTTLSeconds
 	}
+	if n.OverageMode == "" {
+		n.OverageMode = seats.OverageNone
+	}
 	l, err := s.one(ctx, tenantID, "inserting", `
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
 			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds,
-			                      max_instances_per_seat, linger_seconds, revive_seconds)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
+			                      max_instances_per_seat, linger_seconds, revive_seconds, overage_mode, overage_value, borrow)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+			FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
 		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
 		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds,
-		n.MaxInstancesPerSeat, n.LingerSeconds, n.ReviveSeconds)
+		n.MaxInstancesPerSeat, n.LingerSeconds, n.ReviveSeconds, n.OverageMode, n.OverageValue, n.Borrow)
 	if err != nil {
 		return License{}, "", err
 	}
@@ -254,6 +272,14 @@ type Patch struct {
 	// alone, 0 turns them off.
 	LingerSeconds *int
 	ReviveSeconds *int
+	// OverageMode and OverageValue change together (the API takes the
+	// policy whole); nil leaves the policy alone.
+	OverageMode  *string
+	OverageValue *int
+	// Borrow replaces the borrow policy whole (nil leaves it alone);
+	// ClearBorrow turns borrowing off.
+	Borrow      *seats.BorrowPolicy
+	ClearBorrow bool
 }
 
 // Update changes a tenant's license that is not deleted. A change that would
@@ -274,6 +300,9 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 				max_instances_per_seat = CASE WHEN $14 THEN NULL ELSE COALESCE($13, l.max_instances_per_seat) END,
 				linger_seconds = COALESCE($15, l.linger_seconds),
 				revive_seconds = COALESCE($16, l.revive_seconds),
+				overage_mode = COALESCE($17, l.overage_mode),
+				overage_value = COALESCE($18, l.overage_value),
+				borrow = CASE WHEN $20 THEN NULL ELSE COALESCE($19, l.borrow) END,
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
@@ -282,7 +311,8 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (Licen
 		)`+selectChanged,
 		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
 		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds,
-		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat, p.LingerSeconds, p.ReviveSeconds)
+		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat, p.LingerSeconds, p.ReviveSeconds, p.OverageMode, p.OverageValue,
+		p.Borrow, p.ClearBorrow)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the

@@ -27,7 +27,7 @@ var Types = []string{
 	"seats.exhausted", "seats.utilization_high", "seats.utilization_normal",
 	"session.revoked", "workstation.blocked", "workstation.unblocked",
 	"member.invited", "member.removed", "api_key.created", "api_key.revoked",
-	"usage.weekly_summary",
+	"usage.weekly_summary", "license.overage_entered", "license.overage_exited",
 }
 
 // Event is one outbox row.

@@ -102,15 +102,54 @@ type License struct {
 	// MaxInstancesPerSeat bounds the processes holding one shared seat
 	// (0: only MaxHoldersPerSeat).
 	MaxInstancesPerSeat int
-	LingerSeconds       int      // a released seat keeps counting this long for its holder to resume (0: off)
-	ReviveSeconds       int      // a heartbeat this long after expiry revives the session if a seat is free (0: off)
-	Blocked             []string // the tenant's blocked workstation fingerprints
-	Revision            int64
+	LingerSeconds       int // a released seat keeps counting this long for its holder to resume (0: off)
+	ReviveSeconds       int // a heartbeat this long after expiry revives the session if a seat is free (0: off)
+	// OverageMode and OverageValue are the overage policy: how many
+	// sessions beyond Seats acquire grants (see Allowance).
+	OverageMode  string
+	OverageValue int
+	// Borrow is the offline-checkout policy (nil: borrowing off).
+	Borrow   *BorrowPolicy
+	Blocked  []string // the tenant's blocked workstation fingerprints
+	Revision int64
 	// After a key rotation, the previous key's hash opens the license for
 	// acquires until PreviousKeyExpiresAt (by the Redis clock); "" or a
 	// zero time: no previous key.
 	PreviousKeyHash      string
 	PreviousKeyExpiresAt time.Time
+}
+
+// Overage modes: how a license's allowance (the most live sessions acquire
+// grants) follows from its seats.
+const (
+	OverageNone      = "none"      // seats
+	OveragePercent   = "percent"   // seats + floor(seats × value / 100)
+	OverageAbsolute  = "absolute"  // seats + value
+	OverageUnlimited = "unlimited" // no bound
+)
+
+// Seat classes: a session granted within seats is entitled; one granted
+// beyond them (within the overage allowance) is overage until an entitled
+// seat frees and it becomes entitled, oldest first.
+const (
+	SeatEntitled = "entitled"
+	SeatOverage  = "overage"
+)
+
+// Allowance is the most live sessions acquire grants under the license's
+// overage policy: Seats for none (or a mode it does not know), -1 for
+// unlimited.
+func (l License) Allowance() int {
+	v := max(l.OverageValue, 0)
+	switch l.OverageMode {
+	case OveragePercent:
+		return l.Seats + l.Seats*v/100
+	case OverageAbsolute:
+		return l.Seats + v
+	case OverageUnlimited:
+		return -1
+	}
+	return l.Seats
 }
 
 // Loader reads a license's metadata from the system of record. It returns
@@ -202,6 +241,7 @@ func New(rdb redis.UniversalClient, prefix string, load Loader, opts ...Option) 
 // a method can only run one that exists.
 type scripts struct {
 	acquire, heartbeat, release, syncLicense, sessions, count, sweep, revoke namedScript
+	borrow, returnBorrow, borrowedBy, revokedBorrows                         namedScript
 }
 
 // namedScript is a script ready to run (EVALSHA, falling back to EVAL),
@@ -216,19 +256,26 @@ func loadScripts() scripts {
 	wrap := func(s lua.Script) namedScript { return namedScript{Script: redis.NewScript(s.Source), name: s.Name} }
 	return scripts{acquire: wrap(l.Acquire), heartbeat: wrap(l.Heartbeat), release: wrap(l.Release),
 		syncLicense: wrap(l.SyncLicense), sessions: wrap(l.Sessions), count: wrap(l.Count), sweep: wrap(l.Sweep),
-		revoke: wrap(l.Revoke)}
+		revoke: wrap(l.Revoke), borrow: wrap(l.Borrow), returnBorrow: wrap(l.Return), borrowedBy: wrap(l.BorrowedBy),
+		revokedBorrows: wrap(l.RevokedBorrows)}
 }
 
 // keys of one license; the {id} hash tag keeps them in one cluster slot.
 // unknown marks an id the loader found no license of (see
 // UnknownLicenseTTL). ended holds the tombstones of sessions an operator
 // ended (see lua/common.lua).
-type licenseKeys struct{ meta, live, info, users, blocked, events, unknown, ended string }
+// ov holds the sessions of class overage; bw the borrowed sessions, rb the
+// revoked borrows and rp the return proofs used (see lua/common.lua).
+type licenseKeys struct {
+	meta, live, info, users, blocked, events, unknown, ended, ov string
+	bw, rb, rp                                                   string
+}
 
 func (e *Engine) keys(licenseID string) licenseKeys {
 	base := e.prefix + "{" + licenseID + "}:"
 	return licenseKeys{meta: base + "m", live: base + "l", info: base + "i",
-		users: base + "u", blocked: base + "b", events: base + "e", unknown: base + "n", ended: base + "x"}
+		users: base + "u", blocked: base + "b", events: base + "e", unknown: base + "n", ended: base + "x", ov: base + "o",
+		bw: base + "w", rb: base + "r", rp: base + "p"}
 }
 
 // registry is the set of every license whose metadata was ever written to
@@ -261,6 +308,10 @@ type Grant struct {
 	// RateRemaining is how many more acquires of the license the rate
 	// limit lets through at once (-1: no limit; acquire only).
 	RateRemaining int
+	// SeatClass is the session's class now: SeatEntitled, or SeatOverage
+	// while it holds one of the seats the overage policy allows beyond
+	// the license's (it becomes entitled when an older seat frees).
+	SeatClass string
 }
 
 // AcquireRequest names a license by id and the key presented.
@@ -305,7 +356,7 @@ func (e *Engine) Acquire(ctx context.Context, req AcquireRequest) (Grant, error)
 	}
 	k := e.keys(req.LicenseID)
 	res, err := e.runWithMeta(ctx, req.LicenseID, e.scripts.acquire,
-		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events, k.unknown},
+		[]string{k.meta, k.live, k.info, k.users, k.blocked, k.events, k.unknown, k.ov},
 		tokens.Hash(req.LicenseKey), req.Fingerprint, s.Digest, req.Hostname, req.User, req.OS, req.Repository,
 		strings.Join(req.CallerTenants, " "), req.RateLimit.PerSecond, req.RateLimit.Burst, s.Nonce, req.InstanceID)
 	if err != nil {
@@ -322,7 +373,7 @@ func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, erro
 	var refusal error
 	switch res.status {
 	case "granted", "resumed":
-		digest, nonce := res.str(1), res.str(8)
+		digest, nonce, class := res.str(1), res.str(8), seatClass(&res, 9)
 		if res.err != nil {
 			return Grant{}, res.err
 		}
@@ -349,6 +400,7 @@ func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, erro
 			TenantID:      res.str(6),
 			Resumed:       res.status == "resumed",
 			RateRemaining: int(res.int(7)),
+			SeatClass:     class,
 		}
 	case "no_seats":
 		refusal = &NoSeatsError{Used: int(res.int(1)), Seats: int(res.int(2))}
@@ -374,6 +426,8 @@ func acquireReply(res result, req AcquireRequest, s tokens.Session) (Grant, erro
 		refusal = ErrWrongTenant
 	case "blocked":
 		refusal = ErrWorkstationBlocked
+	case "session_borrowed":
+		refusal = ErrSessionBorrowed
 	default:
 		return Grant{}, res.unexpected()
 	}
@@ -416,7 +470,7 @@ func (e *Engine) HeartbeatHolder(ctx context.Context, sessionID, fingerprint, in
 	digest := tokens.SessionDigest(sessionID)
 	k := e.keys(licenseID)
 	res, err := e.runWithMeta(ctx, licenseID, e.scripts.heartbeat,
-		[]string{k.meta, k.live, k.info, k.users, k.events, k.blocked, k.ended}, digest, fingerprint, instance)
+		[]string{k.meta, k.live, k.info, k.users, k.events, k.blocked, k.ended, k.ov}, digest, fingerprint, instance)
 	if errors.Is(err, ErrLicenseNotFound) {
 		return Grant{}, ErrSessionNotFound
 	}
@@ -442,6 +496,7 @@ func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, err
 			Fingerprint:   res.str(4),
 			PerUser:       res.int(5) == 1,
 			Revived:       res.int(6) == 1,
+			SeatClass:     seatClass(&res, 7),
 		}
 		// After the statement above, not in it (see acquireReply).
 		if res.err != nil {
@@ -456,6 +511,8 @@ func heartbeatReply(res result, licenseID, sessionID, digest string) (Grant, err
 		return Grant{}, ErrSessionRevoked
 	case "blocked":
 		return Grant{}, ErrWorkstationBlocked
+	case "session_borrowed":
+		return Grant{}, ErrSessionBorrowed
 	}
 	return Grant{}, res.unexpected()
 }
@@ -487,7 +544,7 @@ func (e *Engine) ReleaseHolder(ctx context.Context, sessionID, instance string) 
 		return Released{}, nil
 	}
 	k := e.keys(licenseID)
-	reply, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events, k.meta},
+	reply, err := e.hot(ctx, e.scripts.release.Script, []string{k.live, k.info, k.users, k.events, k.meta, k.ov},
 		tokens.SessionDigest(sessionID), instance).Result()
 	if err != nil {
 		return Released{}, fmt.Errorf("release script: %w", err)
@@ -498,6 +555,10 @@ func (e *Engine) ReleaseHolder(ctx context.Context, sessionID, instance string) 
 // releaseReply turns the release script's reply into what the release did.
 func releaseReply(reply any) (Released, error) {
 	if list, ok := reply.([]any); ok {
+		// {4}: borrowed; only a return ends it before its end.
+		if len(list) == 1 && list[0] == int64(4) {
+			return Released{}, ErrSessionBorrowed
+		}
 		// {3, linger_end_ms}: released into the license's linger.
 		if len(list) == 2 && list[0] == int64(3) {
 			if until, ok := list[1].(int64); ok && until > 0 {
@@ -554,10 +615,12 @@ func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bo
 		"mis", l.MaxInstancesPerSeat,
 		"lg", l.LingerSeconds,
 		"rv", l.ReviveSeconds,
+		"oa", l.Allowance(),
 		"tenant", l.TenantID,
 		"pkh", l.PreviousKeyHash,
 		"pkx", previousKeyExpiry(l),
 	}
+	fields = append(fields, l.Borrow.fields()...)
 	args := append([]any{l.Revision, actor, len(fields)}, fields...)
 	for _, fp := range l.Blocked {
 		args = append(args, fp)
@@ -569,7 +632,7 @@ func (e *Engine) SyncLicenseBy(ctx context.Context, l License, actor string) (bo
 	}
 	k := e.keys(l.ID)
 	res, err := e.scripts.syncLicense.Run(ctx, e.rdb,
-		[]string{k.meta, k.blocked, k.unknown, k.live, k.info, k.users, k.events, k.ended}, args...).Int64Slice()
+		[]string{k.meta, k.blocked, k.unknown, k.live, k.info, k.users, k.events, k.ended, k.ov, k.rb}, args...).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return false, 0, fmt.Errorf("sync license %s: reply %v: %w", l.ID, res, err)
 	}
@@ -620,7 +683,7 @@ func (e *Engine) RevokeAll(ctx context.Context, licenseID, actor string) (int, e
 
 func (e *Engine) revoke(ctx context.Context, licenseID, digest, reason, actor string) (int, error) {
 	k := e.keys(licenseID)
-	n, err := e.scripts.revoke.Run(ctx, e.rdb, []string{k.live, k.info, k.users, k.events, k.ended},
+	n, err := e.scripts.revoke.Run(ctx, e.rdb, []string{k.live, k.info, k.users, k.events, k.ended, k.ov, k.meta, k.rb},
 		digest, reason, actor).Int()
 	if err != nil {
 		return 0, fmt.Errorf("revoke script: %w", err)
@@ -646,6 +709,12 @@ type Session struct {
 	// Lingering: its holder released it and the seat counts until
 	// ExpiresAt (the license's linger), for the same holder to take back.
 	Lingering bool `json:"lingering"`
+	// SeatClass is the session's class now: SeatEntitled, or SeatOverage
+	// for a seat held beyond the license's seats under its overage policy.
+	SeatClass string `json:"seat_class"`
+	// Borrowed: its device checked the seat out offline; ExpiresAt is the
+	// borrow's end, and it has no holders.
+	Borrowed bool `json:"borrowed"`
 }
 
 // Holder is one process holding a session's seat.
@@ -657,7 +726,7 @@ type Holder struct {
 // Sessions lists up to limit live sessions of a license, soonest expiry first.
 func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]Session, error) {
 	k := e.keys(licenseID)
-	rows, err := e.scripts.sessions.Run(ctx, e.rdb, []string{k.live, k.info}, limit).StringSlice()
+	rows, err := e.scripts.sessions.Run(ctx, e.rdb, []string{k.live, k.info, k.ov, k.meta}, limit).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("sessions script: %w", err)
 	}
@@ -668,11 +737,22 @@ func (e *Engine) Sessions(ctx context.Context, licenseID string, limit int) ([]S
 	if err != nil {
 		return nil, fmt.Errorf("sessions script: bad clock %q", rows[0])
 	}
-	out := make([]Session, 0, len(rows)/3)
-	for i := 1; i+2 < len(rows); i += 3 {
+	if (len(rows)-1)%4 != 0 {
+		return nil, fmt.Errorf("sessions script: %d values after the clock, not rows of 4", len(rows)-1)
+	}
+	out := make([]Session, 0, len(rows)/4)
+	for i := 1; i+3 < len(rows); i += 4 {
 		s, err := decodeSession(licenseID, now, rows[i], rows[i+1], rows[i+2])
 		if err != nil {
 			return nil, err
+		}
+		switch rows[i+3] {
+		case "e":
+			s.SeatClass = SeatEntitled
+		case "o":
+			s.SeatClass = SeatOverage
+		default:
+			return nil, fmt.Errorf("sessions script: session %s of class %q", s.SessionDigest, rows[i+3])
 		}
 		out = append(out, s)
 	}
@@ -790,6 +870,19 @@ func (r *result) int(i int) int64 {
 	}
 	r.err = r.unexpected()
 	return 0
+}
+
+// seatClass reads a grant's class ('e' or 'o') at i; anything else is an
+// unexpected reply.
+func seatClass(r *result, i int) string {
+	switch r.str(i) {
+	case "e":
+		return SeatEntitled
+	case "o":
+		return SeatOverage
+	}
+	r.err = r.unexpected()
+	return ""
 }
 
 func (r *result) unexpected() error {

@@ -26,6 +26,23 @@ const (
 	// EventRevived: a heartbeat took an expired session back within the
 	// license's revive window (its expired event precedes this one).
 	EventRevived = "revived"
+	// EventReclassified: an overage session became entitled at At (an
+	// entitled seat freed, or the seats were raised).
+	EventReclassified = "reclassified"
+	// EventOverageEntered and EventOverageExited name no session: the
+	// license's first overage session was granted, or its last one ended
+	// or became entitled.
+	EventOverageEntered = "overage_entered"
+	EventOverageExited  = "overage_exited"
+	// EventBorrowed: the live session was borrowed until BorrowedUntil; it
+	// holds its seat until then (ended by an expired event at that end) or
+	// until a returned event.
+	EventBorrowed = "borrowed"
+	// EventBorrowExtended: the borrow's end moved on to BorrowedUntil.
+	EventBorrowExtended = "borrow_extended"
+	// EventReturned: the borrowed session was returned early; its seat
+	// freed at At.
+	EventReturned = "returned"
 )
 
 // Event is one entry of a license's usage ledger. ID is the Redis stream
@@ -48,6 +65,12 @@ type Event struct {
 	Reason string
 	// Actor is who ended a revoked session ("" the service itself).
 	Actor string
+	// Overage: an acquired event granted the session as overage (its
+	// class until a reclassified event or its end).
+	Overage bool
+	// BorrowedUntil: the borrow's end a borrowed or borrow_extended event
+	// sets.
+	BorrowedUntil time.Time
 }
 
 // Events reads up to count of the oldest ledger entries of a license.
@@ -59,7 +82,8 @@ func (e *Engine) Events(ctx context.Context, licenseID string, count int64) ([]E
 func decodeEvent(licenseID string, m redis.XMessage) Event {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	ev := Event{LicenseID: licenseID, ID: m.ID, Kind: str("t"), SessionRef: str("s"),
-		Fingerprint: str("fp"), User: str("u"), Hostname: str("h"), Repository: str("repo"), Reason: str("r"), Actor: str("a")}
+		Fingerprint: str("fp"), User: str("u"), Hostname: str("h"), Repository: str("repo"), Reason: str("r"), Actor: str("a"),
+		Overage: str("c") == "o", BorrowedUntil: borrowedUntil(str("bu"))}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		ev.At = time.UnixMilli(ms).UTC()
 	}
@@ -70,9 +94,12 @@ func decodeEvent(licenseID string, m redis.XMessage) Event {
 // cannot be stored and is dropped by the drain (with a log line).
 func (ev Event) Valid() bool {
 	switch ev.Kind {
-	case EventAcquired, EventReleased, EventExpired, EventRevoked, EventLingerEnded, EventReattached, EventRevived:
+	case EventAcquired, EventReleased, EventExpired, EventRevoked, EventLingerEnded, EventReattached, EventRevived,
+		EventReclassified, EventReturned:
 		return ev.SessionRef != "" && !ev.At.IsZero()
-	case EventDenied:
+	case EventBorrowed, EventBorrowExtended:
+		return ev.SessionRef != "" && !ev.At.IsZero() && !ev.BorrowedUntil.IsZero()
+	case EventDenied, EventOverageEntered, EventOverageExited:
 		return !ev.At.IsZero()
 	}
 	return false
@@ -155,7 +182,7 @@ func (e *Engine) Sweep(ctx context.Context, licenseIDs []string, limit int) ([]S
 	_, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range licenseIDs {
 			k := e.keys(id)
-			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events, k.ended, k.meta}, limit)
+			cmds[i] = script.EvalSha(ctx, p, []string{k.live, k.info, k.users, k.events, k.ended, k.meta, k.ov}, limit)
 		}
 		return nil
 	})

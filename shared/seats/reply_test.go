@@ -24,16 +24,22 @@ func TestAcquireReply(t *testing.T) {
 	}
 	expiry := time.UnixMilli(1_800_000_000_000).UTC()
 	granted := func(vals ...any) []any { return append([]any{"granted"}, vals...) }
-	ok := []any{sessionID.Digest, int64(expiry.UnixMilli()), int64(3), int64(10), int64(300), "tenant-1", int64(-1), sessionID.Nonce}
+	ok := []any{sessionID.Digest, int64(expiry.UnixMilli()), int64(3), int64(10), int64(300), "tenant-1", int64(-1), sessionID.Nonce, "e"}
 
 	g, err := acquireReply(parseResult("acquire", granted(ok...)), req, sessionID)
 	if err != nil {
 		t.Fatalf("a well-formed grant: %v", err)
 	}
 	want := Grant{SessionID: sessionID.ID, SessionDigest: sessionID.Digest, LicenseID: req.LicenseID, Fingerprint: "ws-1",
-		ExpiresAt: expiry, SeatsUsed: 3, SeatsTotal: 10, LeaseTTL: 300 * time.Second, TenantID: "tenant-1", RateRemaining: -1}
+		ExpiresAt: expiry, SeatsUsed: 3, SeatsTotal: 10, LeaseTTL: 300 * time.Second, TenantID: "tenant-1", RateRemaining: -1, SeatClass: SeatEntitled}
 	if g != want {
 		t.Errorf("grant = %+v, want %+v", g, want)
+	}
+	// A grant beyond the seats, within the overage allowance.
+	over := append([]any{}, ok...)
+	over[8] = "o"
+	if g, err := acquireReply(parseResult("acquire", granted(over...)), req, sessionID); err != nil || g.SeatClass != SeatOverage {
+		t.Errorf("an overage grant = %+v, %v; want class overage", g, err)
 	}
 	// A resumed session's id is derived again from the nonce the script
 	// returns. Redis hands numbers back as strings when a script returns
@@ -71,7 +77,9 @@ func TestAcquireReply(t *testing.T) {
 		"status not a string":         {int64(1), "tok"},
 		"unknown status":              {"granted_maybe", "tok"},
 		"grant with no values":        {"granted"},
-		"grant one value short":       granted(ok[:7]...),
+		"grant one value short":       granted(ok[:8]...),
+		"grant of an unknown class":   granted(append(append([]any{}, ok[:8]...), "x")...),
+		"class not a string":          granted(append(append([]any{}, ok[:8]...), int64(1))...),
 		"expiry not a number":         granted("tok", "soon", int64(3), int64(10), int64(300), "tenant-1", int64(-1)),
 		"seats of the wrong type":     granted("tok", int64(1), int64(3), []any{int64(10)}, int64(300), "tenant-1", int64(-1)),
 		"tenant not a string":         granted("tok", int64(1), int64(3), int64(10), int64(300), int64(7), int64(-1)),
@@ -104,16 +112,16 @@ func TestHeartbeatReply(t *testing.T) {
 	const licenseID, sessionID = "lic", "lic.tok"
 	expiry := time.UnixMilli(1_800_000_000_000).UTC()
 	const digest = "0123456789abcdef0123456789abcdef"
-	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1), int64(0)}),
+	g, err := heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(1), int64(0), "o"}),
 		licenseID, sessionID, digest)
 	want := Grant{SessionID: sessionID, SessionDigest: digest, LicenseID: licenseID, ExpiresAt: expiry, LeaseTTL: time.Minute,
-		TenantID: "tenant-1", Fingerprint: "ws-1", PerUser: true}
+		TenantID: "tenant-1", Fingerprint: "ws-1", PerUser: true, SeatClass: SeatOverage}
 	if err != nil || g != want {
 		t.Errorf("a well-formed heartbeat = %+v, %v; want %+v", g, err, want)
 	}
-	g, err = heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(0), int64(1)}),
+	g, err = heartbeatReply(parseResult("heartbeat", []any{"ok", int64(expiry.UnixMilli()), int64(60), "tenant-1", "ws-1", int64(0), int64(1), "e"}),
 		licenseID, sessionID, digest)
-	want.PerUser, want.Revived = false, true
+	want.PerUser, want.Revived, want.SeatClass = false, true, SeatEntitled
 	if err != nil || g != want {
 		t.Errorf("a revival = %+v, %v; want %+v", g, err, want)
 	}
@@ -123,7 +131,8 @@ func TestHeartbeatReply(t *testing.T) {
 	for name, raw := range map[string][]any{
 		"empty reply":             {},
 		"ok with no values":       {"ok"},
-		"ok one value short":      {"ok", int64(1), int64(60), "tenant-1", "ws-1", int64(0)},
+		"ok one value short":      {"ok", int64(1), int64(60), "tenant-1", "ws-1", int64(0), int64(0)},
+		"ok of an unknown class":  {"ok", int64(1), int64(60), "tenant-1", "ws-1", int64(0), int64(0), "overage"},
 		"expiry not a number":     {"ok", "later", int64(60), "tenant-1", "ws-1", int64(0), int64(0)},
 		"fingerprint of a number": {"ok", int64(1), int64(60), "tenant-1", int64(9), int64(0), int64(0)},
 		"unknown status":          {"revived"},

@@ -25,6 +25,8 @@ type sessionInfo struct {
 	Holders map[string]float64 `json:"ho"`
 	// Lingering: released, counted until its linger ends (its expiry).
 	Lingering int `json:"lg"`
+	// BorrowedUntil: borrowed until then (ms); its expiry is the same.
+	BorrowedUntil float64 `json:"bw"`
 }
 
 // anonymousHolder is how the scripts name the holder without an instance.
@@ -53,7 +55,8 @@ func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Ses
 	// next written.
 	holders := []Holder{}
 	lingering := info.Lingering == 1
-	if info.Holders == nil && !lingering {
+	borrowed := info.BorrowedUntil > 0
+	if info.Holders == nil && !lingering && !borrowed {
 		holders = append(holders, Holder{ExpiresAt: expiresAt})
 	}
 	for name, e := range info.Holders {
@@ -77,6 +80,7 @@ func decodeSession(licenseID string, nowMS int64, name, expiry, raw string) (Ses
 	})
 	return Session{
 		Lingering:     lingering,
+		Borrowed:      borrowed,
 		Holders:       holders,
 		SessionDigest: digest,
 		Fingerprint:   info.Fingerprint,

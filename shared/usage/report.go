@@ -55,6 +55,12 @@ type Row struct {
 	PeakSeats int
 	SeatHours float64
 	Denials   int
+	// OverageSeatHours is the part of SeatHours held by overage seats
+	// (beyond the license's seats, under its overage policy), and
+	// PeakOverage the most overage seats of the group at one instant of
+	// the bucket: the figures overage is billed from.
+	OverageSeatHours float64
+	PeakOverage      int
 }
 
 // ErrTooManyRows: the report would be larger than MaxRows; ask for a
@@ -81,17 +87,23 @@ func (q Query) Valid() bool {
 // per bucket; the peak of a bucket is the highest running count of piece
 // starts (+1) and ends (-1) in time order, ends first at a tie so a seat
 // handed over at one instant is not counted twice. A session still open is
-// counted up to now.
+// counted up to now. An interval granted as overage has an overage part,
+// from its start to its reclassification (overage_until) or its end,
+// clipped the same way; its hours and peak are summed the same way.
+// (Every other column is computed exactly as before.)
 const reportSQL = `
 WITH b AS (
   SELECT g AS bstart, g + $4::interval AS bend
   FROM generate_series(date_trunc($5, $2::timestamptz, 'UTC'), $3::timestamptz - interval '1 microsecond', $4::interval) g
 ), s AS (
-  SELECT %[1]s AS key, greatest(started_at, $2) AS st, least(coalesce(ended_at, now()), $3) AS en
+  SELECT %[1]s AS key, greatest(started_at, $2) AS st, least(coalesce(ended_at, now()), $3) AS en,
+         CASE WHEN overage THEN least(coalesce(overage_until, 'infinity'), coalesce(ended_at, now()), $3) END AS oen
   FROM usage_sessions
   WHERE tenant_id = $1 AND started_at < $3 AND coalesce(ended_at, now()) > $2
 ), p AS (
-  SELECT s.key, b.bstart, greatest(s.st, b.bstart) AS ps, least(s.en, b.bend) AS pe
+  SELECT s.key, b.bstart, greatest(s.st, b.bstart) AS ps, least(s.en, b.bend) AS pe,
+         -- least() passes over a NULL: an entitled interval has no overage part.
+         CASE WHEN s.oen IS NOT NULL THEN least(s.oen, b.bend) END AS ope
   FROM s JOIN b ON s.st < b.bend AND s.en > b.bstart
 ), pts AS (
   SELECT key, bstart, ps AS t, 1 AS d FROM p
@@ -103,14 +115,28 @@ WITH b AS (
   SELECT key, bstart, max(c)::int AS peak FROM run GROUP BY key, bstart
 ), hours AS (
   SELECT key, bstart, (sum(extract(epoch FROM pe - ps)) / 3600)::float8 AS seat_hours FROM p GROUP BY key, bstart
+), op AS (
+  SELECT key, bstart, ps, ope FROM p WHERE ope > ps
+), opts AS (
+  SELECT key, bstart, ps AS t, 1 AS d FROM op
+  UNION ALL
+  SELECT key, bstart, ope, -1 FROM op
+), orun AS (
+  SELECT key, bstart, sum(d) OVER (PARTITION BY key, bstart ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS c FROM opts
+), ovr AS (
+  SELECT o.key, o.bstart, o.peak, h.oh
+  FROM (SELECT key, bstart, max(c)::int AS peak FROM orun GROUP BY key, bstart) o
+  JOIN (SELECT key, bstart, (sum(extract(epoch FROM ope - ps)) / 3600)::float8 AS oh FROM op GROUP BY key, bstart) h
+    USING (key, bstart)
 ), denials AS (
   SELECT %[1]s AS key, date_trunc($5, at, 'UTC') AS bstart, count(*)::int AS n
   FROM usage_events
   WHERE tenant_id = $1 AND kind = 'denied' AND at >= $2 AND at < $3
   GROUP BY 1, 2
 )
-SELECT key, bstart, coalesce(peak, 0), coalesce(seat_hours, 0), coalesce(n, 0)
-FROM hours JOIN peaks USING (key, bstart) FULL JOIN denials USING (key, bstart)
+SELECT key, bstart, coalesce(peaks.peak, 0), coalesce(seat_hours, 0), coalesce(n, 0),
+       coalesce(ovr.oh, 0), coalesce(ovr.peak, 0)
+FROM hours JOIN peaks USING (key, bstart) FULL JOIN denials USING (key, bstart) LEFT JOIN ovr USING (key, bstart)
 ORDER BY key, bstart
 LIMIT $6`
 
@@ -125,11 +151,13 @@ func (s *Store) Report(ctx context.Context, tenantID string, q Query) ([]Row, er
 	step, _ := BucketSize(q.Granularity)
 	rows, err := database.All(ctx, s.db, database.Tenant(tenantID), func(r pgx.Row) (Row, error) {
 		var row Row
-		err := r.Scan(&row.Key, &row.BucketStart, &row.PeakSeats, &row.SeatHours, &row.Denials)
+		err := r.Scan(&row.Key, &row.BucketStart, &row.PeakSeats, &row.SeatHours, &row.Denials,
+			&row.OverageSeatHours, &row.PeakOverage)
 		row.BucketStart = row.BucketStart.UTC()
 		// Micro-hours are far below what anyone bills; rounding keeps the
 		// figures stable across float summation orders.
 		row.SeatHours = math.Round(row.SeatHours*1e6) / 1e6
+		row.OverageSeatHours = math.Round(row.OverageSeatHours*1e6) / 1e6
 		return row, err
 	}, sql, tenantID, q.From, q.To, step, q.Granularity, MaxRows+1)
 	if err != nil {

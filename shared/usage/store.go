@@ -46,39 +46,70 @@ func NewStore(db *database.DB) (*Store, error) {
 // is a close, and a close that comes first in the batch ends the interval
 // an earlier batch left open. The statement's parts see one snapshot, so
 // that update never touches an interval this batch inserts.
+//
+// Overage: an acquired event marked overage opens an overage interval,
+// overage until the session's reclassified event (overage_until) or its
+// end. A session is reclassified at most once (only its acquired interval
+// can be overage, and an entitled session is never demoted), while its
+// acquired interval is open, so a reclassified event sets overage_until of
+// the interval this batch opens if its acquired event is in the batch, else
+// of the open one; that is the same UPDATE as the close (one statement may
+// change a row only once). overage_entered and overage_exited name no
+// session and are stored as events only.
+//
+// Borrow: borrowed and borrow_extended are stored with their borrowed_until
+// and touch no interval (the session holds its seat on through them, until
+// the expired event the sweep records at the borrow's end); returned closes
+// the interval like a release.
 const recordSQL = `
 WITH e AS (
   SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-    AS e(stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor)
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[],
+                       $14::timestamptz[])
+    AS e(stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor, overage,
+         borrowed_until)
 ), ins AS (
   INSERT INTO usage_events (license_id, stream_id, tenant_id, kind, session_ref, at,
-                            fingerprint, user_name, hostname, repository, reason, actor)
-  SELECT $1, stream_id, $2, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor FROM e
+                            fingerprint, user_name, hostname, repository, reason, actor, overage, borrowed_until)
+  SELECT $1, stream_id, $2, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, actor, overage,
+         borrowed_until FROM e
   ON CONFLICT DO NOTHING
-  RETURNING stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason
+  RETURNING stream_id, kind, session_ref, at, fingerprint, user_name, hostname, repository, reason, overage
 ), iv AS (
-  SELECT session_ref, kind, at, fingerprint, user_name, hostname, repository,
+  SELECT session_ref, kind, at, fingerprint, user_name, hostname, repository, overage,
          kind IN ('acquired', 'revived') AS opens,
          lead(kind) OVER w AS next_kind, lead(at) OVER w AS next_at,
          row_number() OVER w AS pos
   FROM ins
-  WHERE kind IN ('acquired', 'revived', 'expired', 'revoked', 'linger_ended')
+  WHERE kind IN ('acquired', 'revived', 'expired', 'revoked', 'linger_ended', 'returned')
      OR (kind = 'released' AND reason <> 'linger')
   WINDOW w AS (PARTITION BY session_ref
                ORDER BY split_part(stream_id, '-', 1)::bigint, split_part(stream_id, '-', 2)::bigint)
+), rc AS (
+  SELECT session_ref, min(at) AS at,
+         EXISTS (SELECT 1 FROM iv WHERE iv.session_ref = r.session_ref AND iv.kind = 'acquired') AS opened_here
+  FROM ins r WHERE kind = 'reclassified' GROUP BY session_ref
 ), started AS (
   INSERT INTO usage_sessions (license_id, session_ref, tenant_id, fingerprint, user_name, hostname,
-                              repository, started_at, ended_at, end_kind)
+                              repository, started_at, ended_at, end_kind, overage, overage_until)
   SELECT $1, session_ref, $2, fingerprint, user_name, hostname, repository, at,
          CASE WHEN next_kind NOT IN ('acquired', 'revived') THEN next_at END,
-         CASE WHEN next_kind NOT IN ('acquired', 'revived') THEN next_kind END
+         CASE WHEN next_kind NOT IN ('acquired', 'revived') THEN next_kind END,
+         kind = 'acquired' AND overage,
+         CASE WHEN kind = 'acquired' AND overage THEN (SELECT rc.at FROM rc WHERE rc.session_ref = iv.session_ref) END
   FROM iv WHERE opens
   ON CONFLICT DO NOTHING
+), touch AS (
+  SELECT coalesce(c.session_ref, r.session_ref) AS session_ref, c.at AS end_at, c.kind AS end_kind, r.at AS rc_at
+  FROM (SELECT session_ref, at, kind FROM iv WHERE pos = 1 AND NOT opens) c
+  FULL JOIN (SELECT session_ref, at FROM rc WHERE NOT opened_here) r ON r.session_ref = c.session_ref
 ), closed AS (
-  UPDATE usage_sessions s SET ended_at = x.at, end_kind = x.kind FROM iv x
+  UPDATE usage_sessions s SET
+    ended_at = coalesce(x.end_at, s.ended_at),
+    end_kind = coalesce(x.end_kind, s.end_kind),
+    overage_until = CASE WHEN s.overage AND x.rc_at IS NOT NULL THEN x.rc_at ELSE s.overage_until END
+  FROM touch x
   WHERE s.license_id = $1 AND s.session_ref = x.session_ref AND s.ended_at IS NULL
-    AND x.pos = 1 AND NOT x.opens
 )
 SELECT count(*) FROM ins`
 
@@ -168,15 +199,20 @@ func recordArgs(licenseID, tenantID string, events []seats.Event) []any {
 	ids, kinds, refs := make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	fps, users, hosts, repos, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	actors := make([]string, n)
+	actors, overage := make([]string, n), make([]bool, n)
+	borrowed := make([]*time.Time, n)
 	for i, ev := range events {
 		ids[i], kinds[i], refs[i], ats[i] = ev.ID, ev.Kind, ev.SessionRef, ev.At
 		fps[i], users[i], hosts[i], reasons[i] = ev.Fingerprint, ev.User, ev.Hostname, ev.Reason
-		repos[i], actors[i] = ev.Repository, ev.Actor
+		repos[i], actors[i], overage[i] = ev.Repository, ev.Actor, ev.Overage
+		if !ev.BorrowedUntil.IsZero() {
+			until := ev.BorrowedUntil
+			borrowed[i] = &until
+		}
 		if norm, err := repositories.Normalize(ev.Repository); err == nil {
 			// One remote written several ways is one repository in reports.
 			repos[i] = norm
 		}
 	}
-	return []any{licenseID, tenantID, ids, kinds, refs, ats, fps, users, hosts, repos, reasons, actors}
+	return []any{licenseID, tenantID, ids, kinds, refs, ats, fps, users, hosts, repos, reasons, actors, overage, borrowed}
 }

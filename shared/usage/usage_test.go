@@ -354,3 +354,175 @@ func TestLingerAndReviveIntervals(t *testing.T) {
 		})
 	}
 }
+
+// TestOverageIntervals replays a license of 2 seats allowing 4 (absolute
+// 2), in one batch, one entry per batch and three per batch, and checks the
+// overage figures worked out by hand (2026-11-07, by license and hour):
+//
+//	a 09:00–10:30 entitled
+//	b 09:10–11:00 entitled
+//	c 09:20–11:30 overage until reclassified at 10:30 (a's release)
+//	d 09:40–10:15 overage, expired (promotes nothing)
+//	e 10:45–11:15 overage (b and c hold the seats)
+//
+//	09h: seat-hours a 60 + b 50 + c 40 + d 20 min = 17/6 h, peak 4 (09:40);
+//	     overage c 40 + d 20 min = 1 h, peak 2 (09:40–10:00)
+//	10h: a 30 + b 60 + c 60 + d 15 + e 15 min = 3 h, peak 4 (10:00–10:15);
+//	     overage c 30 + d 15 + e 15 min = 1 h, peak 2 (10:00–10:15)
+//	11h: c 30 + e 15 min = 3/4 h, peak 2; overage e 15 min = 1/4 h, peak 1
+func TestOverageIntervals(t *testing.T) {
+	t.Parallel()
+	over := func(ev seats.Event) seats.Event { ev.Overage = true; return ev }
+	edge := func(kind, when string) seats.Event { return seats.Event{Kind: kind, At: at(when)} }
+	sequence := []seats.Event{
+		start("a", "2026-11-07T09:00:00Z", "ada", "ws-a", ""),
+		start("b", "2026-11-07T09:10:00Z", "bob", "ws-b", ""),
+		over(start("c", "2026-11-07T09:20:00Z", "cy", "ws-c", "")),
+		edge(seats.EventOverageEntered, "2026-11-07T09:20:00Z"),
+		over(start("d", "2026-11-07T09:40:00Z", "di", "ws-d", "")),
+		end(seats.EventExpired, "d", "2026-11-07T10:15:00Z"),
+		end(seats.EventReleased, "a", "2026-11-07T10:30:00Z"),
+		end(seats.EventReclassified, "c", "2026-11-07T10:30:00Z"),
+		edge(seats.EventOverageExited, "2026-11-07T10:30:00Z"),
+		over(start("e", "2026-11-07T10:45:00Z", "ed", "ws-e", "")),
+		edge(seats.EventOverageEntered, "2026-11-07T10:45:00Z"),
+		end(seats.EventReleased, "b", "2026-11-07T11:00:00Z"),
+		end(seats.EventReleased, "e", "2026-11-07T11:15:00Z"),
+		edge(seats.EventOverageExited, "2026-11-07T11:15:00Z"),
+		end(seats.EventReleased, "c", "2026-11-07T11:30:00Z"),
+	}
+	r6 := func(h float64) float64 { return math.Round(h*1e6) / 1e6 }
+	type overWant struct {
+		start string
+		peak  int
+		hours float64
+		opeak int
+		ohrs  float64
+	}
+	wants := []overWant{
+		{"2026-11-07T09:00:00Z", 4, r6(17.0 / 6), 2, 1},
+		{"2026-11-07T10:00:00Z", 4, 3, 2, 1},
+		{"2026-11-07T11:00:00Z", 2, 0.75, 1, 0.25},
+	}
+	for name, per := range map[string]int{"one batch": len(sequence), "one entry per batch": 1, "three per batch": 3} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newReplay(t)
+			r := &replay{t: t, store: f.store, seq: map[string]int{f.l1: 100}}
+			for i := 0; i < len(sequence); i += per {
+				r.batch(f.l1, append([]seats.Event(nil), sequence[i:min(i+per, len(sequence))]...)...)
+			}
+			rows, err := f.store.Report(context.Background(), f.tenant, usage.Query{
+				From: at("2026-11-07T00:00:00Z"), To: at("2026-11-08T00:00:00Z"), GroupBy: "license", Granularity: "hour"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != len(wants) {
+				t.Fatalf("rows = %+v, want %d", rows, len(wants))
+			}
+			for i, w := range wants {
+				g := rows[i]
+				if g.Key != f.l1 || !g.BucketStart.Equal(at(w.start)) || g.PeakSeats != w.peak || g.SeatHours != w.hours ||
+					g.PeakOverage != w.opeak || g.OverageSeatHours != w.ohrs {
+					t.Errorf("row %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+// TestOverageOfAnOpenInterval: an overage interval still open counts as
+// overage up to now, and a reclassification drained after its acquired
+// event ends its overage part there.
+func TestOverageOfAnOpenInterval(t *testing.T) {
+	t.Parallel()
+	f := newReplay(t)
+	r := &replay{t: t, store: f.store, seq: map[string]int{f.l1: 100}}
+	began := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	ev := start("o1", began.Format(time.RFC3339), "ada", "ws-a", "")
+	ev.Overage = true
+	r.batch(f.l1, ev)
+	q := usage.Query{From: began, To: began.Add(2 * time.Hour), GroupBy: "license", Granularity: "hour"}
+	rows, err := f.store.Report(context.Background(), f.tenant, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].OverageSeatHours != 1 || rows[1].OverageSeatHours != 1 || rows[1].PeakOverage != 1 {
+		t.Fatalf("open overage interval: %+v, want 1 overage hour in each bucket", rows)
+	}
+	r.batch(f.l1, seats.Event{Kind: seats.EventReclassified, SessionRef: "o1", At: began.Add(90 * time.Minute)})
+	rows, err = f.store.Report(context.Background(), f.tenant, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].OverageSeatHours != 1 || rows[1].OverageSeatHours != 0.5 || rows[1].SeatHours != 1 {
+		t.Fatalf("after the reclassification: %+v, want 1 then 0.5 overage hours (seat-hours unchanged)", rows)
+	}
+}
+
+// TestBorrowIntervals: borrowed and borrow_extended keep a session's
+// interval open (the seat counts offline), returned closes it, and the
+// sweep's expired at the borrow's end closes the other (2026-11-09, by
+// hour):
+//
+//	a ada 09:00 acquired, borrowed 09:10 until 11:00, extended 09:20 until
+//	  12:00, returned 10:30
+//	b bob 09:00 acquired, borrowed 09:30 until 10:45, expired 10:45
+//
+//	09h: a 60 + b 60 min = 2 h, peak 2; 10h: a 30 + b 45 min = 5/4 h, peak 2
+func TestBorrowIntervals(t *testing.T) {
+	t.Parallel()
+	borrow := func(kind, ref, when, until string) seats.Event {
+		ev := end(kind, ref, when)
+		ev.BorrowedUntil = at(until)
+		return ev
+	}
+	sequence := []seats.Event{
+		start("a", "2026-11-09T09:00:00Z", "ada", "ws-a", ""),
+		start("b", "2026-11-09T09:00:00Z", "bob", "ws-b", ""),
+		borrow(seats.EventBorrowed, "a", "2026-11-09T09:10:00Z", "2026-11-09T11:00:00Z"),
+		borrow(seats.EventBorrowExtended, "a", "2026-11-09T09:20:00Z", "2026-11-09T12:00:00Z"),
+		borrow(seats.EventBorrowed, "b", "2026-11-09T09:30:00Z", "2026-11-09T10:45:00Z"),
+		end(seats.EventReturned, "a", "2026-11-09T10:30:00Z"),
+		end(seats.EventExpired, "b", "2026-11-09T10:45:00Z"),
+	}
+	for name, per := range map[string]int{"one batch": len(sequence), "one entry per batch": 1, "three per batch": 3} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newReplay(t)
+			r := &replay{t: t, store: f.store, seq: map[string]int{f.l1: 100}}
+			for i := 0; i < len(sequence); i += per {
+				r.batch(f.l1, append([]seats.Event(nil), sequence[i:min(i+per, len(sequence))]...)...)
+			}
+			q := usage.Query{From: at("2026-11-09T00:00:00Z"), To: at("2026-11-10T00:00:00Z"), GroupBy: "user", Granularity: "hour"}
+			rows, err := f.store.Report(context.Background(), f.tenant, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, rows, []want{
+				{"ada", "2026-11-09T09:00:00Z", 1, 1, 0},
+				{"ada", "2026-11-09T10:00:00Z", 1, 0.5, 0},
+				{"bob", "2026-11-09T09:00:00Z", 1, 1, 0},
+				{"bob", "2026-11-09T10:00:00Z", 1, 0.75, 0},
+			})
+			q.GroupBy = "license"
+			rows, err = f.store.Report(context.Background(), f.tenant, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, rows, []want{
+				{f.l1, "2026-11-09T09:00:00Z", 2, 2, 0},
+				{f.l1, "2026-11-09T10:00:00Z", 2, 1.25, 0},
+			})
+		})
+	}
+	t.Run("a borrow event without its end is refused", func(t *testing.T) {
+		t.Parallel()
+		f := newReplay(t)
+		ev := end(seats.EventBorrowed, "z", "2026-11-09T09:10:00Z")
+		ev.LicenseID, ev.ID = f.l1, "900-0"
+		if _, err := f.store.Record(context.Background(), f.l1, []seats.Event{ev}); err == nil {
+			t.Fatal("a borrowed event with no borrowed_until was stored")
+		}
+	})
+}
