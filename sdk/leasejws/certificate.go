@@ -103,16 +103,7 @@ func (v Verifier) VerifyCertificate(token string, now time.Time) (Certificate, e
 	if err != nil {
 		return fail("%v", err)
 	}
-	if header["typ"] != CertificateType {
-		return fail("typ is not %s", CertificateType)
-	}
-	kid, _ := header["kid"].(string)
-	root, ok := v.Roots[kid]
-	if !ok {
-		return fail("not signed by a pinned root key (kid %q)", kid)
-	}
-	digest := sha256.Sum256([]byte(signed))
-	if err := rsa.VerifyPKCS1v15(root, crypto.SHA256, digest[:], sig); err != nil {
+	if err := v.rootSigned(header, CertificateType, signed, sig); err != nil {
 		return fail("%v", err)
 	}
 	if err := v.validate(cc.registeredClaims, now); err != nil {
@@ -144,6 +135,22 @@ func (v Verifier) VerifyCertificate(token string, now time.Time) (Certificate, e
 		return c, fmt.Errorf("%w: license %s is %s, its tenant %s", ErrInactive, c.LicenseID, c.Status, c.TenantStatus)
 	}
 	return c, nil
+}
+
+// rootSigned checks a token the root signs itself (alg RS256, already
+// checked by parse): its header says it is of type typ, and its signature
+// is by the pinned root key its "kid" names.
+func (v Verifier) rootSigned(header map[string]any, typ, signed string, sig []byte) error {
+	if header["typ"] != typ {
+		return fmt.Errorf("typ is not %s", typ)
+	}
+	kid, _ := header["kid"].(string)
+	root, ok := v.Roots[kid]
+	if !ok {
+		return fmt.Errorf("not signed by a pinned root key (kid %q)", kid)
+	}
+	digest := sha256.Sum256([]byte(signed))
+	return rsa.VerifyPKCS1v15(root, crypto.SHA256, digest[:], sig)
 }
 
 // VerifyCertificateFor is VerifyCertificate on the machine fingerprint

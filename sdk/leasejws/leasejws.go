@@ -5,22 +5,33 @@
 // (sdk/license) and any application can use it without the server; the
 // server signs in this format (shared/lease) and verifies with this package.
 //
-// The root RSA-4096 key never signs a lease itself. Each server instance
-// makes an Ed25519 key and has the root sign a delegation for it (a compact
-// JWS, RS256); leases are compact JWS signed EdDSA by the delegated key and
-// carry the delegation in their "dlg" header:
+// The root RSA-4096 key never signs an ordinary lease itself. Each server
+// instance makes an Ed25519 key and has the root sign a delegation for it
+// (a compact JWS, RS256); leases are compact JWS signed EdDSA by the
+// delegated key and carry the delegation in their "dlg" header:
 //
 //	delegation  header {"alg":"RS256","kid":<root kid>,"typ":"dlg+jwt"}
 //	            payload {"iss","sub":<delegated kid>,"jwk":<OKP JWK with kid>,"iat","nbf","exp"}
 //	lease       header {"alg":"EdDSA","typ":"lease+jwt","kid":<delegated kid>,"dlg":<delegation>}
-//	            payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp"[,"borrow":true,"cnf"]}
+//	            payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp"}
 //
-// A borrow lease (a seat checked out for offline use) says "borrow": true
-// and is bound to the Ed25519 key the client made for the borrow (a
-// device key, [NewDeviceKey]) by "cnf": {"jwk": <OKP JWK>} (RFC 7800);
-// any other "cnf" makes the lease invalid. Leases without them read as
-// before. The borrow is given back early only with a return proof signed by
-// that device key ([SignReturnProof], [VerifyReturnProof]):
+// A borrow lease (a seat checked out for offline use, for days or weeks)
+// is the one lease the root signs itself, as it signs license
+// certificates, so that it stands without a delegation and no stolen
+// delegated key can forge one:
+//
+//	borrow lease  header {"alg":"RS256","typ":"lease+jwt","kid":<root kid>}
+//	              payload {"iss","sub":<session digest>,"lic","ten","fpr","iat","exp","borrow":true,"cnf"}
+//
+// It says "borrow": true and is bound to the Ed25519 key the client made
+// for the borrow (a device key, [NewDeviceKey]) by "cnf": {"jwk": <OKP
+// JWK>} (RFC 7800); any other "cnf" makes the lease invalid. Its "exp" is
+// the borrow's end, at most [MaxBorrow] after its "iat". A client holding
+// one offline checks it with [Verifier.VerifyBorrow]; [Verifier.Verify]
+// refuses it (and VerifyBorrow any lease a delegated key signed), so
+// neither kind passes for the other. The borrow is given back early only
+// with a return proof signed by that device key ([SignReturnProof],
+// [VerifyReturnProof]):
 //
 //	return proof  header {"alg":"EdDSA","typ":"return+jwt"}
 //	              payload {"session_id","iat"}
@@ -39,8 +50,8 @@
 //
 // A delegation must say it is one: its "typ" is [DelegationType], which
 // nothing else the root signs carries (license certificates are
-// "license+jwt"), so no other root-signed token can stand in for a
-// delegation. It must also bound itself: "nbf" and "exp" are required and
+// "license+jwt", borrow leases "lease+jwt"), so no other root-signed token
+// can stand in for a delegation. It must also bound itself: "nbf" and "exp" are required and
 // at most [MaxDelegation] apart, so a delegation signed by mistake or by
 // someone who briefly held the root's signing permission cannot vouch for
 // a key for longer than a day. (Servers before this rule wrote "typ":"JWT"
@@ -49,7 +60,7 @@
 // GET /v1/keys publishes the root keys, RSA JWKs whose kid is their RFC 7638
 // thumbprint ([Keys]); delegated keys are Ed25519 OKP JWKs (RFC 8037) whose
 // kid is their RFC 7638 thumbprint too ([NewOKPKey]). Delegations are not
-// published: each lease carries its own.
+// published: each ordinary lease carries its own.
 //
 // License certificates (typ license+jwt) are signed RS256 by the root key
 // itself and state what a license entitles, its status and its tenant's;
@@ -93,6 +104,12 @@ type Claims struct {
 	// Borrow marks a borrow lease ("borrow": true): a seat checked out for
 	// offline use, held until the lease expires or is returned.
 	Borrow bool
+	// Overage marks a seat held beyond the license's seats under its
+	// overage policy ("overage": true, left out when false): the vendor
+	// may bill it. It says the class when the lease was signed; the next
+	// heartbeat's lease says it again (an overage seat becomes entitled
+	// when an older one frees).
+	Overage bool
 	// Confirmation is the device key the lease is bound to ("cnf":
 	// {"jwk": …}, RFC 7800), nil when it names none. Only the holder of
 	// its private half can prove it holds the lease (a return proof).

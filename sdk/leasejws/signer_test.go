@@ -140,6 +140,9 @@ func leasePayload(c Claims) map[string]any {
 	if c.Confirmation != nil {
 		p["cnf"] = map[string]any{"jwk": *c.Confirmation}
 	}
+	if c.Overage {
+		p["overage"] = true
+	}
 	return p
 }
 

@@ -63,7 +63,8 @@ func (v Verifier) Verify(token string, now time.Time) (Claims, error) {
 		return fail("lease names no session or license")
 	}
 	c := Claims{Issuer: lc.Issuer, SessionDigest: lc.Subject, LicenseID: lc.License, TenantID: lc.Tenant,
-		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time, Borrow: lc.Borrow}
+		Fingerprint: lc.Fingerprint, IssuedAt: iat.Time, ExpiresAt: lc.ExpiresAt.Time, Borrow: lc.Borrow,
+		Overage: lc.Overage}
 	// A "cnf" present in any form (null included) must be a device key:
 	// a lease that meant to bind a device and does not parse as one must
 	// not pass for an unbound lease.
@@ -238,6 +239,7 @@ type leaseClaims struct {
 	Tenant      string `json:"ten"`
 	Fingerprint string `json:"fpr"`
 	Borrow      bool   `json:"borrow"`
+	Overage     bool   `json:"overage"`
 	// Confirmation is "cnf" as it came, null included (an Unmarshaler is
 	// handed a JSON null): nil only when the member is absent.
 	Confirmation json.RawMessage `json:"cnf"`

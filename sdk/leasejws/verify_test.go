@@ -411,3 +411,34 @@ func TestBorrowLease(t *testing.T) {
 		}
 	}
 }
+
+// TestOverageLease: "overage": true reads as Claims.Overage; a lease
+// without the claim is entitled; a claim that is not a boolean fails the
+// lease, as every verifier must refuse it alike.
+func TestOverageLease(t *testing.T) {
+	t.Parallel()
+	root, _ := testRoots(t)
+	d := root.delegate(t, now.Add(-time.Minute), now.Add(time.Hour), nil)
+	c := claims
+	c.Overage = true
+	got, err := root.verifier().Verify(d.lease(t, d.header(), leasePayload(c)), now)
+	if err != nil || !got.Overage || got.Borrow || got.SessionDigest != "sess" {
+		t.Fatalf("an overage lease = %+v, %v", got, err)
+	}
+	if got, err := root.verifier().Verify(d.lease(t, d.header(), leasePayload(claims)), now); err != nil || got.Overage {
+		t.Fatalf("a lease without the claim = %+v, %v; want entitled", got, err)
+	}
+	p := leasePayload(claims)
+	p["overage"] = false
+	if got, err := root.verifier().Verify(d.lease(t, d.header(), p), now); err != nil || got.Overage {
+		t.Fatalf("overage false = %+v, %v", got, err)
+	}
+	for _, v := range []any{"true", 1, map[string]any{}, []any{true}} {
+		p := leasePayload(claims)
+		p["overage"] = v
+		tok := d.lease(t, d.header(), p)
+		if _, err := root.verifier().Verify(tok, now); !errors.Is(err, ErrInvalid) {
+			t.Errorf("overage %v: Verify = %v, want ErrInvalid", v, err)
+		}
+	}
+}

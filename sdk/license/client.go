@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -154,11 +155,29 @@ func (c *client) post(ctx context.Context, path, bearer string, in, out any) err
 	if err != nil {
 		return fmt.Errorf("license: encoding %s: %w", path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("license: %s: %w", path, err)
+	return c.do(ctx, http.MethodPost, path, bearer, body, out)
+}
+
+// do sends one call (with a JSON body unless body is nil) and decodes a
+// 200 answer into out. Other answers become an *APIError. path may carry a
+// query: it is never logged nor put in an error.
+func (c *client) do(ctx context.Context, method, path, bearer string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	name := path
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		// The query of GET /v1/licenses/revocations holds the license key.
+		name = name[:i]
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return fmt.Errorf("license: %s: %w", name, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	if bearer != "" {
@@ -166,18 +185,23 @@ func (c *client) post(ctx context.Context, path, bearer string, in, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("license: POST %s: %w", path, err)
+		var ue *url.Error
+		if name != path && errors.As(err, &ue) {
+			// url.Error repeats the URL, query (license key) included.
+			err = ue.Err
+		}
+		return fmt.Errorf("license: %s %s: %w", method, name, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return fmt.Errorf("license: reading the answer to %s: %w", path, err)
+		return fmt.Errorf("license: reading the answer to %s: %w", name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return apiError(resp, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("license: decoding the answer to %s: %w", path, err)
+		return fmt.Errorf("license: decoding the answer to %s: %w", name, err)
 	}
 	return nil
 }

@@ -88,6 +88,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock leases are checked against. Default: time.Now.
 	Now func() time.Time
+
+	// BorrowFile is where a borrowed seat is kept ([Seat.Borrow]): the
+	// borrow lease, the session id and the borrow's device private key,
+	// written 0600 and replaced atomically. Required to borrow, and read
+	// by [OpenBorrowed] and by [Acquire], which returns the borrowed seat
+	// it holds instead of acquiring one. Keep it in the user's own
+	// directory (e.g. under os.UserConfigDir), one file per license.
+	BorrowFile string
 }
 
 // client is a checked Config with its defaults filled in.
@@ -109,6 +117,7 @@ type client struct {
 	maxBackoff  time.Duration
 	log         *slog.Logger
 	now         func() time.Time
+	borrowFile  string
 }
 
 func newClient(cfg Config) (*client, error) {
@@ -136,6 +145,7 @@ func newClient(cfg Config) (*client, error) {
 		fingerprint: cfg.Fingerprint, hostname: cfg.Hostname, os: cfg.OS, user: cfg.User,
 		repository: cfg.Repository, instance: cfg.InstanceID, http: cfg.HTTPClient, waitForSeat: cfg.WaitForSeat,
 		minBackoff: cfg.MinBackoff, maxBackoff: cfg.MaxBackoff, log: cfg.Logger, now: cfg.Now,
+		borrowFile: cfg.BorrowFile,
 	}
 	if c.fingerprint == "" {
 		if c.fingerprint, err = DefaultFingerprint(); err != nil {

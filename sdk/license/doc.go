@@ -64,6 +64,48 @@
 // [Seat.Close] stops the heartbeats and releases the seat. [Seat.Changed]
 // signals every change of [Seat.Status], for applications that show it.
 //
+// # Borrowing a seat for offline use
+//
+// With [Config.BorrowFile] set, [Seat.Borrow] checks the seat out until a
+// chosen end (the license's borrow policy bounds it), and the seat needs no
+// server until then:
+//
+//   - Borrow makes an Ed25519 device key, asks the server to borrow the
+//     session under its public half, verifies the borrow lease (pinned
+//     roots; "borrow": true; "cnf" the device key; this session, license
+//     and workstation; exp the answer's borrowed_until) and writes lease,
+//     session id and device private key to BorrowFile: created 0600, written
+//     to a temporary file beside it, fsynced and renamed over it, so a crash
+//     leaves the old file or the new one. The heartbeats stop (the server
+//     refuses them while the seat is borrowed) and [Status] says Borrowed
+//     until BorrowedUntil. Borrowing again extends the borrow with the same
+//     device key, from this Seat or from the file. A first borrow whose lease
+//     is rejected or that cannot be written is returned at once.
+//   - [OpenBorrowed] (and [Acquire], which reads BorrowFile first) gets the
+//     borrowed seat back in a later run with no network at all: the lease
+//     is verified with [leasejws.Verifier.VerifyBorrow] (a borrow lease is
+//     signed by a pinned root itself, as a certificate is, so it needs no
+//     delegation), and its "cnf" against the public half of the
+//     stored device key. On Unix a file other users may read or write is
+//     refused ([ErrBorrowFile]): it holds the device key and the session id.
+//     The seat is [Seat.Valid] until the borrow ends by [Config.Now]; then
+//     Done closes with [ErrBorrowEnded] and the file is removed.
+//   - A borrowed seat fetches the license's signed revocation list when
+//     opened and about every [RevocationInterval] ([Seat.CheckRevocations]
+//     at any time): when it names the session, the seat ends at once with
+//     [ErrSessionRevoked] and the file is removed. An unreachable server, or
+//     a list that does not verify, leaves the borrow valid: offline is what
+//     a borrow is for.
+//   - [Seat.Return] gives the seat back early with a proof signed by the
+//     device key, removes the file and ends the seat. [Seat.Close] of a
+//     borrowed seat keeps the borrow.
+//   - Processes of one workstation that share a seat should share its
+//     BorrowFile: when one borrows, another whose heartbeat hears
+//     409 session_borrowed takes the borrow over from the file.
+//
+// The file names the server it was borrowed from for people reading it;
+// calls always go to [Config.BaseURL].
+//
 // Lease times are compared with this machine's clock ([Config.Now]): a
 // clock far off the server's makes fresh leases look expired (or not yet
 // issued) and Acquire fails with [ErrInvalidLease].

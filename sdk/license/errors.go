@@ -52,6 +52,39 @@ var (
 	// verify against the pinned root keys, or that names another session,
 	// license or workstation. It is never taken as a seat.
 	ErrInvalidLease = errors.New("license: lease rejected")
+
+	// ErrBorrowNotAllowed: the license does not let seats be borrowed
+	// (403 borrow_not_allowed).
+	ErrBorrowNotAllowed = errors.New("license: borrowing not allowed")
+	// ErrSessionBorrowed: the session is borrowed (409 session_borrowed):
+	// the server answers heartbeats, releases and a resuming acquire so
+	// while a borrow lasts. A Seat with the borrow's [Config.BorrowFile]
+	// takes the borrow over by itself.
+	ErrSessionBorrowed = errors.New("license: session borrowed")
+	// ErrBorrowLimit: the license has as many seats borrowed as it allows,
+	// or a borrow would leave fewer seats than it keeps for online users
+	// (409 borrow_limit).
+	ErrBorrowLimit = errors.New("license: borrow limit reached")
+	// ErrOtherDevice: the session is borrowed under another device key
+	// (409 other_device): only the device holding the borrow extends it.
+	ErrOtherDevice = errors.New("license: borrowed by another device")
+	// ErrNotBorrowed: the seat is not borrowed (409 not_borrowed, or
+	// [Seat.Return] and [Seat.CheckRevocations] of a seat that is not).
+	ErrNotBorrowed = errors.New("license: seat not borrowed")
+	// ErrInvalidProof: the server refused the return proof (403
+	// invalid_proof): forged, too old or already used. The borrow stays.
+	ErrInvalidProof = errors.New("license: return proof refused")
+	// ErrBorrowEnded: the borrow's lease has run out: the seat is over
+	// ([Seat.Err]), and [OpenBorrowed] of its file fails with it (the file
+	// is removed).
+	ErrBorrowEnded = errors.New("license: borrow ended")
+	// ErrBorrowFile: the borrow file cannot be used: unreadable, not a
+	// regular file, readable by other users, malformed, or the borrow of
+	// another license or workstation. A lease in it that does not verify
+	// is [ErrInvalidLease] instead.
+	ErrBorrowFile = errors.New("license: borrow file unusable")
+	// ErrClosed: the seat is over (closed, lost, returned or ended).
+	ErrClosed = errors.New("license: seat is over")
 )
 
 // codes maps the server's error codes to the errors above.
@@ -68,6 +101,12 @@ var codes = map[string][]error{
 	"session_not_found":   {ErrSessionNotFound},
 	"rate_limited":        {ErrRateLimited},
 	"unavailable":         {ErrUnavailable},
+	"borrow_not_allowed":  {ErrBorrowNotAllowed},
+	"session_borrowed":    {ErrSessionBorrowed},
+	"borrow_limit":        {ErrBorrowLimit},
+	"other_device":        {ErrOtherDevice},
+	"not_borrowed":        {ErrNotBorrowed},
+	"invalid_proof":       {ErrInvalidProof},
 }
 
 // APIError is an error answer of the service: its HTTP status and the code

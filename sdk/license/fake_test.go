@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -117,17 +118,24 @@ type fault struct {
 
 type fakeSession struct {
 	fp  string
-	exp time.Time
+	exp time.Time // the borrow's end while borrowed
+	// device is the borrow's device key, nil when not borrowed.
+	device *leasejws.OKPKey
 }
 
 // fakeAPI mimics the service's SDK endpoints, signing real leases with
-// shared/lease under pinnedRoot.
+// shared/lease under pinnedRoot: ordinary ones with a delegated key
+// (lease.Signer), borrow leases with the root itself (lease.BorrowSigner),
+// as the server does.
 type fakeAPI struct {
 	t                   *testing.T
 	srv                 *httptest.Server
 	signer, rogue, evil *lease.Signer
-	licenseID, tenantID string
-	key                 string
+	// borrower signs borrow leases under pinnedRoot, rogueBorrower under
+	// rogueRoot.
+	borrower, rogueBorrower *lease.BorrowSigner
+	licenseID, tenantID     string
+	key                     string
 
 	mu       sync.Mutex
 	seats    int
@@ -148,7 +156,44 @@ type fakeAPI struct {
 	released           int               // releases that freed a live session
 	lastAcquire        map[string]string
 	lastAuth           string
+
+	// Borrowing. borrowOff: 403 borrow_not_allowed. badBorrow: the kind of
+	// bad borrow answer to give (see the borrow* kinds). revokedBorrows:
+	// the session digests the revocation list names; badRevocations: the
+	// list is signed under an unpinned root.
+	borrowOff bool
+	maxBorrow time.Duration
+	// overage: every seat answered is of class overage (the lease says so).
+	overage        bool
+	badBorrow      string
+	borrowReqs     []borrowReq
+	returned       int             // returns that freed a borrowed session
+	proofsSeen     map[string]bool // return proof ids, each taken once
+	revokedBorrows []string
+	badRevocations bool
 }
+
+// borrowReq is a borrow request as the fake read it.
+type borrowReq struct {
+	SessionID string           `json:"session_id"`
+	Seconds   *int64           `json:"seconds"`
+	Until     *string          `json:"until"`
+	DeviceKey *leasejws.OKPKey `json:"device_key"`
+}
+
+// Bad borrow answers the fake can give.
+const (
+	borrowNotBorrow     = "lease without borrow and cnf"
+	borrowOtherDevice   = "lease bound to another device key"
+	borrowUntilMismatch = "borrowed_until is not the lease's exp"
+	borrowUnpinned      = "lease signed under an unpinned root"
+	borrowOtherSession  = "lease of another session"
+	borrowOtherFP       = "lease of another workstation"
+	// A borrow lease signed EdDSA by a delegated key under a delegation
+	// the pinned root really signed, valid now: what a stolen delegated
+	// key could sign, which borrow leases are not.
+	borrowDelegated = "lease signed by a delegated key"
+)
 
 func newFake(t *testing.T) *fakeAPI {
 	t.Helper()
@@ -164,15 +209,21 @@ func newFake(t *testing.T) *fakeAPI {
 	f := &fakeAPI{
 		t:      t,
 		signer: mk(pinned, testIssuer), rogue: mk(rogue, testIssuer), evil: mk(pinned, "https://evil.test"),
-		licenseID: "0b6f7c3e-2d4a-4f7e-9a51-3c2b1d0e9f88", tenantID: "5d7f2a9c-1111-4222-8333-444455556666",
+		borrower:      &lease.BorrowSigner{Root: pinned, Issuer: testIssuer},
+		rogueBorrower: &lease.BorrowSigner{Root: rogue, Issuer: testIssuer},
+		licenseID:     "0b6f7c3e-2d4a-4f7e-9a51-3c2b1d0e9f88", tenantID: "5d7f2a9c-1111-4222-8333-444455556666",
 		seats: 5, ttl: defaultTTL, sessions: map[string]*fakeSession{},
 		faults: map[string]*fault{}, badLeases: map[string]string{}, calls: map[string]int{}, failed: map[string]int{},
+		maxBorrow: 7 * 24 * time.Hour, proofsSeen: map[string]bool{},
 	}
 	f.key = "lk_" + strings.ReplaceAll(f.licenseID, "-", "") + "_" + randomB64(32)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/acquire", f.serve("/v1/acquire", f.acquire))
 	mux.HandleFunc("POST /v1/heartbeat", f.serve("/v1/heartbeat", f.heartbeat))
 	mux.HandleFunc("POST /v1/release", f.serve("/v1/release", f.release))
+	mux.HandleFunc("POST /v1/borrow", f.serveRaw("/v1/borrow", f.borrow))
+	mux.HandleFunc("POST /v1/return", f.serve("/v1/return", f.giveBack))
+	mux.HandleFunc("GET /v1/licenses/revocations", f.serveRaw("/v1/licenses/revocations", f.revocations))
 	mux.HandleFunc("GET /v1/keys", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, lease.Keys{Keys: []map[string]string{rootkey.JWK(&pinned.key.PublicKey)}})
 	})
@@ -220,11 +271,25 @@ func writeErr(w http.ResponseWriter, status int, code string, retryAfter int) {
 	writeJSON(w, status, e)
 }
 
-// serve counts calls and applies the endpoint's fault before h.
+// serve counts calls and applies the endpoint's fault before h, which gets
+// the body as an object of strings.
 func (f *fakeAPI) serve(path string, h func(w http.ResponseWriter, r *http.Request, body map[string]string)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return f.serveRaw(path, func(w http.ResponseWriter, r *http.Request, raw []byte) {
 		var body map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			writeErr(w, http.StatusBadRequest, "invalid_request", 0)
+			return
+		}
+		h(w, r, body)
+	})
+}
+
+// serveRaw counts calls and applies the endpoint's fault before h, which
+// gets the body as it came.
+func (f *fakeAPI) serveRaw(path string, h func(w http.ResponseWriter, r *http.Request, raw []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
 			writeErr(w, http.StatusBadRequest, "invalid_request", 0)
 			return
 		}
@@ -251,7 +316,7 @@ func (f *fakeAPI) serve(path string, h func(w http.ResponseWriter, r *http.Reque
 			writeErr(w, ft.status, ft.code, ft.retryAfter)
 			return
 		}
-		h(w, r, body)
+		h(w, r, raw)
 	}
 }
 
@@ -276,6 +341,10 @@ func (f *fakeAPI) acquire(w http.ResponseWriter, r *http.Request, body map[strin
 	now := time.Now()
 	fp := body["fingerprint"]
 	for id, s := range f.sessions {
+		if s.fp == fp && s.exp.After(now) && s.device != nil {
+			writeErr(w, http.StatusConflict, "session_borrowed", 0)
+			return
+		}
 		if s.fp == fp && s.exp.After(now) {
 			s.exp = now.Add(f.ttl)
 			f.answer(w, "/v1/acquire", id, s, true)
@@ -313,6 +382,10 @@ func (f *fakeAPI) heartbeat(w http.ResponseWriter, _ *http.Request, body map[str
 		writeErr(w, http.StatusForbidden, "workstation_blocked", 0)
 		return
 	}
+	if s.device != nil {
+		writeErr(w, http.StatusConflict, "session_borrowed", 0)
+		return
+	}
 	s.exp = now.Add(f.ttl)
 	f.answer(w, "/v1/heartbeat", id, s, false)
 }
@@ -322,6 +395,10 @@ func (f *fakeAPI) release(w http.ResponseWriter, _ *http.Request, body map[strin
 	defer f.mu.Unlock()
 	s, ok := f.sessions[body["session_id"]]
 	live := ok && s.exp.After(time.Now())
+	if live && s.device != nil {
+		writeErr(w, http.StatusConflict, "session_borrowed", 0)
+		return
+	}
 	delete(f.sessions, body["session_id"])
 	if live {
 		f.released++
@@ -349,7 +426,12 @@ func (f *fakeAPI) newSessionLocked(fp string, exp time.Time) (string, *fakeSessi
 // answer writes a seat answer with a lease, good unless the path has a bad
 // lease kind set.
 func (f *fakeAPI) answer(w http.ResponseWriter, path, id string, s *fakeSession, resumed bool) {
-	c := lease.Claims{SessionDigest: leasejws.SessionDigest(id), LicenseID: f.licenseID, TenantID: f.tenantID, Fingerprint: s.fp, ExpiresAt: s.exp}
+	c := lease.Claims{SessionDigest: leasejws.SessionDigest(id), LicenseID: f.licenseID, TenantID: f.tenantID, Fingerprint: s.fp,
+		ExpiresAt: s.exp, Overage: f.overage}
+	class := "entitled"
+	if f.overage {
+		class = "overage"
+	}
 	kind := f.badLeases[path]
 	tok := f.lease(kind, c)
 	answerID := id
@@ -360,6 +442,7 @@ func (f *fakeAPI) answer(w http.ResponseWriter, path, id string, s *fakeSession,
 		"session_id": answerID, "expires_at": s.exp.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		"heartbeat_interval_seconds": max(1, int(f.ttl/time.Second/3)),
 		"seats_used":                 f.liveLocked(time.Now()), "seats_total": f.seats, "resumed": resumed, "lease": tok,
+		"seat_class": class,
 	})
 }
 

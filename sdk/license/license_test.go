@@ -762,3 +762,32 @@ func TestEachSeatIsItsOwnHolder(t *testing.T) {
 		t.Fatalf("instance id = %q, want Config.InstanceID", got)
 	}
 }
+
+// TestOverageStatus: Status.Overage follows the signed lease: set while the
+// server grants the seat as overage, cleared by the first renewal after the
+// seat is reclassified entitled.
+func TestOverageStatus(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.set(func(f *fakeAPI) { f.overage = true })
+	seat := acquire(t, f.config())
+	if st := seat.Status(); !st.Valid || !st.Overage {
+		t.Fatalf("status of a seat granted as overage = %+v", st)
+	}
+	if _, c := seat.Lease(); !c.Overage {
+		t.Fatalf("lease claims %+v, want overage", c)
+	}
+	f.set(func(f *fakeAPI) { f.overage = false })
+	n := f.count("/v1/heartbeat")
+	eventually(t, 5*time.Second, "a renewal after the reclassification", func() bool { return f.count("/v1/heartbeat") > n })
+	eventually(t, 5*time.Second, "Status.Overage cleared", func() bool { return !seat.Status().Overage })
+	if st := seat.Status(); !st.Valid {
+		t.Fatalf("status after the reclassification = %+v", st)
+	}
+	if err := seat.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := seat.Status(); st.Overage {
+		t.Fatalf("a closed seat's status = %+v", st)
+	}
+}

@@ -2,8 +2,10 @@ package license
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -26,11 +28,17 @@ const releaseOnRejectTimeout = 5 * time.Second
 type Seat struct {
 	c *client
 
-	stop     context.CancelFunc
-	loopDone chan struct{} // closed when the background loop has returned
-	done     chan struct{} // closed when the seat is over (Done)
+	done chan struct{} // closed when the seat is over (Done)
 
-	mu        sync.Mutex
+	// opMu serializes Borrow, Return and Close: each changes what the
+	// seat is (heartbeating, borrowed, over) across network calls.
+	opMu sync.Mutex
+
+	mu sync.Mutex
+	// stop ends the background loop (heartbeats, or a borrow's watch) and
+	// loopDone is closed when it has returned; Borrow replaces both.
+	stop      context.CancelFunc
+	loopDone  chan struct{}
 	sessionID string
 	token     string
 	claims    leasejws.Claims
@@ -43,6 +51,10 @@ type Seat struct {
 	closed    chan struct{} // closed when the first Close has finished
 	resumed   bool          // Status.Resumed
 	revived   bool          // Status.Revived
+	// borrowed: the seat is checked out for offline use; token and claims
+	// are the borrow lease, and deviceKey the key that returns it.
+	borrowed  bool
+	deviceKey ed25519.PrivateKey
 }
 
 // Status is a snapshot of a seat.
@@ -70,6 +82,18 @@ type Status struct {
 	// than the lease) and the server took the same session back, within
 	// the license's revive_seconds, because a seat was free.
 	Revived bool
+	// Overage: the seat is held beyond the license's committed seats,
+	// under its overage policy, as the signed lease says ("overage"). It
+	// turns false at the next renewal once the seat has been reclassified
+	// entitled (a committed seat freed and this was the oldest overage
+	// seat). An application may warn its user, or limit itself; the seat is
+	// as valid as any other.
+	Overage bool
+	// Borrowed: the seat is checked out for offline use ([Seat.Borrow]):
+	// it needs no server until BorrowedUntil, when it ends. ExpiresAt is
+	// BorrowedUntil then.
+	Borrowed      bool
+	BorrowedUntil time.Time
 }
 
 // Acquire takes a seat of cfg's license for this workstation, verifies its
@@ -78,10 +102,30 @@ type Status struct {
 // ErrNoSeats with cfg.WaitForSeat) are retried, after Retry-After or with
 // backoff, until ctx ends; the error then matches both ctx's error and the
 // last answer. ctx bounds only Acquire, not the seat it returns.
+//
+// With [Config.BorrowFile] set, Acquire first reads that file, with no
+// network: when it holds a live borrow of this license and workstation,
+// Acquire returns that borrowed seat (as [OpenBorrowed]) instead of
+// acquiring; a borrow that has ended is removed and a seat acquired; a
+// file that does not verify (or is open to other users) is an error, left
+// in place for someone to look at. A file of another license or workstation
+// is left alone and a seat acquired.
 func Acquire(ctx context.Context, cfg Config) (*Seat, error) {
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if c.borrowFile != "" {
+		b, err := c.loadBorrow(c.now())
+		switch {
+		case err == nil:
+			return newBorrowedSeat(c, b), nil
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrBorrowEnded):
+		case errors.Is(err, errOtherBorrow):
+			c.log.Info("license: the borrow file holds another license's or workstation's borrow; acquiring", "error", err)
+		default:
+			return nil, err
+		}
 	}
 	var last error // the last answer worth waiting on
 	for failures := 1; ; failures++ {
@@ -132,7 +176,7 @@ func newSeat(c *client, g grant) *Seat {
 	s.acceptLocked(g)
 	s.mu.Unlock()
 	c.log.Info("license: seat acquired", "expires_at", g.claims.ExpiresAt, "resumed", g.resumed)
-	go s.run(ctx, g.interval)
+	go s.run(ctx, s.loopDone, g.interval)
 	return s
 }
 
@@ -166,9 +210,14 @@ func (s *Seat) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Valid: s.validLocked(), SessionID: s.sessionID, ExpiresAt: s.claims.ExpiresAt,
-		LastError: s.lastErr, Over: s.over, Resumed: s.resumed, Revived: s.revived}
+		LastError: s.lastErr, Over: s.over, Resumed: s.resumed, Revived: s.revived, Overage: s.claims.Overage,
+		Borrowed: s.borrowed}
+	if s.borrowed {
+		st.BorrowedUntil = s.claims.ExpiresAt
+	}
 	if s.over {
-		st.SessionID, st.ExpiresAt, st.Resumed, st.Revived = "", time.Time{}, false, false
+		st.SessionID, st.ExpiresAt, st.Resumed, st.Revived, st.Overage = "", time.Time{}, false, false, false
+		st.Borrowed, st.BorrowedUntil = false, time.Time{}
 	}
 	return st
 }
@@ -199,8 +248,8 @@ func (s *Seat) Done() <-chan struct{} { return s.done }
 
 // Err says why Done was closed: an error matching ErrLicenseInactive,
 // ErrLicenseNotFound, ErrWorkstationBlocked or ErrSessionRevoked when the
-// seat was lost, nil
-// when it was closed or is not over yet.
+// seat was lost, ErrBorrowEnded when its borrow ran out, nil when it was
+// closed or returned or is not over yet.
 func (s *Seat) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,6 +261,9 @@ func (s *Seat) Err() error {
 // seat is over either way. Only the first call releases: later and
 // concurrent calls wait for it (or for their ctx) and return nil. A seat
 // lost for good has no session left to release.
+//
+// Close of a borrowed seat releases nothing: the borrow stays, in
+// BorrowFile, until its end or [Seat.Return]; Close only stops watching it.
 func (s *Seat) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closing {
@@ -230,16 +282,23 @@ func (s *Seat) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.closed)
 
+	// Wait for a Borrow or Return under way: the seat it leaves is the one
+	// to close.
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
 	// Stop the loop and wait for it, so the session read below is the last
 	// one it acquired. Its calls use its own context, so it returns at once.
-	s.stop()
-	<-s.loopDone
+	s.mu.Lock()
+	stop, loopDone := s.stop, s.loopDone
+	s.mu.Unlock()
+	stop()
+	<-loopDone
 
 	var err error
-	if !lost {
-		s.mu.Lock()
-		sid := s.sessionID
-		s.mu.Unlock()
+	s.mu.Lock()
+	sid, borrowed := s.sessionID, s.borrowed
+	s.mu.Unlock()
+	if !lost && !borrowed {
 		var r released
 		if r, err = s.c.release(ctx, sid); err != nil {
 			err = fmt.Errorf("license: releasing the seat: %w", err)
@@ -297,8 +356,10 @@ func (s *Seat) notifyLocked() {
 }
 
 // run keeps the seat alive until ctx ends or the seat is lost for good.
-func (s *Seat) run(ctx context.Context, interval time.Duration) {
-	defer close(s.loopDone)
+// When a heartbeat says the session is borrowed and the borrow file holds
+// that borrow, it watches the borrow instead.
+func (s *Seat) run(ctx context.Context, loopDone chan struct{}, interval time.Duration) {
+	defer close(loopDone)
 	var (
 		failures  int  // consecutive failed calls
 		reacquire bool // the session is gone: acquire a new one
@@ -347,6 +408,9 @@ func (s *Seat) run(ctx context.Context, interval time.Duration) {
 		case lostForGood(err):
 			s.c.log.Error("license: seat lost", "error", err)
 			s.finish(err)
+			return
+		case errors.Is(err, ErrSessionBorrowed) && s.adoptBorrow(sid):
+			s.borrowLoop(ctx, true)
 			return
 		case errors.Is(err, ErrSessionNotFound):
 			failures++
