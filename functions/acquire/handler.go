@@ -87,7 +87,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	signed, err := h.signer.Lease(lease.Claims{SessionDigest: g.SessionDigest, LicenseID: g.LicenseID, TenantID: g.TenantID,
-		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt})
+		Fingerprint: g.Fingerprint, ExpiresAt: g.ExpiresAt, Overage: g.SeatClass == seats.SeatOverage})
 	if err != nil {
 		// The seat is held; the client retries and resumes the same session.
 		h.metrics.AcquireOutcome(r.Context(), metrics.Acquire{Outcome: metrics.OutcomeError, LicenseID: licenseID})
@@ -112,6 +112,7 @@ func (h *handler) acquire(w http.ResponseWriter, r *http.Request) {
 		SeatsTotal:               g.SeatsTotal,
 		Resumed:                  g.Resumed,
 		Lease:                    signed,
+		SeatClass:                g.SeatClass,
 	})
 }
 

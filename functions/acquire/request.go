@@ -62,6 +62,9 @@ type response struct {
 	SeatsTotal               int    `json:"seats_total"`
 	Resumed                  bool   `json:"resumed"`
 	Lease                    string `json:"lease"`
+	// SeatClass: "entitled", or "overage" for a seat beyond the license's
+	// seats under its overage policy (always present).
+	SeatClass string `json:"seat_class"`
 }
 
 // AppendJSON writes the answer as json.Marshal would (the tags above are
@@ -70,5 +73,6 @@ func (r response) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, len(r.Lease)+256)
 	return jsonappend.NewObject(b).String("session_id", r.SessionID).String("expires_at", r.ExpiresAt).
 		Int("heartbeat_interval_seconds", r.HeartbeatIntervalSeconds).Int("seats_used", r.SeatsUsed).
-		Int("seats_total", r.SeatsTotal).Bool("resumed", r.Resumed).String("lease", r.Lease).Bytes()
+		Int("seats_total", r.SeatsTotal).Bool("resumed", r.Resumed).String("lease", r.Lease).
+		String("seat_class", r.SeatClass).Bytes()
 }

@@ -2,9 +2,11 @@
 // and so its seat, alive. A session that expired, was released or was
 // revoked is gone; the SDK must acquire again (unless the license revives:
 // then a session expired within revive_seconds comes back, revived: true,
-// when a seat is free) (an admin's
-// revocation, 403 session_revoked, and a blocked workstation, 403
-// workstation_blocked, are answered as such, and the SDK does not).
+// when a seat is free) (an admin's revocation, 403 session_revoked, and a
+// blocked workstation, 403 workstation_blocked, are answered as such, and
+// the SDK does not). A live session may instead be borrowed for offline
+// use, returned early from the device that borrowed it, and checked
+// against the license's revocation list (borrow.go).
 package heartbeat
 
 import (
@@ -24,19 +26,24 @@ import (
 const Name = "Heartbeat"
 
 // New returns the function.
-func New(engine *seats.Engine, signer *lease.Signer) (route.Function, error) {
-	if engine == nil || signer == nil {
+// borrower signs borrow leases with the root (see borrow.go).
+func New(engine *seats.Engine, signer *lease.Signer, borrower *lease.BorrowSigner) (route.Function, error) {
+	if engine == nil || signer == nil || borrower == nil || borrower.Root == nil {
 		return route.Function{}, errors.New("heartbeat: missing dependency")
 	}
-	h := &handler{engine: engine, signer: signer}
+	h := &handler{engine: engine, signer: signer, borrower: borrower}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/heartbeat", Methods: route.Methods{http.MethodPost: h.heartbeat}},
+		{Pattern: BorrowPath, Methods: route.Methods{http.MethodPost: h.borrow}},
+		{Pattern: ReturnPath, Methods: route.Methods{http.MethodPost: h.giveBack}},
+		{Pattern: RevocationsPath, Methods: route.Methods{http.MethodGet: h.revocations}},
 	}}, nil
 }
 
 type handler struct {
-	engine *seats.Engine
-	signer *lease.Signer
+	engine   *seats.Engine
+	signer   *lease.Signer
+	borrower *lease.BorrowSigner
 }
 
 type request struct {
@@ -58,6 +65,9 @@ type response struct {
 	// Revived: the session had expired and this heartbeat took it back,
 	// within the license's revive_seconds, because a seat was free.
 	Revived bool `json:"revived"`
+	// SeatClass: the session's class now, "entitled" or "overage" (an
+	// overage seat becomes entitled when an older seat frees).
+	SeatClass string `json:"seat_class"`
 }
 
 // AppendJSON writes the answer as json.Marshal would (the tags above are
@@ -65,7 +75,8 @@ type response struct {
 func (r response) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, len(r.Lease)+192)
 	return jsonappend.NewObject(b).String("session_id", r.SessionID).String("expires_at", r.ExpiresAt).
-		Int("heartbeat_interval_seconds", r.HeartbeatIntervalSeconds).String("lease", r.Lease).Bool("revived", r.Revived).Bytes()
+		Int("heartbeat_interval_seconds", r.HeartbeatIntervalSeconds).String("lease", r.Lease).Bool("revived", r.Revived).
+		String("seat_class", r.SeatClass).Bytes()
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +97,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		fp = req.Fingerprint
 	}
 	signed, err := h.signer.Lease(lease.Claims{SessionDigest: g.SessionDigest, LicenseID: g.LicenseID, TenantID: g.TenantID,
-		Fingerprint: fp, ExpiresAt: g.ExpiresAt})
+		Fingerprint: fp, ExpiresAt: g.ExpiresAt, Overage: g.SeatClass == seats.SeatOverage})
 	if err != nil {
 		httpjson.WriteError(w, r, apierror.CannotSign(err))
 		return
@@ -97,6 +108,7 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		HeartbeatIntervalSeconds: g.HeartbeatInterval(),
 		Lease:                    signed,
 		Revived:                  g.Revived,
+		SeatClass:                g.SeatClass,
 	})
 }
 

@@ -12,5 +12,5 @@ func TestResponseEncodesAsMarshal(t *testing.T) {
 	httpjsontest.EncodesAsMarshal(t, response{SessionID: "lic_1.s_2", ExpiresAt: "2026-11-26T04:00:00.000Z",
 		HeartbeatIntervalSeconds: 100, Lease: "eyJh.eyJp.c2ln-_"})
 	// Not what the service sends, but the encoding must not depend on it.
-	httpjsontest.EncodesAsMarshal(t, response{SessionID: "<\"\\\n\xff>", HeartbeatIntervalSeconds: -1, Lease: "é&"})
+	httpjsontest.EncodesAsMarshal(t, response{SessionID: "<\"\\\n\xff>", HeartbeatIntervalSeconds: -1, Lease: "é&", SeatClass: "entitled"})
 }

@@ -1,6 +1,6 @@
 // Package licenses is the Licenses function: the platform creates a tenant's
 // licenses (the key is shown once), changes their commercial terms (seats,
-// status, expiry, the lease TTL ceiling) and deletes them; the tenant's admins
+// status, expiry, the lease TTL ceiling, the overage policy) and deletes them; the tenant's admins
 // read them with their live seat count, choose how the seats are used
 // (require_user, max_seats_per_user, max_instances_per_seat, linger_seconds,
 // revive_seconds, leasing, lease TTL up to the ceiling), ask for certificates
@@ -121,9 +121,17 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	n := licenses.New{Product: req.Product, Seats: req.Seats.Value, LeaseTTLSeconds: req.LeaseTTLSeconds.Value,
 		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser,
 		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value, MaxInstancesPerSeat: req.MaxInstancesPerSeat,
-		LingerSeconds: req.LingerSeconds.Value, ReviveSeconds: req.ReviveSeconds.Value}
+		LingerSeconds: req.LingerSeconds.Value, ReviveSeconds: req.ReviveSeconds.Value,
+		OverageMode: req.Overage.Value.Mode, OverageValue: req.Overage.Value.Value}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
+	}
+	if req.Borrow.Set {
+		// Checked by decodeCreate; converted again for its defaults.
+		if n.Borrow, err = checkBorrow(req.Borrow); err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
 	}
 	l, key, err := h.store.Create(r.Context(), tenantID, n)
 	if errors.Is(err, database.ErrNotFound) {
@@ -248,6 +256,16 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	if req.ReviveSeconds.Set {
 		p.ReviveSeconds = &req.ReviveSeconds.Value
 	}
+	if req.Overage.Set {
+		p.OverageMode, p.OverageValue = &req.Overage.Value.Mode, &req.Overage.Value.Value
+	}
+	if req.Borrow.Set {
+		if p.Borrow, err = checkBorrow(req.Borrow); err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+		p.ClearBorrow = p.Borrow == nil
+	}
 	l, err := h.store.Update(r.Context(), tenantID, licenseID, p)
 	if err == nil {
 		err = h.licensing.SyncLicense(r.Context(), l)
@@ -335,6 +353,8 @@ func view(l licenses.License, used int) license {
 		LeaseTTLSeconds: l.LeaseTTLSeconds, MaxLeaseTTLSeconds: l.MaxLeaseTTLSeconds, Status: l.Status, KeyPrefix: l.KeyPrefix,
 		RequireUser: l.RequireUser, MaxSeatsPerUser: l.MaxSeatsPerUser, Leasing: l.Leasing,
 		MaxInstancesPerSeat: l.MaxInstancesPerSeat, LingerSeconds: l.LingerSeconds, ReviveSeconds: l.ReviveSeconds,
+		Overage:   overagePolicy{Mode: l.OverageMode, Value: l.OverageValue},
+		Borrow:    l.Borrow,
 		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
 	}
 	if l.ExpiresAt != nil {

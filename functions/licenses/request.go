@@ -1,6 +1,8 @@
 package licenses
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -20,6 +22,9 @@ const (
 	// policies (schema/014's checks).
 	MaxLingerSeconds = 86400
 	MaxReviveSeconds = 900
+	// MaxOveragePercent bounds a percent overage policy (ten times the
+	// seats); an absolute one is bounded by MaxSeats.
+	MaxOveragePercent = 1000
 	// maxSessionsListed bounds one sessions listing.
 	maxSessionsListed = 1000
 )
@@ -41,6 +46,129 @@ type createRequest struct {
 	// LingerSeconds and ReviveSeconds: absent is 0 (off); null is refused.
 	LingerSeconds httpjson.Field[int] `json:"linger_seconds"`
 	ReviveSeconds httpjson.Field[int] `json:"revive_seconds"`
+	// Overage: absent is none; null is refused.
+	Overage httpjson.Field[overagePolicy] `json:"overage"`
+	// Borrow: absent or null is off.
+	Borrow httpjson.Field[borrowPolicy] `json:"borrow"`
+}
+
+// borrowPolicy is the borrow (offline checkout) policy as the API takes
+// it: {"max_seconds" (default seats.BorrowDefaultSeconds, between
+// seats.BorrowMinSeconds and seats.BorrowMaxSeconds), "max_concurrent"
+// (at least 1; absent: all seats), "min_online_seats" (0 or more; absent:
+// 0)}. It says how a tenant's seats are used, not what is billed, so a
+// tenant admin may set it, like linger_seconds. The API shows it as
+// seats.BorrowPolicy, max_concurrent 0 meaning all seats.
+type borrowPolicy struct {
+	MaxSeconds     *int `json:"max_seconds"`
+	MaxConcurrent  *int `json:"max_concurrent"`
+	MinOnlineSeats *int `json:"min_online_seats"`
+}
+
+// borrowShape is the refusal of a policy that is not an object of the
+// three members, each a number.
+var borrowShape = &httpjson.FieldError{Field: "borrow",
+	Problem: `must be {"max_seconds": n, "max_concurrent": n, "min_online_seats": n} (each optional) or null, and nothing else`}
+
+// UnmarshalJSON reads the policy strictly: an unknown member, or a member
+// that is null (absent already means its default), is refused.
+func (b *borrowPolicy) UnmarshalJSON(raw []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return borrowShape
+	}
+	for _, v := range members {
+		if string(bytes.TrimSpace(v)) == "null" {
+			return borrowShape
+		}
+	}
+	type plain borrowPolicy
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	var p plain
+	if err := d.Decode(&p); err != nil {
+		return borrowShape
+	}
+	*b = borrowPolicy(p)
+	return nil
+}
+
+// checkBorrow holds a policy to its bounds and returns it as the seat
+// engine takes it, defaults filled in; nil for null (borrowing off).
+func checkBorrow(f httpjson.Field[borrowPolicy]) (*seats.BorrowPolicy, error) {
+	if f.Null {
+		return nil, nil
+	}
+	p := seats.BorrowPolicy{MaxSeconds: seats.BorrowDefaultSeconds}
+	if v := f.Value.MaxSeconds; v != nil {
+		if *v < seats.BorrowMinSeconds || *v > seats.BorrowMaxSeconds {
+			return nil, httpjson.Invalid(`field "borrow.max_seconds" must be between %d and %d`,
+				seats.BorrowMinSeconds, seats.BorrowMaxSeconds)
+		}
+		p.MaxSeconds = *v
+	}
+	if v := f.Value.MaxConcurrent; v != nil {
+		if *v < 1 || *v > MaxSeats {
+			return nil, httpjson.Invalid(`field "borrow.max_concurrent" must be between 1 and %d (leave it out for all seats)`, MaxSeats)
+		}
+		p.MaxConcurrent = *v
+	}
+	if v := f.Value.MinOnlineSeats; v != nil {
+		if *v < 0 || *v > MaxSeats {
+			return nil, httpjson.Invalid(`field "borrow.min_online_seats" must be between 0 and %d`, MaxSeats)
+		}
+		p.MinOnlineSeats = *v
+	}
+	return &p, nil
+}
+
+// overagePolicy is the overage policy as the API takes and shows it:
+// {"mode": "none"|"percent"|"absolute"|"unlimited", "value": N}. value is
+// the percent or the count of seats beyond the license's; 0 (and may be
+// left out) for none and unlimited.
+type overagePolicy struct {
+	Mode  string `json:"mode"`
+	Value int    `json:"value"`
+}
+
+// UnmarshalJSON reads the policy strictly: an unknown member is refused
+// as at the top level (httpjson.Field decodes its value leniently).
+func (o *overagePolicy) UnmarshalJSON(b []byte) error {
+	type plain overagePolicy
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var p plain
+	if err := d.Decode(&p); err != nil {
+		return &httpjson.FieldError{Field: "overage",
+			Problem: `must be {"mode": "none"|"percent"|"absolute"|"unlimited", "value": n} and nothing else`}
+	}
+	*o = overagePolicy(p)
+	return nil
+}
+
+// checkOverage holds the policy to what the allowance can mean.
+func checkOverage(f httpjson.Field[overagePolicy]) error {
+	if f.Null {
+		return httpjson.Invalid(`field "overage" cannot be null; {"mode": "none"} turns overage off`)
+	}
+	o := f.Value
+	switch o.Mode {
+	case seats.OverageNone, seats.OverageUnlimited:
+		if o.Value != 0 {
+			return httpjson.Invalid(`field "overage.value" must be 0 (or left out) for mode %q`, o.Mode)
+		}
+	case seats.OveragePercent:
+		if o.Value < 1 || o.Value > MaxOveragePercent {
+			return httpjson.Invalid(`field "overage.value" must be between 1 and %d percent`, MaxOveragePercent)
+		}
+	case seats.OverageAbsolute:
+		if o.Value < 1 || o.Value > MaxSeats {
+			return httpjson.Invalid(`field "overage.value" must be between 1 and %d seats`, MaxSeats)
+		}
+	default:
+		return httpjson.Invalid(`field "overage.mode" must be "none", "percent", "absolute" or "unlimited"`)
+	}
+	return nil
 }
 
 func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (createRequest, error) {
@@ -107,11 +235,23 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 	if err := checkRevive(req.ReviveSeconds.Value); err != nil {
 		return req, err
 	}
+	if req.Overage.Set {
+		if err := checkOverage(req.Overage); err != nil {
+			return req, err
+		}
+	} else {
+		req.Overage.Value.Mode = seats.OverageNone
+	}
+	if req.Borrow.Set {
+		if _, err := checkBorrow(req.Borrow); err != nil {
+			return req, err
+		}
+	}
 	return req, nil
 }
 
-// patchRequest is a PATCH of a license. Seats, Status, ExpiresAt and
-// MaxLeaseTTLSeconds are commercial terms, the platform's alone; the other
+// patchRequest is a PATCH of a license. Seats, Status, ExpiresAt,
+// MaxLeaseTTLSeconds and Overage are commercial terms, the platform's alone; the other
 // fields say how the tenant uses its seats, and its admins may set them.
 type patchRequest struct {
 	RequireUser     httpjson.Field[bool]   `json:"require_user"`
@@ -127,6 +267,11 @@ type patchRequest struct {
 	MaxLeaseTTLSeconds httpjson.Field[int] `json:"max_lease_ttl_seconds"`
 	LingerSeconds      httpjson.Field[int] `json:"linger_seconds"`
 	ReviveSeconds      httpjson.Field[int] `json:"revive_seconds"`
+	// Overage replaces the whole policy.
+	Overage httpjson.Field[overagePolicy] `json:"overage"`
+	// Borrow replaces the whole policy (members left out take their
+	// defaults); null turns borrowing off.
+	Borrow httpjson.Field[borrowPolicy] `json:"borrow"`
 }
 
 // decodePatch reads a PATCH. A caller that is not the platform (platform
@@ -140,17 +285,18 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	}
 	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
 		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set &&
-		!req.MaxInstancesPerSeat.Set && !req.LingerSeconds.Set && !req.ReviveSeconds.Set {
+		!req.MaxInstancesPerSeat.Set && !req.LingerSeconds.Set && !req.ReviveSeconds.Set && !req.Overage.Set &&
+		!req.Borrow.Set {
 		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
-			"require_user, max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing " +
-			"or max_lease_ttl_seconds")
+			"require_user, max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing, " +
+			"max_lease_ttl_seconds, overage or borrow")
 	}
-	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set) {
+	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set || req.Overage.Set) {
 		return req, termsForbidden()
 	}
 	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
 		req.MaxLeaseTTLSeconds.Null || req.LingerSeconds.Null || req.ReviveSeconds.Null {
-		return req, httpjson.Invalid("only expires_at, max_seats_per_user and max_instances_per_seat may be null " +
+		return req, httpjson.Invalid("only expires_at, max_seats_per_user, max_instances_per_seat and borrow may be null " +
 			"(0 turns linger_seconds and revive_seconds off)")
 	}
 	if req.MaxLeaseTTLSeconds.Set {
@@ -185,6 +331,16 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	}
 	if req.ReviveSeconds.Set {
 		if err := checkRevive(req.ReviveSeconds.Value); err != nil {
+			return req, err
+		}
+	}
+	if req.Overage.Set {
+		if err := checkOverage(req.Overage); err != nil {
+			return req, err
+		}
+	}
+	if req.Borrow.Set {
+		if _, err := checkBorrow(req.Borrow); err != nil {
 			return req, err
 		}
 	}
@@ -264,8 +420,8 @@ func overMax() error {
 // termsForbidden is the answer to a tenant role changing commercial terms.
 func termsForbidden() error {
 	return httpjson.Errorf(http.StatusForbidden, "forbidden", "creating and deleting licenses and changing seats, "+
-		"status, expires_at or max_lease_ttl_seconds are the platform's; a tenant admin may change require_user, "+
-		"max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing and lease_ttl_seconds")
+		"status, expires_at, max_lease_ttl_seconds or overage are the platform's; a tenant admin may change require_user, "+
+		"max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing, borrow and lease_ttl_seconds")
 }
 
 func checkTTL(n int) error {
@@ -305,11 +461,16 @@ type license struct {
 	// MaxInstancesPerSeat: null for no limit of the policy.
 	MaxInstancesPerSeat *int `json:"max_instances_per_seat"`
 	// LingerSeconds and ReviveSeconds: 0 when off.
-	LingerSeconds int    `json:"linger_seconds"`
-	ReviveSeconds int    `json:"revive_seconds"`
-	KeyPrefix     string `json:"key_prefix"`
-	CreatedAt     string `json:"created_at"`
-	UpdatedAt     string `json:"updated_at"`
+	LingerSeconds int `json:"linger_seconds"`
+	ReviveSeconds int `json:"revive_seconds"`
+	// Overage is the overage policy (mode none when off).
+	Overage overagePolicy `json:"overage"`
+	// Borrow is the borrow policy (null when off; max_concurrent 0: all
+	// seats).
+	Borrow    *seats.BorrowPolicy `json:"borrow"`
+	KeyPrefix string              `json:"key_prefix"`
+	CreatedAt string              `json:"created_at"`
+	UpdatedAt string              `json:"updated_at"`
 	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
 	MaxLeaseTTLSeconds int `json:"max_lease_ttl_seconds"`
 	// Key is present only in the answer to create.

@@ -36,6 +36,38 @@ var hostileBodies = []string{`{"product":"coditect","seats":2}`,
 	`{"linger_seconds":300,"revive_seconds":60}`,              // a patch of the resume policies alone
 	`{"product":"p","seats":1,"linger_seconds":86401}`, `{"product":"p","seats":1,"revive_seconds":-1}`,
 	`{"revive_seconds":901}`, `{"linger_seconds":null}`, `{"revive_seconds":"60"}`, `{"linger_seconds":1.5}`,
+	// The overage policy: a commercial term, taken whole and strictly.
+	`{"overage":{"mode":"percent","value":20}}`, `{"product":"p","seats":7,"overage":{"mode":"absolute","value":3}}`,
+	`{"overage":{"mode":"unlimited"}}`, `{"overage":{"mode":"none","value":0}}`, `{"overage":null}`,
+	`{"overage":{"mode":"percent","value":0}}`, `{"overage":{"mode":"percent","value":1001}}`,
+	`{"overage":{"mode":"absolute","value":-1}}`, `{"overage":{"mode":"unlimited","value":5}}`,
+	`{"overage":{"mode":"lots","value":5}}`, `{"overage":{"mode":"percent","value":20,"cap":3}}`,
+	`{"overage":{"mode":"percent","value":"20"}}`, `{"overage":"percent"}`, `{"overage":{}}`,
+	// The borrow policy: a usage policy, taken whole and strictly.
+	`{"borrow":{}}`, `{"borrow":null}`, `{"product":"p","seats":3,"borrow":{"max_seconds":3600,"max_concurrent":2,"min_online_seats":1}}`,
+	`{"borrow":{"max_seconds":3599}}`, `{"borrow":{"max_seconds":7776001}}`, `{"borrow":{"max_concurrent":0}}`,
+	`{"borrow":{"min_online_seats":-1}}`, `{"borrow":{"max_seconds":null}}`, `{"borrow":{"days":3}}`,
+	`{"borrow":{"max_seconds":"3600"}}`, `{"borrow":true}`, `{"borrow":[]}`, `{"borrow":{"max_seconds":3600.5}}`,
+}
+
+// borrowOK is the documented borrow policy rule for a policy given.
+func borrowOK(b borrowPolicy) bool {
+	return (b.MaxSeconds == nil || *b.MaxSeconds >= 3600 && *b.MaxSeconds <= 7776000) &&
+		(b.MaxConcurrent == nil || *b.MaxConcurrent >= 1 && *b.MaxConcurrent <= MaxSeats) &&
+		(b.MinOnlineSeats == nil || *b.MinOnlineSeats >= 0 && *b.MinOnlineSeats <= MaxSeats)
+}
+
+// overageOK is the documented overage policy rule.
+func overageOK(o overagePolicy) bool {
+	switch o.Mode {
+	case "none", "unlimited":
+		return o.Value == 0
+	case "percent":
+		return o.Value >= 1 && o.Value <= MaxOveragePercent
+	case "absolute":
+		return o.Value >= 1 && o.Value <= MaxSeats
+	}
+	return false
 }
 
 // productOK is the documented product rule without the regexp: 1-100
@@ -58,8 +90,9 @@ func leasingOK(s string) bool { return s == licenses.PerFingerprint || s == lice
 // FuzzDecodeCreate: never a panic; a refusal is a 4xx *httpjson.Error; an
 // accepted license has a valid product, seats in 1..MaxSeats, a lease TTL
 // in 1..MaxLeaseTTL, an expiry (if any) after now, a known leasing mode, a
-// per-user limit (if any) in 1..MaxSeats and linger and revive seconds in
-// their ranges.
+// per-user limit (if any) in 1..MaxSeats, linger and revive seconds in
+// their ranges and an overage policy that means an allowance (none when
+// absent).
 func FuzzDecodeCreate(f *testing.F) {
 	for _, s := range hostileBodies {
 		f.Add([]byte(s))
@@ -80,7 +113,9 @@ func FuzzDecodeCreate(f *testing.F) {
 			!leasingOK(req.Leasing) ||
 			req.MaxSeatsPerUser != nil && (*req.MaxSeatsPerUser < 1 || *req.MaxSeatsPerUser > MaxSeats) ||
 			req.LingerSeconds.Null || req.LingerSeconds.Value < 0 || req.LingerSeconds.Value > MaxLingerSeconds ||
-			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds
+			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds ||
+			req.Overage.Null || !overageOK(req.Overage.Value) ||
+			req.Borrow.Set && !req.Borrow.Null && !borrowOK(req.Borrow.Value)
 		if bad {
 			t.Fatalf("decodeCreate(%.80q) accepted %+v", body, req)
 		}
@@ -104,9 +139,9 @@ func FuzzDecodePatch(f *testing.F) {
 			httpjsontest.Refused(t, "decoding", body, err)
 			return
 		}
-		commercial := req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set
+		commercial := req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set || req.Overage.Set
 		set := commercial || req.LeaseTTLSeconds.Set || req.RequireUser.Set || req.MaxSeatsPerUser.Set || req.Leasing.Set ||
-			req.MaxInstancesPerSeat.Set || req.LingerSeconds.Set || req.ReviveSeconds.Set
+			req.MaxInstancesPerSeat.Set || req.LingerSeconds.Set || req.ReviveSeconds.Set || req.Borrow.Set
 		bad := !set || commercial && !platform || req.MaxLeaseTTLSeconds.Null ||
 			req.MaxLeaseTTLSeconds.Set && (req.MaxLeaseTTLSeconds.Value < 1 || req.MaxLeaseTTLSeconds.Value > MaxLeaseTTL ||
 				req.LeaseTTLSeconds.Set && req.LeaseTTLSeconds.Value > req.MaxLeaseTTLSeconds.Value) || req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
@@ -116,7 +151,9 @@ func FuzzDecodePatch(f *testing.F) {
 			req.Leasing.Set && !leasingOK(req.Leasing.Value) ||
 			req.MaxSeatsPerUser.Set && !req.MaxSeatsPerUser.Null && (req.MaxSeatsPerUser.Value < 1 || req.MaxSeatsPerUser.Value > MaxSeats) ||
 			req.LingerSeconds.Null || req.LingerSeconds.Value < 0 || req.LingerSeconds.Value > MaxLingerSeconds ||
-			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds
+			req.ReviveSeconds.Null || req.ReviveSeconds.Value < 0 || req.ReviveSeconds.Value > MaxReviveSeconds ||
+			req.Overage.Null || req.Overage.Set && !overageOK(req.Overage.Value) ||
+			req.Borrow.Set && !req.Borrow.Null && !borrowOK(req.Borrow.Value)
 		if bad {
 			t.Fatalf("decodePatch(%.80q) accepted %+v", body, req)
 		}

@@ -54,7 +54,9 @@ func (h *handler) release(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := h.engine.ReleaseHolder(r.Context(), req.SessionID, req.InstanceID)
 	if err != nil {
-		httpjson.WriteError(w, r, err)
+		// A borrowed session is 409 session_borrowed; others are backend
+		// failures, which apierror.Seats leaves as they are.
+		httpjson.WriteError(w, r, apierror.Seats(err))
 		return
 	}
 	res := response{Released: done.Released, SeatFreed: done.SeatFreed}

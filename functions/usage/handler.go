@@ -1,5 +1,6 @@
 // Package usage is the Usage function: a tenant's admins read how their
-// licenses were used (peak concurrent seats, seat-hours, denials) per
+// licenses were used (peak concurrent seats, seat-hours, denials, and the
+// overage seat-hours and peak beyond the seats) per
 // license, user, workstation or repository, by hour or day. The figures come
 // from the usage ledger, so they include every session however it ended.
 package usage
@@ -53,6 +54,11 @@ type bucket struct {
 	PeakSeats int            `json:"peak_seats"`
 	SeatHours float64        `json:"seat_hours"`
 	Denials   int            `json:"denials"`
+	// OverageSeatHours and PeakOverage: the part of seat_hours held beyond
+	// the license's seats under its overage policy, and the most such
+	// seats at once (what overage is billed from).
+	OverageSeatHours float64 `json:"overage_seat_hours"`
+	PeakOverage      int     `json:"peak_overage"`
 }
 
 type report struct {
@@ -91,7 +97,8 @@ func (h handler) report(w http.ResponseWriter, r *http.Request) {
 		Granularity: q.Granularity, Buckets: make([]bucket, 0, len(rows))}
 	for _, row := range rows {
 		out.Buckets = append(out.Buckets, bucket{Key: row.Key, Start: timestamp.Of(row.BucketStart),
-			PeakSeats: row.PeakSeats, SeatHours: row.SeatHours, Denials: row.Denials})
+			PeakSeats: row.PeakSeats, SeatHours: row.SeatHours, Denials: row.Denials,
+			OverageSeatHours: row.OverageSeatHours, PeakOverage: row.PeakOverage})
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }

@@ -400,7 +400,7 @@ func (b *bench) floor(ctx context.Context, rdb *redis.Client, prefix string) (ph
 				n := seq.Add(1)
 				l := b.lics[n%uint64(len(b.lics))]
 				base := prefix + "{" + l.id + "}:"
-				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
+				keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n", base + "o"}
 				fp := fmt.Sprintf("floor-%d", n)
 				start := time.Now()
 				// The server's own session derivation and per-license

@@ -374,7 +374,7 @@ func fill(ctx context.Context, rdb *redis.Client, prefix string, lics []license,
 				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 					for _, l := range part {
 						base := prefix + "{" + l.id + "}:"
-						keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
+						keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n", base + "o"}
 						for j := 1; j < perLicense; j++ {
 							ses, err := tokens.NewSession(l.id, l.key)
 							if err != nil {

@@ -65,7 +65,7 @@ func TestSIGTERMFinishesTheCallInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := prefix + "{" + l.ID + "}:"
-		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n"}
+		keys := []string{base + "m", base + "l", base + "i", base + "u", base + "b", base + "e", base + "n", base + "o"}
 		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j := range 1000 {
 				script.Run(ctx, p, keys, sl.KeyHash, fmt.Sprint("ws-", j), fmt.Sprint("tok", j), "", "", "", "", "", 0, 0)

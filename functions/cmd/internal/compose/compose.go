@@ -315,12 +315,12 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 	return out, nil
 }
 
-// IdempotentPOSTs reports whether the named function's POSTs honour the
-// Idempotency-Key header: every function's unless its spec opts out, so
-// none added later can be left out by accident.
-func IdempotentPOSTs(name string) bool {
+// IdempotentPOST reports whether the named function's POSTs to the route
+// pattern honour the Idempotency-Key header: every function's unless its
+// spec opts out, so none added later can be left out by accident.
+func IdempotentPOST(name, pattern string) bool {
 	specs, err := Select(name)
-	return err == nil && name != "" && !specs[0].Idempotency.Skip
+	return err == nil && name != "" && specs[0].Idempotency.Takes(pattern)
 }
 
 // withIdempotency runs f's POSTs through the Idempotency-Key store. It
@@ -330,14 +330,14 @@ func IdempotentPOSTs(name string) bool {
 // which does not reach it, is checked by replayAuthorizer instead.
 // A function with POSTs to keep but no Redis (idem nil) is refused.
 func withIdempotency(f route.Function, how function.Idempotency, idem *idempotency.Store) (route.Function, error) {
-	if how.Skip {
+	if how.Skip && len(how.Keyed) == 0 {
 		return f, nil
 	}
 	routes := make([]route.Route, len(f.Routes))
 	for i, rt := range f.Routes {
 		methods := make(route.Methods, len(rt.Methods))
 		for method, h := range rt.Methods {
-			if method == http.MethodPost {
+			if method == http.MethodPost && how.Takes(rt.Pattern) {
 				if idem == nil {
 					return route.Function{}, errors.New("its POSTs take an Idempotency-Key, which needs Redis")
 				}
