@@ -90,6 +90,10 @@ test("seats taken by clients appear live, and ending one loses it for the client
   seats.ada = await acquire(request, licenseKey, { fingerprint: "ws-ada", user: "ada", hostname: "ada-laptop" });
   const sessions = page.getByRole("table", { name: "Live sessions" });
   await expect(sessions.getByRole("row").filter({ hasText: "ada-laptop" })).toBeVisible();
+  // One of the license's seats, not one beyond them (it has no overage policy).
+  await expect(
+    sessions.getByRole("row").filter({ hasText: "ada-laptop" }).getByRole("cell", { name: "Entitled", exact: true }),
+  ).toBeVisible();
   // Taken while the page is open: it shows without a reload.
   seats.grace = await acquire(request, licenseKey, { fingerprint: "ws-grace", user: "grace", hostname: "grace-desk" });
   seats.alan = await acquire(request, licenseKey, { fingerprint: "ws-alan", user: "alan", hostname: "alan-box" });

@@ -13,10 +13,11 @@ import { SecretOnce } from "../components/SecretOnce";
 import { Empty, ErrorBanner, Loading, Notice } from "../components/Status";
 import { formatTime } from "../lib/format";
 import { downloadCertificate, LicenseStatus, ttlText } from "./licenses/parts";
-import { expiryText, processesText, type Session } from "./licenses/sessions";
+import { expiryText, processesText, seatText, type Session } from "./licenses/sessions";
 import {
   editValuesOf,
   leasingLabels,
+  borrowText,
   offOrSeconds,
   patchOf,
   tomorrow,
@@ -161,6 +162,10 @@ function Terms({ license: l }: { license: License }) {
       <div>
         <dt>Revive</dt>
         <dd>{offOrSeconds(l.revive_seconds)}</dd>
+      </div>
+      <div>
+        <dt>Borrowing</dt>
+        <dd>{borrowText(l.borrow)}</dd>
       </div>
       <div>
         <dt>Key prefix</dt>
@@ -515,6 +520,42 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
             aria-describedby="edit-revive-hint"
           />
         </label>
+        <label>
+          Borrow up to (hours)
+          <input
+            type="number"
+            min={1}
+            max={2160}
+            step={1}
+            value={v.borrow_hours}
+            onChange={(e) => set("borrow_hours", e.target.value)}
+            aria-describedby="edit-borrow-hint"
+          />
+        </label>
+        <label>
+          Borrowed at once
+          <input
+            type="number"
+            min={1}
+            max={100000}
+            step={1}
+            value={v.borrow_max_concurrent}
+            onChange={(e) => set("borrow_max_concurrent", e.target.value)}
+            aria-describedby="edit-borrow-hint"
+          />
+        </label>
+        <label>
+          Seats kept online
+          <input
+            type="number"
+            min={0}
+            max={100000}
+            step={1}
+            value={v.borrow_min_online_seats}
+            onChange={(e) => set("borrow_min_online_seats", e.target.value)}
+            aria-describedby="edit-borrow-hint"
+          />
+        </label>
         <label className="inline">
           <input type="checkbox" checked={v.require_user} onChange={(e) => set("require_user", e.target.checked)} />
           Require a user
@@ -536,6 +577,11 @@ function EditLicense({ tenantId, license, platform }: { tenantId: string; licens
           <p id="edit-revive-hint">
             Revive: a heartbeat this soon after its session expired revives it, if a seat is free; 0 is off (900 at
             most).
+          </p>
+          <p id="edit-borrow-hint">
+            Borrowing: a user may take a seat offline for up to this many hours (1 to 2160, 90 days); empty turns
+            borrowing off. Borrowed at once: empty for any number. Seats kept online: borrowing never leaves fewer
+            seats than this for online users.
           </p>
           {platform && <p id="edit-expires-hint">Expires at 00:00 UTC on that date; empty: never.</p>}
           {!platform && <p>Seats, status and expiry are set by the platform (your vendor).</p>}
@@ -653,6 +699,7 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
               <th scope="col">Hostname</th>
               <th scope="col">OS</th>
               <th scope="col">Processes</th>
+              <th scope="col">Seat</th>
               <th scope="col">Repository</th>
               <th scope="col">Acquired</th>
               <th scope="col">Expires</th>
@@ -673,6 +720,7 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
                   <td>{s.hostname || <span className="muted">—</span>}</td>
                   <td>{s.os || <span className="muted">—</span>}</td>
                   <td>{processesText(s)}</td>
+                  <td>{seatText(s)}</td>
                   <td>{s.repository || <span className="muted">—</span>}</td>
                   <td>{formatTime(s.acquired_at)}</td>
                   <td>
@@ -707,7 +755,13 @@ function Sessions({ tenantId, license: l }: { tenantId: string; license: License
           onConfirm={() => end.mutate(ending)}
           onCancel={() => setEnding(null)}
         >
-          {ending.lingering ? (
+          {ending.borrowed ? (
+            <p>
+              The session is borrowed: its device ({ending.hostname || ending.fingerprint}) is offline and cannot be
+              told, so the seat stays counted until the borrow ends. The session goes on the license&apos;s revocation
+              list, and the device gives the seat up when it next comes online.
+            </p>
+          ) : ending.lingering ? (
             <p>
               The seat is free at once. It was released and lingers; once ended, the workstation (
               {ending.hostname || ending.fingerprint}) acquires a new seat when its tool starts again, if one is free.

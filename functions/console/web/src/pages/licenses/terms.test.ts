@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  borrowText,
   createBodyOf,
   dateToExpiry,
   editValuesOf,
@@ -28,6 +29,8 @@ const license: License = {
   max_instances_per_seat: null,
   linger_seconds: 0,
   revive_seconds: 0,
+  overage: { mode: "none", value: 0 },
+  borrow: null,
   leasing: "per_fingerprint",
   key_prefix: "lk_0123abcd",
   created_at: "2026-01-01T00:00:00.000Z",
@@ -50,6 +53,33 @@ describe("matches", () => {
     expect(matches(license, " CODI ")).toBe(true);
     expect(matches(license, "0123AB")).toBe(true);
     expect(matches(license, "other")).toBe(false);
+  });
+});
+
+describe("borrowText", () => {
+  it("is Off without a policy, else its terms", () => {
+    expect(borrowText(null)).toBe("Off");
+    expect(borrowText({ max_seconds: 604800, min_online_seats: 0 })).toBe("Up to 7 d, any number at once");
+    expect(borrowText({ max_seconds: 7200, max_concurrent: 3, min_online_seats: 2 })).toBe(
+      "Up to 2 h, 3 at once, 2 seats kept online",
+    );
+  });
+});
+
+describe("the borrow policy in the edit form", () => {
+  it("is off as an empty duration, and sent whole when any part changes", () => {
+    const off = editValuesOf(license);
+    expect(off.borrow_hours).toBe("");
+    expect(patchOf(off, off, false)).toEqual({});
+    expect(patchOf(off, { ...off, borrow_hours: "168" }, false)).toEqual({
+      borrow: { max_seconds: 604800, min_online_seats: 0 },
+    });
+    const on = editValuesOf({ ...license, borrow: { max_seconds: 86400, max_concurrent: 2, min_online_seats: 1 } });
+    expect(on).toMatchObject({ borrow_hours: "24", borrow_max_concurrent: "2", borrow_min_online_seats: "1" });
+    expect(patchOf(on, { ...on, borrow_max_concurrent: "" }, false)).toEqual({
+      borrow: { max_seconds: 86400, min_online_seats: 1 },
+    });
+    expect(patchOf(on, { ...on, borrow_hours: "" }, false)).toEqual({ borrow: null });
   });
 });
 

@@ -4,13 +4,15 @@
 // status, expires_at and max_lease_ttl_seconds, are the platform's
 // commercial terms; a tenant admin may change require_user,
 // max_seats_per_user, max_instances_per_seat, linger_seconds,
-// revive_seconds, leasing and lease_ttl_seconds (up to the ceiling).
+// revive_seconds, borrow, leasing and lease_ttl_seconds (up to the ceiling).
 import type { Schemas } from "../../api/client";
+import { formatDuration } from "../../lib/format";
 
 export type License = Schemas["License"];
 export type LicenseUpdate = Schemas["LicenseUpdate"];
 export type LicenseCreate = Schemas["LicenseCreate"];
 export type Leasing = Schemas["Leasing"];
+export type BorrowPolicy = Schemas["BorrowPolicy"];
 
 /** The state shown in a license's badge: a license past its expiry is
  * "expired" even though its stored status is still active. */
@@ -31,6 +33,16 @@ export const leasingLabels: Record<Leasing, string> = {
  * (linger_seconds, revive_seconds). */
 export function offOrSeconds(seconds: number): string {
   return seconds === 0 ? "Off" : `${seconds} s`;
+}
+
+/** borrowText shows the borrow (offline checkout) policy: off, or how long
+ * a borrow may run, how many at once, and the seats kept for online use. */
+export function borrowText(b: BorrowPolicy | null | undefined): string {
+  if (!b) return "Off";
+  const parts = [`Up to ${formatDuration(b.max_seconds ?? 604_800)}`];
+  parts.push(b.max_concurrent == null ? "any number at once" : `${b.max_concurrent} at once`);
+  if (b.min_online_seats) parts.push(`${b.min_online_seats} seats kept online`);
+  return parts.join(", ");
 }
 
 /** matches is the search of the licenses list: product or key prefix. */
@@ -68,6 +80,11 @@ export interface EditValues {
   linger_seconds: string;
   /** "0" is off. */
   revive_seconds: string;
+  /** How long a borrow may run, in hours; "" is borrowing off. */
+  borrow_hours: string;
+  /** "" is any number. */
+  borrow_max_concurrent: string;
+  borrow_min_online_seats: string;
   // Platform admins only:
   seats: string;
   status: "active" | "suspended";
@@ -85,6 +102,9 @@ export function editValuesOf(l: License): EditValues {
     max_instances_per_seat: l.max_instances_per_seat == null ? "" : String(l.max_instances_per_seat),
     linger_seconds: String(l.linger_seconds),
     revive_seconds: String(l.revive_seconds),
+    borrow_hours: l.borrow ? String((l.borrow.max_seconds ?? 604_800) / 3600) : "",
+    borrow_max_concurrent: l.borrow?.max_concurrent == null ? "" : String(l.borrow.max_concurrent),
+    borrow_min_online_seats: l.borrow ? String(l.borrow.min_online_seats ?? 0) : "0",
     seats: String(l.seats),
     status: l.status,
     expires: expiryToDate(l.expires_at),
@@ -110,6 +130,23 @@ export function patchOf(before: EditValues, after: EditValues, platform: boolean
   }
   if (after.linger_seconds !== before.linger_seconds) out.linger_seconds = int(after.linger_seconds);
   if (after.revive_seconds !== before.revive_seconds) out.revive_seconds = int(after.revive_seconds);
+  if (
+    after.borrow_hours.trim() !== before.borrow_hours.trim() ||
+    after.borrow_max_concurrent.trim() !== before.borrow_max_concurrent.trim() ||
+    after.borrow_min_online_seats.trim() !== before.borrow_min_online_seats.trim()
+  ) {
+    // The API replaces the whole policy: send all of it.
+    if (after.borrow_hours.trim() === "") {
+      out.borrow = null;
+    } else {
+      const b: BorrowPolicy = {
+        max_seconds: Math.round(Number(after.borrow_hours.trim()) * 3600),
+        min_online_seats: after.borrow_min_online_seats.trim() === "" ? 0 : int(after.borrow_min_online_seats),
+      };
+      if (after.borrow_max_concurrent.trim() !== "") b.max_concurrent = int(after.borrow_max_concurrent);
+      out.borrow = b;
+    }
+  }
   if (platform) {
     if (after.seats !== before.seats) out.seats = int(after.seats);
     if (after.status !== before.status) out.status = after.status;

@@ -30,6 +30,8 @@ export const eventTypes = [
   "api_key.created",
   "api_key.revoked",
   "usage.weekly_summary",
+  "license.overage_entered",
+  "license.overage_exited",
 ] as const satisfies readonly EventType[];
 type Missing = Exclude<EventType, (typeof eventTypes)[number]>;
 // If this line fails to compile, add the missing event type above.
