@@ -378,7 +378,7 @@ func TestIdempotencyConcurrentDuplicates(t *testing.T) {
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)
 
 // TestEveryPOSTTakesAKey walks every route the composition root serves: each POST
-// but heartbeat's and release's checks the key (a bad one is refused
+// but heartbeat's and release's (borrow and return do) checks the key (a bad one is refused
 // before anything else), and the OpenAPI document says so on exactly
 // those operations.
 func TestEveryPOSTTakesAKey(t *testing.T) {
@@ -406,7 +406,7 @@ func TestEveryPOSTTakesAKey(t *testing.T) {
 			}
 			path := pathParam.ReplaceAllString(rt.Pattern, "00000000-0000-4000-8000-000000000000")
 			r := a.do(keyedRequest(t, a.srv.URL, "POST", path, adminToken, "not a valid key", map[string]any{}))
-			want := compose.IdempotentPOSTs(f.Name)
+			want := compose.IdempotentPOST(f.Name, rt.Pattern)
 			if got := r.status == 400 && r.code() == "invalid_idempotency_key"; got != want {
 				t.Errorf("POST %s (%s): %d %s; want the key checked: %v", rt.Pattern, f.Name, r.status, r.raw, want)
 			}
@@ -432,7 +432,7 @@ func TestEveryPOSTTakesAKey(t *testing.T) {
 	for _, p := range []string{"/v1/acquire", "/v1/tenants", "/v1/tenants/{tenant_id}/licenses",
 		"/v1/tenants/{tenant_id}/licenses/{license_id}/certificate", "/v1/tenants/{tenant_id}/api-keys",
 		"/v1/tenants/{tenant_id}/repositories", "/v1/tenants/{tenant_id}/licenses/{license_id}/sessions:revoke-all",
-		"/v1/tenants/{tenant_id}/licenses/{license_id}/rotate-key"} {
+		"/v1/tenants/{tenant_id}/licenses/{license_id}/rotate-key", "/v1/borrow", "/v1/return"} {
 		if !keyed[p] {
 			t.Errorf("POST %s does not take an Idempotency-Key", p)
 		}

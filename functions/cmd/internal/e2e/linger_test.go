@@ -186,7 +186,11 @@ func TestSDKKeepsItsSessionThroughLingerAndRevive(t *testing.T) {
 	if seat.Valid() {
 		t.Fatal("the lease never ran out during the outage")
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The lease's exp is in whole seconds, rounded down from the session's
+	// expiry on the server: the SDK lets go up to a second before the
+	// server does. Stay down past that, so that the session has really
+	// expired and the first heartbeat through revives it.
+	time.Sleep(time.Second + 500*time.Millisecond)
 	down.Store(false)
 	deadline = time.Now().Add(10 * time.Second)
 	for !seat.Valid() && time.Now().Before(deadline) {

@@ -3,11 +3,13 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/console"
 	"github.com/coditect-ai/license-server/functions/openapi"
+	"github.com/coditect-ai/license-server/sdk/leasejws"
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
@@ -269,8 +272,8 @@ func TestCheckerCatches(t *testing.T) {
 		"id": "0b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f", "tenant_id": "1b9c3f4e-8d2a-4c1b-9e7f-1a2b3c4d5e6f",
 		"product": "p", "seats": 2.0, "seats_used": 0.0, "lease_ttl_seconds": 60.0, "max_lease_ttl_seconds": 86400.0, "status": "active",
 		"expires_at": nil, "require_user": false, "max_seats_per_user": nil, "max_instances_per_seat": nil, "leasing": "per_fingerprint",
-		"linger_seconds": 0.0, "revive_seconds": 0.0,
-		"key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
+		"linger_seconds": 0.0, "revive_seconds": 0.0, "overage": map[string]any{"mode": "none", "value": 0.0},
+		"borrow": nil, "key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
 	}
 	if err := doc.ValidateSchemaJSON(license.Value, good, openapi3.EnableJSONSchema2020()); err != nil {
 		t.Fatalf("a valid license is refused: %v", err)
@@ -285,6 +288,9 @@ func TestCheckerCatches(t *testing.T) {
 		"out of enum":           func(m map[string]any) { m["status"] = "deleted" },
 		"out of range":          func(m map[string]any) { m["seats"] = 100001.0 },
 		"nullable out of range": func(m map[string]any) { m["max_seats_per_user"] = 0.0 },
+		"overage mode unknown":  func(m map[string]any) { m["overage"] = map[string]any{"mode": "lots", "value": 0.0} },
+		"borrow member unknown": func(m map[string]any) { m["borrow"] = map[string]any{"max_days": 3.0} },
+		"borrow too short":      func(m map[string]any) { m["borrow"] = map[string]any{"max_seconds": 60.0} },
 	}
 	for name, change := range bad {
 		m := map[string]any{}
@@ -509,6 +515,40 @@ func TestResponsesMatchSpec(t *testing.T) {
 	if r := c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + kept + `"}`, want: 200}); r.value["revived"] != true {
 		t.Errorf("a heartbeat after the lease ran out: %s", r.body)
 	}
+
+	// Borrow: a borrowed seat answers heartbeat and release 409, a revoked
+	// one is on the signed list, and the device's proof returns another.
+	lending := c.do(call{method: "POST", path: T + "/licenses", token: adminToken,
+		body: `{"product":"lends","seats":3,"borrow":{"max_seconds":3600,"max_concurrent":2}}`, want: 201})
+	lends := lending.str(t, "key")
+	borrowOf := func(fp string) (string, ed25519.PrivateKey) {
+		sid := c.do(call{method: "POST", path: "/v1/acquire", body: `{"license_key":"` + lends + `","fingerprint":"` + fp + `"}`, want: 200}).str(t, "session_id")
+		priv, pub, err := leasejws.NewDeviceKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dk, _ := json.Marshal(pub)
+		c.do(call{method: "POST", path: "/v1/borrow", body: `{"session_id":"` + sid + `","seconds":600,"device_key":` + string(dk) + `}`, want: 200})
+		return sid, priv
+	}
+	lent, lentKey := borrowOf("a")
+	revokedBorrow, _ := borrowOf("b")
+	c.do(call{method: "POST", path: "/v1/heartbeat", body: `{"session_id":"` + lent + `"}`, want: 409, code: "session_borrowed"})
+	c.do(call{method: "POST", path: "/v1/release", body: `{"session_id":"` + lent + `"}`, want: 409, code: "session_borrowed"})
+	third := c.do(call{method: "POST", path: "/v1/acquire", body: `{"license_key":"` + lends + `","fingerprint":"c"}`, want: 200}).str(t, "session_id")
+	_, thirdKey, _ := leasejws.NewDeviceKey()
+	dk, _ := json.Marshal(thirdKey)
+	c.do(call{method: "POST", path: "/v1/borrow", body: `{"session_id":"` + third + `","seconds":600,"device_key":` + string(dk) + `}`, want: 409, code: "borrow_limit"})
+	c.do(call{method: "POST", path: "/v1/borrow", body: `{"session_id":"` + third + `","seconds":600}`, want: 400, code: "invalid_request", specRejects: true})
+	c.do(call{method: "DELETE", path: T + "/licenses/" + lending.str(t, "id") + "/sessions/" + tokens.SessionDigest(revokedBorrow), token: adminToken, want: 204})
+	c.do(call{method: "GET", path: "/v1/licenses/revocations?license_key=" + url.QueryEscape(lends), want: 200})
+	c.do(call{method: "GET", path: "/v1/licenses/revocations?license_key=lk_nope", want: 404, code: "license_not_found"})
+	proof, err := leasejws.SignReturnProof(lentKey, lent, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do(call{method: "POST", path: "/v1/return", body: `{"session_id":"` + lent + `","proof":"` + proof + `"}`, want: 200})
+	c.do(call{method: "POST", path: "/v1/return", body: `{"session_id":"` + third + `","proof":"` + proof + `"}`, want: 409, code: "not_borrowed"})
 
 	// The operator's controls: rotate the key (the old one works for the
 	// grace), end one session by its digest, end them all.

@@ -14,6 +14,7 @@ import (
 	"github.com/coditect-ai/license-server/sdk/license"
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	seatengine "github.com/coditect-ai/license-server/shared/seats"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -133,16 +134,18 @@ func TestRedisRestartedEmpty(t *testing.T) {
 		keyHash, status, tstatus, tenantID, leasing string
 		nSeats, ttlSeconds, maxPerUser              int
 		maxInstances, linger, revive                int
+		overageMode                                 string
+		overageValue                                int
 		requireUser                                 bool
 		revision                                    int64
 		expires                                     *time.Time
 	)
 	err = b.DB.Pool.QueryRow(ctx, `SELECT l.key_hash, l.status, t.status, l.tenant_id::text, l.leasing, l.seats,
 		l.lease_ttl_seconds, coalesce(l.max_seats_per_user, 0), l.require_user, l.revision + t.revision, l.expires_at,
-		coalesce(l.max_instances_per_seat, 0), l.linger_seconds, l.revive_seconds
+		coalesce(l.max_instances_per_seat, 0), l.linger_seconds, l.revive_seconds, l.overage_mode, l.overage_value
 		FROM licenses l JOIN tenants t ON t.id = l.tenant_id WHERE l.id = $1`, licenseID).
 		Scan(&keyHash, &status, &tstatus, &tenantID, &leasing, &nSeats, &ttlSeconds, &maxPerUser, &requireUser, &revision, &expires,
-			&maxInstances, &linger, &revive)
+			&maxInstances, &linger, &revive, &overageMode, &overageValue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +165,7 @@ func TestRedisRestartedEmpty(t *testing.T) {
 		"ru": flag(requireUser), "mpu": strconv.Itoa(maxPerUser), "pu": flag(leasing == "per_user"),
 		"rev": strconv.FormatInt(revision, 10), "nb": "0",
 		"mis": strconv.Itoa(maxInstances), "lg": strconv.Itoa(linger), "rv": strconv.Itoa(revive),
+		"oa": strconv.Itoa(seatengine.License{Seats: nSeats, OverageMode: overageMode, OverageValue: overageValue}.Allowance()),
 	}
 	got, err := rdb.HGetAll(ctx, metaKey).Result()
 	if err != nil {

@@ -88,6 +88,8 @@ func (w *termsWorld) commercialOps() []struct {
 		{"re-activate a suspended license", "PATCH", ten + "/licenses/" + w.suspended, map[string]any{"status": "active"}, 200},
 		{"suspend a license", "PATCH", ten + "/licenses/" + w.suspended, map[string]any{"status": "suspended"}, 200},
 		{"raise max_lease_ttl_seconds", "PATCH", lic, map[string]any{"max_lease_ttl_seconds": 86400}, 200},
+		{"set the overage policy", "PATCH", lic, map[string]any{"overage": map[string]any{"mode": "percent", "value": 20}}, 200},
+		{"overage with a usage field", "PATCH", lic, map[string]any{"linger_seconds": 0, "overage": map[string]any{"mode": "none"}}, 200},
 		{"a usage field with seats", "PATCH", lic, map[string]any{"require_user": true, "seats": 50}, 200},
 		{"a usage field with status", "PATCH", lic, map[string]any{"leasing": "per_fingerprint", "status": "active"}, 200},
 		{"lease TTL with its ceiling", "PATCH", lic, map[string]any{"lease_ttl_seconds": 7200, "max_lease_ttl_seconds": 7200}, 200},
