@@ -40,7 +40,7 @@ func Keys() []string {
 		"RATE_LIMIT_ADDRESS", "RATE_LIMIT_ADDRESS_BURST", "CLIENT_ADDRESS_XFF_INDEX",
 		"SIGNING_KMS_KEY_VERSION", "SIGNING_KMS_TRUSTED_VERSIONS", "SIGNING_LOCAL_KEY_PEM", "LEASE_ISSUER",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "METRICS_PORT", "CORS_ALLOWED_ORIGINS",
-		"CONSOLE_FIREBASE_API_KEY", "CONSOLE_AUTH_DOMAIN", "CONSOLE_TOKEN_SIGN_IN"}, notifyKeys()...)
+		"CONSOLE_FIREBASE_API_KEY", "CONSOLE_AUTH_DOMAIN", "CONSOLE_TOKEN_SIGN_IN"}, append(notifyKeys(), billingKeys()...)...)
 }
 
 // Env reads settings from the process environment.
@@ -75,6 +75,7 @@ type Config struct {
 	CORSAllowedOrigins []string
 	Console            Console
 	Notify             Notify
+	Billing            Billing
 }
 
 // Console settings: what the admin web console's pages are told about
@@ -252,6 +253,9 @@ func Load(get Lookup) (Config, error) {
 	if c.Notify, err = loadNotify(get); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Billing, err = loadBilling(get); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Port, err = integer(get, "PORT", 8080); err != nil || c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT must be a port number"))
 	}
@@ -339,6 +343,9 @@ type Needs struct {
 	// Notify: the function seals or opens webhook secrets and signs or
 	// checks mail links, so it needs their keys.
 	Notify bool
+	// Stripe: the function calls Stripe's API; StripeWebhook: it checks
+	// the signatures of Stripe's webhooks.
+	Stripe, StripeWebhook bool
 	// Redis and Database: the function reaches that backend (with its
 	// credentials, or only to probe it), so it needs its URL.
 	Redis, Database bool
@@ -370,6 +377,12 @@ func (c Config) RequireBackends(n Needs) error {
 	}
 	if n.Notify && (len(c.Notify.SecretsKey) == 0 || len(c.Notify.LinkKey) == 0) {
 		errs = append(errs, errors.New("NOTIFY_SECRETS_KEY and NOTIFY_LINK_KEY are required"))
+	}
+	if n.Stripe && c.Billing.StripeAPIKey == "" {
+		errs = append(errs, errors.New("STRIPE_API_KEY is required"))
+	}
+	if n.StripeWebhook && c.Billing.StripeWebhookSecret == "" {
+		errs = append(errs, errors.New("STRIPE_WEBHOOK_SECRET is required"))
 	}
 	return errors.Join(errs...)
 }

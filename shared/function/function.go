@@ -64,6 +64,12 @@ type Needs struct {
 	// after each successful change it tells Notify that events wait
 	// (Deps.Nudger: a Pub/Sub message in production).
 	Nudges bool
+
+	// Stripe: the function calls Stripe's API (STRIPE_API_KEY).
+	Stripe bool
+	// StripeWebhook: the function checks the signatures of the webhooks
+	// Stripe sends (STRIPE_WEBHOOK_SECRET).
+	StripeWebhook bool
 }
 
 // Signing reports whether the function signs with the root key (Cloud KMS
@@ -76,7 +82,7 @@ func (n Needs) RootKey() bool { return n.Signing() || n.RootPublicKeys }
 
 // Config is Needs as the configuration's check takes it.
 func (n Needs) Config() config.Needs {
-	return config.Needs{Admin: n.Admin, Signing: n.RootKey(), Notify: n.Notify,
+	return config.Needs{Admin: n.Admin, Signing: n.RootKey(), Notify: n.Notify, Stripe: n.Stripe, StripeWebhook: n.StripeWebhook,
 		Redis: n.Redis || n.Probes, Database: n.Database != "" || n.Probes}
 }
 
@@ -101,6 +107,8 @@ func Union(specs ...Spec) Needs {
 		u.Probes = u.Probes || s.Needs.Probes
 		u.Notify = u.Notify || s.Needs.Notify
 		u.Nudges = u.Nudges || s.Needs.Nudges
+		u.Stripe = u.Stripe || s.Needs.Stripe
+		u.StripeWebhook = u.StripeWebhook || s.Needs.StripeWebhook
 	}
 	return u
 }
@@ -176,6 +184,9 @@ type Deps struct {
 	Notify config.Notify
 	// Nudger is told that outbox events wait (nil: nobody is).
 	Nudger Nudger
+	// Billing are the Stripe settings; set only for functions whose Needs
+	// say Stripe or StripeWebhook.
+	Billing config.Billing
 }
 
 // Nudger is told, right after a commit that appended outbox events, that

@@ -167,6 +167,9 @@ type Deps struct {
 	// Notify are the notification settings and keys, given to the
 	// functions whose Needs say Notify.
 	Notify config.Notify
+	// Billing are the Stripe settings, given to the functions whose Needs
+	// say Stripe or StripeWebhook.
+	Billing config.Billing
 	// Nudger is told after each successful change of a function whose
 	// Needs say Nudges (nil: nobody is; the sweep delivers).
 	Nudger function.Nudger
@@ -200,7 +203,7 @@ const jwksStartWait = 2 * time.Second
 // delegation is made at start and renewed until ctx ends.
 func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 	fd := function.Deps{Backend: d.Backend, Authn: d.Authn, Limits: d.Limits, Issuer: d.Issuer, Logger: d.Logger, Console: d.Console,
-		Notify: d.Notify, Nudger: d.Nudger}
+		Notify: d.Notify, Nudger: d.Nudger, Billing: d.Billing}
 	needs := function.Union(specs...)
 	if needs.RootKey() && d.Root == nil {
 		return Built{}, errors.New("a function needs the root key, but none was given")
@@ -284,6 +287,9 @@ func All(ctx context.Context, d Deps, specs []function.Spec) (Built, error) {
 		}
 		if !s.Needs.Notify {
 			own.Notify = config.Notify{}
+		}
+		if !s.Needs.Stripe && !s.Needs.StripeWebhook {
+			own.Billing = config.Billing{}
 		}
 		idem, err := idemFor(s.Needs.Database, own.Backend, own.Authn)
 		if err != nil {
@@ -521,7 +527,7 @@ func Build(ctx context.Context, b *backend.Backend, roles map[database.Role]*bac
 		}
 	}
 	return All(ctx, Deps{Backend: b, Probes: probes, Authn: authn, Roles: withAuthn, Limits: cfg.RateLimit, Root: root,
-		Issuer: cfg.Signing.Issuer, Logger: logger, Console: cfg.Console, Notify: cfg.Notify, Nudger: nudger}, specs)
+		Issuer: cfg.Signing.Issuer, Logger: logger, Console: cfg.Console, Notify: cfg.Notify, Billing: cfg.Billing, Nudger: nudger}, specs)
 }
 
 // nudgeSource names the publisher of nudges: the function, or "all".
