@@ -158,6 +158,16 @@ var ErrLeaseTTLOverMax = errors.New("lease TTL over the license's maximum")
 
 func (s *Store) one(ctx context.Context, tenantID, what, sql string, args ...any) (License, error) {
 	l, err := database.One(ctx, s.db, database.Tenant(tenantID), scan, sql, args...)
+	return checked(l, err, what)
+}
+
+// oneIn is one inside a transaction the caller holds (and scoped).
+func oneIn(ctx context.Context, tx pgx.Tx, what, sql string, args ...any) (License, error) {
+	l, err := scan(tx.QueryRow(ctx, sql, args...))
+	return checked(l, database.NotFound(err), what)
+}
+
+func checked(l License, err error, what string) (License, error) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.ConstraintName == "licenses_lease_ttl_within_max" {
 		return License{}, ErrLeaseTTLOverMax
@@ -201,6 +211,20 @@ const DefaultMaxLeaseTTLSeconds = 86400
 // returns it with its key. The key is returned only here: the store keeps
 // its hash.
 func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, string, error) {
+	var l License
+	var key string
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		var err error
+		l, key, err = CreateIn(ctx, tx, tenantID, n)
+		return err
+	})
+	return l, key, err
+}
+
+// CreateIn is Create inside a transaction the caller holds, under a scope
+// that sees the tenant: for a change that must commit with others (a
+// license a Stripe subscription item creates, with the item's record).
+func CreateIn(ctx context.Context, tx pgx.Tx, tenantID string, n New) (License, string, error) {
 	id, err := tokens.NewUUID()
 	if err != nil {
 		return License{}, "", fmt.Errorf("making license id: %w", err)
@@ -215,7 +239,7 @@ func (s *Store) Create(ctx context.Context, tenantID string, n New) (License, st
 	if n.OverageMode == "" {
 		n.OverageMode = seats.OverageNone
 	}
-	l, err := s.one(ctx, tenantID, "inserting", `
+	l, err := oneIn(ctx, tx, "inserting", `
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
 			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds,
@@ -286,7 +310,18 @@ type Patch struct {
 // leave the lease TTL over the license's maximum is ErrLeaseTTLOverMax, and
 // changes nothing.
 func (s *Store) Update(ctx context.Context, tenantID, id string, p Patch) (License, error) {
-	return s.one(ctx, tenantID, "updating", `
+	var l License
+	err := s.db.Tx(ctx, database.Tenant(tenantID), func(tx pgx.Tx) error {
+		var err error
+		l, err = UpdateIn(ctx, tx, tenantID, id, p)
+		return err
+	})
+	return l, err
+}
+
+// UpdateIn is Update inside a transaction the caller holds (see CreateIn).
+func UpdateIn(ctx context.Context, tx pgx.Tx, tenantID, id string, p Patch) (License, error) {
+	return oneIn(ctx, tx, "updating", `
 		WITH changed AS (
 			UPDATE licenses l SET
 				seats = COALESCE($3, l.seats),
