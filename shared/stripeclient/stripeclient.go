@@ -27,8 +27,8 @@ func New(key, apiURL string) (*stripe.Client, error) {
 		cfg.URL = stripe.String(apiURL)
 	}
 	backends := &stripe.Backends{API: stripe.GetBackendWithConfig(stripe.APIBackend, cfg),
-		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
-		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
+		Connect:     stripe.GetBackendWithConfig(stripe.ConnectBackend, cfg),
+		Uploads:     stripe.GetBackendWithConfig(stripe.UploadsBackend, cfg),
 		MeterEvents: stripe.GetBackendWithConfig(stripe.MeterEventsBackend, cfg)}
 	return stripe.NewClient(key, stripe.WithBackends(backends)), nil
 }

@@ -62,7 +62,7 @@ func Event(id, typ string, created time.Time, object map[string]any) []byte {
 	b, err := json.Marshal(map[string]any{"object": "event", "id": id, "type": typ, "created": created.Unix(),
 		"api_version": stripe.APIVersion, "livemode": false, "pending_webhooks": 1,
 		"request": map[string]any{"id": nil, "idempotency_key": nil},
-		"data": map[string]any{"object": object}})
+		"data":    map[string]any{"object": object}})
 	if err != nil {
 		panic(fmt.Sprintf("billingtest: %v", err))
 	}
