@@ -141,3 +141,17 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// StripeWebhookSecret is the webhook signing secret BillingEnv gives.
+const StripeWebhookSecret = "whsec_testsuite"
+
+// BillingEnv is the billing settings as a process's environment: what the
+// production entry point needs to serve Billing or BillingSchedule (or
+// every function at once). apiURL is where Stripe calls go ("" for an
+// address nothing listens on: a test that makes no Stripe call).
+func BillingEnv(apiURL string) []string {
+	if apiURL == "" {
+		apiURL = "http://127.0.0.1:9"
+	}
+	return []string{"STRIPE_API_KEY=sk_test_suite", "STRIPE_WEBHOOK_SECRET=" + StripeWebhookSecret, "STRIPE_API_URL=" + apiURL}
+}

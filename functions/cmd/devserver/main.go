@@ -26,6 +26,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/coditect-ai/license-server/functions/billingschedule"
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
 	"github.com/coditect-ai/license-server/functions/cmd/internal/server"
@@ -164,6 +165,9 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	if err := devNotify(&cfg.Notify, env, baseURL(ln), logf); err != nil {
 		return err
 	}
+	if err := devBilling(&cfg.Billing, logf); err != nil {
+		return err
+	}
 	// Changes nudge the local delivery loop (below), as they publish to
 	// Pub/Sub in production.
 	nudges := nudge.NewLocal()
@@ -178,11 +182,14 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	}
 	clean := built.Events[cleanup.Name]
 	deliver := built.Events[notify.Name]
+	billed := built.Events[billingschedule.Name]
 	// Not routed by production's Ingress: there the schedule triggers it.
 	// A plain POST runs it by hand (the walkthrough does).
 	mux := http.NewServeMux()
 	mux.Handle("/internal/cleanup", m.HTTP(cleanup.Name, "/internal/cleanup", route.CloudEvents(clean, cleanup.TypeManual)))
 	mux.Handle("/internal/notify", m.HTTP(notify.Name, "/internal/notify", route.CloudEvents(deliver, notify.TypeManual)))
+	mux.Handle("/internal/billing", m.HTTP(billingschedule.Name, "/internal/billing",
+		route.CloudEvents(billed, billingschedule.TypeManual)))
 	// GET /metrics comes with the routes (route.Options.Metrics).
 	mux.Handle("/", route.Mux(route.Options{Logger: logger, ProjectID: cfg.ProjectID, Metrics: m,
 		RequestTimeout: cfg.RequestTimeout, ClientAddress: clientaddr.Resolver{Index: cfg.ClientAddressIndex},
@@ -203,7 +210,7 @@ func run(ctx context.Context, env config.Lookup, out io.Writer, ln net.Listener)
 	timerDone := make(chan struct{})
 	go func() {
 		defer close(timerDone)
-		runCleanupEvery(timerCtx, every, clean)
+		runCleanupEvery(timerCtx, every, clean, billed)
 	}()
 	notifyDone := make(chan struct{})
 	go func() {
@@ -239,7 +246,7 @@ func interval(env config.Lookup) (time.Duration, error) {
 // runCleanupEvery is the local stand-in for the production schedule: it
 // sends the cleanup function a PingSource-shaped event every interval until
 // ctx ends. Failures are logged by the function and retried next tick.
-func runCleanupEvery(ctx context.Context, every time.Duration, fn function.EventHandler) {
+func runCleanupEvery(ctx context.Context, every time.Duration, fns ...function.EventHandler) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -251,7 +258,9 @@ func runCleanupEvery(ctx context.Context, every time.Duration, fn function.Event
 			e.SetType(cleanup.TypePing)
 			e.SetSource("/devserver/timer")
 			e.SetID(strconv.FormatInt(now.UnixNano(), 10))
-			_ = fn(ctx, e)
+			for _, fn := range fns {
+				_ = fn(ctx, e)
+			}
 		}
 	}
 }
@@ -317,6 +326,36 @@ func devNotify(n *config.Notify, env config.Lookup, base string, logf func(strin
 	default:
 		logf("mail: written to this log (set SMTP_ADDR to send to an SMTP server, e.g. mailpit)")
 	}
+	return nil
+}
+
+// devBilling fills in what make run's billing needs and the environment
+// left unset: a Stripe test key and a webhook signing secret made for this
+// process (printed, so a delivery can be signed with it), and Stripe's API
+// at stripe-mock's default address, where `go run
+// github.com/stripe/stripe-mock@latest` listens. Set STRIPE_API_KEY,
+// STRIPE_API_URL and STRIPE_WEBHOOK_SECRET to use Stripe's test mode
+// instead (with the Stripe CLI's `stripe listen`).
+func devBilling(b *config.Billing, logf func(string, ...any)) error {
+	if b.StripeAPIKey == "" {
+		b.StripeAPIKey = "sk_test_devserver"
+		if b.StripeAPIURL == "" {
+			b.StripeAPIURL = "http://127.0.0.1:12111"
+		}
+	}
+	if b.StripeWebhookSecret == "" {
+		secret, err := newToken()
+		if err != nil {
+			return fmt.Errorf("making the Stripe webhook secret: %w", err)
+		}
+		b.StripeWebhookSecret = "whsec_" + secret
+		logf("billing: Stripe webhooks are checked with STRIPE_WEBHOOK_SECRET=%s (made for this run)", b.StripeWebhookSecret)
+	}
+	api := b.StripeAPIURL
+	if api == "" {
+		api = "Stripe"
+	}
+	logf("billing: Stripe calls go to %s", api)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,6 +214,6 @@ func entryPoints(t *testing.T) []entryPoint {
 		{name: "devserver", dir: ".", stopped: "devserver: stopped"},
 		// Its orderly stop is logged at info.
 		{name: "function", dir: filepath.Join("..", "function"), stopped: `"message":"stopped"`,
-			env: append([]string{"SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t), "LOG_LEVEL=info"}, testenv.NotifyEnv(t)...)},
+			env: append([]string{"SIGNING_LOCAL_KEY_PEM=" + rootKeyFile(t), "LOG_LEVEL=info"}, slices.Concat(testenv.NotifyEnv(t), testenv.BillingEnv(""))...)},
 	}
 }

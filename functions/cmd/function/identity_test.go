@@ -74,6 +74,7 @@ func TestStartsWhileTheIdentityProviderIsDown(t *testing.T) {
 		"SSL_CERT_FILE=" + caFile,
 	}
 	env = append(env, testenv.NotifyEnv(t)...)
+	env = append(env, testenv.BillingEnv("")...)
 	s := start(t, bin, "", env)
 
 	// Everything that is not an ID token works.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coditect-ai/license-server/functions/cmd/internal/compose"
+	billingapp "github.com/coditect-ai/license-server/shared/billing"
+	bt "github.com/coditect-ai/license-server/shared/billing/billingtest"
 	"github.com/coditect-ai/license-server/shared/rootkey/kmsfake"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
@@ -286,6 +289,33 @@ func TestEachFunctionServedAlone(t *testing.T) {
 	}
 	notMine(s, "/v1/acquire")
 
+	// Billing, with what its deployment gets: a Stripe-signed webhook
+	// makes a tenant and its license; an unsigned one is refused.
+	s = start(t, bin, "Billing", slices.Concat(env, testenv.BillingEnv("")))
+	served["Billing"] = true
+	item := bt.Item{ID: "si_alone", PriceID: "price_alone", Metadata: map[string]string{"product": "cad"}, Quantity: 2,
+		PeriodStart: time.Now(), PeriodEnd: time.Now().AddDate(0, 1, 0)}
+	payload := bt.Event("evt_alone", billingapp.EventSubscriptionCreated, time.Now(), bt.Subscription("sub_alone", "cus_alone", "active", false, item))
+	if status, body := postSigned(t, s.url+"/v1/billing/stripe/webhook", payload, bt.Sign(payload, testenv.StripeWebhookSecret, time.Now())); status != 200 {
+		t.Fatalf("signed webhook: %d %s", status, body)
+	}
+	if status, body := postSigned(t, s.url+"/v1/billing/stripe/webhook", payload, bt.Sign(payload, "whsec_other", time.Now())); status != 400 {
+		t.Fatalf("webhook signed with another secret: %d %s", status, body)
+	}
+	notMine(s, "/v1/acquire")
+
+	s = start(t, bin, "BillingSchedule", append(slices.Concat(env[:3], testenv.BillingEnv("")), "LOG_LEVEL=info"))
+	served["BillingSchedule"] = true
+	if status := postEvent(t, s.url, pingHeaders, `{"message":"bill"}`); status/100 != 2 {
+		t.Fatalf("billing schedule event: %d\n%s", status, s.stderr.String())
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), "billing schedule run") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := s.stderr.String(); !strings.Contains(logs, "billing schedule run") {
+		t.Fatalf("the billing schedule did not run:\n%s", logs)
+	}
+
 	s = start(t, bin, "Health", env)
 	served["Health"] = true
 	if status, body := call(t, "GET", s.url+"/ready", nil); status != 200 || body["status"] != "ready" {
@@ -399,4 +429,23 @@ func scrapeHas(t *testing.T, url string, want ...string) {
 			t.Errorf("GET %s = %d, lacks %s:\n%s", url, resp.StatusCode, w, body)
 		}
 	}
+}
+
+// postSigned posts a webhook delivery with its Stripe-Signature and
+// returns the status and body.
+func postSigned(t *testing.T, url string, payload []byte, signature string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", signature)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

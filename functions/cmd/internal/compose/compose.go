@@ -25,6 +25,8 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/acquire"
 	"github.com/coditect-ai/license-server/functions/apikeys"
+	"github.com/coditect-ai/license-server/functions/billing"
+	"github.com/coditect-ai/license-server/functions/billingschedule"
 	"github.com/coditect-ai/license-server/functions/audit"
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/console"
@@ -60,12 +62,13 @@ import (
 )
 
 // Specs lists every function: the HTTP functions, then the CloudEvent
-// functions Cleanup and Notify. FUNCTION_TARGET accepts exactly these names.
+// functions Cleanup, Notify and BillingSchedule. FUNCTION_TARGET accepts exactly these names.
 func Specs() []function.Spec {
 	return []function.Spec{
 		health.Spec(), acquire.Spec(), heartbeat.Spec(), release.Spec(), tenants.Spec(), licenses.Spec(),
 		apikeys.Spec(), workstations.Spec(), repositories.Spec(), audit.Spec(), usage.Spec(), keys.Spec(),
-		openapi.Spec(), members.Spec(), console.Spec(), notifications.Spec(), cleanup.Spec(), notify.Spec(),
+		openapi.Spec(), members.Spec(), console.Spec(), notifications.Spec(), billing.Spec(), cleanup.Spec(), notify.Spec(),
+		billingschedule.Spec(),
 	}
 }
 

@@ -38,6 +38,9 @@ func allHTTP(t testing.TB, ctx context.Context, d compose.Deps, authn func(*back
 	if d.Notify.SecretsKey == nil {
 		d.Notify = testenv.Notify(t)
 	}
+	if d.Billing.StripeAPIKey == "" {
+		d.Billing = testBilling("")
+	}
 	if d.Roles == nil {
 		roles, err := compose.RolesOf(testenv.RoleBackends(t, d.Backend), authn)
 		if err != nil {
@@ -108,6 +111,23 @@ func serveWithAuth(t *testing.T, b *backend.Backend, s compose.AuthSettings) *ap
 // (zero: testenv.Notify's).
 func serveWithAuthNotify(t *testing.T, b *backend.Backend, s compose.AuthSettings, n config.Notify) *api {
 	t.Helper()
+	return serveAll(t, b, s, n, config.Billing{})
+}
+
+// testBilling is the billing settings of the tests: Stripe's API at
+// apiURL ("": an address nothing listens on), testenv's webhook secret.
+func testBilling(apiURL string) config.Billing {
+	if apiURL == "" {
+		apiURL = "http://127.0.0.1:9"
+	}
+	return config.Billing{StripeAPIKey: "sk_test_suite", StripeWebhookSecret: testenv.StripeWebhookSecret,
+		StripeAPIURL: apiURL, Grace: config.DefaultBillingGrace, PortalReturnURL: "https://console.test/"}
+}
+
+// serveAll is serveWithAuthNotify with the billing settings bill (zero:
+// testBilling's).
+func serveAll(t *testing.T, b *backend.Backend, s compose.AuthSettings, n config.Notify, bill config.Billing) *api {
+	t.Helper()
 	testenv.NoteSecret(t, adminToken)
 	s.BootstrapToken = adminToken
 	if s.Logger == nil {
@@ -120,7 +140,7 @@ func serveWithAuthNotify(t *testing.T, b *backend.Backend, s compose.AuthSetting
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fns, err := allHTTP(t, ctx, compose.Deps{Backend: b, Authn: authn, Limits: s.Limits, Root: testRoot(t),
-		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler), Notify: n},
+		Issuer: testIssuer, Logger: slog.New(slog.DiscardHandler), Notify: n, Billing: bill},
 		func(rb *backend.Backend) (*auth.Authenticator, error) {
 			return compose.AuthenticatorWith(rb, s)
 		})

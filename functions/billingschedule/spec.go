@@ -1,0 +1,19 @@
+package billingschedule
+
+import (
+	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/function"
+)
+
+// Spec is the function as the entry points deploy it: the background
+// database role, and Stripe's API (the usage it reports).
+func Spec() function.Spec {
+	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleCleanup, Stripe: true},
+		Event: func(d function.Deps) (function.EventHandler, error) {
+			f, err := New(d.Backend.DB, d.Backend.Licenses, d.Backend.Licensing, nil, d.Logger)
+			if err != nil {
+				return nil, err
+			}
+			return f.Handle, nil
+		}}
+}
