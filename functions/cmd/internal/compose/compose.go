@@ -25,9 +25,9 @@ import (
 
 	"github.com/coditect-ai/license-server/functions/acquire"
 	"github.com/coditect-ai/license-server/functions/apikeys"
+	"github.com/coditect-ai/license-server/functions/audit"
 	"github.com/coditect-ai/license-server/functions/billing"
 	"github.com/coditect-ai/license-server/functions/billingschedule"
-	"github.com/coditect-ai/license-server/functions/audit"
 	"github.com/coditect-ai/license-server/functions/cleanup"
 	"github.com/coditect-ai/license-server/functions/console"
 	"github.com/coditect-ai/license-server/functions/health"
