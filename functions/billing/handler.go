@@ -34,6 +34,9 @@ import (
 // Name is the function's name for FUNCTION_TARGET.
 const Name = "Billing"
 
+// PortalPattern is the customer-portal route's pattern.
+const PortalPattern = "/v1/tenants/{tenant_id}/billing/portal"
+
 // Tolerance is how old a webhook's signed timestamp may be.
 const Tolerance = 5 * time.Minute
 
@@ -66,7 +69,7 @@ func New(c Config) (route.Function, error) {
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/billing/stripe/webhook", Methods: route.Methods{http.MethodPost: h.webhook}},
 		{Pattern: "/v1/tenants/{tenant_id}/billing", Methods: c.Authn.RequireAll(route.Methods{http.MethodGet: h.get})},
-		{Pattern: "/v1/tenants/{tenant_id}/billing/portal", Methods: c.Authn.RequireAll(route.Methods{http.MethodPost: h.portal})},
+		{Pattern: PortalPattern, Methods: c.Authn.RequireAll(route.Methods{http.MethodPost: h.portal})},
 	}}, nil
 }
 

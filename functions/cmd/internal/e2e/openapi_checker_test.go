@@ -28,6 +28,8 @@ type call struct {
 	// specRejects: the request breaks the spec too (the server's 4xx is
 	// one the spec's request schemas predict).
 	specRejects bool
+	// headers are sent as given (a webhook's Stripe-Signature).
+	headers map[string]string
 }
 
 type specAnswer struct {
@@ -76,6 +78,9 @@ func (k call) request(base string) *http.Request {
 	}
 	if k.token != "" {
 		r.Header.Set("Authorization", "Bearer "+k.token)
+	}
+	for name, v := range k.headers {
+		r.Header.Set(name, v)
 	}
 	return r
 }
