@@ -17,7 +17,7 @@ func Spec() function.Spec {
 		// The webhook takes no Idempotency-Key: Stripe's event id makes a
 		// redelivery harmless (applied once). The portal does.
 		Idempotency: function.Idempotency{Skip: true, Keyed: []string{PortalPattern}},
-		Needs: function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Nudges: true, Stripe: true, StripeWebhook: true},
+		Needs:       function.Needs{Redis: true, Database: database.RoleAdmin, Admin: true, Nudges: true, Stripe: true, StripeWebhook: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
 			client, err := stripeclient.New(d.Billing.StripeAPIKey, d.Billing.StripeAPIURL)
 			if err != nil {
