@@ -23,14 +23,14 @@ var sharedFloors = [][]string{
 	{"jsonappend", "timestamp", "tokens", "logging", "config", "gctune", "httpjson", "clientaddr", "links"},
 	// 2. Plumbing: connections, keys, HTTP routing, instrumentation.
 	{"database", "rootkey", "rootkey/kmsroot", "rootkey/kmsfake", "jwtauth", "secrets", "lease", "pgserver",
-		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound", "outbound/dnstest", "webhook", "mail", "nudge"},
+		"metrics", "route", "ratelimit", "idempotency", "paging", "probe", "outbound", "outbound/dnstest", "webhook", "mail", "nudge", "stripeclient"},
 	// 3. The domain: stores, the seat engine, the ledger, credentials,
 	// the licensing service, and the mapping of their errors to answers.
 	{"seats", "tenants", "licenses", "apikeys", "members", "audit", "repositories", "workstations", "usage", "cleanup",
-		"auth", "apierror", "licensing", "resource", "outbox", "notifications", "notify"},
+		"auth", "apierror", "licensing", "resource", "outbox", "notifications", "notify", "billing"},
 	// 4. Assembly: the backend that builds all of the above, the
 	// description of a deployable function, and the test environment.
-	{"backend", "function", "testenv", "testenv/logscan", "httpjson/httpjsontest"},
+	{"backend", "function", "testenv", "testenv/logscan", "httpjson/httpjsontest", "billing/billingtest"},
 }
 
 // leafForbidden are module prefixes that no floor-1 package may import:
