@@ -133,3 +133,33 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION billing_suspend_overdue(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing_suspend_overdue(timestamptz) TO license_cleanup;
+
+-- billing.payment_failed: the tenant's admins are told, through the
+-- notifications pipeline (a mail by default, and webhooks that ask for
+-- it), when a payment of a subscription fails and none failed before it
+-- since the last payment: once per run of failures, with when the grace
+-- ends.
+ALTER TABLE outbox_events DROP CONSTRAINT outbox_events_type_check;
+ALTER TABLE outbox_events ADD CONSTRAINT outbox_events_type_check CHECK (type IN (
+    'license.created', 'license.updated', 'license.suspended', 'license.resumed',
+    'license.deleted', 'license.key_rotated', 'license.expiring', 'license.expired',
+    'seats.exhausted', 'seats.utilization_high', 'seats.utilization_normal',
+    'session.revoked', 'workstation.blocked', 'workstation.unblocked',
+    'member.invited', 'member.removed', 'api_key.created', 'api_key.revoked',
+    'usage.weekly_summary', 'license.overage_entered', 'license.overage_exited',
+    'billing.payment_failed'));
+
+CREATE FUNCTION outbox_billing_payment_failed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    PERFORM outbox_append(NEW.tenant_id, 'billing.payment_failed', jsonb_build_object(
+        'subscription_id', NEW.subscription_id, 'payment_failed_at', NEW.payment_failed_at,
+        'grace_ends_at', NEW.grace_ends_at,
+        'licenses', (SELECT coalesce(jsonb_agg(i.license_id ORDER BY i.license_id), '[]'::jsonb)
+                     FROM billing_items i WHERE i.subscription_id = NEW.subscription_id AND NOT i.ended)));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_payment_failed AFTER UPDATE OF payment_failed_at ON billing_subscriptions FOR EACH ROW
+    WHEN (OLD.payment_failed_at IS NULL AND NEW.payment_failed_at IS NOT NULL)
+    EXECUTE FUNCTION outbox_billing_payment_failed();
+REVOKE ALL ON FUNCTION outbox_billing_payment_failed() FROM PUBLIC;

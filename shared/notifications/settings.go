@@ -37,7 +37,7 @@ type Settings struct {
 // OnByDefault are the types e-mailed to a tenant's admins until an admin
 // says otherwise: what a person would not want to miss (an invitation goes
 // to the invited person).
-var onByDefault = []string{"license.expiring", "seats.exhausted", "usage.weekly_summary", "member.invited"}
+var onByDefault = []string{"license.expiring", "seats.exhausted", "usage.weekly_summary", "member.invited", "billing.payment_failed"}
 
 // DefaultRule is the rule of an event type no admin has changed.
 func DefaultRule(eventType string) Rule {

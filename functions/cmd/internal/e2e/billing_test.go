@@ -226,6 +226,12 @@ func TestStripeDrivesLicensesOverHTTP(t *testing.T) {
 			t.Errorf("%s events = %d, want 1", typ, n)
 		}
 	}
+	// The failed payment told the admins once (billing.payment_failed).
+	if n := a.countRows(`SELECT count(*) FROM outbox_events WHERE tenant_id = $1 AND type = 'billing.payment_failed'
+		AND payload ->> 'subscription_id' = 'sub_E2E' AND payload -> 'licenses' ? $2 AND payload ->> 'actor' = 'stripe:evt_failed'`,
+		tenant, licenseID); n != 1 {
+		t.Errorf("billing.payment_failed events = %d, want 1", n)
+	}
 	if n := a.countRows(`SELECT count(*) FROM outbox_events WHERE tenant_id = $1 AND type = 'member.invited'`, tenant); n != 1 {
 		t.Errorf("member.invited events = %d", n)
 	}

@@ -32,6 +32,7 @@ export const eventTypes = [
   "usage.weekly_summary",
   "license.overage_entered",
   "license.overage_exited",
+  "billing.payment_failed",
 ] as const satisfies readonly EventType[];
 type Missing = Exclude<EventType, (typeof eventTypes)[number]>;
 // If this line fails to compile, add the missing event type above.
