@@ -59,27 +59,33 @@ type function struct {
 	// mails sends the mails: it reads the SendGrid key and
 	// license-server-notify (where links point, the sender).
 	mails bool
+	// stripe calls Stripe's API (the stripe-api-key secret and
+	// license-server-billing); webhook also checks Stripe's webhook
+	// signatures (stripe-webhook-secret).
+	stripe, webhook bool
 }
 
 var functions = map[string]function{
-	"health":        {target: "Health", http: true},
-	"acquire":       {target: "Acquire", http: true, role: "seats"},
-	"heartbeat":     {target: "Heartbeat", http: true, role: "seats"},
-	"release":       {target: "Release", http: true, role: "seats"},
-	"keys":          {target: "Keys", http: true},
-	"openapi":       {target: "OpenAPI", http: true},
-	"console":       {target: "Console", http: true, console: true},
-	"tenants":       {target: "Tenants", admin: true, http: true, role: "admin"},
-	"members":       {target: "Members", admin: true, http: true, role: "admin", nudges: true},
-	"licenses":      {target: "Licenses", admin: true, http: true, role: "admin", nudges: true},
-	"apikeys":       {target: "APIKeys", admin: true, http: true, role: "admin", nudges: true},
-	"workstations":  {target: "Workstations", admin: true, http: true, role: "admin", nudges: true},
-	"repositories":  {target: "Repositories", admin: true, http: true, role: "admin"},
-	"audit":         {target: "Audit", admin: true, http: true, role: "reader"},
-	"usage":         {target: "Usage", admin: true, http: true, role: "reader"},
-	"notifications": {target: "Notifications", admin: true, http: true, role: "admin", notify: true, nudges: true},
-	"cleanup":       {target: "Cleanup", role: "cleanup"},
-	"notify":        {target: "Notify", role: "cleanup", notify: true, mails: true},
+	"health":          {target: "Health", http: true},
+	"acquire":         {target: "Acquire", http: true, role: "seats"},
+	"heartbeat":       {target: "Heartbeat", http: true, role: "seats"},
+	"release":         {target: "Release", http: true, role: "seats"},
+	"keys":            {target: "Keys", http: true},
+	"openapi":         {target: "OpenAPI", http: true},
+	"console":         {target: "Console", http: true, console: true},
+	"tenants":         {target: "Tenants", admin: true, http: true, role: "admin"},
+	"members":         {target: "Members", admin: true, http: true, role: "admin", nudges: true},
+	"licenses":        {target: "Licenses", admin: true, http: true, role: "admin", nudges: true},
+	"apikeys":         {target: "APIKeys", admin: true, http: true, role: "admin", nudges: true},
+	"workstations":    {target: "Workstations", admin: true, http: true, role: "admin", nudges: true},
+	"repositories":    {target: "Repositories", admin: true, http: true, role: "admin"},
+	"audit":           {target: "Audit", admin: true, http: true, role: "reader"},
+	"usage":           {target: "Usage", admin: true, http: true, role: "reader"},
+	"notifications":   {target: "Notifications", admin: true, http: true, role: "admin", notify: true, nudges: true},
+	"cleanup":         {target: "Cleanup", role: "cleanup"},
+	"notify":          {target: "Notify", role: "cleanup", notify: true, mails: true},
+	"billing":         {target: "Billing", admin: true, http: true, role: "admin", nudges: true, stripe: true, webhook: true},
+	"billingschedule": {target: "BillingSchedule", role: "cleanup", stripe: true},
 }
 
 // notifyTopic is where the nudging functions publish (terraform/notify.tf
@@ -96,6 +102,8 @@ var secretEnv = map[string]string{
 	"NOTIFY_SECRETS_KEY":    "notify-secrets-key",
 	"NOTIFY_LINK_KEY":       "notify-link-key",
 	"SENDGRID_API_KEY":      "sendgrid-api-key",
+	"STRIPE_API_KEY":        "stripe-api-key",
+	"STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret",
 }
 
 // Each service's secrets by what it uses (issue 16, finding 2): Redis with
@@ -110,6 +118,8 @@ var (
 	adminSecrets    = []string{"BOOTSTRAP_ADMIN_TOKEN"}
 	notifySecrets   = []string{"NOTIFY_SECRETS_KEY", "NOTIFY_LINK_KEY"}
 	mailSecrets     = []string{"SENDGRID_API_KEY"}
+	stripeSecrets   = []string{"STRIPE_API_KEY"}
+	webhookSecrets  = []string{"STRIPE_WEBHOOK_SECRET"}
 )
 
 // serviceSecrets is exactly the secret env vars each service has.
@@ -134,6 +144,10 @@ var serviceSecrets = map[string][]string{
 	// opens the one and signs the other, and alone sends mail.
 	"notifications": slices.Concat(redisSecrets, databaseSecrets, adminSecrets, notifySecrets),
 	"notify":        slices.Concat(redisSecrets, databaseSecrets, notifySecrets, mailSecrets),
+	// Billing calls Stripe and checks its webhooks; BillingSchedule only
+	// calls it.
+	"billing":         slices.Concat(redisSecrets, databaseSecrets, adminSecrets, stripeSecrets, webhookSecrets),
+	"billingschedule": slices.Concat(redisSecrets, databaseSecrets, stripeSecrets),
 }
 
 // Local mirrors of the CRDs we use that have no Go types here; strict
@@ -403,7 +417,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
 		t.Errorf("namespaces = %v, want just %s", m.namespaces, namespace)
 	}
-	// Four ConfigMaps: what every function reads, what only the admin
+	// Five ConfigMaps: what every function reads, what only the admin
 	// functions read (the identity provider, the console's origins), what
 	// only the console reads (its pages' sign-in settings), and what only
 	// Notify reads (where mails' links point, their sender).
@@ -414,7 +428,8 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 			"CORS_ALLOWED_ORIGINS"},
 		"license-server-console": {"AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT", "CONSOLE_AUTH_DOMAIN", "CONSOLE_FIREBASE_API_KEY",
 			"CONSOLE_TOKEN_SIGN_IN"},
-		"license-server-notify": {"MAIL_FROM", "PUBLIC_URL"},
+		"license-server-notify":  {"MAIL_FROM", "PUBLIC_URL"},
+		"license-server-billing": {"BILLING_GRACE", "BILLING_PORTAL_RETURN_URL"},
 	}
 	if len(m.configMaps) != len(wantKeys) {
 		t.Fatalf("%d ConfigMaps, want %v", len(m.configMaps), slices.Sorted(maps.Keys(wantKeys)))
@@ -562,6 +577,9 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	if fn.mails {
 		wantFrom = append(wantFrom, "license-server-notify")
 	}
+	if fn.stripe {
+		wantFrom = append(wantFrom, "license-server-billing")
+	}
 	var from []string
 	for _, e := range c.EnvFrom {
 		if e.ConfigMapRef == nil || e.SecretRef != nil || e.Prefix != "" {
@@ -590,6 +608,10 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 	}
 	if slices.Contains(serviceSecrets[name], "SENDGRID_API_KEY") != fn.mails {
 		t.Errorf("serviceSecrets and functions disagree on whether %s sends mail", name)
+	}
+	if slices.Contains(serviceSecrets[name], "STRIPE_API_KEY") != fn.stripe ||
+		slices.Contains(serviceSecrets[name], "STRIPE_WEBHOOK_SECRET") != fn.webhook {
+		t.Errorf("serviceSecrets and functions disagree on whether %s calls Stripe or checks its webhooks", name)
 	}
 	// Publisher on the notify topic alone (terraform/notify.tf), so only
 	// the functions that nudge are told its name.
@@ -685,8 +707,8 @@ func checkScaling(t *testing.T, name string, s servingv1.Service) {
 		if minScale < 2 || *spec.ContainerConcurrency < 50 {
 			t.Errorf("hot path: min-scale %d, containerConcurrency %d; want at least 2 and 50", minScale, *spec.ContainerConcurrency)
 		}
-	case name == "cleanup":
-		// One sweep at a time.
+	case name == "cleanup" || name == "billingschedule":
+		// One sweep (one billing run) at a time.
 		if minScale != 0 || maxScale != 1 || *spec.ContainerConcurrency != 1 {
 			t.Errorf("cleanup: min %d max %d concurrency %d, want 0, 1, 1", minScale, maxScale, *spec.ContainerConcurrency)
 		}
@@ -873,6 +895,16 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		{"/v1/invitations/", "https", notFound},
 		{"/v1/invitations/t/x", "https", notFound},
 		{"/notify", "https", notFound},
+		// Stripe's webhook, and a tenant's billing and portal.
+		{"/v1/billing/stripe/webhook", "https", "billing"},
+		{"/v1/billing/stripe/webhook", "http", redirected},
+		{"/v1/billing/stripe", "https", notFound},
+		{"/v1/billing/stripe/webhook/x", "https", notFound},
+		{"/v1/tenants/abc/billing", "https", "billing"},
+		{"/v1/tenants/abc/billing/portal", "https", "billing"},
+		{"/v1/tenants/abc/billing/other", "https", notFound},
+		{"/v1/tenants/abc/billingx", "https", notFound},
+		{"/billingschedule", "https", notFound},
 	}
 	reached := map[string]bool{}
 	for _, tt := range tests {
@@ -993,6 +1025,12 @@ func TestEachServiceReadsOnlyTheSecretsItUses(t *testing.T) {
 		}
 		if functions[name].mails {
 			w = append(w, "sendgrid-api-key")
+		}
+		if functions[name].stripe {
+			w = append(w, "stripe-api-key")
+		}
+		if functions[name].webhook {
+			w = append(w, "stripe-webhook-secret")
 		}
 		want[name] = w
 	}

@@ -15,24 +15,26 @@ locals {
   # role: the PostgreSQL role a "data" function logs in as (schema/005),
   # whose password alone it reads.
   functions = {
-    health        = { signs = false, admin = false, backends = "probe", role = "" }
-    acquire       = { signs = true, admin = false, backends = "data", role = "seats" }
-    heartbeat     = { signs = true, admin = false, backends = "data", role = "seats" }
-    release       = { signs = false, admin = false, backends = "data", role = "seats" }
-    keys          = { signs = false, admin = false, backends = "none", role = "" }
-    openapi       = { signs = false, admin = false, backends = "none", role = "" }
-    console       = { signs = false, admin = false, backends = "none", role = "" }
-    tenants       = { signs = false, admin = true, backends = "data", role = "admin" }
-    members       = { signs = false, admin = true, backends = "data", role = "admin" }
-    licenses      = { signs = true, admin = true, backends = "data", role = "admin" }
-    apikeys       = { signs = false, admin = true, backends = "data", role = "admin" }
-    workstations  = { signs = false, admin = true, backends = "data", role = "admin" }
-    repositories  = { signs = false, admin = true, backends = "data", role = "admin" }
-    audit         = { signs = false, admin = true, backends = "data", role = "reader" }
-    usage         = { signs = false, admin = true, backends = "data", role = "reader" }
-    notifications = { signs = false, admin = true, backends = "data", role = "admin" }
-    cleanup       = { signs = false, admin = false, backends = "data", role = "cleanup" }
-    notify        = { signs = false, admin = false, backends = "data", role = "cleanup" }
+    health          = { signs = false, admin = false, backends = "probe", role = "" }
+    acquire         = { signs = true, admin = false, backends = "data", role = "seats" }
+    heartbeat       = { signs = true, admin = false, backends = "data", role = "seats" }
+    release         = { signs = false, admin = false, backends = "data", role = "seats" }
+    keys            = { signs = false, admin = false, backends = "none", role = "" }
+    openapi         = { signs = false, admin = false, backends = "none", role = "" }
+    console         = { signs = false, admin = false, backends = "none", role = "" }
+    tenants         = { signs = false, admin = true, backends = "data", role = "admin" }
+    members         = { signs = false, admin = true, backends = "data", role = "admin" }
+    licenses        = { signs = true, admin = true, backends = "data", role = "admin" }
+    apikeys         = { signs = false, admin = true, backends = "data", role = "admin" }
+    workstations    = { signs = false, admin = true, backends = "data", role = "admin" }
+    repositories    = { signs = false, admin = true, backends = "data", role = "admin" }
+    audit           = { signs = false, admin = true, backends = "data", role = "reader" }
+    usage           = { signs = false, admin = true, backends = "data", role = "reader" }
+    notifications   = { signs = false, admin = true, backends = "data", role = "admin" }
+    cleanup         = { signs = false, admin = false, backends = "data", role = "cleanup" }
+    notify          = { signs = false, admin = false, backends = "data", role = "cleanup" }
+    billing         = { signs = false, admin = true, backends = "data", role = "admin" }
+    billingschedule = { signs = false, admin = false, backends = "data", role = "cleanup" }
   }
 
   signing_functions = { for name, fn in local.functions : name => fn if fn.signs }
@@ -51,7 +53,13 @@ locals {
 
   # Functions that publish to license-notify right after a commit that
   # appended outbox events (notify.tf: publisher on that topic alone).
-  notify_publishers = ["apikeys", "licenses", "members", "notifications", "workstations"]
+  notify_publishers = ["apikeys", "billing", "licenses", "members", "notifications", "workstations"]
+
+  # Functions that call Stripe's API, and so read its key (billing.tf):
+  # Billing (the portal, invoice previews) and BillingSchedule (the usage
+  # it reports). Billing alone checks Stripe's webhook signatures.
+  stripe_callers           = ["billing", "billingschedule"]
+  stripe_webhook_receivers = ["billing"]
 
   # Every function that reads the key's public half: the signers (to name
   # the key version they sign with) and the readers.
@@ -69,7 +77,8 @@ locals {
     for name, fn in local.functions : {
       for secret in concat(local.backend_secrets[fn.backends], fn.role != "" ? ["database-password-${fn.role}"] : [],
         fn.admin ? ["bootstrap-admin-token"] : [], contains(local.notify_key_readers, name) ? local.notify_key_secrets : [],
-      contains(local.mail_senders, name) ? ["sendgrid-api-key"] : []) :
+        contains(local.mail_senders, name) ? ["sendgrid-api-key"] : [], contains(local.stripe_callers, name) ? ["stripe-api-key"] : [],
+      contains(local.stripe_webhook_receivers, name) ? ["stripe-webhook-secret"] : []) :
       "${name}/${secret}" => { function = name, secret = secret }
     }
   ]...)

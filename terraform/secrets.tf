@@ -28,7 +28,11 @@ locals {
   notify_key_secrets = ["notify-secrets-key", "notify-link-key"]
 
   all_secrets = concat(local.runtime_secrets, local.password_secrets, ["bootstrap-admin-token"], local.notify_key_secrets,
-  ["sendgrid-api-key"])
+  ["sendgrid-api-key"], local.stripe_secrets)
+
+  # Stripe issues both: the API key and the webhook endpoint's signing
+  # secret. An operator adds their versions (billing.tf).
+  stripe_secrets = ["stripe-api-key", "stripe-webhook-secret"]
 }
 
 resource "google_secret_manager_secret" "secret" {

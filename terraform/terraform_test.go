@@ -51,6 +51,8 @@ var contractFunctions = []contractFunction{
 	{"notifications", false, true, "data", "admin"},
 	{"cleanup", false, false, "data", "cleanup"},
 	{"notify", false, false, "data", "cleanup"},
+	{"billing", false, true, "data", "admin"},
+	{"billingschedule", false, false, "data", "cleanup"},
 }
 
 // notifyKeyReaders read the notification keys: Notifications seals
@@ -59,6 +61,10 @@ var contractFunctions = []contractFunction{
 var (
 	notifyKeyReaders = []string{"notifications", "notify"}
 	mailSenders      = []string{"notify"}
+	// stripeCallers read Stripe's API key; stripeWebhookReceivers alone
+	// its webhook signing secret.
+	stripeCallers          = []string{"billing", "billingschedule"}
+	stripeWebhookReceivers = []string{"billing"}
 )
 
 var (
@@ -70,7 +76,7 @@ var (
 	}
 	allSecrets = []string{"bootstrap-admin-token", "database-ca", "database-password-admin", "database-password-cleanup",
 		"database-password-migrate", "database-password-reader", "database-password-seats", "notify-link-key",
-		"notify-secrets-key", "redis-auth", "redis-ca", "sendgrid-api-key"}
+		"notify-secrets-key", "redis-auth", "redis-ca", "sendgrid-api-key", "stripe-api-key", "stripe-webhook-secret"}
 )
 
 func functionEmail(name string) string {
@@ -392,6 +398,12 @@ func TestSecretAccessIsPerSecretAndPerFunction(t *testing.T) {
 		if slices.Contains(mailSenders, f.name) {
 			secrets = append(append([]string{}, secrets...), "sendgrid-api-key")
 		}
+		if slices.Contains(stripeCallers, f.name) {
+			secrets = append(append([]string{}, secrets...), "stripe-api-key")
+		}
+		if slices.Contains(stripeWebhookReceivers, f.name) {
+			secrets = append(append([]string{}, secrets...), "stripe-webhook-secret")
+		}
 		for _, s := range secrets {
 			want[functionEmail(f.name)+" -> "+s] = true
 		}
@@ -445,6 +457,7 @@ func TestNoBroadRoles(t *testing.T) {
 		"roles/stackdriver.resourceMetadata.writer|serviceAccount:license-server-nodes@test-project.iam.gserviceaccount.com": true,
 		"roles/monitoring.metricWriter|serviceAccount:eventarc-cleanup@test-project.iam.gserviceaccount.com":                 true,
 		"roles/monitoring.metricWriter|serviceAccount:eventarc-notify@test-project.iam.gserviceaccount.com":                  true,
+		"roles/monitoring.metricWriter|serviceAccount:eventarc-billing@test-project.iam.gserviceaccount.com":                 true,
 	}
 	grants := m.grants(t)
 	if len(grants) == 0 {
@@ -560,13 +573,27 @@ func TestDatabaseIsVerifiedByItsCAAndName(t *testing.T) {
 }
 
 func TestCleanupScheduleAndTrigger(t *testing.T) {
-	checkScheduledPipeline(t, loadModule(t), "cleanup", nil)
+	checkScheduledPipeline(t, loadModule(t), "cleanup", "cleanup", "* * * * *", nil)
+}
+
+// TestBillingScheduleAndTrigger: license-billing ticks every hour (at
+// minute 7) into BillingSchedule, on a trigger of its own; nobody else
+// publishes there. Stripe's secrets get no version from Terraform.
+func TestBillingScheduleAndTrigger(t *testing.T) {
+	m := loadModule(t)
+	checkScheduledPipeline(t, m, "billing", "billingschedule", "7 * * * *", nil)
+	data := secretData(t, m)
+	for _, id := range []string{"stripe-api-key", "stripe-webhook-secret"} {
+		if _, ok := data[id]; ok {
+			t.Errorf("secret %s gets a version from Terraform; an operator adds Stripe's", id)
+		}
+	}
 }
 
 // notifyPublishers publish to license-notify right after a commit that
 // appended outbox events (the functions whose specs say Nudges;
 // functions/cmd/internal/e2e ties the list to the code).
-var notifyPublishers = []string{"apikeys", "licenses", "members", "notifications", "workstations"}
+var notifyPublishers = []string{"apikeys", "billing", "licenses", "members", "notifications", "workstations"}
 
 // TestNotifyScheduleTriggerAndPublishers: license-notify gets a sweep
 // every minute from Cloud Scheduler and a nudge from each function that
@@ -574,7 +601,7 @@ var notifyPublishers = []string{"apikeys", "licenses", "members", "notifications
 // trigger of its own delivers to the notify service.
 func TestNotifyScheduleTriggerAndPublishers(t *testing.T) {
 	m := loadModule(t)
-	checkScheduledPipeline(t, m, "notify", notifyPublishers)
+	checkScheduledPipeline(t, m, "notify", "notify", "* * * * *", notifyPublishers)
 	wantAttr(t, "google_pubsub_topic.notify", m.only(t, m.resource(t, "google_pubsub_topic", "notify")),
 		"name", cty.StringVal("license-notify"))
 	// Publishing is granted on license-notify alone, to nobody else.
@@ -600,7 +627,7 @@ func TestNotifyScheduleTriggerAndPublishers(t *testing.T) {
 // delivering the topic's messages to the service, and every grant on the
 // topic and the trigger's subscription, and the trigger account's others,
 // being exactly the pipeline's own plus publishing by the functions named.
-func checkScheduledPipeline(t *testing.T, m *module, name string, publishers []string) {
+func checkScheduledPipeline(t *testing.T, m *module, name, service, schedule string, publishers []string) {
 	t.Helper()
 	topicName := "license-" + name
 	topic := m.only(t, m.resource(t, "google_pubsub_topic", name))
@@ -609,7 +636,7 @@ func checkScheduledPipeline(t *testing.T, m *module, name string, publishers []s
 
 	job := m.resource(t, "google_cloud_scheduler_job", name)
 	ja := m.only(t, job)
-	wantAttr(t, job.addr(), ja, "schedule", cty.StringVal("* * * * *"))
+	wantAttr(t, job.addr(), ja, "schedule", cty.StringVal(schedule))
 	target := nested(t, job.addr(), ja, "pubsub_target")
 	wantAttr(t, job.addr()+".pubsub_target", target, "topic_name", topicID)
 	raw, err := base64.StdEncoding.DecodeString(str(t, job.addr(), target, "data"))
@@ -631,10 +658,10 @@ func checkScheduledPipeline(t *testing.T, m *module, name string, publishers []s
 	wantAttr(t, tr.addr()+".destination.gke", gke, "cluster", cty.StringVal("license-server"))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "location", cty.StringVal("us-central1"))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "namespace", cty.StringVal("license-server"))
-	wantAttr(t, tr.addr()+".destination.gke", gke, "service", cty.StringVal(name))
+	wantAttr(t, tr.addr()+".destination.gke", gke, "service", cty.StringVal(service))
 	wantAttr(t, tr.addr()+".destination.gke", gke, "path", cty.StringVal("/"))
 	triggerSA := "serviceAccount:" + str(t, tr.addr(), ta, "service_account")
-	if triggerSA == "serviceAccount:"+functionEmail(name) {
+	if triggerSA == "serviceAccount:"+functionEmail(service) {
 		t.Errorf("%s: the trigger needs its own service account, not the function's", tr.addr())
 	}
 

@@ -22,7 +22,8 @@ import (
 // the console's sign-in settings only if it is the Console; it is told the
 // notify topic, and may publish there, exactly when it nudges Notify, is
 // given the notification keys exactly when it uses them, and the SendGrid
-// key and the mails' settings only if it is Notify. (knative/ and
+// key and the mails' settings only if it is Notify, and given Stripe's key,
+// its webhook secret and the billing settings exactly when it uses them. (knative/ and
 // terraform/ check their own files in depth, in their own modules; this is
 // the link they cannot see.)
 func TestDeploymentMatchesTheSpecs(t *testing.T) {
@@ -67,6 +68,10 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 	keyReaders := tfList(t, tf, "notify_key_readers")
 	mailSenders := tfList(t, tf, "mail_senders")
 	publishers := tfList(t, tf, "notify_publishers")
+	// Who reads Stripe's API key, and who its webhook secret.
+	stripeCallers := tfList(t, tf, "stripe_callers")
+	webhookReceivers := tfList(t, tf, "stripe_webhook_receivers")
+	billingConfigRe := regexp.MustCompile(`(?m)name: license-server-billing\s*$`)
 	notifyTF, err := os.ReadFile(filepath.Join(root, "terraform", "notify.tf"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +129,24 @@ func TestDeploymentMatchesTheSpecs(t *testing.T) {
 		}
 		if got := notifyConfigRe.MatchString(manifest); got != isNotify {
 			t.Errorf("%s: reads the ConfigMap license-server-notify (PUBLIC_URL, MAIL_FROM) = %v, is Notify = %v", name, got, isNotify)
+		}
+		// Stripe's API key reaches exactly the functions that call Stripe,
+		// its webhook secret exactly the one that checks its webhooks, and
+		// the billing settings both.
+		if got := strings.Contains(manifest, "name: STRIPE_API_KEY"); got != needs.Stripe {
+			t.Errorf("%s: given STRIPE_API_KEY = %v, calls Stripe = %v", name, got, needs.Stripe)
+		}
+		if got := strings.Contains(manifest, "name: STRIPE_WEBHOOK_SECRET"); got != needs.StripeWebhook {
+			t.Errorf("%s: given STRIPE_WEBHOOK_SECRET = %v, checks Stripe's webhooks = %v", name, got, needs.StripeWebhook)
+		}
+		if got := stripeCallers[strings.ToLower(name)]; got != needs.Stripe {
+			t.Errorf("%s: terraform grants stripe-api-key = %v, calls Stripe = %v", name, got, needs.Stripe)
+		}
+		if got := webhookReceivers[strings.ToLower(name)]; got != needs.StripeWebhook {
+			t.Errorf("%s: terraform grants stripe-webhook-secret = %v, checks Stripe's webhooks = %v", name, got, needs.StripeWebhook)
+		}
+		if got, want := billingConfigRe.MatchString(manifest), needs.Stripe || needs.StripeWebhook; got != want {
+			t.Errorf("%s: reads the ConfigMap license-server-billing = %v, uses Stripe = %v", name, got, want)
 		}
 		// A function that nudges Notify after its commits is told the
 		// topic Terraform makes, and may publish there; no other is.
