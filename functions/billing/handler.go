@@ -146,11 +146,21 @@ type invoiceView struct {
 	PeriodEnd      timestamp.Time `json:"period_end"`
 }
 
+type meterView struct {
+	LicenseID string  `json:"license_id"`
+	Kind      string  `json:"kind"`
+	PriceID   string  `json:"price_id"`
+	EventName string  `json:"event_name"`
+	StartsOn  string  `json:"starts_on"`
+	EndsOn    *string `json:"ends_on"`
+}
+
 type accountView struct {
 	TenantID      string             `json:"tenant_id"`
 	CustomerID    *string            `json:"stripe_customer_id"`
 	Email         *string            `json:"email"`
 	Subscriptions []subscriptionView `json:"subscriptions"`
+	Meters        []meterView        `json:"meters"`
 	// NextInvoices are Stripe's previews of each live subscription's next
 	// invoice; a preview Stripe could not give is left out and said in
 	// next_invoice_error.
@@ -180,7 +190,17 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
-	out := accountView{TenantID: tenantID, Email: acc.Email, Subscriptions: []subscriptionView{}, NextInvoices: []invoiceView{}}
+	out := accountView{TenantID: tenantID, Email: acc.Email, Subscriptions: []subscriptionView{}, Meters: []meterView{},
+		NextInvoices: []invoiceView{}}
+	for _, m := range acc.Meters {
+		v := meterView{LicenseID: m.LicenseID, Kind: m.Kind, PriceID: m.PriceID, EventName: m.EventName,
+			StartsOn: m.StartsOn.Format(time.DateOnly)}
+		if m.EndsOn != nil {
+			e := m.EndsOn.Format(time.DateOnly)
+			v.EndsOn = &e
+		}
+		out.Meters = append(out.Meters, v)
+	}
 	if acc.CustomerID == "" {
 		httpjson.Write(w, http.StatusOK, out)
 		return

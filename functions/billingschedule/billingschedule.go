@@ -1,7 +1,8 @@
 // Package billingschedule is the BillingSchedule function: a CloudEvent
 // function a schedule triggers every hour to do billing's timed work:
 // suspend the licenses of subscriptions whose payment failed and whose
-// grace has ended (and write them through to Redis).
+// grace has ended (and write them through to Redis), then report the
+// metered use of every complete, drained day to Stripe (shared/metering).
 //
 // Like Cleanup it accepts Cloud Scheduler → Pub/Sub → Eventarc
 // (google.cloud.pubsub.topic.v1.messagePublished) and Knative's PingSource;
@@ -21,6 +22,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/licenses"
 	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/metering"
 )
 
 // Name is the function's name for FUNCTION_TARGET.
@@ -39,19 +41,21 @@ type Function struct {
 	db        *database.DB
 	licenses  *licenses.Store
 	licensing *licensing.Service
+	reporter  *metering.Reporter
 	now       func() time.Time
 	logger    *slog.Logger
 }
 
 // New returns the function; db is the background role's.
-func New(db *database.DB, ls *licenses.Store, lic *licensing.Service, now func() time.Time, logger *slog.Logger) (*Function, error) {
-	if db == nil || ls == nil || lic == nil || logger == nil {
+func New(db *database.DB, ls *licenses.Store, lic *licensing.Service, r *metering.Reporter, now func() time.Time,
+	logger *slog.Logger) (*Function, error) {
+	if db == nil || ls == nil || lic == nil || r == nil || logger == nil {
 		return nil, errors.New("billingschedule: missing dependency")
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Function{db: db, licenses: ls, licensing: lic, now: now, logger: logger}, nil
+	return &Function{db: db, licenses: ls, licensing: lic, reporter: r, now: now, logger: logger}, nil
 }
 
 // Handle is the CloudEvent function. An error asks the trigger to deliver
@@ -63,7 +67,8 @@ func (f *Function) Handle(ctx context.Context, e event.Event) error {
 		f.logger.Warn("billingschedule: ignoring event of unknown type", "type", e.Type(), "source", e.Source(), "id", e.ID())
 		return nil
 	}
-	suspended, err := billing.SuspendOverdue(ctx, f.db, f.now())
+	now := f.now()
+	suspended, err := billing.SuspendOverdue(ctx, f.db, now)
 	if err != nil {
 		f.logger.Error("billing schedule failed", "error", err.Error())
 		return err
@@ -79,6 +84,14 @@ func (f *Function) Handle(ctx context.Context, e event.Event) error {
 			f.logger.Warn("billing schedule: write-through failed", "license_id", o.LicenseID, "error", err.Error())
 		}
 	}
-	f.logger.Info("billing schedule run", "type", e.Type(), "id", e.ID(), "suspended", len(suspended))
+	// A day Stripe did not take stays for the next run: the error is
+	// logged, and the event is not redelivered for it (the hourly run is
+	// the retry).
+	res, err := f.reporter.Run(ctx, now)
+	if err != nil {
+		f.logger.Error("billing schedule: metering", "error", err.Error())
+	}
+	f.logger.Info("billing schedule run", "type", e.Type(), "id", e.ID(), "suspended", len(suspended),
+		"meter_events", res.Sent, "days_waiting_for_drain", res.Skipped)
 	return nil
 }

@@ -19,6 +19,16 @@ type Account struct {
 	CustomerID    string
 	Email         *string
 	Subscriptions []Subscription
+	// Meters are the licenses' metered prices (usage-based billing).
+	Meters []Meter
+}
+
+// Meter is a license's metered price: its use (kind usage) or its use
+// above the seats (kind overage) reported to a Stripe meter daily.
+type Meter struct {
+	LicenseID, Kind, PriceID, EventName string
+	StartsOn                            time.Time
+	EndsOn                              *time.Time
 }
 
 // Subscription is one of a tenant's Stripe subscriptions.
@@ -75,6 +85,19 @@ func (a *Accounts) Get(ctx context.Context, tenantID string) (Account, error) {
 		})
 		if err != nil {
 			return fmt.Errorf("reading the subscriptions of tenant %s: %w", tenantID, err)
+		}
+		rows, err = tx.Query(ctx, `SELECT license_id, kind, price_id, event_name, starts_on, ends_on FROM billing_meters
+			WHERE tenant_id = $1 ORDER BY license_id, kind`, tenantID)
+		if err != nil {
+			return fmt.Errorf("reading the meters of tenant %s: %w", tenantID, err)
+		}
+		out.Meters, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Meter, error) {
+			var m Meter
+			err := r.Scan(&m.LicenseID, &m.Kind, &m.PriceID, &m.EventName, &m.StartsOn, &m.EndsOn)
+			return m, err
+		})
+		if err != nil {
+			return fmt.Errorf("reading the meters of tenant %s: %w", tenantID, err)
 		}
 		for i := range out.Subscriptions {
 			rows, err := tx.Query(ctx, `SELECT item_id, price_id, license_id, ended FROM billing_items

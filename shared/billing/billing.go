@@ -46,6 +46,9 @@ const (
 	EventInvoicePaymentFailed  = "invoice.payment_failed"
 	defaultLeaseTTLSeconds     = 300
 	metadataProduct            = "product"
+	metadataMeter              = "meter"
+	metadataMeterEventName     = "meter_event_name"
+	metadataMetersProduct      = "meters_product"
 	actorPrefix                = "stripe:"
 	placeholderTenantNameStart = "Stripe customer "
 )
@@ -382,7 +385,7 @@ func (a *Applier) subscription(ctx context.Context, tx pgx.Tx, s *stripe.Subscri
 	seen := map[string]bool{}
 	if !deleted && s.Items != nil {
 		for _, it := range s.Items.Data {
-			if it == nil || it.Price == nil || it.Price.Metadata[metadataProduct] == "" {
+			if it == nil || it.Price == nil || it.Price.Metadata[metadataProduct] == "" || it.Price.Metadata[metadataMeter] != "" {
 				continue // a price that is not a license (a metered price, a one-off)
 			}
 			seen[it.ID] = true
@@ -402,6 +405,9 @@ func (a *Applier) subscription(ctx context.Context, tx pgx.Tx, s *stripe.Subscri
 	if err != nil {
 		return err
 	}
+	if err := a.meters(ctx, tx, s, tenantID, customer, deleted || !liveStatus(s.Status), periodEnd, created); err != nil {
+		return err
+	}
 	res.Licenses = append(res.Licenses, ended...)
 	switch {
 	case deleted:
@@ -410,6 +416,81 @@ func (a *Applier) subscription(ctx context.Context, tx pgx.Tx, s *stripe.Subscri
 		res.Outcome = fmt.Sprintf("subscription %s: no license until it is active", status)
 	default:
 		res.Outcome = fmt.Sprintf("subscription %s: %d license(s) follow it", status, len(res.Licenses)-len(ended))
+	}
+	return nil
+}
+
+var meterEventNameRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+
+// meters records the subscription's metered prices (metadata "meter":
+// usage or overage, "meter_event_name": the Stripe meter's event name,
+// "meters_product": the product of the license it meters, needed only when
+// the subscription has more than one license) as billing_meters, which
+// BillingSchedule reports from; a meter gone from the subscription, or of
+// a subscription that ended, stops at the day after the paid period.
+func (a *Applier) meters(ctx context.Context, tx pgx.Tx, s *stripe.Subscription, tenantID, customer string, ending bool,
+	periodEnd *time.Time, now time.Time) error {
+	type lic struct{ id, product string }
+	rows, err := tx.Query(ctx, `SELECT i.license_id, l.product FROM billing_items i JOIN licenses l ON l.id = i.license_id
+		WHERE i.subscription_id = $1 AND NOT i.ended ORDER BY i.created_at`, s.ID)
+	if err != nil {
+		return fmt.Errorf("reading the licenses of %s: %w", s.ID, err)
+	}
+	lics, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lic, error) {
+		var l lic
+		err := r.Scan(&l.id, &l.product)
+		return l, err
+	})
+	if err != nil {
+		return fmt.Errorf("reading the licenses of %s: %w", s.ID, err)
+	}
+	kept := []string{}
+	if !ending && s.Items != nil {
+		for _, it := range s.Items.Data {
+			if it == nil || it.Price == nil || it.Price.Metadata[metadataMeter] == "" {
+				continue
+			}
+			md := it.Price.Metadata
+			kind := md[metadataMeter]
+			if kind != "usage" && kind != "overage" {
+				return refused("price %s: metadata meter must be usage or overage", it.Price.ID)
+			}
+			if !meterEventNameRe.MatchString(md[metadataMeterEventName]) {
+				return refused("price %s: metadata meter_event_name must name the Stripe meter's event", it.Price.ID)
+			}
+			var licenseID string
+			for _, l := range lics {
+				if md[metadataMetersProduct] == "" && len(lics) == 1 || md[metadataMetersProduct] == l.product {
+					licenseID = l.id
+				}
+			}
+			if licenseID == "" {
+				return refused("price %s: metadata meters_product names none of the subscription's licenses", it.Price.ID)
+			}
+			startsOn := now
+			if it.CurrentPeriodStart > 0 {
+				startsOn = time.Unix(it.CurrentPeriodStart, 0)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO billing_meters (license_id, tenant_id, kind, item_id, price_id, event_name,
+					stripe_customer_id, starts_on)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz::date)
+				ON CONFLICT (license_id, kind) DO UPDATE SET item_id = excluded.item_id, price_id = excluded.price_id,
+					event_name = excluded.event_name, ends_on = NULL, updated_at = now()`,
+				licenseID, tenantID, kind, it.ID, it.Price.ID, md[metadataMeterEventName], customer, startsOn.UTC()); err != nil {
+				return fmt.Errorf("recording the %s meter of %s: %w", kind, licenseID, err)
+			}
+			kept = append(kept, it.ID)
+		}
+	}
+	end := now
+	if periodEnd != nil {
+		end = *periodEnd
+	}
+	if _, err := tx.Exec(ctx, `UPDATE billing_meters m SET ends_on = ($3::timestamptz)::date + 1, updated_at = now()
+		FROM billing_items i
+		WHERE i.subscription_id = $1 AND m.license_id = i.license_id AND m.ends_on IS NULL AND NOT (m.item_id = ANY($2))`,
+		s.ID, kept, end.UTC()); err != nil {
+		return fmt.Errorf("ending the meters of %s: %w", s.ID, err)
 	}
 	return nil
 }

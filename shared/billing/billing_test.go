@@ -280,3 +280,37 @@ func TestRefusedAndIgnored(t *testing.T) {
 		t.Fatalf("active = %+v", res)
 	}
 }
+
+// A metered price on the subscription becomes its license's meter, which
+// ends (the day after the paid period) when the price leaves the
+// subscription; a meter naming no license of the subscription is refused.
+func TestMeteredPricesBecomeMeters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	overage := bt.Item{ID: "si_M1", PriceID: "price_over", Quantity: 1, PeriodStart: t0, PeriodEnd: t1,
+		Metadata: map[string]string{"meter": "overage", "meter_event_name": "seat_minutes_over", "product": "not-a-license"}}
+	itemM := item5
+	itemM.ID = "si_L1"
+	res := f.apply("evt_m1", billing.EventSubscriptionCreated, t0, bt.Subscription("sub_M", "cus_M", "active", false, itemM, overage))
+	if len(res.Licenses) != 1 {
+		t.Fatalf("created = %+v (the metered price is no license)", res)
+	}
+	acc, err := f.accounts.Get(f.ctx, res.TenantID)
+	if err != nil || len(acc.Meters) != 1 {
+		t.Fatalf("meters = %+v, %v", acc.Meters, err)
+	}
+	m := acc.Meters[0]
+	if m.Kind != "overage" || m.EventName != "seat_minutes_over" || m.PriceID != "price_over" || m.EndsOn != nil ||
+		m.LicenseID != acc.Subscriptions[0].Items[0].LicenseID || !m.StartsOn.Equal(t0) {
+		t.Fatalf("meter = %+v", m)
+	}
+	f.apply("evt_m2", billing.EventSubscriptionUpdated, t0.Add(time.Hour), bt.Subscription("sub_M", "cus_M", "active", false, itemM))
+	if acc, err = f.accounts.Get(f.ctx, res.TenantID); err != nil || acc.Meters[0].EndsOn == nil || !acc.Meters[0].EndsOn.Equal(t1.AddDate(0, 0, 1)) {
+		t.Fatalf("meter after its price left = %+v, %v", acc.Meters, err)
+	}
+	stray := overage
+	stray.Metadata = map[string]string{"meter": "usage", "meter_event_name": "x", "meters_product": "nothing"}
+	if res = f.apply("evt_m3", billing.EventSubscriptionUpdated, t0.Add(2*time.Hour), bt.Subscription("sub_M", "cus_M", "active", false, itemM, stray)); !strings.Contains(res.Outcome, "meters_product") {
+		t.Fatalf("a meter of no license = %+v", res)
+	}
+}

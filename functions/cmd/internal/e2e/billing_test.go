@@ -17,6 +17,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/billing"
 	bt "github.com/coditect-ai/license-server/shared/billing/billingtest"
 	"github.com/coditect-ai/license-server/shared/database"
+	"github.com/coditect-ai/license-server/shared/metering"
+	"github.com/coditect-ai/license-server/shared/stripeclient"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -147,7 +149,16 @@ func TestStripeDrivesLicensesOverHTTP(t *testing.T) {
 	a.stripeEvent("evt_failed", billing.EventInvoicePaymentFailed, now.Add(210*time.Second), bt.Invoice("in_E2E3", "cus_E2E", "sub_E2E", "open", next, next.Add(30*24*time.Hour)))
 	a.expect(a.acquire(key, "ws-2"), 200, "")
 	cleanup := testenv.RoleBackends(t, b)[database.RoleCleanup]
-	sched, err := billingschedule.New(cleanup.DB, cleanup.Licenses, cleanup.Licensing, nil, slog.New(slog.DiscardHandler))
+	client, err := stripeclient.New("sk_test_suite", mock.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := metering.New(cleanup.DB, cleanup.Usage, metering.EngineLedger{Engine: cleanup.Seats}, metering.StripeSender{Client: client},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := billingschedule.New(cleanup.DB, cleanup.Licenses, cleanup.Licensing, rep, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

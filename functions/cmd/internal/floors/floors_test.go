@@ -27,7 +27,7 @@ var sharedFloors = [][]string{
 	// 3. The domain: stores, the seat engine, the ledger, credentials,
 	// the licensing service, and the mapping of their errors to answers.
 	{"seats", "tenants", "licenses", "apikeys", "members", "audit", "repositories", "workstations", "usage", "cleanup",
-		"auth", "apierror", "licensing", "resource", "outbox", "notifications", "notify", "billing"},
+		"auth", "apierror", "licensing", "resource", "outbox", "notifications", "notify", "billing", "metering"},
 	// 4. Assembly: the backend that builds all of the above, the
 	// description of a deployable function, and the test environment.
 	{"backend", "function", "testenv", "testenv/logscan", "httpjson/httpjsontest", "billing/billingtest"},
