@@ -13,6 +13,7 @@ import (
 	"github.com/coditect-ai/license-server/shared/auth"
 	"github.com/coditect-ai/license-server/shared/httpjson"
 	"github.com/coditect-ai/license-server/shared/licensing"
+	"github.com/coditect-ai/license-server/shared/metering"
 	"github.com/coditect-ai/license-server/shared/route"
 	"github.com/coditect-ai/license-server/shared/timestamp"
 	"github.com/coditect-ai/license-server/shared/usage"
@@ -30,11 +31,11 @@ func maxBuckets(granularity string) int {
 }
 
 // New returns the function.
-func New(authn *auth.Authenticator, store *usage.Store, lic *licensing.Service) (route.Function, error) {
-	if authn == nil || store == nil || lic == nil {
+func New(authn *auth.Authenticator, store *usage.Store, lic *licensing.Service, billed *metering.Reports) (route.Function, error) {
+	if authn == nil || store == nil || lic == nil || billed == nil {
 		return route.Function{}, errors.New("usage: missing dependency")
 	}
-	h := handler{store: store, licensing: lic}
+	h := handler{store: store, licensing: lic, billed: billed}
 	return route.Function{Name: Name, Routes: []route.Route{
 		{Pattern: "/v1/tenants/{tenant_id}/usage", Methods: authn.RequireAll(route.Methods{
 			http.MethodGet: h.report,
@@ -45,6 +46,7 @@ func New(authn *auth.Authenticator, store *usage.Store, lic *licensing.Service) 
 type handler struct {
 	store     *usage.Store
 	licensing *licensing.Service
+	billed    *metering.Reports
 }
 
 // bucket is one row of the report.
@@ -59,6 +61,12 @@ type bucket struct {
 	// seats at once (what overage is billed from).
 	OverageSeatHours float64 `json:"overage_seat_hours"`
 	PeakOverage      int     `json:"peak_overage"`
+	// BilledSeatHours and BilledOverageSeatHours are what was reported to
+	// Stripe for the bucket (whole seat-minutes), beside what was
+	// measured: in a report by license and day, for a license with a
+	// metered price that day; null otherwise.
+	BilledSeatHours        *float64 `json:"billed_seat_hours"`
+	BilledOverageSeatHours *float64 `json:"billed_overage_seat_hours"`
 }
 
 type report struct {
@@ -93,12 +101,21 @@ func (h handler) report(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, err)
 		return
 	}
+	var billed map[metering.BilledDay]metering.Billed
+	if q.GroupBy == "license" && q.Granularity == "day" {
+		if billed, err = h.billed.Billed(r.Context(), tenantID, q.From, q.To); err != nil {
+			httpjson.WriteError(w, r, err)
+			return
+		}
+	}
 	out := report{From: timestamp.Of(q.From), To: timestamp.Of(q.To), GroupBy: q.GroupBy,
 		Granularity: q.Granularity, Buckets: make([]bucket, 0, len(rows))}
 	for _, row := range rows {
+		b := billed[metering.BilledDay{LicenseID: row.Key, Day: row.BucketStart}]
 		out.Buckets = append(out.Buckets, bucket{Key: row.Key, Start: timestamp.Of(row.BucketStart),
 			PeakSeats: row.PeakSeats, SeatHours: row.SeatHours, Denials: row.Denials,
-			OverageSeatHours: row.OverageSeatHours, PeakOverage: row.PeakOverage})
+			OverageSeatHours: row.OverageSeatHours, PeakOverage: row.PeakOverage,
+			BilledSeatHours: b.SeatHours, BilledOverageSeatHours: b.OverageSeatHours})
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }

@@ -3,6 +3,7 @@ package usage
 import (
 	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/function"
+	"github.com/coditect-ai/license-server/shared/metering"
 	"github.com/coditect-ai/license-server/shared/route"
 )
 
@@ -10,6 +11,10 @@ import (
 func Spec() function.Spec {
 	return function.Spec{Name: Name, Needs: function.Needs{Redis: true, Database: database.RoleReader, Admin: true},
 		HTTP: func(d function.Deps) (route.Function, error) {
-			return New(d.Authn, d.Backend.Usage, d.Backend.Licensing)
+			billed, err := metering.NewReports(d.Backend.DB)
+			if err != nil {
+				return route.Function{}, err
+			}
+			return New(d.Authn, d.Backend.Usage, d.Backend.Licensing, billed)
 		}}
 }

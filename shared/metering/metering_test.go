@@ -237,6 +237,27 @@ func TestReportsAKnownDayOnce(t *testing.T) {
 			t.Errorf("%s sent %d times", id, n)
 		}
 	}
+	// What was billed, as the Usage API shows it beside the measure (the
+	// reader role): the day's seat-minutes in hours, 0 for a day of the
+	// meter not reported yet, nothing before the meter started.
+	reports, err := metering.NewReports(testenv.OpenAs(t, f.owner, database.RoleReader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	billed, err := reports.Billed(f.ctx, f.tenant, at("2026-11-06T00:00:00Z"), at("2026-11-09T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := billed[metering.BilledDay{LicenseID: f.license, Day: at("2026-11-07T00:00:00Z")}]
+	if b.SeatHours == nil || *b.SeatHours != wantUsage/60.0 || b.OverageSeatHours == nil || *b.OverageSeatHours != wantOverage/60.0 {
+		t.Fatalf("billed 11-07 = %+v", b)
+	}
+	if b := billed[metering.BilledDay{LicenseID: f.license, Day: at("2026-11-08T00:00:00Z")}]; b.SeatHours == nil || *b.SeatHours != 0 {
+		t.Fatalf("billed 11-08 = %+v", b)
+	}
+	if _, ok := billed[metering.BilledDay{LicenseID: f.license, Day: at("2026-11-06T00:00:00Z")}]; ok || len(billed) != 2 {
+		t.Fatalf("billed = %v, want 11-07 and 11-08 only", billed)
+	}
 	// Later days are reported as they complete (nothing used: nothing sent).
 	if res, err := r.Run(f.ctx, at("2026-11-10T02:00:00Z")); err != nil || res.Sent != 0 {
 		t.Fatalf("empty days: %+v, %v", res, err)
