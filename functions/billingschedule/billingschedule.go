@@ -1,7 +1,8 @@
 // Package billingschedule is the BillingSchedule function: a CloudEvent
 // function a schedule triggers every hour to do billing's timed work:
 // suspend the licenses of subscriptions whose payment failed and whose
-// grace has ended (and write them through to Redis), then report the
+// grace has ended, renew the licenses with an auto_renew period on their
+// expiry day (and write both through to Redis), then report the
 // metered use of every complete, drained day to Stripe (shared/metering).
 //
 // Like Cleanup it accepts Cloud Scheduler → Pub/Sub → Eventarc
@@ -73,7 +74,12 @@ func (f *Function) Handle(ctx context.Context, e event.Event) error {
 		f.logger.Error("billing schedule failed", "error", err.Error())
 		return err
 	}
-	for _, o := range suspended {
+	renewed, err := billing.AutoRenew(ctx, f.db, now)
+	if err != nil {
+		f.logger.Error("billing schedule failed", "error", err.Error())
+		return err
+	}
+	for _, o := range append(suspended, renewed...) {
 		l, err := f.licenses.Get(ctx, o.TenantID, o.LicenseID)
 		if err == nil {
 			err = f.licensing.SyncLicense(ctx, l)
@@ -91,7 +97,7 @@ func (f *Function) Handle(ctx context.Context, e event.Event) error {
 	if err != nil {
 		f.logger.Error("billing schedule: metering", "error", err.Error())
 	}
-	f.logger.Info("billing schedule run", "type", e.Type(), "id", e.ID(), "suspended", len(suspended),
+	f.logger.Info("billing schedule run", "type", e.Type(), "id", e.ID(), "suspended", len(suspended), "renewed", len(renewed),
 		"meter_events", res.Sent, "days_waiting_for_drain", res.Skipped)
 	return nil
 }

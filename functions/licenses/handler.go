@@ -122,7 +122,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		RequireUser: req.RequireUser, Leasing: req.Leasing, MaxSeatsPerUser: req.MaxSeatsPerUser,
 		MaxLeaseTTLSeconds: req.MaxLeaseTTLSeconds.Value, MaxInstancesPerSeat: req.MaxInstancesPerSeat,
 		LingerSeconds: req.LingerSeconds.Value, ReviveSeconds: req.ReviveSeconds.Value,
-		OverageMode: req.Overage.Value.Mode, OverageValue: req.Overage.Value.Value}
+		OverageMode: req.Overage.Value.Mode, OverageValue: req.Overage.Value.Value, AutoRenewPeriod: autoRenewPeriod(req.AutoRenew)}
 	if req.ExpiresAt.Set && !req.ExpiresAt.Null {
 		n.ExpiresAt = &req.ExpiresAt.Value
 	}
@@ -256,6 +256,10 @@ func (h *handler) patch(w http.ResponseWriter, r *http.Request) {
 	if req.ReviveSeconds.Set {
 		p.ReviveSeconds = &req.ReviveSeconds.Value
 	}
+	if req.AutoRenew.Set {
+		p.AutoRenewPeriod = autoRenewPeriod(req.AutoRenew)
+		p.ClearAutoRenew = p.AutoRenewPeriod == nil
+	}
 	if req.Overage.Set {
 		p.OverageMode, p.OverageValue = &req.Overage.Value.Mode, &req.Overage.Value.Value
 	}
@@ -356,6 +360,9 @@ func view(l licenses.License, used int) license {
 		Overage:   overagePolicy{Mode: l.OverageMode, Value: l.OverageValue},
 		Borrow:    l.Borrow,
 		CreatedAt: httpjson.Time(l.CreatedAt), UpdatedAt: httpjson.Time(l.UpdatedAt),
+	}
+	if l.AutoRenewPeriod != nil {
+		v.AutoRenew = &autoRenew{Period: *l.AutoRenewPeriod}
 	}
 	if l.ExpiresAt != nil {
 		s := httpjson.Time(*l.ExpiresAt)

@@ -50,6 +50,8 @@ type createRequest struct {
 	Overage httpjson.Field[overagePolicy] `json:"overage"`
 	// Borrow: absent or null is off.
 	Borrow httpjson.Field[borrowPolicy] `json:"borrow"`
+	// AutoRenew: absent or null is off.
+	AutoRenew httpjson.Field[autoRenew] `json:"auto_renew"`
 }
 
 // borrowPolicy is the borrow (offline checkout) policy as the API takes
@@ -120,6 +122,35 @@ func checkBorrow(f httpjson.Field[borrowPolicy]) (*seats.BorrowPolicy, error) {
 		p.MinOnlineSeats = *v
 	}
 	return &p, nil
+}
+
+// autoRenew is the renewal policy as the API takes and shows it:
+// {"period": "P1M"|"P1Y"}; null (or absent) is off. On the expiry day the
+// license's expires_at moves on by whole periods (schema/021).
+type autoRenew struct {
+	Period string `json:"period"`
+}
+
+// UnmarshalJSON reads the policy strictly, as overagePolicy's.
+func (a *autoRenew) UnmarshalJSON(b []byte) error {
+	type plain autoRenew
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var p plain
+	if err := d.Decode(&p); err != nil || (p.Period != "P1M" && p.Period != "P1Y") {
+		return &httpjson.FieldError{Field: "auto_renew", Problem: `must be {"period": "P1M"|"P1Y"} or null`}
+	}
+	*a = autoRenew(p)
+	return nil
+}
+
+// autoRenewPeriod is the period a request sets (nil: off).
+func autoRenewPeriod(f httpjson.Field[autoRenew]) *string {
+	if !f.Set || f.Null {
+		return nil
+	}
+	p := f.Value.Period
+	return &p
 }
 
 // overagePolicy is the overage policy as the API takes and shows it:
@@ -251,7 +282,7 @@ func decodeCreate(w http.ResponseWriter, r *http.Request, now time.Time) (create
 }
 
 // patchRequest is a PATCH of a license. Seats, Status, ExpiresAt,
-// MaxLeaseTTLSeconds and Overage are commercial terms, the platform's alone; the other
+// MaxLeaseTTLSeconds, Overage and AutoRenew are commercial terms, the platform's alone; the other
 // fields say how the tenant uses its seats, and its admins may set them.
 type patchRequest struct {
 	RequireUser     httpjson.Field[bool]   `json:"require_user"`
@@ -272,6 +303,8 @@ type patchRequest struct {
 	// Borrow replaces the whole policy (members left out take their
 	// defaults); null turns borrowing off.
 	Borrow httpjson.Field[borrowPolicy] `json:"borrow"`
+	// AutoRenew sets the renewal period; null turns renewal off.
+	AutoRenew httpjson.Field[autoRenew] `json:"auto_renew"`
 }
 
 // decodePatch reads a PATCH. A caller that is not the platform (platform
@@ -286,17 +319,18 @@ func decodePatch(w http.ResponseWriter, r *http.Request, platform bool) (patchRe
 	if !req.Seats.Set && !req.Status.Set && !req.LeaseTTLSeconds.Set && !req.ExpiresAt.Set &&
 		!req.RequireUser.Set && !req.MaxSeatsPerUser.Set && !req.Leasing.Set && !req.MaxLeaseTTLSeconds.Set &&
 		!req.MaxInstancesPerSeat.Set && !req.LingerSeconds.Set && !req.ReviveSeconds.Set && !req.Overage.Set &&
-		!req.Borrow.Set {
+		!req.Borrow.Set && !req.AutoRenew.Set {
 		return req, httpjson.Invalid("nothing to change: send seats, status, lease_ttl_seconds, expires_at, " +
 			"require_user, max_seats_per_user, max_instances_per_seat, linger_seconds, revive_seconds, leasing, " +
-			"max_lease_ttl_seconds, overage or borrow")
+			"max_lease_ttl_seconds, overage, borrow or auto_renew")
 	}
-	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set || req.Overage.Set) {
+	if !platform && (req.Seats.Set || req.Status.Set || req.ExpiresAt.Set || req.MaxLeaseTTLSeconds.Set || req.Overage.Set ||
+		req.AutoRenew.Set) {
 		return req, termsForbidden()
 	}
 	if req.Seats.Null || req.Status.Null || req.LeaseTTLSeconds.Null || req.RequireUser.Null || req.Leasing.Null ||
 		req.MaxLeaseTTLSeconds.Null || req.LingerSeconds.Null || req.ReviveSeconds.Null {
-		return req, httpjson.Invalid("only expires_at, max_seats_per_user, max_instances_per_seat and borrow may be null " +
+		return req, httpjson.Invalid("only expires_at, max_seats_per_user, max_instances_per_seat, borrow and auto_renew may be null " +
 			"(0 turns linger_seconds and revive_seconds off)")
 	}
 	if req.MaxLeaseTTLSeconds.Set {
@@ -467,10 +501,12 @@ type license struct {
 	Overage overagePolicy `json:"overage"`
 	// Borrow is the borrow policy (null when off; max_concurrent 0: all
 	// seats).
-	Borrow    *seats.BorrowPolicy `json:"borrow"`
-	KeyPrefix string              `json:"key_prefix"`
-	CreatedAt string              `json:"created_at"`
-	UpdatedAt string              `json:"updated_at"`
+	Borrow *seats.BorrowPolicy `json:"borrow"`
+	// AutoRenew is the renewal policy (null when off).
+	AutoRenew *autoRenew `json:"auto_renew"`
+	KeyPrefix string     `json:"key_prefix"`
+	CreatedAt string     `json:"created_at"`
+	UpdatedAt string     `json:"updated_at"`
 	// MaxLeaseTTLSeconds is the platform's ceiling on LeaseTTLSeconds.
 	MaxLeaseTTLSeconds int `json:"max_lease_ttl_seconds"`
 	// Key is present only in the answer to create.

@@ -119,29 +119,47 @@ func (a *Accounts) Get(ctx context.Context, tenantID string) (Account, error) {
 	return out, err
 }
 
-// Overdue is a license the scheduled run suspended for non-payment.
-type Overdue struct{ TenantID, LicenseID string }
+// LicenseRef names a license the scheduled run changed.
+type LicenseRef struct{ TenantID, LicenseID string }
 
 // SuspendOverdue suspends the licenses of every subscription whose payment
 // failed and whose grace ended by now (schema/019's
 // billing_suspend_overdue), as actor billing:grace, and returns them. db is
 // the background role's (license_cleanup).
-func SuspendOverdue(ctx context.Context, db *database.DB, now time.Time) ([]Overdue, error) {
-	var out []Overdue
-	err := db.Tx(database.WithActor(ctx, "billing:grace"), database.Platform(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT tenant_id, license_id FROM billing_suspend_overdue($1)`, now)
+func SuspendOverdue(ctx context.Context, db *database.DB, now time.Time) ([]LicenseRef, error) {
+	out, err := scheduled(ctx, db, "billing:grace", `SELECT tenant_id, license_id FROM billing_suspend_overdue($1)`, now)
+	if err != nil {
+		return nil, fmt.Errorf("suspending overdue licenses: %w", err)
+	}
+	return out, nil
+}
+
+// AutoRenew renews every license with an auto_renew period whose expiry
+// falls on now's UTC day or before (schema/021's license_auto_renew), as
+// actor auto_renew, and returns them. db is the background role's.
+func AutoRenew(ctx context.Context, db *database.DB, now time.Time) ([]LicenseRef, error) {
+	out, err := scheduled(ctx, db, "auto_renew", `SELECT tenant_id, license_id FROM license_auto_renew($1)`, now)
+	if err != nil {
+		return nil, fmt.Errorf("renewing licenses: %w", err)
+	}
+	return out, nil
+}
+
+// scheduled runs one of the scheduled run's functions under the platform
+// scope with actor, and reads the licenses it changed.
+func scheduled(ctx context.Context, db *database.DB, actor, sql string, now time.Time) ([]LicenseRef, error) {
+	var out []LicenseRef
+	err := db.Tx(database.WithActor(ctx, actor), database.Platform(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, now)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Overdue, error) {
-			var o Overdue
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (LicenseRef, error) {
+			var o LicenseRef
 			err := r.Scan(&o.TenantID, &o.LicenseID)
 			return o, err
 		})
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("suspending overdue licenses: %w", err)
-	}
-	return out, nil
+	return out, err
 }

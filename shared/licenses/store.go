@@ -50,10 +50,13 @@ type License struct {
 	OverageValue int
 	// Borrow is the offline-checkout policy (nil: borrowing off); a tenant
 	// decides how its seats are used, so a tenant admin may set it.
-	Borrow    *seats.BorrowPolicy
-	Leasing   string
-	KeyHash   string
-	KeyPrefix string
+	Borrow *seats.BorrowPolicy
+	// AutoRenewPeriod ("P1M" or "P1Y"; nil: off) moves expires_at on by a
+	// period on the expiry day (schema/021), a commercial term.
+	AutoRenewPeriod *string
+	Leasing         string
+	KeyHash         string
+	KeyPrefix       string
 	// After a key rotation, the replaced key's hash and when it stops
 	// opening the license (nil: no previous key).
 	PreviousKeyHash      *string
@@ -123,7 +126,7 @@ func NewStore(db *database.DB) (*Store, error) {
 // columns are read from a license "l" joined with its tenant "t".
 const columns = `l.id, l.tenant_id, l.product, l.seats, l.lease_ttl_seconds, l.status, l.expires_at,
 	l.require_user, l.max_seats_per_user, l.max_instances_per_seat, l.linger_seconds, l.revive_seconds,
-	l.overage_mode, l.overage_value, l.borrow, l.leasing, l.max_lease_ttl_seconds,
+	l.overage_mode, l.overage_value, l.borrow, l.auto_renew_period, l.leasing, l.max_lease_ttl_seconds,
 	l.key_hash, l.key_prefix, l.previous_key_hash, l.previous_key_expires_at,
 	l.created_at, l.updated_at, l.revision, t.status, t.revision`
 
@@ -139,7 +142,7 @@ func scan(row pgx.Row) (License, error) {
 	var l License
 	err := row.Scan(&l.ID, &l.TenantID, &l.Product, &l.Seats, &l.LeaseTTLSeconds, &l.Status, &l.ExpiresAt,
 		&l.RequireUser, &l.MaxSeatsPerUser, &l.MaxInstancesPerSeat, &l.LingerSeconds, &l.ReviveSeconds,
-		&l.OverageMode, &l.OverageValue, &l.Borrow, &l.Leasing, &l.MaxLeaseTTLSeconds,
+		&l.OverageMode, &l.OverageValue, &l.Borrow, &l.AutoRenewPeriod, &l.Leasing, &l.MaxLeaseTTLSeconds,
 		&l.KeyHash, &l.KeyPrefix, &l.PreviousKeyHash, &l.PreviousKeyExpiresAt, &l.CreatedAt, &l.UpdatedAt, &l.revision, &l.tenantStatus, &l.tenantRevision)
 	if l.ExpiresAt != nil {
 		utc := l.ExpiresAt.UTC()
@@ -197,6 +200,8 @@ type New struct {
 	OverageValue int
 	// Borrow: the offline-checkout policy, nil for off.
 	Borrow *seats.BorrowPolicy
+	// AutoRenewPeriod: "P1M" or "P1Y", nil for off.
+	AutoRenewPeriod *string
 
 	// MaxLeaseTTLSeconds caps LeaseTTLSeconds; 0 is the default,
 	// DefaultMaxLeaseTTLSeconds (schema/009's column default).
@@ -243,14 +248,15 @@ func CreateIn(ctx context.Context, tx pgx.Tx, tenantID string, n New) (License, 
 		WITH changed AS (
 			INSERT INTO licenses (id, tenant_id, product, seats, lease_ttl_seconds, expires_at,
 			                      require_user, max_seats_per_user, leasing, key_hash, key_prefix, max_lease_ttl_seconds,
-			                      max_instances_per_seat, linger_seconds, revive_seconds, overage_mode, overage_value, borrow)
-			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+			                      max_instances_per_seat, linger_seconds, revive_seconds, overage_mode, overage_value, borrow,
+			                      auto_renew_period)
+			SELECT $1, t.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
 			FROM tenants t WHERE t.id = $2 AND t.status <> 'deleted'
 			RETURNING *
 		)`+selectChanged,
 		id, tenantID, n.Product, n.Seats, n.LeaseTTLSeconds, n.ExpiresAt,
 		n.RequireUser, n.MaxSeatsPerUser, n.Leasing, hash, key[:tokens.DisplayPrefixLen], n.MaxLeaseTTLSeconds,
-		n.MaxInstancesPerSeat, n.LingerSeconds, n.ReviveSeconds, n.OverageMode, n.OverageValue, n.Borrow)
+		n.MaxInstancesPerSeat, n.LingerSeconds, n.ReviveSeconds, n.OverageMode, n.OverageValue, n.Borrow, n.AutoRenewPeriod)
 	if err != nil {
 		return License{}, "", err
 	}
@@ -304,6 +310,9 @@ type Patch struct {
 	// ClearBorrow turns borrowing off.
 	Borrow      *seats.BorrowPolicy
 	ClearBorrow bool
+	// AutoRenewPeriod sets the renewal period; ClearAutoRenew turns it off.
+	AutoRenewPeriod *string
+	ClearAutoRenew  bool
 }
 
 // Update changes a tenant's license that is not deleted. A change that would
@@ -338,6 +347,7 @@ func UpdateIn(ctx context.Context, tx pgx.Tx, tenantID, id string, p Patch) (Lic
 				overage_mode = COALESCE($17, l.overage_mode),
 				overage_value = COALESCE($18, l.overage_value),
 				borrow = CASE WHEN $20 THEN NULL ELSE COALESCE($19, l.borrow) END,
+				auto_renew_period = CASE WHEN $22 THEN NULL ELSE COALESCE($21, l.auto_renew_period) END,
 				revision = l.revision + 1,
 				updated_at = now()
 			FROM tenants t
@@ -347,7 +357,7 @@ func UpdateIn(ctx context.Context, tx pgx.Tx, tenantID, id string, p Patch) (Lic
 		id, tenantID, p.Seats, p.Status, p.LeaseTTLSeconds, p.ExpiresAt, p.ClearExpiry,
 		p.RequireUser, p.MaxSeatsPerUser, p.ClearMaxSeatsPerUser, p.Leasing, p.MaxLeaseTTLSeconds,
 		p.MaxInstancesPerSeat, p.ClearMaxInstancesPerSeat, p.LingerSeconds, p.ReviveSeconds, p.OverageMode, p.OverageValue,
-		p.Borrow, p.ClearBorrow)
+		p.Borrow, p.ClearBorrow, p.AutoRenewPeriod, p.ClearAutoRenew)
 }
 
 // Delete marks a tenant's license deleted and returns it as deleted, so the

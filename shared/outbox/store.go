@@ -28,7 +28,7 @@ var Types = []string{
 	"session.revoked", "workstation.blocked", "workstation.unblocked",
 	"member.invited", "member.removed", "api_key.created", "api_key.revoked",
 	"usage.weekly_summary", "license.overage_entered", "license.overage_exited",
-	"billing.payment_failed",
+	"billing.payment_failed", "license.renewed",
 }
 
 // Event is one outbox row.

@@ -247,3 +247,32 @@ func TestStripeDrivesLicensesOverHTTP(t *testing.T) {
 		t.Errorf("member.invited events = %d", n)
 	}
 }
+
+// TestAutoRenewOverHTTP: the platform sets and clears a license's
+// auto_renew; a tenant admin may not (a commercial term); a bad period is
+// 400 and changes nothing.
+func TestAutoRenewOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	tenant := a.tenant("renews")
+	licenseID, _ := a.license(tenant, map[string]any{"seats": 1, "expires_at": "2027-01-31T12:00:00Z", "auto_renew": map[string]any{"period": "P1M"}})
+	path := "/v1/tenants/" + tenant + "/licenses/" + licenseID
+	if got := a.expect(a.admin("GET", path, nil), 200, ""); got.body["auto_renew"].(map[string]any)["period"] != "P1M" {
+		t.Fatalf("license = %s", got.raw)
+	}
+	tenantAdmin := a.expect(a.admin("POST", "/v1/tenants/"+tenant+"/api-keys", map[string]any{"name": "ops", "role": "admin"}), 201, "").str("key")
+	a.expect(a.call("PATCH", path, tenantAdmin, map[string]any{"auto_renew": nil}), 403, "forbidden")
+	for _, bad := range []any{"P1M", map[string]any{"period": "P1W"}, map[string]any{"period": "P1M", "day": 1}, map[string]any{}} {
+		a.expect(a.admin("PATCH", path, map[string]any{"auto_renew": bad}), 400, "invalid_request")
+	}
+	if got := a.expect(a.admin("PATCH", path, map[string]any{"auto_renew": map[string]any{"period": "P1Y"}}), 200, ""); got.body["auto_renew"].(map[string]any)["period"] != "P1Y" {
+		t.Fatalf("PATCH P1Y = %s", got.raw)
+	}
+	if got := a.expect(a.admin("PATCH", path, map[string]any{"auto_renew": nil}), 200, ""); got.body["auto_renew"] != nil {
+		t.Fatalf("PATCH null = %s", got.raw)
+	}
+	if n := a.countRows(`SELECT count(*) FROM outbox_events WHERE tenant_id = $1 AND type = 'license.updated'
+		AND payload -> 'changed' ? 'auto_renew_period'`, tenant); n != 2 {
+		t.Fatalf("license.updated naming auto_renew_period = %d, want 2", n)
+	}
+}

@@ -280,7 +280,7 @@ func TestCheckerCatches(t *testing.T) {
 		"product": "p", "seats": 2.0, "seats_used": 0.0, "lease_ttl_seconds": 60.0, "max_lease_ttl_seconds": 86400.0, "status": "active",
 		"expires_at": nil, "require_user": false, "max_seats_per_user": nil, "max_instances_per_seat": nil, "leasing": "per_fingerprint",
 		"linger_seconds": 0.0, "revive_seconds": 0.0, "overage": map[string]any{"mode": "none", "value": 0.0},
-		"borrow": nil, "key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
+		"borrow": nil, "auto_renew": nil, "key_prefix": "lk_x", "created_at": "2026-01-02T03:04:05.006Z", "updated_at": "2026-01-02T03:04:05.006Z",
 	}
 	if err := doc.ValidateSchemaJSON(license.Value, good, openapi3.EnableJSONSchema2020()); err != nil {
 		t.Fatalf("a valid license is refused: %v", err)
@@ -298,6 +298,7 @@ func TestCheckerCatches(t *testing.T) {
 		"overage mode unknown":  func(m map[string]any) { m["overage"] = map[string]any{"mode": "lots", "value": 0.0} },
 		"borrow member unknown": func(m map[string]any) { m["borrow"] = map[string]any{"max_days": 3.0} },
 		"borrow too short":      func(m map[string]any) { m["borrow"] = map[string]any{"max_seconds": 60.0} },
+		"auto_renew weekly":     func(m map[string]any) { m["auto_renew"] = map[string]any{"period": "P1W"} },
 	}
 	for name, change := range bad {
 		m := map[string]any{}

@@ -33,6 +33,7 @@ export const eventTypes = [
   "license.overage_entered",
   "license.overage_exited",
   "billing.payment_failed",
+  "license.renewed",
 ] as const satisfies readonly EventType[];
 type Missing = Exclude<EventType, (typeof eventTypes)[number]>;
 // If this line fails to compile, add the missing event type above.
