@@ -17,6 +17,7 @@ import { expiryText, processesText, seatText, type Session } from "./licenses/se
 import {
   editValuesOf,
   leasingLabels,
+  autoRenewText,
   borrowText,
   offOrSeconds,
   patchOf,
@@ -166,6 +167,8 @@ function Terms({ license: l }: { license: License }) {
       <div>
         <dt>Borrowing</dt>
         <dd>{borrowText(l.borrow)}</dd>
+        <dt>Auto-renew</dt>
+        <dd>{autoRenewText(l.auto_renew)}</dd>
       </div>
       <div>
         <dt>Key prefix</dt>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  autoRenewText,
   borrowText,
   createBodyOf,
   dateToExpiry,
@@ -31,6 +32,7 @@ const license: License = {
   revive_seconds: 0,
   overage: { mode: "none", value: 0 },
   borrow: null,
+  auto_renew: null,
   leasing: "per_fingerprint",
   key_prefix: "lk_0123abcd",
   created_at: "2026-01-01T00:00:00.000Z",
@@ -184,5 +186,14 @@ describe("createBodyOf", () => {
       require_user: true,
       max_seats_per_user: 2,
     });
+  });
+});
+
+describe("autoRenewText", () => {
+  it("says off, monthly or yearly", () => {
+    expect(autoRenewText(null)).toBe("Off");
+    expect(autoRenewText(undefined)).toBe("Off");
+    expect(autoRenewText({ period: "P1M" })).toBe("Every month, on the expiry day");
+    expect(autoRenewText({ period: "P1Y" })).toBe("Every year, on the expiry day");
   });
 });

@@ -35,6 +35,13 @@ export function offOrSeconds(seconds: number): string {
   return seconds === 0 ? "Off" : `${seconds} s`;
 }
 
+/** autoRenewText shows the renewal policy (without Stripe): off, or how
+ * often the expiry moves on. */
+export function autoRenewText(a: License["auto_renew"] | undefined): string {
+  if (!a) return "Off";
+  return a.period === "P1Y" ? "Every year, on the expiry day" : "Every month, on the expiry day";
+}
+
 /** borrowText shows the borrow (offline checkout) policy: off, or how long
  * a borrow may run, how many at once, and the seats kept for online use. */
 export function borrowText(b: BorrowPolicy | null | undefined): string {
