@@ -286,17 +286,16 @@ func (a *Applier) checkout(ctx context.Context, tx pgx.Tx, s *stripe.CheckoutSes
 
 // subState is a subscription's row.
 type subState struct {
-	tenantID             string
-	stateAt              time.Time
-	periodEnd            *time.Time
-	suspendedForPayment  bool
-	graceEndsAt          *time.Time
-	exists               bool
-	invoiceAt            *time.Time
-	paymentFailedAt      *time.Time
-	status               string
-	cancelAtPeriodEnd    bool
-	subscriptionCustomer string
+	tenantID            string
+	stateAt             time.Time
+	periodEnd           *time.Time
+	suspendedForPayment bool
+	graceEndsAt         *time.Time
+	exists              bool
+	invoiceAt           *time.Time
+	paymentFailedAt     *time.Time
+	status              string
+	cancelAtPeriodEnd   bool
 }
 
 func readSub(ctx context.Context, tx pgx.Tx, id string) (subState, error) {
