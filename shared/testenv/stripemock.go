@@ -22,18 +22,29 @@ import (
 // keeps it for the next).
 const StripeMockVersion = "v0.203.0"
 
-// stripeMockBin is built once per test binary.
+// stripeMockBin is built once per test binary, into a path of this
+// version shared by every test binary and run (the first build installs it
+// under a temporary name and renames it into place, so a concurrent build
+// never sees half a file), and reused while it is there.
 var stripeMockBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "stripe-mock-")
+	bin := filepath.Join(os.TempDir(), "license-server-stripe-mock-"+StripeMockVersion)
+	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o100 != 0 {
+		return bin, nil
+	}
+	dir, err := os.MkdirTemp("", "stripe-mock-build-")
 	if err != nil {
 		return "", err
 	}
+	defer os.RemoveAll(dir)
 	cmd := exec.Command("go", "install", "github.com/stripe/stripe-mock@"+StripeMockVersion)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install github.com/stripe/stripe-mock@%s: %v\n%s", StripeMockVersion, err, out)
 	}
-	return filepath.Join(dir, "stripe-mock"), nil
+	if err := os.Rename(filepath.Join(dir, "stripe-mock"), bin); err != nil {
+		return "", fmt.Errorf("placing stripe-mock: %w", err)
+	}
+	return bin, nil
 })
 
 // StripeRequest is one call a test's code made to the Stripe API.

@@ -330,12 +330,11 @@ func devNotify(n *config.Notify, env config.Lookup, base string, logf func(strin
 }
 
 // devBilling fills in what make run's billing needs and the environment
-// left unset: a Stripe test key and a webhook signing secret made for this
-// process (printed, so a delivery can be signed with it), and Stripe's API
-// at stripe-mock's default address, where `go run
-// github.com/stripe/stripe-mock@latest` listens. Set STRIPE_API_KEY,
-// STRIPE_API_URL and STRIPE_WEBHOOK_SECRET to use Stripe's test mode
-// instead (with the Stripe CLI's `stripe listen`).
+// left unset: a Stripe test key with Stripe's API at stripe-mock's default
+// address (`go run github.com/stripe/stripe-mock@v0.203.0` listens there),
+// and, without STRIPE_WEBHOOK_SECRET, a random signing secret that is
+// never shown: no delivery verifies until you set the one the Stripe CLI's
+// `stripe listen` prints (a secret is never written to the log).
 func devBilling(b *config.Billing, logf func(string, ...any)) error {
 	if b.StripeAPIKey == "" {
 		b.StripeAPIKey = "sk_test_devserver"
@@ -349,7 +348,7 @@ func devBilling(b *config.Billing, logf func(string, ...any)) error {
 			return fmt.Errorf("making the Stripe webhook secret: %w", err)
 		}
 		b.StripeWebhookSecret = "whsec_" + secret
-		logf("billing: Stripe webhooks are checked with STRIPE_WEBHOOK_SECRET=%s (made for this run)", b.StripeWebhookSecret)
+		logf("billing: Stripe webhooks refused until STRIPE_WEBHOOK_SECRET is set (e.g. from `stripe listen`)")
 	}
 	api := b.StripeAPIURL
 	if api == "" {
