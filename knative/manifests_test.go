@@ -710,7 +710,18 @@ func checkScaling(t *testing.T, name string, s servingv1.Service) {
 	case name == "cleanup" || name == "billingschedule":
 		// One sweep (one billing run) at a time.
 		if minScale != 0 || maxScale != 1 || *spec.ContainerConcurrency != 1 {
-			t.Errorf("cleanup: min %d max %d concurrency %d, want 0, 1, 1", minScale, maxScale, *spec.ContainerConcurrency)
+			t.Errorf("%s: min %d max %d concurrency %d, want 0, 1, 1", name, minScale, maxScale, *spec.ContainerConcurrency)
+		}
+		// A billing run's answer may take two minutes (route.EventRunDeadline);
+		// past that it could not answer, and its event comes again.
+		if name == "billingschedule" && *spec.TimeoutSeconds > 120 {
+			t.Errorf("billingschedule: timeout %d s, want at most 120", *spec.TimeoutSeconds)
+		}
+	case name == "billing":
+		// Stripe gives up on a webhook's answer after about 20 s: a request
+		// running longer is wasted, and Stripe delivers the event again.
+		if minScale > 1 || *spec.TimeoutSeconds > 20 {
+			t.Errorf("billing: min-scale %d timeout %d s, want 0 or 1 and at most 20 s", minScale, *spec.TimeoutSeconds)
 		}
 	case name == "notify":
 		// Runs may overlap, but each makes several attempts at once: a few
