@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -214,6 +215,9 @@ type httpRoute struct {
 			Request struct {
 				Set map[string]string `json:"set"`
 			} `json:"request"`
+			Response struct {
+				Set map[string]string `json:"set"`
+			} `json:"response"`
 		} `json:"headers"`
 	} `json:"route"`
 }
@@ -419,8 +423,9 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	}
 	// Five ConfigMaps: what every function reads, what only the admin
 	// functions read (the identity provider, the console's origins), what
-	// only the console reads (its pages' sign-in settings), and what only
-	// Notify reads (where mails' links point, their sender).
+	// only the console reads (its pages' sign-in settings), what only
+	// Notify reads (where mails' links point, their sender), and what only
+	// the two billing functions read (the grace, the portal's return URL).
 	wantKeys := map[string][]string{
 		"license-server-config": {"DATABASE_SERVER_NAME", "DATABASE_URL", "GOOGLE_CLOUD_PROJECT", "LEASE_ISSUER", "LOG_LEVEL",
 			"REDIS_URL", "SIGNING_KMS_KEY_VERSION"},
@@ -448,6 +453,7 @@ func TestKnativeServicesFollowContract(t *testing.T) {
 	checkAuthConfig(t, data["license-server-auth"])
 	checkConsoleConfig(t, data["license-server-console"], data["license-server-auth"])
 	checkNotifyConfig(t, data["license-server-notify"], m)
+	checkBillingConfig(t, data["license-server-billing"])
 	if got := slices.Sorted(maps.Keys(m.serviceAccounts)); !slices.Equal(got, slices.Sorted(maps.Keys(functions))) {
 		t.Errorf("service accounts = %v, want one per function", got)
 	}
@@ -556,6 +562,19 @@ func checkNotifyConfig(t *testing.T, data map[string]string, m *manifests) {
 	}
 	if _, err := mail.ParseAddress(data["MAIL_FROM"]); err != nil {
 		t.Errorf("license-server-notify MAIL_FROM = %q: %v", data["MAIL_FROM"], err)
+	}
+}
+
+// checkBillingConfig: the values shared/config/billing.go accepts (a grace
+// from 0 to 90 days, an https return URL), which Terraform's output
+// knative_billing_config also writes by default.
+func checkBillingConfig(t *testing.T, data map[string]string) {
+	t.Helper()
+	if grace, err := time.ParseDuration(data["BILLING_GRACE"]); err != nil || grace < 0 || grace > 90*24*time.Hour {
+		t.Errorf("license-server-billing BILLING_GRACE = %q, want a duration from 0 to 2160h", data["BILLING_GRACE"])
+	}
+	if u, err := url.Parse(data["BILLING_PORTAL_RETURN_URL"]); err != nil || u.Scheme != "https" || u.Host == "" {
+		t.Errorf("license-server-billing BILLING_PORTAL_RETURN_URL = %q, want an https URL", data["BILLING_PORTAL_RETURN_URL"])
 	}
 }
 
@@ -908,14 +927,24 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 		{"/notify", "https", notFound},
 		// Stripe's webhook, and a tenant's billing and portal.
 		{"/v1/billing/stripe/webhook", "https", "billing"},
+		{"/v1/billing/stripe/webhook?x=1", "https", "billing"},
 		{"/v1/billing/stripe/webhook", "http", redirected},
+		{"/v1/billing", "https", notFound},
 		{"/v1/billing/stripe", "https", notFound},
+		{"/v1/billing/stripe/webhook/", "https", notFound},
 		{"/v1/billing/stripe/webhook/x", "https", notFound},
 		{"/v1/tenants/abc/billing", "https", "billing"},
+		{"/v1/tenants/abc/billing?x=1", "https", "billing"},
 		{"/v1/tenants/abc/billing/portal", "https", "billing"},
+		{"/v1/tenants/abc/billing", "http", redirected},
+		{"/v1/tenants/abc/billing/", "https", notFound},
 		{"/v1/tenants/abc/billing/other", "https", notFound},
+		{"/v1/tenants/abc/billing/portal/x", "https", notFound},
 		{"/v1/tenants/abc/billingx", "https", notFound},
+		{"/v1/tenants//billing", "https", notFound},
+		{"/v1/tenants/abc/x/billing", "https", notFound},
 		{"/billingschedule", "https", notFound},
+		{"/v1/billingschedule", "https", notFound},
 	}
 	reached := map[string]bool{}
 	for _, tt := range tests {
@@ -927,11 +956,95 @@ func TestRoutesSendEachPathToItsFunction(t *testing.T) {
 			t.Errorf("%s over %s goes to %s, want %s", tt.path, tt.proto, got, tt.want)
 		}
 		reached[got] = true
+		// Order must not matter: a routed path is accepted by one route
+		// alone, so no route shadows another (say, a /v1/tenants/ regex
+		// catching a later function's path).
+		if tt.proto == "https" && tt.want != notFound && tt.want != redirected {
+			if names := routesAccepting(t, vs, tt.path); len(names) != 1 {
+				t.Errorf("%s is accepted by routes %v, want exactly one", tt.path, names)
+			}
+		}
 	}
 	for name, fn := range functions {
 		if !reached[name] && fn.http {
 			t.Errorf("no sample path reaches %s", name)
 		}
+	}
+}
+
+// routesAccepting names every route (redirects aside) one of whose matches
+// accepts the path, over https.
+func routesAccepting(t *testing.T, vs virtualService, target string) []string {
+	t.Helper()
+	path, _, _ := strings.Cut(target, "?")
+	var names []string
+	for _, r := range vs.Spec.HTTP {
+		if r.Redirect != nil {
+			continue
+		}
+		for _, mt := range r.Match {
+			ok, err := uriMatches(mt.URI, path, target)
+			if err != nil {
+				t.Fatalf("route %s: %v", r.Name, err)
+			}
+			for h, want := range mt.Headers {
+				ok = ok && h == "x-forwarded-proto" && want.Exact == "https"
+			}
+			if ok {
+				names = append(names, r.Name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+// TestStripeWebhookIsUncachedAndBillingScheduleUnrouted: the one route to
+// Stripe's webhook is its exact path, and its answers say no-store at the
+// gateway whatever the function sends; the admin billing routes are two
+// whole-path regexes; no route names billingschedule, which Eventarc alone
+// calls (authorizationpolicy.yaml).
+func TestStripeWebhookIsUncachedAndBillingScheduleUnrouted(t *testing.T) {
+	m := load(t)
+	if len(m.virtualServices) != 1 {
+		t.Fatalf("want one VirtualService, have %d", len(m.virtualServices))
+	}
+	var webhook, admin []string
+	for _, r := range m.virtualServices[0].Spec.HTTP {
+		if r.Redirect != nil {
+			continue
+		}
+		target, err := destination(r)
+		if err != nil {
+			t.Errorf("route %s: %v", r.Name, err)
+			continue
+		}
+		if target == "billingschedule" {
+			t.Errorf("route %s sends requests to billingschedule", r.Name)
+		}
+		if target != "billing" {
+			continue
+		}
+		for _, mt := range r.Match {
+			switch {
+			case mt.URI != nil && mt.URI.Exact == "/v1/billing/stripe/webhook" && len(mt.Headers) == 0:
+				webhook = append(webhook, r.Name)
+				if h := r.Route[0].Headers; h == nil || h.Response.Set["cache-control"] != "no-store" {
+					t.Errorf("route %s: the webhook's answers must be set Cache-Control: no-store", r.Name)
+				}
+			case mt.URI != nil && mt.URI.Regex != "" && len(mt.Headers) == 0:
+				admin = append(admin, mt.URI.Regex)
+			default:
+				t.Errorf("route %s: match %+v, want the webhook's exact path or an admin regex", r.Name, mt)
+			}
+		}
+	}
+	if len(webhook) != 1 {
+		t.Errorf("routes to Stripe's webhook: %v, want exactly one", webhook)
+	}
+	slices.Sort(admin)
+	if want := []string{`^/v1/tenants/[^/]+/billing$`, `^/v1/tenants/[^/]+/billing/portal$`}; !slices.Equal(admin, want) {
+		t.Errorf("billing's admin routes = %q, want %q", admin, want)
 	}
 }
 
