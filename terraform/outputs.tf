@@ -125,6 +125,23 @@ output "knative_notify_config" {
   })
 }
 
+output "knative_billing_config" {
+  description = "The ConfigMap license-server/license-server-billing that only Billing and BillingSchedule read: the grace past a paid period and where Stripe's customer portal returns to, as one YAML document for kubectl apply -f -."
+  value = yamlencode({
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata = {
+      name      = "license-server-billing"
+      namespace = local.namespace
+    }
+    # Stripe's key and webhook secret are secrets (billing.tf), not here.
+    data = {
+      BILLING_GRACE             = var.billing_grace
+      BILLING_PORTAL_RETURN_URL = var.billing_portal_return_url
+    }
+  })
+}
+
 output "sql_server_name" {
   description = "The name Cloud SQL's server certificate carries (its DNS name): DATABASE_SERVER_NAME for make migrate through a relay, with sslmode=verify-full."
   value       = trimsuffix(google_sql_database_instance.main.dns_name, ".")

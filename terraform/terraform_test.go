@@ -614,10 +614,13 @@ func TestNotifyScheduleTriggerAndPublishers(t *testing.T) {
 		}
 	}
 	// Each trigger its own account: one subscribes to its own topic only.
-	cleanup := str(t, "google_eventarc_trigger.cleanup", m.only(t, m.resource(t, "google_eventarc_trigger", "cleanup")), "service_account")
-	notify := str(t, "google_eventarc_trigger.notify", m.only(t, m.resource(t, "google_eventarc_trigger", "notify")), "service_account")
-	if cleanup == notify {
-		t.Errorf("the cleanup and notify triggers share the account %s", cleanup)
+	accounts := map[string]string{}
+	for _, r := range m.resourcesOf("google_eventarc_trigger") {
+		sa := str(t, r.addr(), m.only(t, r), "service_account")
+		if other, ok := accounts[sa]; ok {
+			t.Errorf("the %s and %s triggers share the account %s", other, r.name, sa)
+		}
+		accounts[sa] = r.name
 	}
 }
 
@@ -765,6 +768,30 @@ func TestOutputs(t *testing.T) {
 		},
 	}; !reflect.DeepEqual(notify, want) {
 		t.Errorf("knative_notify_config:\nhave %v\nwant %v", notify, want)
+	}
+
+	// Billing's ConfigMap: the variables' defaults, which are
+	// shared/config's own, and the operator's values when set.
+	billing, sensitive := outputDoc(t, m, ctx, "knative_billing_config")
+	if sensitive {
+		t.Error("output knative_billing_config holds nothing secret; sensitive would only hide it")
+	}
+	wantBilling := func(grace, returnURL string) map[string]any {
+		return map[string]any{
+			"apiVersion": "v1",
+			"kind":       "ConfigMap",
+			"metadata":   map[string]any{"name": "license-server-billing", "namespace": "license-server"},
+			"data":       map[string]any{"BILLING_GRACE": grace, "BILLING_PORTAL_RETURN_URL": returnURL},
+		}
+	}
+	if want := wantBilling("72h", "https://console.coditect.ai/"); !reflect.DeepEqual(billing, want) {
+		t.Errorf("knative_billing_config:\nhave %v\nwant %v", billing, want)
+	}
+	set := loadModule(t)
+	set.vars["billing_grace"] = cty.StringVal("120h")
+	set.vars["billing_portal_return_url"] = cty.StringVal("https://api.coditect.ai/console/")
+	if got, want := first(outputDoc(t, set, set.context(), "knative_billing_config")), wantBilling("120h", "https://api.coditect.ai/console/"); !reflect.DeepEqual(got, want) {
+		t.Errorf("knative_billing_config with the variables set:\nhave %v\nwant %v", got, want)
 	}
 
 	cfg, ok := out["knative_config"]
@@ -1028,6 +1055,9 @@ func outputDoc(t *testing.T, m *module, ctx *hcl.EvalContext, name string) (map[
 	t.Fatalf("output %s is missing", name)
 	return nil, false
 }
+
+// first is the first of two results.
+func first[A, B any](a A, _ B) A { return a }
 
 // secretData maps each secret id to the data of the versions written to it.
 func secretData(t *testing.T, m *module) map[string]string {

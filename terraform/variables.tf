@@ -38,6 +38,28 @@ variable "mail_from" {
   default     = "Coditect Licenses <notifications@coditect.ai>"
 }
 
+variable "billing_grace" {
+  description = "BILLING_GRACE of Billing and BillingSchedule (license-server-billing ConfigMap): how long past its paid period a license stays active while Stripe retries a failed payment; a Go duration from 0 to 2160h."
+  type        = string
+  default     = "72h"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(h|m|s))+$", var.billing_grace))
+    error_message = "The billing_grace must be a Go duration such as 72h."
+  }
+}
+
+variable "billing_portal_return_url" {
+  description = "BILLING_PORTAL_RETURN_URL of Billing (license-server-billing ConfigMap): where Stripe's customer portal sends an admin back; an https URL, the console's."
+  type        = string
+  default     = "https://console.coditect.ai/"
+
+  validation {
+    condition     = can(regex("^https://[^/]+", var.billing_portal_return_url))
+    error_message = "The billing_portal_return_url must be an https URL."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL written into the license-server-config ConfigMap."
   type        = string
