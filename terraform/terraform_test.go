@@ -784,13 +784,13 @@ func TestOutputs(t *testing.T) {
 			"data":       map[string]any{"BILLING_GRACE": grace, "BILLING_PORTAL_RETURN_URL": returnURL},
 		}
 	}
-	if want := wantBilling("72h", "https://console.coditect.ai/"); !reflect.DeepEqual(billing, want) {
+	if want := wantBilling("72h", "https://api.coditect.ai/console/"); !reflect.DeepEqual(billing, want) {
 		t.Errorf("knative_billing_config:\nhave %v\nwant %v", billing, want)
 	}
 	set := loadModule(t)
 	set.vars["billing_grace"] = cty.StringVal("120h")
-	set.vars["billing_portal_return_url"] = cty.StringVal("https://api.coditect.ai/console/")
-	if got, want := first(outputDoc(t, set, set.context(), "knative_billing_config")), wantBilling("120h", "https://api.coditect.ai/console/"); !reflect.DeepEqual(got, want) {
+	set.vars["billing_portal_return_url"] = cty.StringVal("https://licenses.example.com/console/")
+	if got, want := first(outputDoc(t, set, set.context(), "knative_billing_config")), wantBilling("120h", "https://licenses.example.com/console/"); !reflect.DeepEqual(got, want) {
 		t.Errorf("knative_billing_config with the variables set:\nhave %v\nwant %v", got, want)
 	}
 

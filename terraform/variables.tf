@@ -52,7 +52,7 @@ variable "billing_grace" {
 variable "billing_portal_return_url" {
   description = "BILLING_PORTAL_RETURN_URL of Billing (license-server-billing ConfigMap): where Stripe's customer portal sends an admin back; an https URL, the console's."
   type        = string
-  default     = "https://console.coditect.ai/"
+  default     = "https://api.coditect.ai/console/"
 
   validation {
     condition     = can(regex("^https://[^/]+", var.billing_portal_return_url))

@@ -38,7 +38,7 @@ func billingKeys() []string {
 
 func loadBilling(get Lookup) (Billing, error) {
 	b := Billing{StripeAPIKey: str(get, "STRIPE_API_KEY", ""), StripeWebhookSecret: str(get, "STRIPE_WEBHOOK_SECRET", ""),
-		StripeAPIURL: str(get, "STRIPE_API_URL", ""), PortalReturnURL: str(get, "BILLING_PORTAL_RETURN_URL", "https://console.coditect.ai/")}
+		StripeAPIURL: str(get, "STRIPE_API_URL", ""), PortalReturnURL: str(get, "BILLING_PORTAL_RETURN_URL", "https://api.coditect.ai/console/")}
 	grace, err := time.ParseDuration(str(get, "BILLING_GRACE", DefaultBillingGrace.String()))
 	if err != nil || grace < 0 || grace > 90*24*time.Hour {
 		return b, fmt.Errorf("BILLING_GRACE must be a duration from 0 to 2160h")
