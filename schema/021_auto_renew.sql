@@ -27,10 +27,12 @@ ALTER TABLE outbox_events ADD CONSTRAINT outbox_events_type_check CHECK (type IN
     'billing.payment_failed', 'license.renewed'));
 
 -- Renews, at p_now, every active license with a period whose expiry falls
--- on or before the end of p_now's UTC day: whole periods are added to the
--- expiry (PostgreSQL's calendar arithmetic: 31 January + 1 month is 28 or
--- 29 February) until it is after that day's end, so a renewal a run missed
--- is caught up in one step. Each renewal appends one license.renewed (and
+-- on or before the end of p_now's UTC day, or within the next two hours
+-- (the run is hourly: an expiry just after midnight is renewed by the last
+-- run before it, not minutes late by the first run of its day): whole
+-- periods are added to the expiry (PostgreSQL's calendar arithmetic: 31
+-- January + 1 month is 28 or 29 February) until it is past that horizon, so
+-- a renewal a run missed is caught up in one step. Each renewal appends one license.renewed (and
 -- the trigger its license.updated and audit entry, with the caller's actor).
 -- A second run, or one at the same time, finds the expiry already moved
 -- (the UPDATE re-checks it under the row's lock) and renews nothing. It
@@ -39,7 +41,8 @@ ALTER TABLE outbox_events ADD CONSTRAINT outbox_events_type_check CHECK (type IN
 CREATE FUNCTION license_auto_renew(p_now timestamptz) RETURNS TABLE (tenant_id uuid, license_id uuid)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-    day_end timestamptz := date_trunc('day', p_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
+    horizon timestamptz := greatest(date_trunc('day', p_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day',
+                                    p_now + interval '2 hours');
     r       record;
     step    interval;
     n       integer;
@@ -48,12 +51,12 @@ BEGIN
     FOR r IN
         SELECT l.id, l.tenant_id, l.expires_at, l.auto_renew_period FROM licenses l JOIN tenants t ON t.id = l.tenant_id
         WHERE l.auto_renew_period IS NOT NULL AND l.status = 'active' AND t.status = 'active'
-          AND l.expires_at IS NOT NULL AND l.expires_at <= day_end
+          AND l.expires_at IS NOT NULL AND l.expires_at <= horizon
         ORDER BY l.id
     LOOP
         step := CASE r.auto_renew_period WHEN 'P1Y' THEN interval '1 year' ELSE interval '1 month' END;
         n := 1;
-        WHILE r.expires_at + step * n <= day_end LOOP
+        WHILE r.expires_at + step * n <= horizon LOOP
             n := n + 1;
         END LOOP;
         UPDATE licenses l SET expires_at = r.expires_at + step * n, revision = l.revision + 1, updated_at = now()

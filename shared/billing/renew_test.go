@@ -13,8 +13,8 @@ import (
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
-// auto_renew without Stripe: on the expiry day (UTC), not the day
-// before, the expiry moves on by whole periods, catching up missed ones in
+// auto_renew without Stripe: on the expiry day (UTC), or within the two
+// hours before an expiry just after midnight, not earlier, the expiry moves on by whole periods, catching up missed ones in
 // one step; once, whatever the runs; with license.renewed and the audit's
 // actor auto_renew; never a suspended license or one without a period.
 func TestAutoRenew(t *testing.T) {
@@ -54,6 +54,9 @@ func TestAutoRenew(t *testing.T) {
 	yearly := mk(&year, time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC), "active")
 	suspended := mk(&month, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), "suspended")
 	plain := mk(nil, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), "active")
+	// Just after midnight: renewed by the last hourly run before it, not
+	// minutes late by the first of its day.
+	afterMidnight := mk(&month, time.Date(2026, 12, 1, 0, 5, 0, 0, time.UTC), "active")
 
 	expires := func(id string) time.Time {
 		t.Helper()
@@ -84,11 +87,15 @@ func TestAutoRenew(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil || errs[2] != nil || n[0]+n[1]+n[2] != 2 {
 		t.Fatalf("three runs on the expiry day renewed %v (%v), want 2 in all", n, errs)
 	}
+	if got, err := billing.AutoRenew(ctx, cleanup, time.Date(2026, 11, 30, 23, 7, 0, 0, time.UTC)); err != nil || len(got) != 1 || got[0].LicenseID != afterMidnight {
+		t.Fatalf("the last run before midnight: renewed %v, %v (want the one expiring at 00:05)", got, err)
+	}
 	for id, want := range map[string]time.Time{
-		monthly:   time.Date(2026, 12, 30, 10, 0, 0, 0, time.UTC),
-		yearly:    time.Date(2027, 11, 30, 23, 59, 0, 0, time.UTC),
-		suspended: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
-		plain:     time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
+		afterMidnight: time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC),
+		monthly:       time.Date(2026, 12, 30, 10, 0, 0, 0, time.UTC),
+		yearly:        time.Date(2027, 11, 30, 23, 59, 0, 0, time.UTC),
+		suspended:     time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
+		plain:         time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
 	} {
 		if e := expires(id); !e.Equal(want) {
 			t.Errorf("license %s expires %v, want %v", id, e, want)
@@ -96,8 +103,8 @@ func TestAutoRenew(t *testing.T) {
 	}
 	var events, audited int
 	if err := owner.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox_events WHERE type = 'license.renewed' AND tenant_id = $1`, ten.ID).
-		Scan(&events); err != nil || events != 3 {
-		t.Fatalf("license.renewed events = %d, %v; want 3", events, err)
+		Scan(&events); err != nil || events != 4 {
+		t.Fatalf("license.renewed events = %d, %v; want 4", events, err)
 	}
 	var prev, next, period string
 	var periods int
@@ -107,7 +114,7 @@ func TestAutoRenew(t *testing.T) {
 		t.Fatalf("the missed one's event: %s → %s, %s × %d, %v", prev, next, period, periods, err)
 	}
 	if err := owner.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'auto_renew' AND tenant_id = $1`, ten.ID).
-		Scan(&audited); err != nil || audited != 3 {
+		Scan(&audited); err != nil || audited != 4 {
 		t.Fatalf("audit entries by auto_renew = %d, %v", audited, err)
 	}
 }
