@@ -61,6 +61,18 @@ func NewStore(db *database.DB) (*Store, error) {
 // and touch no interval (the session holds its seat on through them, until
 // the expired event the sweep records at the borrow's end); returned closes
 // the interval like a release.
+//
+// Plan stability: the open interval a close ends is looked up per touched
+// session through usage_sessions_open_ref (license_id, session_ref), in a
+// LATERAL subquery that OFFSET 0 keeps from being flattened into a join the
+// planner could turn round, and updated by its ctid. So no plan reads all
+// of a license's open sessions, however many it has and whatever the
+// estimates said when the plan was made and cached (BENCHMARKS.md, "The
+// ledger drain under skew"). Only the drain updates usage_sessions and an
+// entry drained twice inserts nothing the second time, so a row found this
+// way does not change before the UPDATE reaches it; were it to, its new
+// version has another ctid and is left alone, as an interval already
+// closed.
 const recordSQL = `
 WITH e AS (
   SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[],
@@ -103,13 +115,19 @@ WITH e AS (
   SELECT coalesce(c.session_ref, r.session_ref) AS session_ref, c.at AS end_at, c.kind AS end_kind, r.at AS rc_at
   FROM (SELECT session_ref, at, kind FROM iv WHERE pos = 1 AND NOT opens) c
   FULL JOIN (SELECT session_ref, at FROM rc WHERE NOT opened_here) r ON r.session_ref = c.session_ref
+), target AS (
+  SELECT x.end_at, x.end_kind, x.rc_at, o.row_id
+  FROM touch x CROSS JOIN LATERAL (
+    SELECT s.ctid AS row_id FROM usage_sessions s
+    WHERE s.license_id = $1 AND s.session_ref = x.session_ref AND s.ended_at IS NULL
+    OFFSET 0) o
 ), closed AS (
   UPDATE usage_sessions s SET
-    ended_at = coalesce(x.end_at, s.ended_at),
-    end_kind = coalesce(x.end_kind, s.end_kind),
-    overage_until = CASE WHEN s.overage AND x.rc_at IS NOT NULL THEN x.rc_at ELSE s.overage_until END
-  FROM touch x
-  WHERE s.license_id = $1 AND s.session_ref = x.session_ref AND s.ended_at IS NULL
+    ended_at = coalesce(t.end_at, s.ended_at),
+    end_kind = coalesce(t.end_kind, s.end_kind),
+    overage_until = CASE WHEN s.overage AND t.rc_at IS NOT NULL THEN t.rc_at ELSE s.overage_until END
+  FROM target t
+  WHERE s.ctid = t.row_id
 )
 SELECT count(*) FROM ins`
 
@@ -169,6 +187,14 @@ func (s *Store) RecordAll(ctx context.Context, batches []Batch) (int, []string, 
 			tenantOf[p[0]] = p[1]
 		}
 		b := &pgx.Batch{}
+		// No sequential scan in the drain: recordSQL finds every row it
+		// changes through an index or by its ctid, and a plan that reads
+		// the whole ledger instead would only be chosen on estimates made
+		// while the table was small, then cached by the connection and kept
+		// as it grows (BENCHMARKS.md, "The ledger drain under skew"). This
+		// holds whatever the statistics, generic plan or custom, for the
+		// transaction only; a statement with no other path still runs.
+		b.Queue(`SET LOCAL enable_seqscan = off`)
 		for _, batch := range batches {
 			if len(batch.Events) == 0 {
 				continue
