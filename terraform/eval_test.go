@@ -11,6 +11,7 @@ package terraform
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -93,6 +94,7 @@ type module struct {
 	localExpr map[string]*hclsyntax.Attribute
 
 	vars      map[string]cty.Value
+	overrides map[string]cty.Value // set over the defaults (with)
 	locals    map[string]cty.Value
 	instances map[string][]instance // by resource address
 }
@@ -196,6 +198,15 @@ func (m *module) only(t *testing.T, r *resource) map[string]cty.Value {
 // evaluate works out variables, locals and resource attributes, repeating
 // until nothing more can be evaluated (they refer to one another in any
 // order).
+// with evaluates the module again with these variables set (the locals
+// and resources that depend on them included).
+func (m *module) with(t *testing.T, vars map[string]cty.Value) *module {
+	t.Helper()
+	m.overrides = vars
+	m.evaluate(t)
+	return m
+}
+
 func (m *module) evaluate(t *testing.T) {
 	t.Helper()
 	m.vars = map[string]cty.Value{}
@@ -211,6 +222,7 @@ func (m *module) evaluate(t *testing.T) {
 	}
 	m.vars["project_id"] = cty.StringVal(testProject)
 	m.vars["dns_zone_name"] = cty.StringVal(testDNSZone)
+	maps.Copy(m.vars, m.overrides)
 
 	m.locals = map[string]cty.Value{}
 	m.instances = map[string][]instance{}

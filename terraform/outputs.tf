@@ -1,8 +1,12 @@
 locals {
   ko_docker_repo = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 
-  # Cloud KMS creates version 1 together with the key.
-  signing_key_version = "${google_kms_crypto_key.lease_root.id}/cryptoKeyVersions/1"
+  # Cloud KMS creates version 1 together with the key; a rotation moves
+  # var.signing_key_version on (README, Runbooks: signing key rotation).
+  signing_key_version = "${google_kms_crypto_key.lease_root.id}/cryptoKeyVersions/${var.signing_key_version}"
+  signing_trusted_versions = join(",", [
+    for v in var.signing_trusted_key_versions : "${google_kms_crypto_key.lease_root.id}/cryptoKeyVersions/${v}"
+  ])
 }
 
 output "project_id" {
@@ -57,8 +61,11 @@ output "knative_config" {
       DATABASE_URL            = "postgres://${google_sql_database_instance.main.private_ip_address}:5432/${google_sql_database.licenses.name}?sslmode=verify-full"
       DATABASE_SERVER_NAME    = trimsuffix(google_sql_database_instance.main.dns_name, ".")
       SIGNING_KMS_KEY_VERSION = local.signing_key_version
-      LEASE_ISSUER            = "https://${var.api_domain}"
-      LOG_LEVEL               = var.log_level
+      # Published in /v1/keys and still verified: the next version before
+      # it signs, the previous one until what it signed has expired.
+      SIGNING_KMS_TRUSTED_VERSIONS = local.signing_trusted_versions
+      LEASE_ISSUER                 = "https://${var.api_domain}"
+      LOG_LEVEL                    = var.log_level
     }
   })
 }

@@ -794,6 +794,17 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("knative_billing_config with the variables set:\nhave %v\nwant %v", got, want)
 	}
 
+	// Mid-rotation (README, Runbooks: signing key rotation): version 2
+	// signs, 1 and 3 are published and verified.
+	rot := loadModule(t).with(t, map[string]cty.Value{
+		"signing_key_version":          cty.NumberIntVal(2),
+		"signing_trusted_key_versions": cty.ListVal([]cty.Value{cty.NumberIntVal(1), cty.NumberIntVal(3)}),
+	})
+	if data, _ := first(outputDoc(t, rot, rot.context(), "knative_config"))["data"].(map[string]any); data["SIGNING_KMS_KEY_VERSION"] != leaseRootID+"/cryptoKeyVersions/2" ||
+		data["SIGNING_KMS_TRUSTED_VERSIONS"] != leaseRootID+"/cryptoKeyVersions/1,"+leaseRootID+"/cryptoKeyVersions/3" {
+		t.Errorf("knative_config mid-rotation: SIGNING_KMS_KEY_VERSION %v, SIGNING_KMS_TRUSTED_VERSIONS %v", data["SIGNING_KMS_KEY_VERSION"], data["SIGNING_KMS_TRUSTED_VERSIONS"])
+	}
+
 	cfg, ok := out["knative_config"]
 	if !ok {
 		t.Fatal("output knative_config is missing")
@@ -814,13 +825,14 @@ func TestOutputs(t *testing.T) {
 		"kind":       "ConfigMap",
 		"metadata":   map[string]any{"name": "license-server-config", "namespace": "license-server"},
 		"data": map[string]any{
-			"GOOGLE_CLOUD_PROJECT":    testProject,
-			"REDIS_URL":               fmt.Sprintf("rediss://%s:%d", mockRedisHost, mockRedisTLSPort),
-			"DATABASE_URL":            "postgres://" + mockSQLIP + ":5432/licenses?sslmode=verify-full",
-			"DATABASE_SERVER_NAME":    strings.TrimSuffix(mockSQLDNSName, "."),
-			"SIGNING_KMS_KEY_VERSION": leaseRootID + "/cryptoKeyVersions/1",
-			"LEASE_ISSUER":            "https://api.coditect.ai",
-			"LOG_LEVEL":               "info",
+			"GOOGLE_CLOUD_PROJECT":         testProject,
+			"REDIS_URL":                    fmt.Sprintf("rediss://%s:%d", mockRedisHost, mockRedisTLSPort),
+			"DATABASE_URL":                 "postgres://" + mockSQLIP + ":5432/licenses?sslmode=verify-full",
+			"DATABASE_SERVER_NAME":         strings.TrimSuffix(mockSQLDNSName, "."),
+			"SIGNING_KMS_KEY_VERSION":      leaseRootID + "/cryptoKeyVersions/1",
+			"SIGNING_KMS_TRUSTED_VERSIONS": "",
+			"LEASE_ISSUER":                 "https://api.coditect.ai",
+			"LOG_LEVEL":                    "info",
 		},
 	}
 	if !reflect.DeepEqual(doc, want) {

@@ -176,3 +176,25 @@ variable "google_oauth_client_secret" {
   default     = ""
   sensitive   = true
 }
+
+variable "signing_key_version" {
+  description = "Version number of the lease-root KMS key that signs delegations, borrow leases and certificates (SIGNING_KMS_KEY_VERSION); Cloud KMS creates version 1 with the key. Move it on only as README, Runbooks: signing key rotation, says, after the new version has been published through signing_trusted_key_versions."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.signing_key_version >= 1 && floor(var.signing_key_version) == var.signing_key_version
+    error_message = "The signing_key_version must be a whole number from 1."
+  }
+}
+
+variable "signing_trusted_key_versions" {
+  description = "Further lease-root key versions that /v1/keys publishes and the service still verifies (SIGNING_KMS_TRUSTED_VERSIONS): the next version before it signs, the previous one until everything it signed has expired (90 days after a switch: the longest borrow lease)."
+  type        = list(number)
+  default     = []
+
+  validation {
+    condition     = alltrue([for v in var.signing_trusted_key_versions : v >= 1 && floor(v) == v])
+    error_message = "Every signing_trusted_key_versions entry must be a whole number from 1."
+  }
+}

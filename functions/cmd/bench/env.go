@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -91,9 +92,10 @@ func removeKeys(rdb *redis.Client, prefix string) {
 // server is the local server under test, in its own process, as `make run`
 // runs it.
 type server struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan error
+	url     string
+	cmd     *exec.Cmd
+	done    chan error
+	stopped sync.Once
 }
 
 func startServer(ctx context.Context, bin string, env []string) (*server, error) {
@@ -144,14 +146,17 @@ func startServer(ctx context.Context, bin string, env []string) (*server, error)
 }
 
 // stop sends SIGTERM and waits (the server drains and exits).
+// Only the first call does anything.
 func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.stopped.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
 }
 
 // counter reads one counter's total from the server's /metrics, summed over

@@ -37,6 +37,7 @@ type options struct {
 	serve       string // set up, write the license keys to this file, and serve until interrupted
 	rateLimit   int    // acquires per second per license (the server's default)
 	floodOnly   bool   // run only the random-license flood
+	sustained   sustainedOptions
 }
 
 func main() {
@@ -58,6 +59,10 @@ func main() {
 	flag.IntVar(&so.perLicense, "scale-sessions-per-license", 10, "live sessions per license")
 	flag.IntVar(&so.small, "scale-small", 1000, "live sessions of the small state")
 	flag.IntVar(&so.expire, "scale-expire", 100000, "sessions left to expire for each of the two sweeps (wide, and 1,000 per license)")
+	flag.DurationVar(&o.sustained.duration, "sustained", 90*time.Second,
+		"length of the sustained phase (acquire, heartbeat, release cycles with the cleanup running; 0: none); at least 60s to count")
+	flag.DurationVar(&o.sustained.interval, "sustained-cleanup-interval", time.Minute, "the cleanup's interval during the sustained phase (production's schedule)")
+	flag.IntVar(&o.sustained.licenses, "sustained-licenses", 20, "licenses the sustained phase's load spreads over")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -160,7 +160,13 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("RESULT acquire_rps=%.0f heartbeat_rps=%.0f release_rps=%.0f floor_rps=%.0f acquire_ratio=%.3f heartbeat_ratio=%.3f acquire_p99_ms=%.2f\n",
 		acq.okPerSec, hb.okPerSec, rel.okPerSec, floor.okPerSec,
 		acq.okPerSec/floor.okPerSec, hb.okPerSec/floor.okPerSec, ms(acq.p99))
-	return nil
+	if o.sustained.duration <= 0 {
+		return nil
+	}
+	// Its own server: stop this one first, so the two do not share the
+	// machine.
+	srv.stop()
+	return runSustained(ctx, o, o.sustained, rdb, wrkBin, acq.okPerSec)
 }
 
 // setup creates a tenant and the licenses through the admin API.
