@@ -140,8 +140,11 @@ images: console
 	KO_CONFIG_PATH=knative/ KO_DOCKER_REPO=$(KO_DOCKER_REPO) $(KO) resolve --base-import-paths -f knative/services/ > bin/knative-services.yaml
 
 ## bench: the load benchmark against the local server (real Redis and
-## PostgreSQL on loopback) and the floor (the acquire script via go-redis);
-## prints a table and a RESULT line. Figures go in BENCHMARKS.md.
+## PostgreSQL on loopback) and the floor (the acquire script via go-redis),
+## then the sustained phase (cycles with the cleanup at its production
+## interval; fails when the ledger drain has under 3x the peak acquire rate
+## per PostgreSQL CPU-second); prints tables and RESULT lines. Figures go in
+## BENCHMARKS.md.
 bench: bin/devserver bin/bench
 	./bin/bench -server bin/devserver $(BENCH_FLAGS)
 
