@@ -43,7 +43,7 @@ const (
 // how long it must hold (0 when the query's own window says it).
 var requiredAlerts = map[string]struct {
 	op        string
-	threshold float64 // NaN-free; sql_connections is worked out from the local
+	threshold float64 // -1: 80 % of local.alert_sql_max_connections
 	duration  string
 }{
 	"acquire_heartbeat_5xx": {">", 0.01, "300s"},
@@ -556,7 +556,8 @@ func TestAlertPoliciesNotifyAndExplain(t *testing.T) {
 	}
 }
 
-// filterField matches one field of a Cloud Monitoring filter.
+// filterMetricType and filterMetricLabel match fields of a Cloud Monitoring
+// filter.
 var (
 	filterMetricType  = regexp.MustCompile(`metric\.type="prometheus\.googleapis\.com/([a-z_]+)/([a-z]+)"`)
 	filterMetricLabel = regexp.MustCompile(`metric\.label\.([a-z_]+)=(?:"([^"]*)")?`)
@@ -642,8 +643,8 @@ func TestAcquireSLOs(t *testing.T) {
 	if names == nil {
 		t.Fatal("no local.slo_names")
 	}
-	src := string(names.Expr.Range().SliceBytes(fileOf(t, m, "monitoring.tf").src))
-	for _, want := range []string{"availability = google_monitoring_slo.acquire_availability.name", "latency      = google_monitoring_slo.acquire_latency.name"} {
+	src := strings.Join(strings.Fields(string(names.Expr.Range().SliceBytes(fileOf(t, m, "monitoring.tf").src))), " ")
+	for _, want := range []string{"availability = google_monitoring_slo.acquire_availability.name", "latency = google_monitoring_slo.acquire_latency.name"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("local.slo_names does not map %q", want)
 		}
