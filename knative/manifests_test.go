@@ -247,6 +247,7 @@ type manifests struct {
 	virtualServices []virtualService
 	networkPolicies []networkingv1.NetworkPolicy
 	authzPolicies   []authorizationPolicy
+	podMonitorings  []podMonitoring // monitoring_test.go
 }
 
 // authorizationPolicy mirrors Istio's security.istio.io/v1 AuthorizationPolicy
@@ -339,6 +340,8 @@ func (m *manifests) add(doc []byte) error {
 		return decodeInto(doc, &m.networkPolicies)
 	case "security.istio.io/v1 AuthorizationPolicy":
 		return decodeInto(doc, &m.authzPolicies)
+	case "monitoring.googleapis.com/v1 PodMonitoring":
+		return decodeInto(doc, &m.podMonitorings)
 	case "v1 ServiceAccount":
 		var sa corev1.ServiceAccount
 		if err := strictDecode(doc, &sa); err != nil {

@@ -12,6 +12,7 @@ locals {
     "eventarc.googleapis.com",
     "iam.googleapis.com",
     "identitytoolkit.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "redis.googleapis.com",
     "secretmanager.googleapis.com",

@@ -11,6 +11,10 @@ import (
 // shellBlock is a fenced sh block, indented or not (a list item's).
 var shellBlock = regexp.MustCompile("(?ms)^([ \t]*)```sh\n(.*?)^[ \t]*```")
 
+// alertRunbook finds the runbook names in monitoring.tf: an alert's
+// runbook attribute, or a name written into a documentation string.
+var alertRunbook = regexp.MustCompile(`runbook\s*=\s*"([^"]+)"|"Runbooks" > "([^"$]+)"`)
+
 // TestRunbookCommandsParse: every shell block of the README's Runbooks
 // section is valid bash (bash -n), and the runbooks the on-call engineer
 // needs are there. None of their commands can run here: they act on Google
@@ -29,9 +33,24 @@ func TestRunbookCommandsParse(t *testing.T) {
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
 		section = section[:end+3]
 	}
-	for _, h := range []string{"### Signing key rotation", "### Restore the database", "### Redis lost, or a Memorystore failover", "### Troubleshooting"} {
+	for _, h := range []string{"### Signing key rotation", "### Restore the database", "### Redis lost, or a Memorystore failover", "### Alerts", "### Troubleshooting"} {
 		if !strings.Contains(section, "\n"+h+"\n") {
 			t.Errorf("the Runbooks section has no %q", h)
+		}
+	}
+	// Every runbook an alert's documentation names is there.
+	mon, err := os.ReadFile("monitoring.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := alertRunbook.FindAllStringSubmatch(string(mon), -1)
+	if len(named) < 10 {
+		t.Fatalf("found %d runbook names in monitoring.tf", len(named))
+	}
+	for _, m := range named {
+		name := m[1] + m[2]
+		if !strings.Contains(section, "- **"+name+".**") {
+			t.Errorf("monitoring.tf names the runbook %q, which the Runbooks section does not have", name)
 		}
 	}
 	bash, err := exec.LookPath("bash")

@@ -198,3 +198,14 @@ variable "signing_trusted_key_versions" {
     error_message = "Every signing_trusted_key_versions entry must be a whole number from 1."
   }
 }
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channels every alert policy of monitoring.tf notifies, as full resource names (projects/PROJECT/notificationChannels/ID; list them with gcloud beta monitoring channels list). Empty (the default): incidents open in the console but nobody is told."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "Each notification channel must be a full resource name: projects/PROJECT/notificationChannels/ID."
+  }
+}

@@ -52,24 +52,19 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 		t.Fatalf("%s: %v", dashboardPath, err)
 	}
 
-	m, err := metrics.New(context.Background(), metrics.Options{})
+	families, err := metrics.Catalog(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Shutdown(context.Background()) })
-	exercise(t, m)
-	families := scrape(t, m)
 	series := map[string]bool{} // names PromQL can select
 	labels := map[string]bool{"le": true}
 	for name, f := range families {
 		series[name] = true
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-			series[name+suffix] = strings.HasSuffix(name, "_seconds")
+			series[name+suffix] = f.Type == "histogram"
 		}
-		for _, s := range f.samples {
-			for l := range s.labels {
-				labels[l] = true
-			}
+		for _, l := range f.Labels {
+			labels[l] = true
 		}
 	}
 
