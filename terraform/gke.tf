@@ -106,6 +106,17 @@ resource "google_container_cluster" "main" {
 
   enable_shielded_nodes = true
 
+  # Managed Service for Prometheus: its collectors scrape the functions
+  # (knative/monitoring/podmonitoring.yaml), and the alerts and SLOs of
+  # monitoring.tf read what they collect. On by default for new clusters;
+  # written here so it never depends on a default.
+  monitoring_config {
+    enable_components = ["SYSTEM_COMPONENTS"]
+    managed_prometheus {
+      enabled = true
+    }
+  }
+
   addons_config {
     # GKE Ingress (class gce) and its ManagedCertificate.
     http_load_balancing {

@@ -496,6 +496,9 @@ func TestGKEIsPrivateWithWorkloadIdentityAndALeastPrivilegeNodeAccount(t *testin
 	wantAttr(t, c.addr()+".private_cluster_config", pcc, "enable_private_nodes", cty.True)
 	wantAttr(t, c.addr()+".private_cluster_config", pcc, "enable_private_endpoint", cty.False) // Eventarc's GKE destination needs it
 	wantAttr(t, c.addr(), attrs, "enable_shielded_nodes", cty.True)
+	// The alerts, SLOs and dashboard read what Managed Prometheus collects.
+	mc := nested(t, c.addr(), attrs, "monitoring_config")
+	wantAttr(t, c.addr()+".monitoring_config.managed_prometheus", nested(t, c.addr()+".monitoring_config", mc, "managed_prometheus"), "enabled", cty.True)
 
 	nodeSA := "license-server-nodes@" + testProject + ".iam.gserviceaccount.com"
 	pools := m.resourcesOf("google_container_node_pool")
