@@ -647,10 +647,32 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 		}
 		got[e.Name] = e.Value
 	}
+	// A function that logs in to the backends bounds its pools (the
+	// connection budgets, terraform's TestConnectionBudgets, add them up);
+	// one that does not is given no bound that would bound nothing.
+	for _, k := range poolEnv {
+		v, ok := got[k]
+		switch {
+		case !slices.Contains(serviceSecrets[name], "DATABASE_PASSWORD"):
+			if ok {
+				t.Errorf("env %s = %q on a function without backend credentials", k, v)
+			}
+		case !ok:
+			t.Errorf("env %s is missing: every function that logs in to the backends bounds its pools", k)
+		default:
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 100 {
+				t.Errorf("env %s = %q, want a whole number from 1 to 100 (shared/config)", k, v)
+			}
+			want[k] = v
+		}
+	}
 	if !maps.Equal(got, want) {
 		t.Errorf("env = %v\nwant %v", got, want)
 	}
 }
+
+// poolEnv are the pool bounds of shared/config.
+var poolEnv = []string{"DATABASE_MAX_CONNS", "REDIS_POOL_SIZE"}
 
 func checkProbes(t *testing.T, c corev1.Container, fn function) {
 	t.Helper()
