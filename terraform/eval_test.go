@@ -214,7 +214,13 @@ func (m *module) evaluate(t *testing.T) {
 	}
 	m.vars["project_id"] = cty.StringVal(testProject)
 	m.vars["dns_zone_name"] = cty.StringVal(testDNSZone)
+	m.settle(t)
+}
 
+// settle evaluates locals and resources from m.vars afresh, so a test that
+// sets variables sees what they change.
+func (m *module) settle(t *testing.T) {
+	t.Helper()
 	m.locals = map[string]cty.Value{}
 	m.instances = map[string][]instance{}
 	prev := -1
@@ -315,6 +321,11 @@ func (m *module) evalResource(ctx *hcl.EvalContext, r *resource) ([]instance, bo
 
 func (m *module) evalInstance(ctx *hcl.EvalContext, r *resource, key string) map[string]cty.Value {
 	attrs := evalBody(ctx, r.block.Body)
+	// Terraform's own arguments, at the resource's top level only (a
+	// nested block may have an attribute named count).
+	for name := range metaArguments {
+		delete(attrs, name)
+	}
 	computed(r, attrs, key)
 	return attrs
 }
@@ -327,9 +338,6 @@ var metaArguments = map[string]bool{"for_each": true, "count": true, "depends_on
 func evalBody(ctx *hcl.EvalContext, body *hclsyntax.Body) map[string]cty.Value {
 	out := map[string]cty.Value{}
 	for name, a := range body.Attributes {
-		if metaArguments[name] {
-			continue
-		}
 		if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
 			out[name] = v
 		}

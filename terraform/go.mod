@@ -17,4 +17,5 @@ require (
 	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/text v0.31.0 // indirect
 	golang.org/x/tools v0.38.0 // indirect
+	sigs.k8s.io/yaml v1.4.0 // indirect
 )
