@@ -567,6 +567,13 @@ var functions = map[string]function.Function{
 			return convert.Convert(args[0], cty.Set(cty.String))
 		},
 	}),
+	"tostring": function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return convert.Convert(args[0], cty.String)
+		},
+	}),
 	"yamlencode": stdlib.JSONEncodeFunc,
 }
 

@@ -67,7 +67,7 @@ resource "google_sql_database_instance" "main" {
     # the number the server enforces, and a change of tier changes neither.
     database_flags {
       name  = "max_connections"
-      value = "${var.sql_max_connections}"
+      value = tostring(var.sql_max_connections)
     }
   }
 
