@@ -136,12 +136,12 @@ variable "sql_tier" {
 
 # Cloud SQL's default max_connections follows the instance's memory
 # (https://cloud.google.com/sql/docs/postgres/quotas, "Maximum concurrent
-# connections": 100 from 3.75 GB, 200 from 6 GB, 400 from 7.5 GB, 500 from
-# 15 GB, …); db-custom-2-7680 has 7.5 GB, at the boundary between 200 and
-# 400, so the flag is set rather than left to depend on which side of it
-# Cloud SQL puts the tier. 400 connections of about 10 MB each leave the
-# 7.5 GB instance most of its memory for shared_buffers (a third) and the
-# page cache.
+# connections", a table by memory size: 25 at 0.6 GB, rising to 1,000 for
+# the largest). db-custom-2-7680 has 7.5 GB, the boundary between the
+# table's rows of 200 and 400 as we read it, so the flag is set rather than
+# left to which side of it Cloud SQL puts the tier. 400 connections of about
+# 10 MB each leave the 7.5 GB instance most of its memory for
+# shared_buffers (a third) and the page cache.
 variable "sql_max_connections" {
   description = "Cloud SQL's max_connections flag. TestConnectionBudgets holds every Knative service's DATABASE_MAX_CONNS times its max-scale, plus the migrator and a reserve, below it; raise it with the tier (Cloud SQL's default for the tier's memory is the guide)."
   type        = number
