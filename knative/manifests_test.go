@@ -165,8 +165,11 @@ type backendConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		TimeoutSec int `json:"timeoutSec"`
-		CDN        *struct {
+		TimeoutSec     int `json:"timeoutSec"`
+		SecurityPolicy *struct {
+			Name string `json:"name"`
+		} `json:"securityPolicy"`
+		CDN *struct {
 			Enabled *bool `json:"enabled"`
 		} `json:"cdn"`
 		HealthCheck struct {
@@ -650,10 +653,32 @@ func checkEnv(t *testing.T, c corev1.Container, name string, fn function) {
 		}
 		got[e.Name] = e.Value
 	}
+	// A function that logs in to the backends bounds its pools (the
+	// connection budgets, terraform's TestConnectionBudgets, add them up);
+	// one that does not is given no bound that would bound nothing.
+	for _, k := range poolEnv {
+		v, ok := got[k]
+		switch {
+		case !slices.Contains(serviceSecrets[name], "DATABASE_PASSWORD"):
+			if ok {
+				t.Errorf("env %s = %q on a function without backend credentials", k, v)
+			}
+		case !ok:
+			t.Errorf("env %s is missing: every function that logs in to the backends bounds its pools", k)
+		default:
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 100 {
+				t.Errorf("env %s = %q, want a whole number from 1 to 100 (shared/config)", k, v)
+			}
+			want[k] = v
+		}
+	}
 	if !maps.Equal(got, want) {
 		t.Errorf("env = %v\nwant %v", got, want)
 	}
 }
+
+// poolEnv are the pool bounds of shared/config.
+var poolEnv = []string{"DATABASE_MAX_CONNS", "REDIS_POOL_SIZE"}
 
 func checkProbes(t *testing.T, c corev1.Container, fn function) {
 	t.Helper()
@@ -1355,6 +1380,69 @@ func TestAuthorizationPoliciesGuardMetricsAndTheEventFunctions(t *testing.T) {
 	for _, what := range want {
 		if !found[what] {
 			t.Errorf("no AuthorizationPolicy guards %s", what)
+		}
+	}
+}
+
+// gceName is a Compute Engine resource name, as a security policy's must be.
+var gceName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// TestCloudArmorGuardsTheIngressBackend: the Ingress's one backend, the
+// gateway Service it names, carries the BackendConfig that names the Cloud
+// Armor policy (terraform/armor.tf; terraform's TestCloudArmorPolicy holds
+// the name to the policy's), for the very port the Ingress uses; and the
+// paths the uptime checks ask, which that policy lets through first, reach
+// Health over plain HTTP and HTTPS alike.
+func TestCloudArmorGuardsTheIngressBackend(t *testing.T) {
+	m := load(t)
+	if len(m.ingresses) != 1 || len(m.backendConfigs) != 1 || len(m.virtualServices) != 1 {
+		t.Fatalf("want one Ingress, BackendConfig and VirtualService; have %d, %d, %d",
+			len(m.ingresses), len(m.backendConfigs), len(m.virtualServices))
+	}
+	ing, bc := m.ingresses[0], m.backendConfigs[0]
+	if sp := bc.Spec.SecurityPolicy; sp == nil || !gceName.MatchString(sp.Name) {
+		t.Errorf("BackendConfig %s: securityPolicy = %+v, want the name of terraform/armor.tf's policy", bc.Name, sp)
+	}
+	b := ing.Spec.DefaultBackend
+	if b == nil || b.Service == nil {
+		t.Fatal("the Ingress has no default backend Service")
+	}
+	var svc *corev1.Service
+	for i, s := range m.coreServices {
+		if s.Name == b.Service.Name && s.Namespace == ing.Namespace {
+			svc = &m.coreServices[i]
+		}
+	}
+	if svc == nil {
+		t.Fatalf("no Service %s/%s, the Ingress's backend, carries a backend-config annotation", ing.Namespace, b.Service.Name)
+	}
+	if bc.Namespace != svc.Namespace {
+		t.Errorf("BackendConfig in %s, Service in %s: a BackendConfig applies only in its own namespace", bc.Namespace, svc.Namespace)
+	}
+	// The annotation names a BackendConfig for every port ("default") or per
+	// port; either way the Ingress's port must get this one.
+	var ann struct {
+		Default string            `json:"default"`
+		Ports   map[string]string `json:"ports"`
+	}
+	raw := svc.Annotations["cloud.google.com/backend-config"]
+	if err := json.Unmarshal([]byte(raw), &ann); err != nil {
+		t.Fatalf("Service %s: cloud.google.com/backend-config = %q: %v", svc.Name, raw, err)
+	}
+	got := ann.Default
+	if p, ok := ann.Ports[strconv.Itoa(int(b.Service.Port.Number))]; ok {
+		got = p
+	}
+	if got != bc.Name {
+		t.Errorf("Service %s port %d gets BackendConfig %q, want %q (the one naming the security policy)", svc.Name, b.Service.Port.Number, got, bc.Name)
+	}
+	// Uptime checks may speak plain HTTP; a redirect or a 404 would make
+	// them fail as surely as a refusal by the policy.
+	for _, path := range []string{"/health/", "/ready"} {
+		for _, proto := range []string{"http", "https"} {
+			if got, err := route(m.virtualServices[0], path, proto); err != nil || got != "health" {
+				t.Errorf("%s over %s routes to %q (%v), want health", path, proto, got, err)
+			}
 		}
 	}
 }

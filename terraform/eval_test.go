@@ -10,8 +10,10 @@ package terraform
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -223,7 +226,13 @@ func (m *module) evaluate(t *testing.T) {
 	m.vars["project_id"] = cty.StringVal(testProject)
 	m.vars["dns_zone_name"] = cty.StringVal(testDNSZone)
 	maps.Copy(m.vars, m.overrides)
+	m.settle(t)
+}
 
+// settle evaluates locals and resources from m.vars afresh, so a test that
+// sets variables sees what they change.
+func (m *module) settle(t *testing.T) {
+	t.Helper()
 	m.locals = map[string]cty.Value{}
 	m.instances = map[string][]instance{}
 	prev := -1
@@ -324,6 +333,11 @@ func (m *module) evalResource(ctx *hcl.EvalContext, r *resource) ([]instance, bo
 
 func (m *module) evalInstance(ctx *hcl.EvalContext, r *resource, key string) map[string]cty.Value {
 	attrs := evalBody(ctx, r.block.Body)
+	// Terraform's own arguments, at the resource's top level only (a
+	// nested block may have an attribute named count).
+	for name := range metaArguments {
+		delete(attrs, name)
+	}
 	computed(r, attrs, key)
 	return attrs
 }
@@ -336,22 +350,63 @@ var metaArguments = map[string]bool{"for_each": true, "count": true, "depends_on
 func evalBody(ctx *hcl.EvalContext, body *hclsyntax.Body) map[string]cty.Value {
 	out := map[string]cty.Value{}
 	for name, a := range body.Attributes {
-		if metaArguments[name] {
-			continue
-		}
 		if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
 			out[name] = v
 		}
 	}
 	nested := map[string][]cty.Value{}
 	for _, b := range body.Blocks {
-		if b.Type == "dynamic" || b.Type == "lifecycle" {
-			continue
+		switch b.Type {
+		case "lifecycle":
+		case "dynamic":
+			// One block per element of for_each, in its order, after the
+			// static blocks of the same type: what Terraform sends (a
+			// security policy's rules are then ordered by priority anyway).
+			nested[b.Labels[0]] = append(nested[b.Labels[0]], expandDynamic(ctx, b)...)
+		default:
+			nested[b.Type] = append(nested[b.Type], cty.ObjectVal(evalBody(ctx, b.Body)))
 		}
-		nested[b.Type] = append(nested[b.Type], cty.ObjectVal(evalBody(ctx, b.Body)))
 	}
 	for typ, vs := range nested {
 		out[typ] = cty.TupleVal(vs)
+	}
+	return out
+}
+
+// expandDynamic evaluates a dynamic block's content once per element of its
+// for_each, with the iterator (the block's label unless `iterator` names
+// another) bound to {key, value}; nothing while for_each is unknown.
+func expandDynamic(ctx *hcl.EvalContext, b *hclsyntax.Block) []cty.Value {
+	fe, ok := b.Body.Attributes["for_each"]
+	if !ok {
+		return nil
+	}
+	v, diags := fe.Expr.Value(ctx)
+	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+		return nil
+	}
+	name := b.Labels[0]
+	if it, ok := b.Body.Attributes["iterator"]; ok {
+		name = hcl.ExprAsKeyword(it.Expr)
+	}
+	var content *hclsyntax.Body
+	for _, c := range b.Body.Blocks {
+		if c.Type == "content" {
+			content = c.Body
+		}
+	}
+	if content == nil {
+		return nil
+	}
+	var out []cty.Value
+	for it := v.ElementIterator(); it.Next(); {
+		k, val := it.Element()
+		if v.Type().IsSetType() {
+			k = val
+		}
+		child := ctx.NewChild()
+		child.Variables = map[string]cty.Value{name: cty.ObjectVal(map[string]cty.Value{"key": k, "value": val})}
+		out = append(out, cty.ObjectVal(evalBody(child, content)))
 	}
 	return out
 }
@@ -469,6 +524,44 @@ var functions = map[string]function.Function{
 			return cty.StringVal(base64.StdEncoding.EncodeToString([]byte(args[0].AsString()))), nil
 		},
 	}),
+	// alltrue, cidrhost and endswith behave as Terraform's do on the
+	// values variables' validations see.
+	"alltrue": function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+		Type:   function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			for it := args[0].ElementIterator(); it.Next(); {
+				if _, v := it.Element(); v.IsNull() || v.False() {
+					return cty.False, nil
+				}
+			}
+			return cty.True, nil
+		},
+	}),
+	"can":       tryfunc.CanFunc,
+	"chunklist": stdlib.ChunklistFunc,
+	"cidrhost": function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "prefix", Type: cty.String}, {Name: "hostnum", Type: cty.Number}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			_, n, err := net.ParseCIDR(args[0].AsString())
+			if err != nil {
+				return cty.UnknownVal(cty.String), fmt.Errorf("invalid CIDR expression: %w", err)
+			}
+			if !args[1].RawEquals(cty.Zero) {
+				return cty.UnknownVal(cty.String), errors.New("the tests only need host number 0")
+			}
+			return cty.StringVal(n.IP.String()), nil
+		},
+	}),
+	"endswith": function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "str", Type: cty.String}, {Name: "suffix", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return cty.BoolVal(strings.HasSuffix(args[0].AsString(), args[1].AsString())), nil
+		},
+	}),
+	"floor":      stdlib.FloorFunc,
 	"coalesce":   stdlib.CoalesceFunc,
 	"concat":     stdlib.ConcatFunc,
 	"contains":   stdlib.ContainsFunc,
@@ -484,6 +577,13 @@ var functions = map[string]function.Function{
 		Type:   function.StaticReturnType(cty.Set(cty.String)),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			return convert.Convert(args[0], cty.Set(cty.String))
+		},
+	}),
+	"tostring": function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return convert.Convert(args[0], cty.String)
 		},
 	}),
 	"yamlencode": stdlib.JSONEncodeFunc,

@@ -12,11 +12,10 @@
 # each metric and label against what the code exports (metrics.Catalog).
 
 locals {
-  # The max_connections database flag of Cloud SQL: the connections alert
-  # fires at 80 % of it. It MUST equal the flag in sql.tf (Cloud SQL's
-  # default for the 7.5 GB tier db-custom-2-7680 is 400 until the flag is
-  # set); monitoring_test.go fails when sql.tf sets the flag to another value.
-  alert_sql_max_connections = 400
+  # The max_connections database flag of Cloud SQL (sql.tf sets it from
+  # the same variable): the connections alert fires at 80 % of it;
+  # monitoring_test.go fails should the two ever differ.
+  alert_sql_max_connections = var.sql_max_connections
 
   # PromQL alerts, by a stable key (the tests and the README name them).
   # duration: how long the query must hold before an incident opens.

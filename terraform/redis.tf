@@ -2,6 +2,17 @@
 # in two zones, automatic failover), AUTH and TLS on, reached over private
 # services access. With TLS it serves on port 6378.
 
+locals {
+  # Memorystore for Redis accepts 65,000 connected clients per Basic or
+  # Standard Tier instance, whatever its capacity
+  # (https://cloud.google.com/memorystore/docs/redis/quotas, "Instance
+  # limits"); the lower, per-capacity-tier limits of in-transit encryption
+  # apply to Redis 6.x and earlier only, and this instance runs 7.2 (a test
+  # holds that). TestConnectionBudgets holds every Knative service's
+  # REDIS_POOL_SIZE times its max-scale, plus a reserve, below it.
+  redis_max_clients = 65000
+}
+
 resource "google_redis_instance" "main" {
   name           = "license-server"
   region         = var.region

@@ -60,6 +60,15 @@ resource "google_sql_database_instance" "main" {
       name  = "log_min_duration_statement"
       value = "1000"
     }
+
+    # Set, not left to the tier's default, so that the connection budget
+    # (TestConnectionBudgets: every Knative service's DATABASE_MAX_CONNS
+    # times its max-scale, the migrator and a reserve) is checked against
+    # the number the server enforces, and a change of tier changes neither.
+    database_flags {
+      name  = "max_connections"
+      value = tostring(var.sql_max_connections)
+    }
   }
 
   depends_on = [google_service_networking_connection.private_services]

@@ -134,6 +134,25 @@ variable "sql_tier" {
   default     = "db-custom-2-7680"
 }
 
+# Cloud SQL's default max_connections follows the instance's memory
+# (https://cloud.google.com/sql/docs/postgres/quotas, "Maximum concurrent
+# connections", a table by memory size: 25 at 0.6 GB, rising to 1,000 for
+# the largest). db-custom-2-7680 has 7.5 GB, the boundary between the
+# table's rows of 200 and 400 as we read it, so the flag is set rather than
+# left to which side of it Cloud SQL puts the tier. 400 connections of about
+# 10 MB each leave the 7.5 GB instance most of its memory for
+# shared_buffers (a third) and the page cache.
+variable "sql_max_connections" {
+  description = "Cloud SQL's max_connections flag. TestConnectionBudgets holds every Knative service's DATABASE_MAX_CONNS times its max-scale, plus the migrator and a reserve, below it; raise it with the tier (Cloud SQL's default for the tier's memory is the guide)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.sql_max_connections >= 100 && var.sql_max_connections <= 4000 && floor(var.sql_max_connections) == var.sql_max_connections
+    error_message = "The sql_max_connections must be a whole number from 100 to 4000."
+  }
+}
+
 variable "sql_disk_size_gb" {
   description = "Initial Cloud SQL disk size in GB (auto-resize is on)."
   type        = number
@@ -207,5 +226,27 @@ variable "alert_notification_channels" {
   validation {
     condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
     error_message = "Each notification channel must be a full resource name: projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "armor_deny_ranges" {
+  description = "IP ranges (CIDR, IPv4 or IPv6) that Cloud Armor refuses with 403 on every path but the health paths (armor.tf). At most 50; each rule takes 10."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.armor_deny_ranges) <= 50 && alltrue([for r in var.armor_deny_ranges : can(cidrhost(r, 0)) && !endswith(r, "/0")])
+    error_message = "The armor_deny_ranges must be at most 50 CIDR ranges such as 198.51.100.0/24 or 2001:db8::/32, none of them /0."
+  }
+}
+
+variable "armor_allow_ranges" {
+  description = "Trusted IP ranges (CIDR, IPv4 or IPv6) that Cloud Armor exempts from its per-IP rate rules, never from the deny list or the WAF (armor.tf). At most 50; each rule takes 10."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.armor_allow_ranges) <= 50 && alltrue([for r in var.armor_allow_ranges : can(cidrhost(r, 0)) && !endswith(r, "/0")])
+    error_message = "The armor_allow_ranges must be at most 50 CIDR ranges such as 198.51.100.0/24 or 2001:db8::/32, none of them /0."
   }
 }

@@ -101,7 +101,7 @@ func Open(ctx context.Context, c config.Config, logger *slog.Logger, m *metrics.
 // ignores the other. m (nil for none) counts and times every statement.
 func OpenDatabase(ctx context.Context, c config.Database, m *metrics.Metrics) (*database.DB, error) {
 	return database.Open(ctx, c.URL, database.WithPassword(c.Password), database.WithServerCA(c.CAPEM, c.ServerName),
-		database.WithTracer(m.PostgresTracer()))
+		database.WithMaxConns(c.MaxConns), database.WithTracer(m.PostgresTracer()))
 }
 
 // Option configures what New builds.
@@ -130,7 +130,8 @@ func OpenDatabaseAs(ctx context.Context, c config.Database, role database.Role, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, u, database.WithPassword(c.RolePasswords[role.Class()]), database.WithTracer(m.PostgresTracer()))
+	db, err := database.Open(ctx, u, database.WithPassword(c.RolePasswords[role.Class()]), database.WithMaxConns(c.MaxConns),
+		database.WithTracer(m.PostgresTracer()))
 	if err != nil {
 		return nil, fmt.Errorf("connecting as %s: %w", role, err)
 	}
@@ -301,8 +302,13 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 	}
 	// bound applies the per-call timeout, the password kept out of the URL
 	// and the server's CA.
-	bound := func(dial, read, write, pool *time.Duration, password *string, tlsConfig *tls.Config, useCtx *bool) error {
+	bound := func(dial, read, write, pool *time.Duration, poolSize *int, password *string, tlsConfig *tls.Config, useCtx *bool) error {
 		*dial, *read, *write, *pool = c.Timeout, c.Timeout, c.Timeout, c.Timeout
+		// Explicit (REDIS_POOL_SIZE), so that the connection budget holds
+		// whatever the node's CPUs; 0 leaves go-redis's default.
+		if c.PoolSize > 0 {
+			*poolSize = c.PoolSize
+		}
 		// The per-call deadline (callDeadline) and the request's reach the
 		// socket only with this on.
 		*useCtx = true
@@ -325,7 +331,7 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig,
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.PoolSize, &opts.Password, opts.TLSConfig,
 			&opts.ContextTimeoutEnabled); err != nil {
 			return nil, err
 		}
@@ -335,7 +341,7 @@ func OpenRedis(ctx context.Context, c config.Redis) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
 		}
-		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.Password, opts.TLSConfig,
+		if err := bound(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.PoolSize, &opts.Password, opts.TLSConfig,
 			&opts.ContextTimeoutEnabled); err != nil {
 			return nil, err
 		}

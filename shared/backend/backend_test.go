@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/coditect-ai/license-server/shared/backend"
 	"github.com/coditect-ai/license-server/shared/config"
+	"github.com/coditect-ai/license-server/shared/database"
 	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
@@ -63,5 +66,43 @@ func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
 		if _, err := backend.OpenRedis(ctx, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want one mentioning %q", name, err, c.want)
 		}
+	}
+}
+
+// TestPoolSizesReachTheClients: DATABASE_MAX_CONNS and REDIS_POOL_SIZE bound
+// the pools the functions open (the connection budgets count on them),
+// for the pool of a single function and for each role's pool of the
+// local server alike.
+func TestPoolSizesReachTheClients(t *testing.T) {
+	ctx := context.Background()
+	c := config.Database{URL: testenv.PostgresURL(t), MaxConns: 3}
+	db, err := backend.OpenDatabase(ctx, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.Pool.Config().MaxConns; got != 3 {
+		t.Errorf("OpenDatabase with MaxConns 3: pool of %d", got)
+	}
+	role, err := backend.OpenDatabaseAs(ctx, c, database.RoleReader, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer role.Close()
+	if got := role.Pool.Config().MaxConns; got != 3 {
+		t.Errorf("OpenDatabaseAs with MaxConns 3: pool of %d", got)
+	}
+
+	rdb, err := backend.OpenRedis(ctx, config.Redis{URL: testenv.RedisURL(), Timeout: time.Second, PoolSize: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	client, ok := rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("OpenRedis of a single node returned %T", rdb)
+	}
+	if got := client.Options().PoolSize; got != 7 {
+		t.Errorf("OpenRedis with PoolSize 7: pool of %d", got)
 	}
 }

@@ -32,7 +32,8 @@ func MapLookup(m map[string]string) Lookup {
 func Keys() []string {
 	return append([]string{"PORT", "GOOGLE_CLOUD_PROJECT", "LOG_LEVEL", "REQUEST_TIMEOUT",
 		"REDIS_URL", "REDIS_PASSWORD", "REDIS_CA_PEM", "REDIS_CLUSTER", "REDIS_KEY_PREFIX", "REDIS_TIMEOUT",
-		"DATABASE_URL", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME", "DATABASE_PASSWORD_SEATS",
+		"REDIS_POOL_SIZE", "DATABASE_URL", "DATABASE_MAX_CONNS", "DATABASE_PASSWORD", "DATABASE_CA_PEM", "DATABASE_SERVER_NAME",
+		"DATABASE_PASSWORD_SEATS",
 		"DATABASE_PASSWORD_ADMIN", "DATABASE_PASSWORD_READER", "DATABASE_PASSWORD_CLEANUP", "BOOTSTRAP_ADMIN_TOKEN",
 		"BOOTSTRAP_ADMIN_AFTER_PLATFORM_ADMIN",
 		"AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_PLATFORM_IDP_TENANT", "AUTH_GOOGLE_AUDIENCE", "AUTH_GOOGLE_JWKS_URL",
@@ -178,7 +179,18 @@ type Redis struct {
 	KeyPrefix string // REDIS_KEY_PREFIX, default "lic:"
 	// Timeout bounds each Redis call, so a dead Redis fails requests fast.
 	Timeout time.Duration // REDIS_TIMEOUT, default 1s
+	// PoolSize (REDIS_POOL_SIZE, default DefaultRedisPoolSize, at most
+	// MaxPoolSize) is the most connections the process keeps to Redis (to
+	// each node of a Cluster). Explicit rather than go-redis's default
+	// (10 per GOMAXPROCS), so that the sum over every instance at its
+	// max-scale can be held under Memorystore's client limit
+	// (terraform's connection budget test reads it from each service).
+	PoolSize int
 }
+
+// DefaultRedisPoolSize is REDIS_POOL_SIZE when unset: go-redis's own
+// default for the one CPU a function's container is limited to.
+const DefaultRedisPoolSize = 10
 
 // Database settings.
 type Database struct {
@@ -198,7 +210,24 @@ type Database struct {
 	// migrate command sets them; a process serving several functions
 	// logs in as each function's role with them.
 	RolePasswords map[string]string
+	// MaxConns (DATABASE_MAX_CONNS, default DefaultDatabaseMaxConns, 1 to
+	// MaxPoolSize) is the most connections each PostgreSQL pool of the
+	// process opens. Set per function in its Knative service: the sum over
+	// every service of this times its max-scale must stay under Cloud
+	// SQL's max_connections (terraform's connection budget test). pgx's
+	// own default, max(4, NumCPU), would follow the node's CPUs instead.
+	MaxConns int
 }
+
+// DefaultDatabaseMaxConns is DATABASE_MAX_CONNS when unset: pgx's default
+// on the small machines make run and the tests use, enough for the local
+// server, which opens one pool per role.
+const DefaultDatabaseMaxConns = 4
+
+// MaxPoolSize bounds DATABASE_MAX_CONNS and REDIS_POOL_SIZE: far above
+// what one instance needs, so a larger value is a typo (an extra digit)
+// that would spend a whole budget on one instance.
+const MaxPoolSize = 100
 
 // Admin settings.
 type Admin struct {
@@ -269,6 +298,13 @@ func Load(get Lookup) (Config, error) {
 	}
 	if c.Redis.Cluster, err = boolean(get, "REDIS_CLUSTER"); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Redis.PoolSize, err = integer(get, "REDIS_POOL_SIZE", DefaultRedisPoolSize); err != nil || c.Redis.PoolSize < 1 || c.Redis.PoolSize > MaxPoolSize {
+		errs = append(errs, fmt.Errorf("REDIS_POOL_SIZE must be a whole number from 1 to %d", MaxPoolSize))
+	}
+	if c.Database.MaxConns, err = integer(get, "DATABASE_MAX_CONNS", DefaultDatabaseMaxConns); err != nil || c.Database.MaxConns < 1 ||
+		c.Database.MaxConns > MaxPoolSize {
+		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS must be a whole number from 1 to %d", MaxPoolSize))
 	}
 	if c.Redis.Timeout, err = duration(get, "REDIS_TIMEOUT", time.Second); err != nil || c.Redis.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("REDIS_TIMEOUT must be a positive duration such as 500ms"))

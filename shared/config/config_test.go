@@ -207,3 +207,38 @@ func TestBootstrapTokenIsOptionalWithAnIdentityProvider(t *testing.T) {
 		t.Fatalf("a value that is neither allow nor refuse: %v", err)
 	}
 }
+
+// TestPoolSizes: each function's deployment sets its pools' bounds, which
+// the connection budgets (terraform) add up; a value that is not a whole
+// number from 1 to MaxPoolSize is refused rather than left to pgx or
+// go-redis (which would take 0 for their own CPU-dependent defaults).
+func TestPoolSizes(t *testing.T) {
+	t.Parallel()
+	c, err := Load(MapLookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.MaxConns != DefaultDatabaseMaxConns || c.Redis.PoolSize != DefaultRedisPoolSize {
+		t.Errorf("defaults: DATABASE_MAX_CONNS %d, REDIS_POOL_SIZE %d; want %d and %d",
+			c.Database.MaxConns, c.Redis.PoolSize, DefaultDatabaseMaxConns, DefaultRedisPoolSize)
+	}
+	c, err = Load(MapLookup(map[string]string{"DATABASE_MAX_CONNS": "2", "REDIS_POOL_SIZE": "16"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.MaxConns != 2 || c.Redis.PoolSize != 16 {
+		t.Errorf("DATABASE_MAX_CONNS=2 REDIS_POOL_SIZE=16 read as %d and %d", c.Database.MaxConns, c.Redis.PoolSize)
+	}
+	for _, k := range []string{"DATABASE_MAX_CONNS", "REDIS_POOL_SIZE"} {
+		for _, v := range []string{"0", "-1", "101", "four", "2.5", " 3"} {
+			if _, err := Load(MapLookup(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("%s=%q: err = %v, want one naming %s", k, v, err, k)
+			}
+		}
+		if c, err := Load(MapLookup(map[string]string{k: "100"})); err != nil {
+			t.Errorf("%s=100 (MaxPoolSize): %v", k, err)
+		} else if got := max(c.Database.MaxConns, c.Redis.PoolSize); got != MaxPoolSize {
+			t.Errorf("%s=100 read as %d", k, got)
+		}
+	}
+}

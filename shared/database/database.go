@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,6 +97,18 @@ func WithTracer(t pgx.QueryTracer) Option {
 	return func(o *options) {
 		if t != nil {
 			o.pool.ConnConfig.Tracer = t
+		}
+	}
+}
+
+// WithMaxConns bounds the pool to n connections (DATABASE_MAX_CONNS), in
+// place of pgx's default (max(4, NumCPU)) or the URL's pool_max_conns; 0
+// or less changes nothing. The deployment sets it per function, so that
+// every instance at its max-scale fits Cloud SQL's max_connections.
+func WithMaxConns(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.pool.MaxConns = int32(min(n, math.MaxInt32))
 		}
 	}
 }

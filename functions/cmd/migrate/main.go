@@ -36,6 +36,12 @@ func main() {
 	}
 }
 
+// maxConns bounds the migration's pool: Migrate holds one connection (the
+// advisory lock's session) for every migration, and setting the roles'
+// passwords after it takes one; the second is a spare so that nothing
+// waits on the pool.
+const maxConns = 2
+
 // run migrates the database the configuration read through env names,
 // opening Secret Manager with open when a variable references a secret,
 // and reports what it applied to out.
@@ -47,6 +53,10 @@ func run(ctx context.Context, env config.Lookup, open secrets.Opener, out io.Wri
 	if cfg.Database.URL == "" {
 		return errors.New("reading configuration: DATABASE_URL is not set")
 	}
+	// Its own bound, whatever DATABASE_MAX_CONNS says: terraform's
+	// connection budget counts maxConns for a migration running while
+	// every function is at its max-scale.
+	cfg.Database.MaxConns = maxConns
 	db, err := backend.OpenDatabase(ctx, cfg.Database, nil)
 	if err != nil {
 		return err
