@@ -134,10 +134,27 @@ build:
 ## images: build the function image with ko, push it to KO_DOCKER_REPO, and
 ## write the Knative services, pinned to the image's digest, to
 ## bin/knative-services.yaml (apply it after replacing PROJECT_ID).
+## FUNCTION=<name> resolves only knative/services/<name>.yaml into
+## bin/knative-<name>.yaml: applying it rolls out that function alone (a new
+## revision of its Knative service), though every function shares the image.
+FUNCTIONS := $(sort $(basename $(notdir $(wildcard knative/services/*.yaml))))
+FUNCTION ?=
+IMAGES_OUT := $(if $(FUNCTION),bin/knative-$(FUNCTION).yaml,bin/knative-services.yaml)
+IMAGES_IN := $(if $(FUNCTION),knative/services/$(FUNCTION).yaml,knative/services/)
+# Checked when make reads the Makefile, so a mistyped name fails before the
+# console build, and `make -n` refuses it too.
+ifneq ($(filter images,$(MAKECMDGOALS)),)
+ifneq ($(FUNCTION),)
+ifneq ($(words $(FUNCTION))$(filter $(FUNCTION),$(FUNCTIONS)),1$(FUNCTION))
+$(error FUNCTION=$(FUNCTION) is not one function of knative/services; known: $(FUNCTIONS))
+endif
+endif
+endif
 images: console
 	@test -n "$(KO_DOCKER_REPO)" || { echo "KO_DOCKER_REPO is required, e.g. europe-west1-docker.pkg.dev/PROJECT/license-server"; exit 1; }
 	@mkdir -p bin
-	KO_CONFIG_PATH=knative/ KO_DOCKER_REPO=$(KO_DOCKER_REPO) $(KO) resolve --base-import-paths -f knative/services/ > bin/knative-services.yaml
+	KO_CONFIG_PATH=knative/ KO_DOCKER_REPO=$(KO_DOCKER_REPO) $(KO) resolve --base-import-paths -f $(IMAGES_IN) > $(IMAGES_OUT).tmp
+	mv $(IMAGES_OUT).tmp $(IMAGES_OUT)
 
 ## bench: the load benchmark against the local server (real Redis and
 ## PostgreSQL on loopback) and the floor (the acquire script via go-redis),
