@@ -597,12 +597,12 @@ func migrationRows(t *testing.T, dbURL string) string {
 }
 
 // releaseDevserver builds the devserver of commit from git (git archive
-// into a temporary directory, then go build), without the race detector.
-// -trimpath keeps the build's cache keys free of the directory's name, so
-// the next run's build of the same commit comes from the Go build cache;
-// the binary itself is kept in the system's temporary directory under the
-// commit and Go version, and reused while it is there (a commit's source
-// never changes).
+// into a temporary directory, then go build), without the race detector
+// and with the flags testenv.BuildMain uses, so every dependency comes
+// from the Go build cache the suite's other builds fill, and only this
+// module's packages compile. The binary is kept in the system's temporary
+// directory under the commit and Go version, and reused while it is there
+// (a commit's source never changes).
 func releaseDevserver(t *testing.T, root, commit string) string {
 	t.Helper()
 	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
@@ -642,7 +642,7 @@ func releaseDevserver(t *testing.T, root, commit string) string {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", tmp.Name(), "./functions/cmd/devserver")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", tmp.Name(), "./functions/cmd/devserver")
 	build.Dir = src
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the release's devserver (%s) from git: %v\n%s", commit, err, out)
