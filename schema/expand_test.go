@@ -1,18 +1,16 @@
-package schema
+package schema_test
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/coditect-ai/license-server/schema"
+	"github.com/coditect-ai/license-server/shared/testenv"
 )
 
 // During a rollout the migrations run first, and the previous release's
@@ -347,8 +345,8 @@ func TestSplitSQLLines(t *testing.T) {
 // unchanged: a database that applied one never runs an edit of it.
 func TestMigrationsSinceLastReleaseAreExpandOnly(t *testing.T) {
 	t.Parallel()
-	root := gitOut(t, ".", "rev-parse", "--show-toplevel")
-	tag, commit, note, err := lastRelease(root)
+	root := testenv.GitOutput(t, ".", "rev-parse", "--show-toplevel")
+	tag, commit, note, err := testenv.LastRelease(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,12 +355,12 @@ func TestMigrationsSinceLastReleaseAreExpandOnly(t *testing.T) {
 	}
 	released := map[string]string{}
 	highest := 0
-	for _, p := range strings.Fields(gitOut(t, root, "ls-tree", "--name-only", commit, "schema/")) {
+	for _, p := range strings.Fields(testenv.GitOutput(t, root, "ls-tree", "--name-only", commit, "schema/")) {
 		n := filepath.Base(p)
 		if !strings.HasSuffix(n, ".sql") {
 			continue
 		}
-		released[n] = gitOut(t, root, "show", commit+":"+p)
+		released[n] = testenv.GitOutput(t, root, "show", commit+":"+p)
 		if v := migrationVersion(t, n); v > highest {
 			highest = v
 		}
@@ -370,7 +368,7 @@ func TestMigrationsSinceLastReleaseAreExpandOnly(t *testing.T) {
 	if len(released) == 0 {
 		t.Fatalf("release %s (%s) has no migrations under schema/: is that the right commit?", tag, commit)
 	}
-	entries, err := fs.ReadDir(Files, ".")
+	entries, err := fs.ReadDir(schema.Files, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +377,7 @@ func TestMigrationsSinceLastReleaseAreExpandOnly(t *testing.T) {
 	for _, e := range entries {
 		n := e.Name()
 		current[n] = true
-		b, err := fs.ReadFile(Files, n)
+		b, err := fs.ReadFile(schema.Files, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,132 +417,4 @@ func migrationVersion(t *testing.T, n string) int {
 		t.Fatalf("migration %q is not named NNN_description.sql", n)
 	}
 	return v
-}
-
-// lastRelease is the newest release tag reachable from HEAD of the
-// repository at root, and its commit; in a clone without tags, the release
-// .ci/last-release records, if that commit is in the clone (note then says
-// so, for the log). functions/cmd/devserver's mixed-version test has the
-// same function: test packages share no code, and schema imports nothing.
-func lastRelease(root string) (tag, commit, note string, err error) {
-	describe := exec.Command("git", "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD")
-	describe.Dir = root
-	if out, err := describe.Output(); err == nil {
-		tag = strings.TrimSpace(string(out))
-		resolve := exec.Command("git", "rev-parse", tag+"^{commit}")
-		resolve.Dir = root
-		out, err := resolve.Output()
-		if err != nil {
-			return "", "", "", fmt.Errorf("resolving tag %s: %w", tag, err)
-		}
-		return tag, strings.TrimSpace(string(out)), "", nil
-	}
-	file := filepath.Join(root, ".ci", "last-release")
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %w: fetch the tags (git fetch --tags)", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 || len(f[1]) != 40 {
-			return "", "", "", fmt.Errorf("%s: want a line \"<tag> <40-hex commit>\", got %q", file, line)
-		}
-		tag, commit = f[0], f[1]
-	}
-	if commit == "" {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %s names no release", file)
-	}
-	check := exec.Command("git", "cat-file", "-e", commit+"^{commit}")
-	check.Dir = root
-	if err := check.Run(); err != nil {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %s's commit %s (%s) is not in this clone: "+
-			"fetch the tags or the history (git fetch --tags, or git fetch --unshallow)", file, commit, tag)
-	}
-	return tag, commit, fmt.Sprintf("no v* tag is reachable from HEAD: using the release %s records, %s at %s", file, tag, commit), nil
-}
-
-// gitOut runs git in dir and returns its output, trimmed.
-func gitOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("git %s (in %s): %v %s; this check needs git and the repository's history", strings.Join(args, " "), dir, err, stderr)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func TestLastRelease(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com",
-			"-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q")
-	record := func(content string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Join(dir, ".ci"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, ".ci", "last-release"), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	record("# comment\n")
-	git("add", ".")
-	git("commit", "-qm", "first")
-	first := git("rev-parse", "HEAD")
-
-	// No tag and nothing recorded: a failure that says what to do.
-	if _, _, _, err := lastRelease(dir); err == nil || !strings.Contains(err.Error(), "names no release") {
-		t.Errorf("with no tag and no release recorded: %v, want an error saying so", err)
-	}
-	// A recorded commit the clone lacks.
-	record("v0.9.0 " + strings.Repeat("ab", 20) + "\n")
-	if _, _, _, err := lastRelease(dir); err == nil || !strings.Contains(err.Error(), "git fetch --tags") {
-		t.Errorf("with the recorded commit missing: %v, want an error saying how to fetch it", err)
-	}
-	// A malformed line.
-	record("v0.9.0 abc\n")
-	if _, _, _, err := lastRelease(dir); err == nil || !strings.Contains(err.Error(), "40-hex") {
-		t.Errorf("with a malformed line: %v, want an error naming the format", err)
-	}
-	// The recorded release, in a clone without tags.
-	record("# the last release\nv0.9.0 " + first + "\n")
-	if tag, commit, note, err := lastRelease(dir); err != nil || tag != "v0.9.0" || commit != first || note == "" {
-		t.Errorf("with a release recorded: %q %q %q %v, want v0.9.0 %s and a note", tag, commit, note, err, first)
-	}
-	// A tag wins, HEAD itself included; the newest reachable one, and
-	// only v<digit> tags.
-	git("tag", "-a", "v1.0.0", "-m", "one")
-	if tag, commit, note, err := lastRelease(dir); err != nil || tag != "v1.0.0" || commit != first || note != "" {
-		t.Errorf("at the tag: %q %q %q %v, want v1.0.0 %s and no note", tag, commit, note, err, first)
-	}
-	git("commit", "-q", "--allow-empty", "-m", "second")
-	git("tag", "vnext")
-	git("tag", "v1.1.0")
-	second := git("rev-parse", "HEAD")
-	git("commit", "-q", "--allow-empty", "-m", "third")
-	if tag, commit, _, err := lastRelease(dir); err != nil || tag != "v1.1.0" || commit != second {
-		t.Errorf("after v1.1.0: %q %q %v, want v1.1.0 %s", tag, commit, err, second)
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -42,7 +41,7 @@ const (
 )
 
 // TestMixedVersions plays a rollout: the previous release's make run
-// server (built from git, see lastRelease; MIXED_VERSION_OLD names another
+// server (built from git, see testenv.LastRelease; MIXED_VERSION_OLD names another
 // revision) and this tree's run side by side
 // on one Redis key space and one PostgreSQL database that this tree's
 // migrations made, as production runs old and new revisions of different
@@ -66,11 +65,11 @@ const (
 //     client saw succeed, expired for a walk-away), nothing else and
 //     nothing left in Redis, and one closed interval in usage_sessions.
 func TestMixedVersions(t *testing.T) {
-	root := gitOut(t, ".", "rev-parse", "--show-toplevel")
-	tag, commit, note, err := lastRelease(root)
+	root := testenv.GitOutput(t, ".", "rev-parse", "--show-toplevel")
+	tag, commit, note, err := testenv.LastRelease(root)
 	if v := os.Getenv(mixedOldEnv); v != "" {
 		// Another old revision (say, the one in production now).
-		tag, commit, note, err = v, gitOut(t, root, "rev-parse", v+"^{commit}"), mixedOldEnv+" names the old revision", nil
+		tag, commit, note, err = v, testenv.GitOutput(t, root, "rev-parse", v+"^{commit}"), mixedOldEnv+" names the old revision", nil
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +77,7 @@ func TestMixedVersions(t *testing.T) {
 	if note != "" {
 		t.Log(note)
 	}
-	head := gitOut(t, root, "rev-parse", "HEAD")
+	head := testenv.GitOutput(t, root, "rev-parse", "HEAD")
 	started := time.Now()
 	oldBin := releaseDevserver(t, root, commit)
 	newBin := testenv.BuildMain(t, "devserver")
@@ -651,69 +650,4 @@ func releaseDevserver(t *testing.T, root, commit string) string {
 		t.Fatalf("placing the release's devserver: %v", err)
 	}
 	return bin
-}
-
-// lastRelease is the newest release tag reachable from HEAD of the
-// repository at root, and its commit (HEAD itself when HEAD is the
-// release: old and new are then the same code, still a valid run); in a
-// clone without tags, the release .ci/last-release records, if that commit
-// is in the clone (note then says so, for the log). schema/expand_test.go
-// has the same function, and tests it.
-func lastRelease(root string) (tag, commit, note string, err error) {
-	describe := exec.Command("git", "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD")
-	describe.Dir = root
-	if out, err := describe.Output(); err == nil {
-		tag = strings.TrimSpace(string(out))
-		resolve := exec.Command("git", "rev-parse", tag+"^{commit}")
-		resolve.Dir = root
-		out, err := resolve.Output()
-		if err != nil {
-			return "", "", "", fmt.Errorf("resolving tag %s: %w", tag, err)
-		}
-		return tag, strings.TrimSpace(string(out)), "", nil
-	}
-	file := filepath.Join(root, ".ci", "last-release")
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %w: fetch the tags (git fetch --tags)", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 || len(f[1]) != 40 {
-			return "", "", "", fmt.Errorf("%s: want a line \"<tag> <40-hex commit>\", got %q", file, line)
-		}
-		tag, commit = f[0], f[1]
-	}
-	if commit == "" {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %s names no release", file)
-	}
-	check := exec.Command("git", "cat-file", "-e", commit+"^{commit}")
-	check.Dir = root
-	if err := check.Run(); err != nil {
-		return "", "", "", fmt.Errorf("no v* tag is reachable from HEAD, and %s's commit %s (%s) is not in this clone: "+
-			"fetch the tags or the history (git fetch --tags, or git fetch --unshallow)", file, commit, tag)
-	}
-	return tag, commit, fmt.Sprintf("no v* tag is reachable from HEAD: using the release %s records, %s at %s", file, tag, commit), nil
-}
-
-// gitOut runs git in dir and returns its output, trimmed.
-func gitOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("git %s (in %s): %v %s; this test needs git and the repository's history", strings.Join(args, " "), dir, err, stderr)
-	}
-	return strings.TrimSpace(string(out))
 }
